@@ -1,0 +1,89 @@
+"""One grammar for durations and instants, shared by rules, the CLI and settings.
+
+Durations: ``90s``, ``30m``, ``2h``, ``1d``, ``1w``, ``1d4h`` or ``1d 4h``.
+Instants: ISO 8601 with an offset (``2026-11-24T09:00:00-03:00``) or relative to
+now (``now``, ``now+2h``, ``now-30m``).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+_UNITS: dict[str, timedelta] = {
+    "s": timedelta(seconds=1),
+    "m": timedelta(minutes=1),
+    "h": timedelta(hours=1),
+    "d": timedelta(days=1),
+    "w": timedelta(weeks=1),
+}
+_PART = re.compile(r"(\d+)\s*([smhdw])")
+_WHOLE = re.compile(r"^\s*(?:\d+\s*[smhdw]\s*)+$")
+_RELATIVE = re.compile(r"^now\s*(?:([+-])\s*(.+))?$")
+
+
+class DurationError(ValueError):
+    """A duration or instant that does not follow the grammar."""
+
+
+def parse_duration(text: str) -> timedelta:
+    """Return the timedelta for ``text``; raises DurationError with what is wrong."""
+    if not isinstance(text, str) or not _WHOLE.match(text):
+        raise DurationError(
+            f"invalid duration {text!r}: use a number and a unit, e.g. 90s, 30m, 2h, 1d, 1d4h"
+        )
+    total = timedelta()
+    seen: set[str] = set()
+    for amount, unit in _PART.findall(text):
+        if unit in seen:
+            raise DurationError(f"invalid duration {text!r}: unit {unit!r} given twice")
+        seen.add(unit)
+        total += int(amount) * _UNITS[unit]
+    return total
+
+
+def parse_positive_duration(text: str) -> timedelta:
+    """Like parse_duration, but zero is an error too."""
+    value = parse_duration(text)
+    if value <= timedelta(0):
+        raise DurationError(f"invalid duration {text!r}: must be greater than zero")
+    return value
+
+
+def format_duration(value: timedelta) -> str:
+    """Return ``value`` in the grammar (``1d4h``); the inverse of parse_duration."""
+    seconds = int(value.total_seconds())
+    sign = "-" if seconds < 0 else ""
+    seconds = abs(seconds)
+    if seconds == 0:
+        return "0s"
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return sign + "".join(parts)
+
+
+def parse_instant(text: str, now: datetime) -> datetime:
+    """Return the aware UTC instant for ISO 8601 with an offset, or ``now[+-]DURATION``."""
+    raw = text.strip()
+    relative = _RELATIVE.match(raw)
+    if relative:
+        sign, amount = relative.groups()
+        if sign is None:
+            return now.astimezone(UTC)
+        delta = parse_duration(amount)
+        return (now + delta if sign == "+" else now - delta).astimezone(UTC)
+    try:
+        value = datetime.fromisoformat(raw.replace("Z", "+00:00") if raw.endswith("Z") else raw)
+    except ValueError:
+        raise DurationError(
+            f"invalid time {text!r}: use ISO 8601 with an offset "
+            "(2026-11-24T09:00:00-03:00) or now+2h / now-30m"
+        ) from None
+    if value.tzinfo is None:
+        raise DurationError(
+            f"invalid time {text!r}: it has no UTC offset; add one, e.g. {raw}-03:00"
+        )
+    return value.astimezone(UTC)

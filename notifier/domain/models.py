@@ -1,0 +1,159 @@
+"""The values the core decides about: customers, promises, interactions, notices."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal, NewType, TypeAlias
+
+CustomerId = NewType("CustomerId", str)
+PromiseId = NewType("PromiseId", int)
+NotificationId = NewType("NotificationId", int)
+IncidentId = NewType("IncidentId", int)
+
+ChannelName: TypeAlias = Literal["sms", "whatsapp", "email", "x"]
+CHANNELS: tuple[ChannelName, ...] = ("sms", "whatsapp", "email", "x")
+
+JSONValue: TypeAlias = str | int | float | bool | list["JSONValue"] | dict[str, "JSONValue"] | None
+Attributes: TypeAlias = Mapping[str, JSONValue]
+
+
+class PromiseStatus(StrEnum):
+    OPEN = "open"
+    KEPT = "kept"
+    BROKEN = "broken"
+    CANCELLED = "cancelled"
+
+
+class PromiseEventType(StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    RESCHEDULED = "rescheduled"
+    KEPT = "kept"
+    CANCELLED = "cancelled"
+    BROKEN = "broken"
+
+
+class Direction(StrEnum):
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+
+
+class Source(StrEnum):
+    """Where a change came from: kept with every promise event."""
+
+    API = "api"
+    CLI = "cli"
+    IMPORT = "import"
+    DAEMON = "daemon"
+    DEMO = "demo"
+    WEBHOOK = "webhook"
+
+
+class NotificationStatus(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+    SUPPRESSED = "suppressed"
+    CANCELLED = "cancelled"
+
+
+class IncidentStatus(StrEnum):
+    INVESTIGATING = "investigating"
+    IDENTIFIED = "identified"
+    MONITORING = "monitoring"
+    RESOLVED = "resolved"
+
+
+def is_channel(value: str) -> bool:
+    """True when ``value`` names one of the four channels."""
+    return value in CHANNELS
+
+
+@dataclass(frozen=True, slots=True)
+class Customer:
+    id: CustomerId
+    locale: str
+    timezone: str
+    name: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    whatsapp: str | None = None
+    x_user_id: str | None = None
+    preferred_channel: ChannelName | None = None
+    opted_out: frozenset[ChannelName] = frozenset()
+    # channel -> the address that failed hard (SMTP 5xx at RCPT, Twilio 21211/21614);
+    # it stays undeliverable until the address changes.
+    undeliverable: Mapping[ChannelName, str] = field(default_factory=dict)
+    last_used_channel: ChannelName | None = None
+    last_whatsapp_inbound_at: datetime | None = None
+    forgotten: bool = False
+
+    def address(self, channel: ChannelName) -> str | None:
+        """Return the customer's address on ``channel``, or None when there is none."""
+        return {
+            "sms": self.phone,
+            "whatsapp": self.whatsapp or self.phone,
+            "email": self.email,
+            "x": self.x_user_id,
+        }[channel]
+
+    def has_consent(self, channel: ChannelName) -> bool:
+        """True unless the customer opted out of ``channel``."""
+        return channel not in self.opted_out
+
+    def is_deliverable(self, channel: ChannelName) -> bool:
+        """True when there is an address on ``channel`` that has not failed hard."""
+        address = self.address(channel)
+        return address is not None and self.undeliverable.get(channel) != address
+
+
+@dataclass(frozen=True, slots=True)
+class Promise:
+    id: PromiseId
+    customer_id: CustomerId
+    kind: str
+    status: PromiseStatus
+    due_at: datetime
+    external_ref: str
+    created_at: datetime
+    updated_at: datetime
+    status_changed_at: datetime
+    window_start: datetime | None = None
+    estimate_at: datetime | None = None
+    attributes: Attributes = field(default_factory=dict)
+    # Bumped by every reschedule: what was sent about an older deadline stays sent,
+    # stages for the new one start afresh.
+    deadline_version: int = 1
+    times_broken: int = 0
+    next_check_at: datetime | None = None
+
+    @property
+    def is_settled(self) -> bool:
+        """True when the promise was kept or cancelled: nothing more to watch for it."""
+        return self.status in (PromiseStatus.KEPT, PromiseStatus.CANCELLED)
+
+
+@dataclass(frozen=True, slots=True)
+class PromiseEvent:
+    promise_id: PromiseId
+    type: PromiseEventType
+    at: datetime
+    source: Source
+    deadline_version: int
+    data: Mapping[str, JSONValue] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Interaction:
+    customer_id: CustomerId
+    channel: ChannelName
+    direction: Direction
+    at: datetime
+    id: int | None = None

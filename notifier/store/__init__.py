@@ -1,0 +1,1 @@
+"""The store: SQLModel tables, queries and claims over SQLite or PostgreSQL."""

@@ -1,0 +1,190 @@
+"""The tables. Rows stay inside ``store/``; callers get domain values (see convert.py)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, Integer, String, Text, text
+from sqlmodel import Field, SQLModel
+
+from notifier.store.types import UTCDateTime
+
+# SQLite only autoincrements an INTEGER PRIMARY KEY; PostgreSQL gets a bigint.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def _at(*, nullable: bool = False, index: bool = False) -> Any:
+    return Field(sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
+
+
+def _json(default: Any) -> Any:
+    return Field(default_factory=default, sa_column=Column(JSON, nullable=False))
+
+
+def _fk(target: str, *, nullable: bool = False, index: bool = True) -> Any:
+    return Field(
+        sa_column=Column(
+            BigId if target != "customers.id" else String(128),
+            ForeignKey(target, ondelete="CASCADE"),
+            nullable=nullable,
+            index=index,
+        )
+    )
+
+
+class CustomerRow(SQLModel, table=True):
+    __tablename__ = "customers"
+
+    id: str = Field(sa_column=Column(String(128), primary_key=True))
+    name: str | None = Field(default=None, max_length=200)
+    locale: str = Field(max_length=35)
+    timezone: str = Field(max_length=64)
+    phone: str | None = Field(default=None, max_length=32)
+    email: str | None = Field(default=None, max_length=320)
+    whatsapp: str | None = Field(default=None, max_length=32)
+    x_user_id: str | None = Field(default=None, max_length=64)
+    preferred_channel: str | None = Field(default=None, max_length=16)
+    opted_out: list[str] = _json(list)
+    undeliverable: dict[str, str] = _json(dict)
+    last_used_channel: str | None = Field(default=None, max_length=16)
+    last_inbound_at: datetime | None = _at(nullable=True)
+    last_whatsapp_inbound_at: datetime | None = _at(nullable=True)
+    forgotten_at: datetime | None = _at(nullable=True)
+    created_at: datetime = _at()
+    updated_at: datetime = _at()
+
+
+class InteractionRow(SQLModel, table=True):
+    __tablename__ = "interactions"
+    __table_args__ = (Index("ix_interactions_customer_at", "customer_id", "at"),)
+
+    id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True))
+    customer_id: str = _fk("customers.id", index=False)
+    channel: str = Field(max_length=16)
+    direction: str = Field(max_length=16)
+    at: datetime = _at()
+    body: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_at: datetime = _at()
+
+
+class PromiseRow(SQLModel, table=True):
+    __tablename__ = "promises"
+    __table_args__ = (
+        # Every promise with a check pending, whatever its status: the scan reads only this.
+        Index(
+            "ix_promises_next_check_at",
+            "next_check_at",
+            sqlite_where=text("next_check_at IS NOT NULL"),
+            postgresql_where=text("next_check_at IS NOT NULL"),
+        ),
+        Index("ix_promises_customer_status", "customer_id", "status"),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True))
+    customer_id: str = _fk("customers.id", index=False)
+    kind: str = Field(max_length=64)
+    status: str = Field(max_length=16)
+    due_at: datetime = _at()
+    window_start: datetime | None = _at(nullable=True)
+    estimate_at: datetime | None = _at(nullable=True)
+    attributes: dict[str, Any] = _json(dict)
+    external_ref: str = Field(sa_column=Column(String(200), nullable=False, unique=True))
+    deadline_version: int = 1
+    times_broken: int = 0
+    next_check_at: datetime | None = _at(nullable=True)
+    status_changed_at: datetime = _at()
+    created_at: datetime = _at()
+    updated_at: datetime = _at()
+
+
+class PromiseEventRow(SQLModel, table=True):
+    __tablename__ = "promise_events"
+
+    id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True))
+    promise_id: int = _fk("promises.id")
+    type: str = Field(max_length=16)
+    at: datetime = _at()
+    source: str = Field(max_length=16)
+    deadline_version: int
+    data: dict[str, Any] = _json(dict)
+
+
+class IncidentRow(SQLModel, table=True):
+    __tablename__ = "incidents"
+
+    id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True))
+    title: str = Field(max_length=200)
+    status: str = Field(max_length=16)
+    selector: dict[str, Any] = _json(dict)
+    created_at: datetime = _at()
+    updated_at: datetime = _at()
+    resolved_at: datetime | None = _at(nullable=True)
+
+
+class IncidentUpdateRow(SQLModel, table=True):
+    __tablename__ = "incident_updates"
+
+    id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True))
+    incident_id: int = _fk("incidents.id")
+    status: str = Field(max_length=16)
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    at: datetime = _at()
+
+
+class NotificationRow(SQLModel, table=True):
+    """The outbox: one message to one customer, on the channel routing picks."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        Index("ix_notifications_status_not_before", "status", "not_before"),
+        Index("ix_notifications_customer_created", "customer_id", "created_at"),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True))
+    dedupe_key: str = Field(sa_column=Column(String(255), nullable=False, unique=True))
+    customer_id: str = _fk("customers.id", index=False)
+    promise_id: int | None = _fk("promises.id", nullable=True)
+    incident_id: int | None = _fk("incidents.id", nullable=True)
+    rule_id: str | None = Field(default=None, max_length=128)
+    message: str = Field(max_length=64)
+    stage: str = Field(default="", max_length=32)
+    step: int = 0
+    priority: str = Field(default="normal", max_length=16)
+    channel_choice: str = Field(default="last_used", max_length=16)
+    fallback: list[str] = _json(list)
+    failed_channels: list[str] = _json(list)
+    channel: str | None = Field(default=None, max_length=16)
+    address: str | None = Field(default=None, max_length=320)
+    status: str = Field(max_length=16)
+    not_before: datetime = _at()
+    attempts: int = 0
+    lease_until: datetime | None = _at(nullable=True)
+    lease_owner: str | None = Field(default=None, max_length=64)
+    provider_id: str | None = Field(default=None, max_length=128)
+    error_code: str | None = Field(default=None, max_length=32)
+    error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    subject: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    body: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    payload: dict[str, Any] = _json(dict)
+    created_at: datetime = _at()
+    updated_at: datetime = _at()
+    sent_at: datetime | None = _at(nullable=True)
+    delivered_at: datetime | None = _at(nullable=True)
+
+
+class NotificationEventRow(SQLModel, table=True):
+    """One step of a notification's history: a decision, an attempt, an answer."""
+
+    __tablename__ = "notification_events"
+
+    id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True))
+    notification_id: int = _fk("notifications.id")
+    at: datetime = _at()
+    type: str = Field(max_length=32)
+    channel: str | None = Field(default=None, max_length=16)
+    reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    detail: dict[str, Any] = _json(dict)
+
+
+metadata = SQLModel.metadata

@@ -1,0 +1,1 @@
+"""The HTTP API: ingest under /v1, provider webhooks, health and metrics."""

@@ -1,0 +1,1 @@
+"""Message rendering: sandboxed Jinja2, locale fallback, SMS segments."""

@@ -1,0 +1,165 @@
+"""Email over SMTP with aiosmtplib: a small pool of reused connections, one error table."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import aiosmtplib
+
+from notifier.channels.base import (
+    ChannelDownError,
+    OutboundMessage,
+    PermanentError,
+    Reason,
+    Receipt,
+    SendError,
+    TransientError,
+)
+from notifier.channels.email_message import build_email, message_id
+from notifier.config import SmtpTls
+from notifier.domain.models import ChannelName
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpSettings:
+    host: str
+    port: int
+    email_from: str
+    tls: SmtpTls = "starttls"
+    username: str | None = None
+    password: str | None = None
+    reply_to: str | None = None
+    timeout: timedelta = timedelta(seconds=30)
+    pool_size: int = 8
+    validate_certs: bool = True
+
+
+def classify(exc: Exception) -> SendError:
+    """Return the error an aiosmtplib failure means for us."""
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        first = exc.recipients[0] if exc.recipients else None
+        if first is None:
+            return PermanentError(Reason.RECIPIENT_REFUSED, "every recipient refused")
+        return _at_rcpt(first.code, first.message)
+    if isinstance(exc, aiosmtplib.SMTPRecipientRefused):
+        return _at_rcpt(exc.code, exc.message)
+    if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
+        return ChannelDownError(Reason.AUTH_FAILED, exc.message, str(exc.code))
+    if isinstance(exc, aiosmtplib.SMTPTimeoutError):
+        return TransientError(Reason.TIMEOUT, str(exc))
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        code = str(exc.code)
+        if 400 <= exc.code < 500:
+            return TransientError(Reason.TEMPORARY_FAILURE, exc.message, code)
+        # 530: the server wants authentication we did not give; a refused sender or a
+        # refused greeting is about us too, never about the recipient.
+        if exc.code == 530 or isinstance(
+            exc, aiosmtplib.SMTPSenderRefused | aiosmtplib.SMTPHeloError
+        ):
+            return ChannelDownError(Reason.MISCONFIGURED, exc.message, code)
+        if isinstance(exc, aiosmtplib.SMTPConnectResponseError):
+            return TransientError(Reason.CONNECTION, exc.message, code)
+        return PermanentError(Reason.REJECTED, exc.message, code)
+    if isinstance(exc, aiosmtplib.SMTPNotSupported):
+        return ChannelDownError(Reason.MISCONFIGURED, str(exc))
+    if isinstance(exc, aiosmtplib.SMTPException | OSError):
+        return TransientError(Reason.CONNECTION, f"{type(exc).__name__}: {exc}")
+    return TransientError(Reason.PROVIDER_ERROR, f"{type(exc).__name__}: {exc}")
+
+
+def _at_rcpt(code: int, text: str) -> SendError:
+    if 400 <= code < 500:
+        return TransientError(Reason.TEMPORARY_FAILURE, text, str(code))
+    # 5xx at RCPT: the server says this mailbox does not exist or takes no mail.
+    return PermanentError(Reason.RECIPIENT_REFUSED, text, str(code), address_failed=True)
+
+
+class SmtpEmail:
+    """Sends email; up to ``pool_size`` connections stay open and are reused."""
+
+    name: ChannelName = "email"
+
+    def __init__(self, settings: SmtpSettings) -> None:
+        self.settings = settings
+        self._idle: list[aiosmtplib.SMTP] = []
+        self._slots = asyncio.Semaphore(settings.pool_size)
+
+    async def send(self, message: OutboundMessage) -> Receipt:
+        """Deliver ``message`` to the SMTP server; raise a SendError subclass on failure."""
+        s = self.settings
+        email = build_email(message, s.email_from, s.reply_to, datetime.now(UTC))
+        async with self._slots:
+            try:
+                response = await self._deliver(email)
+            except SendError:
+                raise
+            except Exception as exc:
+                raise classify(exc) from None
+        return Receipt(
+            provider_id=message_id(message.dedupe_key, s.email_from),
+            status="accepted",
+            detail={"response": response},
+        )
+
+    async def _deliver(self, email: object) -> str:
+        reused = bool(self._idle)
+        smtp = self._idle.pop() if reused else await self._connect()
+        try:
+            _errors, response = await smtp.send_message(email)  # type: ignore[arg-type]
+        except aiosmtplib.SMTPServerDisconnected:
+            await _close(smtp)
+            if not reused:
+                raise
+            # An idle connection the server closed meanwhile: once more on a fresh one.
+            smtp = await self._connect()
+            try:
+                _errors, response = await smtp.send_message(email)  # type: ignore[arg-type]
+            except Exception:
+                await _close(smtp)
+                raise
+        except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused):
+            # The client sent RSET: the connection is still good for the next message.
+            self._idle.append(smtp)
+            raise
+        except Exception:
+            await _close(smtp)
+            raise
+        self._idle.append(smtp)
+        return response
+
+    async def _connect(self) -> aiosmtplib.SMTP:
+        s = self.settings
+        smtp = aiosmtplib.SMTP(
+            hostname=s.host,
+            port=s.port,
+            use_tls=s.tls == "implicit",
+            start_tls=s.tls == "starttls",
+            validate_certs=s.validate_certs,
+            timeout=s.timeout.total_seconds(),
+        )
+        await smtp.connect()
+        try:
+            if s.username and s.password is not None:
+                await smtp.login(s.username, s.password)
+        except Exception:
+            await _close(smtp)
+            raise
+        return smtp
+
+    async def aclose(self) -> None:
+        """Say QUIT on every pooled connection."""
+        idle, self._idle = self._idle, []
+        for smtp in idle:
+            await _close(smtp, polite=True)
+
+
+async def _close(smtp: aiosmtplib.SMTP, polite: bool = False) -> None:
+    if polite and smtp.is_connected:
+        try:
+            await smtp.quit()
+            return
+        except aiosmtplib.SMTPException:
+            pass
+    smtp.close()

@@ -1,0 +1,191 @@
+"""The Twilio Messages API as both Twilio channels use it: one pooled client, one error table."""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import aiohttp
+from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.http.response import Response
+from twilio.rest import Client
+
+from notifier.channels.base import (
+    ChannelDownError,
+    PermanentError,
+    Reason,
+    Receipt,
+    SendError,
+    TransientError,
+)
+
+TWILIO_API = "https://api.twilio.com"
+
+# code -> (reason, the address itself is dead). Anything else 4xx is a plain permanent failure.
+FINAL: Mapping[int, tuple[Reason, bool]] = {
+    21211: (Reason.INVALID_ADDRESS, True),  # not a valid phone number
+    # 21614 means a landline: no retry or later attempt can reach it by SMS.
+    21614: (Reason.NOT_MOBILE, True),
+    21610: (Reason.OPTED_OUT, False),  # the recipient sent STOP; START lifts it
+    63016: (Reason.NO_TEMPLATE, False),  # free-form WhatsApp outside the 24 h session
+}
+DOWN_CODES = frozenset({20003})  # authentication failed
+TRANSIENT_CODES = frozenset({20429})  # too many concurrent requests
+
+# The response headers of the request this task made last: TwilioRestException does not
+# carry them, and Retry-After lives there. A ContextVar is per task, so it is safe under
+# many concurrent sends.
+_last_headers: contextvars.ContextVar[Mapping[str, str] | None] = contextvars.ContextVar(
+    "twilio_last_headers", default=None
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TwilioCredentials:
+    account_sid: str
+    auth_token: str
+    base_url: str | None = None
+
+
+def classify(
+    status: int, code: int | None, message: str, retry_after: timedelta | None = None
+) -> SendError:
+    """Return the error a Twilio answer (HTTP status, Twilio code) means for us."""
+    text = message or f"HTTP {status}"
+    code_text = str(code) if code is not None else None
+    if status == 401 or (code is not None and code in DOWN_CODES):
+        return ChannelDownError(Reason.AUTH_FAILED, text, code_text)
+    if code is not None and code in FINAL:
+        reason, dead = FINAL[code]
+        return PermanentError(reason, text, code_text, address_failed=dead)
+    if status == 429 or (code is not None and code in TRANSIENT_CODES):
+        return TransientError(Reason.RATE_LIMITED, text, code_text, retry_after)
+    if status >= 500:
+        return TransientError(Reason.PROVIDER_ERROR, text, code_text, retry_after)
+    return PermanentError(Reason.REJECTED, text, code_text)
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> timedelta | None:
+    """Return the wait a Retry-After header asks for (seconds or an HTTP date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return timedelta(seconds=int(value))
+    try:
+        at = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if at.tzinfo is None:
+        return None
+    return max(at - (now or datetime.now(UTC)), timedelta(0))
+
+
+class _PooledHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # the SDK is untyped
+    """The SDK's async client with a bounded pool, a real timeout, and the headers kept."""
+
+    def __init__(self, timeout: timedelta, pool_size: int) -> None:
+        super().__init__(pool_connections=False, timeout=timeout.total_seconds())
+        self.session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=pool_size),
+            timeout=aiohttp.ClientTimeout(total=timeout.total_seconds()),
+        )
+
+    async def request(self, *args: Any, **kwargs: Any) -> Response:
+        if kwargs.get("timeout") is None:
+            # the SDK passes None, which aiohttp reads as "wait forever"
+            kwargs["timeout"] = self.timeout
+        response: Response = await super().request(*args, **kwargs)
+        _last_headers.set(dict(response.headers or {}))
+        return response
+
+
+class TwilioApi:
+    """One Twilio client per channel, created inside the running loop and reused."""
+
+    def __init__(
+        self, credentials: TwilioCredentials, timeout: timedelta, pool_size: int = 100
+    ) -> None:
+        self.credentials = credentials
+        self._timeout = timeout
+        self._pool_size = pool_size
+        self._client: Client | None = None
+        self._http: _PooledHttpClient | None = None
+
+    def _messages(self) -> Any:
+        if self._client is None:
+            self._http = _PooledHttpClient(self._timeout, self._pool_size)
+            # environment={} keeps TWILIO_EDGE/TWILIO_REGION out: they garble a local URL.
+            self._client = Client(
+                self.credentials.account_sid,
+                self.credentials.auth_token,
+                http_client=self._http,
+                environment={},
+            )
+            self._client.api.base_url = (self.credentials.base_url or TWILIO_API).rstrip("/")
+        return self._client.api.v2010.accounts(self.credentials.account_sid).messages
+
+    async def create(self, params: Mapping[str, Any]) -> Receipt:
+        """Create a message; every failure comes back as one of our SendErrors."""
+        messages = self._messages()
+        try:
+            instance = await messages.create_async(**params)
+        except Exception as exc:
+            raise self._translate(exc) from None
+        return receipt_of(instance)
+
+    async def find(self, to: str, since: datetime, body: str) -> Receipt | None:
+        """Return the message to ``to`` with ``body`` sent at or after ``since``, if any."""
+        messages = self._messages()
+        try:
+            async for instance in await messages.stream_async(
+                to=to, date_sent_after=since, page_size=100
+            ):
+                if instance.body == body:
+                    return receipt_of(instance)
+        except Exception as exc:
+            raise self._translate(exc) from None
+        return None
+
+    def _translate(self, exc: Exception) -> SendError:
+        if isinstance(exc, TwilioRestException):
+            headers = _last_headers.get() or {}
+            retry = parse_retry_after(headers.get("Retry-After") or headers.get("retry-after"))
+            code = exc.code if isinstance(exc.code, int) else None
+            return classify(exc.status, code, _provider_text(exc), retry)
+        if isinstance(exc, TimeoutError):
+            return TransientError(Reason.TIMEOUT, "no answer from Twilio in time")
+        if isinstance(exc, aiohttp.ClientError | OSError):
+            return TransientError(Reason.CONNECTION, f"{type(exc).__name__}: {exc}")
+        if isinstance(exc, TwilioException):
+            return PermanentError(Reason.REJECTED, str(exc))
+        if isinstance(exc, SendError):
+            return exc
+        # An SDK failure we do not know (malformed JSON, say): retrying may help.
+        return TransientError(Reason.PROVIDER_ERROR, f"{type(exc).__name__}: {exc}")
+
+    async def aclose(self) -> None:
+        """Close the pooled HTTP connections."""
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+            self._client = None
+
+
+def _provider_text(exc: TwilioRestException) -> str:
+    # The SDK prefixes "Unable to create record: "; the provider's own text follows it.
+    message = str(exc.msg)
+    return message.partition(": ")[2] or message
+
+
+def receipt_of(instance: Any) -> Receipt:
+    """Return our receipt for a Twilio MessageInstance."""
+    detail = {"to": str(instance.to or "")}
+    if instance.num_segments is not None:
+        detail["segments"] = str(instance.num_segments)
+    return Receipt(provider_id=str(instance.sid), status=str(instance.status), detail=detail)

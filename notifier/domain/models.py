@@ -94,6 +94,8 @@ class Customer:
     last_used_channel: ChannelName | None = None
     last_whatsapp_inbound_at: datetime | None = None
     forgotten: bool = False
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
 
     def address(self, channel: ChannelName) -> str | None:
         """Return the customer's address on ``channel``, or None when there is none."""

@@ -23,8 +23,8 @@ def make_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> AsyncEn
             url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        # Let SQLAlchemy's pysqlite dialect stay out of transaction handling so BEGIN
-        # IMMEDIATE below takes the write lock at the start, not at the first write.
+        # pysqlite's own transaction handling is off (isolation_level=None) and we emit
+        # BEGIN ourselves, so a writer can take the write lock at the start.
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
     return create_async_engine(
@@ -43,7 +43,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # Writers ask for IMMEDIATE (the write lock up front, so two writers queue on the busy
+    # timeout instead of failing to upgrade); readers stay DEFERRED and never block them.
+    mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
+    connection.exec_driver_sql(f"BEGIN {mode}")
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -1,0 +1,60 @@
+"""What the routes are handed: the services of this process, and the bearer check."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from notifier.clock import Clock
+from notifier.config import Settings
+from notifier.engine.ledger import Ledger
+from notifier.store.store import Store
+
+
+@dataclass
+class Services:
+    """Everything a request may need; the daemon adds its parts to ``extra``."""
+
+    settings: Settings
+    store: Store
+    clock: Clock
+    ledger: Ledger
+    ready: bool = True
+    problems: list[str] = field(default_factory=list)
+
+
+def services(request: Request) -> Services:
+    """Return this app's services."""
+    found: Services = request.app.state.services
+    return found
+
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def require_token(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    """Refuse a request without the configured bearer token (401), or when none is set (503)."""
+    token = services(request).settings.api_token
+    if token is None:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "NOTIFIER_API_TOKEN is not set: the ingest API is closed",
+        )
+    if credentials is None or not secrets.compare_digest(
+        credentials.credentials.encode(), token.get_secret_value().encode()
+    ):
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "missing or wrong bearer token",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+ServicesDep = Annotated[Services, Depends(services)]

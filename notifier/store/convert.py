@@ -1,0 +1,113 @@
+"""Rows to domain values: nothing outside ``store/`` sees a row."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, cast
+
+from sqlalchemy import Table
+
+from notifier.domain.models import (
+    CHANNELS,
+    ChannelName,
+    Customer,
+    CustomerId,
+    Direction,
+    Interaction,
+    Promise,
+    PromiseEvent,
+    PromiseEventType,
+    PromiseId,
+    PromiseStatus,
+    Source,
+)
+from notifier.store.tables import (
+    CustomerRow,
+    InteractionRow,
+    NotificationEventRow,
+    NotificationRow,
+    PromiseEventRow,
+    PromiseRow,
+)
+
+customers = cast(Table, CustomerRow.__table__)  # type: ignore[attr-defined]
+interactions = cast(Table, InteractionRow.__table__)  # type: ignore[attr-defined]
+promises = cast(Table, PromiseRow.__table__)  # type: ignore[attr-defined]
+promise_events = cast(Table, PromiseEventRow.__table__)  # type: ignore[attr-defined]
+notifications = cast(Table, NotificationRow.__table__)  # type: ignore[attr-defined]
+notification_events = cast(Table, NotificationEventRow.__table__)  # type: ignore[attr-defined]
+
+
+def _channel(value: object) -> ChannelName | None:
+    return value if value in CHANNELS else None
+
+
+def to_customer(row: Mapping[Any, Any]) -> Customer:
+    """Return the domain customer for a ``customers`` row."""
+    undeliverable = {
+        cast(ChannelName, k): str(v)
+        for k, v in (row["undeliverable"] or {}).items()
+        if k in CHANNELS
+    }
+    return Customer(
+        id=CustomerId(row["id"]),
+        name=row["name"],
+        locale=row["locale"],
+        timezone=row["timezone"],
+        phone=row["phone"],
+        email=row["email"],
+        whatsapp=row["whatsapp"],
+        x_user_id=row["x_user_id"],
+        preferred_channel=_channel(row["preferred_channel"]),
+        opted_out=frozenset(cast(ChannelName, c) for c in row["opted_out"] or [] if c in CHANNELS),
+        undeliverable=undeliverable,
+        last_used_channel=_channel(row["last_used_channel"]),
+        last_whatsapp_inbound_at=row["last_whatsapp_inbound_at"],
+        forgotten=row["forgotten_at"] is not None,
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def to_promise(row: Mapping[Any, Any]) -> Promise:
+    """Return the domain promise for a ``promises`` row."""
+    return Promise(
+        id=PromiseId(row["id"]),
+        customer_id=CustomerId(row["customer_id"]),
+        kind=row["kind"],
+        status=PromiseStatus(row["status"]),
+        due_at=row["due_at"],
+        window_start=row["window_start"],
+        estimate_at=row["estimate_at"],
+        external_ref=row["external_ref"],
+        attributes=dict(row["attributes"] or {}),
+        deadline_version=row["deadline_version"],
+        times_broken=row["times_broken"],
+        next_check_at=row["next_check_at"],
+        status_changed_at=row["status_changed_at"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def to_promise_event(row: Mapping[Any, Any]) -> PromiseEvent:
+    """Return the domain event for a ``promise_events`` row."""
+    return PromiseEvent(
+        promise_id=PromiseId(row["promise_id"]),
+        type=PromiseEventType(row["type"]),
+        at=row["at"],
+        source=Source(row["source"]),
+        deadline_version=row["deadline_version"],
+        data=dict(row["data"] or {}),
+    )
+
+
+def to_interaction(row: Mapping[Any, Any]) -> Interaction:
+    """Return the domain interaction for an ``interactions`` row."""
+    return Interaction(
+        id=row["id"],
+        customer_id=CustomerId(row["customer_id"]),
+        channel=cast(ChannelName, row["channel"]),
+        direction=Direction(row["direction"]),
+        at=row["at"],
+    )

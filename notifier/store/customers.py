@@ -1,0 +1,242 @@
+"""Customers and interactions: idempotent upserts, last used channel, forgetting."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from notifier.domain.ingest import CustomerData, ForgetReport, InteractionData, RowError, Upserted
+from notifier.domain.models import Customer, CustomerId, Direction, NotificationStatus
+from notifier.store.base import StoreBase
+from notifier.store.convert import (
+    customers,
+    interactions,
+    notifications,
+    promises,
+    to_customer,
+)
+
+_ADDRESS_CHANNEL = {"phone": "sms", "whatsapp": "whatsapp", "email": "email", "x_user_id": "x"}
+
+
+class CustomerQueries(StoreBase):
+    async def upsert_customers(
+        self, items: Sequence[CustomerData], now: datetime, *, default_locale: str, default_tz: str
+    ) -> list[Upserted]:
+        """Create or update each customer in one transaction; unchanged ones are left alone."""
+        async with self.transaction() as conn:
+            return await upsert_customers(conn, items, now, default_locale, default_tz)
+
+    async def get_customer(self, customer_id: str) -> Customer | None:
+        """Return the customer, or None when unknown."""
+        async with self.reading() as conn:
+            row = (
+                (await conn.execute(select(customers).where(customers.c.id == customer_id)))
+                .mappings()
+                .first()
+            )
+        return to_customer(row) if row else None
+
+    async def get_customers(self, ids: Sequence[str]) -> dict[str, Customer]:
+        """Return the known customers among ``ids``, by id."""
+        async with self.reading() as conn:
+            rows = (await conn.execute(select(customers).where(customers.c.id.in_(ids)))).mappings()
+            return {r["id"]: to_customer(r) for r in rows}
+
+    async def existing_customer_ids(self, ids: Sequence[str]) -> set[str]:
+        """Return which of ``ids`` are known customers."""
+        async with self.reading() as conn:
+            return await _existing_ids(conn, ids)
+
+    async def add_interactions(
+        self, items: Sequence[InteractionData], now: datetime
+    ) -> list[int | RowError]:
+        """Record touchpoints; an inbound one newer than the last makes its channel last used."""
+        async with self.transaction() as conn:
+            known = await _existing_ids(conn, [i.customer_id for i in items])
+            results: list[int | RowError] = []
+            for item in items:
+                if item.customer_id not in known:
+                    results.append(
+                        RowError("customer_id", f"unknown customer {item.customer_id!r}")
+                    )
+                    continue
+                new_id = await conn.scalar(
+                    interactions.insert()
+                    .values(
+                        customer_id=item.customer_id,
+                        channel=item.channel,
+                        direction=item.direction.value,
+                        at=item.at,
+                        body=item.body,
+                        created_at=now,
+                    )
+                    .returning(interactions.c.id)
+                )
+                if item.direction is Direction.INBOUND:
+                    await _touch_last_used(conn, item)
+                results.append(int(new_id))
+            return results
+
+    async def forget_customer(self, customer_id: str, now: datetime) -> ForgetReport | None:
+        """Erase names, addresses and bodies; keep counts and dedupe keys. None when unknown."""
+        async with self.transaction() as conn:
+            found = await conn.scalar(select(customers.c.id).where(customers.c.id == customer_id))
+            if found is None:
+                return None
+            await conn.execute(
+                update(customers)
+                .where(customers.c.id == customer_id)
+                .values(
+                    name=None,
+                    phone=None,
+                    email=None,
+                    whatsapp=None,
+                    x_user_id=None,
+                    undeliverable={},
+                    forgotten_at=now,
+                    updated_at=now,
+                )
+            )
+            n_interactions = (
+                await conn.execute(
+                    update(interactions)
+                    .where(interactions.c.customer_id == customer_id)
+                    .values(body=None)
+                )
+            ).rowcount
+            n_promises = (
+                await conn.execute(
+                    update(promises)
+                    .where(promises.c.customer_id == customer_id)
+                    .values(attributes={}, next_check_at=None, updated_at=now)
+                )
+            ).rowcount
+            n_notifications = (
+                await conn.execute(
+                    update(notifications)
+                    .where(notifications.c.customer_id == customer_id)
+                    .values(address=None, subject=None, body=None, payload={}, updated_at=now)
+                )
+            ).rowcount
+            # Nothing may go out to someone who asked to be forgotten.
+            await conn.execute(
+                update(notifications)
+                .where(
+                    notifications.c.customer_id == customer_id,
+                    notifications.c.status == NotificationStatus.PENDING.value,
+                )
+                .values(status=NotificationStatus.CANCELLED.value, error="customer forgotten")
+            )
+        return ForgetReport(CustomerId(customer_id), n_interactions, n_promises, n_notifications)
+
+    async def count_customers(self) -> int:
+        """Return how many customers the ledger holds."""
+        async with self.reading() as conn:
+            return int(await conn.scalar(select(func.count()).select_from(customers)) or 0)
+
+
+async def _existing_ids(conn: AsyncConnection, ids: Sequence[str]) -> set[str]:
+    unique = list(set(ids))
+    if not unique:
+        return set()
+    rows = await conn.execute(select(customers.c.id).where(customers.c.id.in_(unique)))
+    return {r[0] for r in rows}
+
+
+async def _touch_last_used(conn: AsyncConnection, item: InteractionData) -> None:
+    values: dict[str, Any] = {"last_used_channel": item.channel, "last_inbound_at": item.at}
+    newer = (customers.c.last_inbound_at.is_(None)) | (customers.c.last_inbound_at <= item.at)
+    await conn.execute(
+        update(customers).where(customers.c.id == item.customer_id, newer).values(**values)
+    )
+    if item.channel == "whatsapp":
+        wa_newer = customers.c.last_whatsapp_inbound_at.is_(None) | (
+            customers.c.last_whatsapp_inbound_at <= item.at
+        )
+        await conn.execute(
+            update(customers)
+            .where(customers.c.id == item.customer_id, wa_newer)
+            .values(last_whatsapp_inbound_at=item.at)
+        )
+
+
+async def upsert_customers(
+    conn: AsyncConnection,
+    items: Sequence[CustomerData],
+    now: datetime,
+    default_locale: str,
+    default_tz: str,
+) -> list[Upserted]:
+    """Insert new customers in bulk and update the changed ones; return one outcome each."""
+    ids = [c.id for c in items]
+    existing: dict[str, dict[str, Any]] = {
+        r["id"]: dict(r)
+        for r in (await conn.execute(select(customers).where(customers.c.id.in_(set(ids)))))
+        .mappings()
+        .all()
+    }
+    fresh: dict[str, dict[str, Any]] = {}
+    results: list[Upserted] = []
+    for item in items:
+        current = existing.get(item.id) or fresh.get(item.id)
+        if current is None:
+            row = _new_row(item, now, default_locale, default_tz)
+            fresh[item.id] = row
+            results.append(Upserted(item.id, created=True, changed=True))
+            continue
+        changes = _changes(current, item)
+        if item.id in fresh:
+            fresh[item.id].update(changes)
+        elif changes:
+            changes["updated_at"] = now
+            await conn.execute(update(customers).where(customers.c.id == item.id).values(**changes))
+            existing[item.id] = {**current, **changes}
+        results.append(Upserted(item.id, changed=bool(changes)))
+    if fresh:
+        await conn.execute(customers.insert(), list(fresh.values()))
+    return results
+
+
+def _new_row(item: CustomerData, now: datetime, locale: str, tz: str) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "id": item.id, "name": None, "locale": locale, "timezone": tz, "phone": None,
+        "email": None, "whatsapp": None, "x_user_id": None, "preferred_channel": None,
+        "opted_out": [], "undeliverable": {}, "last_used_channel": None,
+        "last_inbound_at": None, "last_whatsapp_inbound_at": None, "forgotten_at": None,
+        "created_at": now, "updated_at": now,
+    }  # fmt: skip
+    row.update(
+        {k: v for k, v in item.values.items() if v is not None or k not in ("locale", "timezone")}
+    )
+    row["opted_out"] = sorted(c for c, ok in item.consent.items() if not ok)
+    return row
+
+
+def _changes(current: Any, item: CustomerData) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    for key, value in item.values.items():
+        if key in ("locale", "timezone") and value is None:
+            continue
+        if current[key] != value:
+            changes[key] = value
+    if item.consent:
+        opted = set(current["opted_out"] or [])
+        opted |= {c for c, ok in item.consent.items() if not ok}
+        opted -= {c for c, ok in item.consent.items() if ok}
+        if sorted(opted) != sorted(current["opted_out"] or []):
+            changes["opted_out"] = sorted(opted)
+    # A changed address is a new chance: it is no longer known to be undeliverable.
+    undeliverable = dict(current["undeliverable"] or {})
+    for field_name, channel in _ADDRESS_CHANNEL.items():
+        if field_name in changes and channel in undeliverable:
+            del undeliverable[channel]
+    if undeliverable != (current["undeliverable"] or {}):
+        changes["undeliverable"] = undeliverable
+    if current["forgotten_at"] is not None and changes:
+        changes["forgotten_at"] = None
+    return changes

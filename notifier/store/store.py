@@ -1,0 +1,17 @@
+"""The store every shell part is handed: one object, queries grouped by concern."""
+
+from __future__ import annotations
+
+from notifier.store.customers import CustomerQueries
+from notifier.store.engine import make_engine
+from notifier.store.promises import PromiseQueries
+from notifier.store.timeline import TimelineQueries
+
+
+class Store(CustomerQueries, PromiseQueries, TimelineQueries):
+    """The ledger and the outbox over one async engine (SQLite or PostgreSQL)."""
+
+    @classmethod
+    def open(cls, url: str) -> Store:
+        """Return a store on a new engine for ``url``."""
+        return cls(make_engine(url))

@@ -1,0 +1,1 @@
+"""notifier's tests: unit (pure), integration (real databases and servers), e2e."""

@@ -1,0 +1,30 @@
+"""Integration fixtures: an API client on a real store."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from notifier.api.app import create_app
+from notifier.api.deps import Services
+from notifier.config import Settings
+from notifier.engine.ledger import Ledger
+from notifier.store.store import Store
+from tests.conftest import FakeClock
+
+TOKEN = "test-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture
+async def api(store: Store, clock: FakeClock) -> AsyncIterator[httpx.AsyncClient]:
+    settings = Settings(api_token=SecretStr(TOKEN))
+    svc = Services(settings=settings, store=store, clock=clock, ledger=Ledger(store, clock))
+    transport = httpx.ASGITransport(app=create_app(svc))
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://notifier.test", headers=AUTH
+    ) as client:
+        yield client

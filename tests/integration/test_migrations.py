@@ -1,0 +1,65 @@
+"""Migrations reach head on an empty database, match the models, and go back down."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect
+from sqlalchemy.engine import Connection
+
+from notifier.store.engine import make_engine
+from notifier.store.migrate import downgrade, upgrade
+from notifier.store.tables import metadata
+from tests.conftest import _admin, pg_url_for
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
+        return
+    name = f"notifier_mig_{os.getpid()}"
+    asyncio.run(_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    asyncio.run(_admin(f"CREATE DATABASE {name}"))
+    yield pg_url_for(name)
+    asyncio.run(_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+
+def _diff(conn: Connection) -> list[object]:
+    return list(
+        compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
+    )
+
+
+def _tables(conn: Connection) -> set[str]:
+    return set(inspect(conn).get_table_names())
+
+
+async def _inspect(url: str) -> tuple[list[object], set[str]]:
+    engine = make_engine(url)
+    async with engine.connect() as conn:
+        diff = await conn.run_sync(_diff)
+        tables = await conn.run_sync(_tables)
+    await engine.dispose()
+    return diff, tables
+
+
+def test_head_matches_the_models_and_downgrade_empties(empty_url: str) -> None:
+    upgrade(empty_url)
+    diff, tables = asyncio.run(_inspect(empty_url))
+    assert diff == []
+    assert set(metadata.tables) <= tables
+
+    downgrade(empty_url, "base")
+    _, tables = asyncio.run(_inspect(empty_url))
+    assert tables <= {"alembic_version"}
+
+    upgrade(empty_url)  # and back up again: the downgrade left nothing behind
+    diff, _ = asyncio.run(_inspect(empty_url))
+    assert diff == []

@@ -1,1 +1,21 @@
 """Message rendering: sandboxed Jinja2, locale fallback, SMS segments."""
+
+from __future__ import annotations
+
+from notifier.templates.context import Company, TimelineEntry, build_context
+from notifier.templates.render import Rendered, Renderer, TemplateError
+from notifier.templates.samples import SAMPLES
+from notifier.templates.segments import SegmentInfo, count_segments, transliterate
+
+__all__ = [
+    "SAMPLES",
+    "Company",
+    "Rendered",
+    "Renderer",
+    "SegmentInfo",
+    "TemplateError",
+    "TimelineEntry",
+    "build_context",
+    "count_segments",
+    "transliterate",
+]

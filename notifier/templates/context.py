@@ -1,0 +1,101 @@
+"""The one documented context every message is rendered with (docs/messages.md lists it)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from notifier.config import Settings
+from notifier.domain.models import Customer, JSONValue, Promise
+
+
+@dataclass(frozen=True, slots=True)
+class Company:
+    """Who is writing: shown in every message."""
+
+    name: str
+    help_url: str
+    support_hours: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Company:
+        """Return the company named by NOTIFIER_COMPANY_NAME, _HELP_URL and _SUPPORT_HOURS."""
+        return cls(
+            name=settings.company_name,
+            help_url=settings.company_help_url,
+            support_hours=settings.company_support_hours,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEntry:
+    """One line of a customer's history, for the escalation message to ops."""
+
+    at: datetime
+    kind: str
+    summary: str
+
+
+def build_context(
+    customer: Customer,
+    promise: Promise | None,
+    *,
+    others: Sequence[Promise] = (),
+    company: Company,
+    link: str | None = None,
+    now: datetime,
+    currency: str = "USD",
+    timeline: Sequence[TimelineEntry] = (),
+) -> dict[str, object]:
+    """Return the context of a message: plain dicts and lists, so templates read ``a.b``."""
+    return {
+        "customer": customer_context(customer),
+        "promise": promise_context(promise) if promise is not None else None,
+        "others": [promise_context(p) for p in others],
+        "company": {
+            "name": company.name,
+            "help_url": company.help_url,
+            "support_hours": company.support_hours,
+        },
+        "link": link,
+        "now": now,
+        "currency": _currency(promise, currency),
+        "timeline": [{"at": e.at, "kind": e.kind, "summary": e.summary} for e in timeline],
+    }
+
+
+def customer_context(customer: Customer) -> dict[str, object]:
+    """The ``customer`` variable: name ('' when unknown), first name, id, locale, timezone."""
+    name = (customer.name or "").strip()
+    return {
+        "id": str(customer.id),
+        "name": name,
+        "first_name": name.split()[0] if name else "",
+        "locale": customer.locale,
+        "timezone": customer.timezone,
+    }
+
+
+def promise_context(promise: Promise) -> dict[str, object]:
+    """One promise as templates see it; ``window_start`` is None unless it is a window."""
+    attributes: Mapping[str, JSONValue] = promise.attributes
+    reference = attributes.get("order_id") or attributes.get("reference") or promise.external_ref
+    return {
+        "id": int(promise.id),
+        "kind": promise.kind,
+        "status": str(promise.status),
+        "reference": str(reference),
+        "due_at": promise.due_at,
+        "window_start": promise.window_start,
+        "window_end": promise.due_at if promise.window_start is not None else None,
+        "estimate_at": promise.estimate_at,
+        "times_broken": promise.times_broken,
+        "attributes": dict(attributes),
+    }
+
+
+def _currency(promise: Promise | None, default: str) -> str:
+    # A refund knows its own currency better than the company-wide default does.
+    code = promise.attributes.get("currency") if promise is not None else None
+    return code if isinstance(code, str) and code else default

@@ -1,0 +1,201 @@
+"""Named sample contexts: what `messages preview` shows and what `rules check` renders.
+
+Every shipped message must render against every sample, so together they cover
+what varies: a plain late delivery, a time window, a consolidated list, a customer
+far from UTC, a name with accents and an apostrophe, a refund with an amount and
+its currency, a missed callback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
+
+from notifier.domain.models import (
+    Attributes,
+    Customer,
+    CustomerId,
+    Promise,
+    PromiseId,
+    PromiseStatus,
+)
+from notifier.templates.context import Company, TimelineEntry, build_context
+
+SAMPLE_NOW = datetime(2026, 11, 24, 13, 0, tzinfo=UTC)  # Tuesday 10:00 in Buenos Aires
+SAMPLE_COMPANY = Company(
+    name="Acme & Hijos",  # the ampersand shows whether a part escapes when it must not
+    help_url="https://acme.example/ayuda",
+    support_hours="Lun a vie, 9 a 18 h",
+)
+_BA = "America/Argentina/Buenos_Aires"
+
+
+def _customer(cid: str, name: str | None, tz: str = _BA, locale: str = "es") -> Customer:
+    return Customer(id=CustomerId(cid), locale=locale, timezone=tz, name=name)
+
+
+def _promise(
+    pid: int,
+    cid: str,
+    kind: str,
+    due_at: datetime,
+    *,
+    window_start: datetime | None = None,
+    estimate_at: datetime | None = None,
+    attributes: Attributes | None = None,
+    status: PromiseStatus = PromiseStatus.BROKEN,
+) -> Promise:
+    created = due_at - timedelta(days=3)
+    return Promise(
+        id=PromiseId(pid),
+        customer_id=CustomerId(cid),
+        kind=kind,
+        status=status,
+        due_at=due_at,
+        external_ref=f"{kind}-{pid}",
+        created_at=created,
+        updated_at=SAMPLE_NOW - timedelta(hours=1),
+        status_changed_at=SAMPLE_NOW - timedelta(hours=1),
+        window_start=window_start,
+        estimate_at=estimate_at,
+        attributes=attributes or {},
+        times_broken=1 if status is PromiseStatus.BROKEN else 0,
+    )
+
+
+def _at(text: str) -> datetime:
+    return datetime.fromisoformat(text).astimezone(UTC)
+
+
+def _timeline(cid: str) -> list[TimelineEntry]:
+    return [
+        TimelineEntry(
+            _at("2026-11-20T11:02:00-03:00"), "promise", "Entrega prometida para el 23/11"
+        ),
+        TimelineEntry(_at("2026-11-23T21:00:00-03:00"), "broken", "Venció el plazo sin entrega"),
+        TimelineEntry(_at("2026-11-24T08:15:00-03:00"), "outbound", f"SMS de disculpas a {cid}"),
+        TimelineEntry(
+            _at("2026-11-24T09:40:00-03:00"), "inbound", "El cliente respondió por WhatsApp"
+        ),
+    ]
+
+
+def _samples() -> dict[str, Mapping[str, object]]:
+    lucia = _customer("c-1001", "Lucía Fernández")
+    delivery = _promise(
+        1,
+        "c-1001",
+        "delivery",
+        _at("2026-11-23T21:00:00-03:00"),
+        estimate_at=_at("2026-11-26T18:00:00-03:00"),
+        attributes={"order_id": "A-10432", "carrier": "Andreani"},
+    )
+    window = _promise(
+        2,
+        "c-1002",
+        "appointment",
+        _at("2026-11-26T12:00:00-03:00"),
+        window_start=_at("2026-11-26T09:00:00-03:00"),
+        attributes={"order_id": "T-2291", "service": "instalación de fibra"},
+    )
+    several = [
+        _promise(
+            3,
+            "c-1003",
+            "delivery",
+            _at("2026-11-23T18:00:00-03:00"),
+            estimate_at=_at("2026-11-25T18:00:00-03:00"),
+            attributes={"order_id": "A-20001"},
+        ),
+        _promise(
+            4,
+            "c-1003",
+            "refund",
+            _at("2026-11-22T18:00:00-03:00"),
+            attributes={"order_id": "R-311", "amount": 15999.9, "currency": "ARS"},
+        ),
+        _promise(
+            5,
+            "c-1003",
+            "callback",
+            _at("2026-11-24T09:00:00-03:00"),
+            estimate_at=_at("2026-11-24T16:00:00-03:00"),
+        ),
+    ]
+    tokyo = _promise(
+        6,
+        "c-1004",
+        "delivery",
+        _at("2026-11-24T16:30:00+00:00"),  # Wednesday 25th, 1:30 in Tokyo
+        estimate_at=_at("2026-11-25T16:00:00+00:00"),  # Thursday 26th, 1:00 in Tokyo
+        attributes={"order_id": "JP-778"},
+    )
+    refund = _promise(
+        7,
+        "c-1006",
+        "refund",
+        _at("2026-11-20T18:00:00-03:00"),
+        estimate_at=_at("2026-11-27T18:00:00-03:00"),
+        attributes={"order_id": "R-4410", "amount": 15999.9, "currency": "ARS"},
+    )
+    callback = _promise(
+        8,
+        "c-1007",
+        "callback",
+        _at("2026-11-24T09:00:00-03:00"),
+        estimate_at=_at("2026-11-24T15:30:00-03:00"),
+        attributes={"reason": "consulta por factura"},
+    )
+    return {
+        "delivery": _context(
+            lucia, delivery, link="https://acme.example/p/7Hq2", timeline=_timeline("c-1001")
+        ),
+        "window": _context(_customer("c-1002", "Diego Ruiz"), window),
+        "several": _context(
+            _customer("c-1003", "Camila Soto"),
+            several[0],
+            others=several[1:],
+            timeline=_timeline("c-1003"),
+        ),
+        "other_timezone": _context(
+            _customer("c-1004", "Kenji Sato", tz="Asia/Tokyo", locale="en"), tokyo
+        ),
+        "accents": _context(
+            _customer("c-1005", "María José O'Connor-Núñez", tz="Europe/Madrid"),
+            _promise(
+                9,
+                "c-1005",
+                "delivery",
+                _at("2026-11-23T20:00:00+01:00"),
+                attributes={"order_id": "E-55&60"},
+            ),
+            link="https://acme.example/p/xY9?a=1&b=2",
+        ),
+        "refund": _context(_customer("c-1006", None), refund),
+        "callback": _context(_customer("c-1007", "Rafael Lima"), callback),
+    }
+
+
+def _context(
+    customer: Customer,
+    promise: Promise,
+    *,
+    others: Sequence[Promise] = (),
+    link: str | None = None,
+    timeline: Sequence[TimelineEntry] = (),
+) -> Mapping[str, object]:
+    return MappingProxyType(
+        build_context(
+            customer,
+            promise,
+            others=others,
+            company=SAMPLE_COMPANY,
+            link=link,
+            now=SAMPLE_NOW,
+            timeline=timeline,
+        )
+    )
+
+
+SAMPLES: Mapping[str, Mapping[str, object]] = MappingProxyType(_samples())

@@ -1,0 +1,100 @@
+"""SMS cost: GSM-7 or UCS-2 encoding, segment counting and opt-in transliteration."""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from typing import Literal
+
+# GSM 03.38 default alphabet (3GPP TS 23.038, 6.2.1), without the escape code 0x1B.
+GSM7_BASIC = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+# The extension table: each of these costs two septets (escape + code).
+GSM7_EXTENSION = frozenset("\f^{}\\[~]|€")
+
+SINGLE_GSM7 = 160
+SINGLE_UCS2 = 70
+# A concatenated message spends 6 bytes of each segment on the UDH header.
+MULTI_GSM7 = 153
+MULTI_UCS2 = 67
+
+# Characters GSM-7 lacks whose nearest GSM-7 spelling is not just "drop the accent".
+_REPLACEMENTS = {
+    # 0x09 is "Ç" in TS 23.038 but older phones show it as "ç": plain "c" reads right everywhere.
+    "ç": "c",
+    "º": "o",
+    "ª": "a",
+    "‘": "'",
+    "’": "'",
+    "‚": "'",
+    "“": '"',
+    "”": '"',
+    "„": '"',
+    "«": '"',
+    "»": '"',
+    "–": "-",
+    "—": "-",
+    "‐": "-",
+    "…": "...",
+    "\u00a0": " ",
+    "\u202f": " ",
+    "\u2009": " ",
+    "\t": " ",
+}
+
+Encoding = Literal["GSM-7", "UCS-2"]
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentInfo:
+    """How an SMS body travels: encoding, units (septets or UTF-16 units) and segments."""
+
+    encoding: Encoding
+    units: int
+    segments: int
+
+
+def is_gsm7(text: str) -> bool:
+    """True when every character of ``text`` is in GSM-7 (basic or extension table)."""
+    return all(ch in GSM7_BASIC or ch in GSM7_EXTENSION for ch in text)
+
+
+def count_segments(text: str) -> SegmentInfo:
+    """Return the encoding, units and segments ``text`` needs as one SMS (0 segments if empty)."""
+    if is_gsm7(text):
+        sizes = [2 if ch in GSM7_EXTENSION else 1 for ch in text]
+        return SegmentInfo("GSM-7", sum(sizes), _segments(sizes, SINGLE_GSM7, MULTI_GSM7))
+    sizes = [2 if ord(ch) > 0xFFFF else 1 for ch in text]
+    return SegmentInfo("UCS-2", sum(sizes), _segments(sizes, SINGLE_UCS2, MULTI_UCS2))
+
+
+def _segments(sizes: list[int], single: int, multi: int) -> int:
+    total = sum(sizes)
+    if total == 0:
+        return 0
+    if total <= single:
+        return 1
+    # An escape pair or a surrogate pair is never split across two segments,
+    # so a segment may carry one unit less than ``multi``.
+    segments, used = 1, 0
+    for size in sizes:
+        if used + size > multi:
+            segments, used = segments + 1, 0
+        used += size
+    return segments
+
+
+def transliterate(text: str) -> str:
+    """Return ``text`` with the letters GSM-7 lacks replaced (á -> a, ã -> a, ç -> c, “ -> ")."""
+    return "".join(_gsm7_spelling(ch) for ch in text)
+
+
+def _gsm7_spelling(ch: str) -> str:
+    if ch in GSM7_BASIC or ch in GSM7_EXTENSION:
+        return ch
+    if ch in _REPLACEMENTS:
+        return _REPLACEMENTS[ch]
+    bare = "".join(c for c in unicodedata.normalize("NFD", ch) if not unicodedata.combining(c))
+    return bare if bare and is_gsm7(bare) else ch

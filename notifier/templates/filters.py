@@ -28,6 +28,7 @@ class Phrases:
     date: str
     date_with_year: str
     short_day: str
+    short_on: str  # "el {date}": the preposition before a short date
     time: str
     at: str  # "{date} a las {time}"
     window_same_day: str
@@ -56,6 +57,7 @@ PHRASES: dict[str, Phrases] = {
         date="EEEE d 'de' MMMM",
         date_with_year="EEEE d 'de' MMMM 'de' y",
         short_day="EEEE d/M",
+        short_on="el {date}",
         time="H:mm",
         at="{date} a {las} {time}",
         window_same_day="{date}, entre {las} {start} y {las_end} {end}",
@@ -68,7 +70,8 @@ PHRASES: dict[str, Phrases] = {
     "pt": Phrases(
         date="EEEE, d 'de' MMMM",
         date_with_year="EEEE, d 'de' MMMM 'de' y",
-        short_day="EEEE d/M",
+        short_day="d/M",
+        short_on="em {date}",
         time="HH:mm",
         at="{date}, às {time}",
         window_same_day="{date}, entre {start} e {end}",
@@ -81,7 +84,8 @@ PHRASES: dict[str, Phrases] = {
     "en": Phrases(
         date="EEEE, MMMM d",
         date_with_year="EEEE, MMMM d, y",
-        short_day="EEEE M/d",
+        short_day="EEE M/d",
+        short_on="on {date}",
         time="h:mm a",
         at="{date} at {time}",
         window_same_day="{date}, between {start} and {end}",
@@ -203,14 +207,14 @@ def day_filter(ctx: Context, value: datetime) -> str:
 
 @pass_context
 def short_day_filter(ctx: Context, value: datetime) -> str:
-    """The SMS form of ``day``: 'hoy', 'mañana' or 'el jueves 26/11'."""
+    """The SMS form of ``day``: 'hoy', 'mañana', 'el jueves 26/11', 'on Thu 11/26', 'em 26/11'."""
     local = _local(ctx, value)
     p = _phrases(ctx)
     days = (local.date() - _today(ctx)).days
     if days in (0, 1):
         return p.today if days == 0 else p.tomorrow
     text = _plain(format_date(local, p.short_day, locale=_babel_locale(ctx)))
-    return p.on_day(text, local.weekday())
+    return p.short_on.format(date=text)
 
 
 @pass_context

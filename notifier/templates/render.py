@@ -8,13 +8,14 @@ message. Reloading templates means building a new ``Renderer``.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from jinja2 import FileSystemLoader, Template, TemplateNotFound, TemplateSyntaxError
 from jinja2.exceptions import SecurityError
 from jinja2.exceptions import TemplateError as JinjaTemplateError
+from jinja2.runtime import Context
 
 from notifier.config import Settings
 from notifier.domain.errors import NotifierError
@@ -224,10 +225,24 @@ def _render_parts(template: Template, variables: dict[str, object], email: bool)
     missing = [b for b in EMAIL_BLOCKS if b not in template.blocks]
     if missing:
         raise SecurityError(f"an email template must define the blocks {', '.join(missing)}")
-    return {
-        block: _tidy(_bounded(template.blocks[block](template.new_context(variables))))
-        for block in EMAIL_BLOCKS
-    }
+    # One pass over the whole template (so its top-level imports run), keeping
+    # what each block wrote on the way.
+    parts: dict[str, list[str]] = {}
+    for name in EMAIL_BLOCKS:
+        context.blocks[name][0] = _capturing(context.blocks[name][0], parts.setdefault(name, []))
+    _bounded(template.root_render_func(context))
+    return {name: _tidy("".join(chunks)) for name, chunks in parts.items()}
+
+
+def _capturing(
+    block: Callable[[Context], Iterator[str]], sink: list[str]
+) -> Callable[[Context], Iterator[str]]:
+    def render(context: Context) -> Iterator[str]:
+        for chunk in block(context):
+            sink.append(chunk)
+            yield chunk
+
+    return render
 
 
 def _bounded(chunks: Iterable[str]) -> str:

@@ -127,8 +127,10 @@ def _samples() -> dict[str, Mapping[str, object]]:
         6,
         "c-1004",
         "delivery",
-        _at("2026-11-24T16:30:00+00:00"),  # Wednesday 25th, 1:30 in Tokyo
-        estimate_at=_at("2026-11-25T16:00:00+00:00"),  # Thursday 26th, 1:00 in Tokyo
+        _at("2026-11-22T16:30:00+00:00"),  # Monday 23rd, 1:30 in Tokyo (Sunday in UTC)
+        estimate_at=_at(
+            "2026-11-25T16:00:00+00:00"
+        ),  # Thursday 26th, 1:00 in Tokyo (Wednesday in UTC)
         attributes={"order_id": "JP-778"},
     )
     refund = _promise(

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 14:47:07.771003
+Create Date: 2026-11-25 14:50:24.750280
 """
 
 from __future__ import annotations
@@ -89,10 +89,10 @@ def upgrade() -> None:
         sa.Column("created_at", notifier.store.types.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["customer_id"], ["customers.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint(
+            "customer_id", "at", "channel", "direction", name="uq_interactions_touch"
+        ),
     )
-    with op.batch_alter_table("interactions", schema=None) as batch_op:
-        batch_op.create_index("ix_interactions_customer_at", ["customer_id", "at"], unique=False)
-
     op.create_table(
         "promises",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -251,9 +251,6 @@ def downgrade() -> None:
         batch_op.drop_index("ix_promises_customer_status")
 
     op.drop_table("promises")
-    with op.batch_alter_table("interactions", schema=None) as batch_op:
-        batch_op.drop_index("ix_interactions_customer_at")
-
     op.drop_table("interactions")
     with op.batch_alter_table("incident_updates", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_incident_updates_incident_id"))

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
-import click
-
-from notifier.cli.app import app
-from notifier.domain.errors import NotifierError
+import typer
+from sqlalchemy.exc import DBAPIError
 
 # Each module registers its commands on ``app`` when imported.
 # (Add one line per command module here.)
+from notifier.cli import db, ledger  # noqa: F401
+from notifier.cli.app import app
+from notifier.domain.errors import NotifierError
+
+# Typer may vendor its own click: find its exception classes through a public one.
+_UsageError: type[Exception] = next(
+    c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError"
+)
+_ClickException: type[Exception] = next(
+    c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException"
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,30 +28,55 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     try:
         result = app(args=args, prog_name="notifier", standalone_mode=False)
-    except click.exceptions.Abort:
+    except typer.Abort:
         print("notifier: aborted", file=sys.stderr)
         return 1
-    except click.UsageError as exc:
-        hint = (
-            f" (see 'notifier {exc.ctx.command_path.partition(' ')[2]} --help')".replace(
-                "notifier  ", "notifier "
-            )
-            if exc.ctx
-            else ""
-        )
-        print(f"notifier: usage error: {exc.format_message()}{hint}", file=sys.stderr)
+    except _UsageError as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # a bare group: show its help
+            print(_message(exc))
+            return 2
+        print(f"notifier: usage error: {_usage_line(exc)}", file=sys.stderr)
         return 2
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         return int(exc.exit_code)
-    except click.ClickException as exc:
-        print(f"notifier: error: {exc.format_message()}", file=sys.stderr)
-        return exc.exit_code
+    except _ClickException as exc:
+        print(f"notifier: error: {getattr(exc, 'message', exc)}", file=sys.stderr)
+        return int(getattr(exc, "exit_code", 1))
     except NotifierError as exc:
         print(f"notifier: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
+    except DBAPIError as exc:
+        if os.environ.get("NOTIFIER_DEBUG"):
+            raise
+        print(f"notifier: error: {_database_problem(exc)}", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        if os.environ.get("NOTIFIER_DEBUG"):
+            raise
+        print(f"notifier: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
     return int(result) if isinstance(result, int) else 0
+
+
+def _message(exc: Exception) -> str:
+    format_message = getattr(exc, "format_message", None)
+    return str(format_message()) if callable(format_message) else str(exc)
+
+
+def _usage_line(exc: Exception) -> str:
+    message = _message(exc).replace("Value error, ", "")
+    ctx = getattr(exc, "ctx", None)
+    path = getattr(ctx, "command_path", "") if ctx else ""
+    return f"{message} (see '{path} --help')" if path else message
+
+
+def _database_problem(exc: DBAPIError) -> str:
+    text = str(exc.orig) if exc.orig is not None else str(exc)
+    if "no such table" in text or ("does not exist" in text and "relation" in text):
+        return "the database is not migrated: run 'notifier db upgrade'"
+    return f"database: {text.splitlines()[0]}"
 
 
 if __name__ == "__main__":

@@ -5,12 +5,17 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import asynccontextmanager
 from typing import Any, NoReturn, TypeVar
 
 import typer
+from pydantic import BaseModel, ValidationError
 
+from notifier.clock import SystemClock
 from notifier.config import Settings, load_settings
+from notifier.engine.ledger import Ledger, LedgerDefaults
+from notifier.store.store import Store
 
 app = typer.Typer(
     name="notifier",
@@ -22,6 +27,7 @@ app = typer.Typer(
 )
 
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 
 JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON.")
 
@@ -53,3 +59,34 @@ def _default(value: object) -> object:
     if callable(isoformat):
         return isoformat()
     return str(value)
+
+
+@asynccontextmanager
+async def open_ledger() -> AsyncIterator[Ledger]:
+    """Yield the ledger over the configured store, closed afterwards."""
+    s = settings()
+    store = Store.open(s.database_url)
+    try:
+        yield Ledger(
+            store,
+            SystemClock(s.time_offset),
+            LedgerDefaults(locale=s.default_locale, timezone=s.default_timezone),
+        )
+    finally:
+        await store.close()
+
+
+def bad_value(option: str, message: str) -> NoReturn:
+    """Refuse an option's value: a usage error, exit 2."""
+    raise typer.BadParameter(message, param_hint=f"'{option}'")
+
+
+def validated(model: type[M], data: dict[str, object], options: dict[str, str]) -> M:
+    """Validate ``data`` with the API schema; a bad value is a usage error naming the option."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else ""
+        message = str(first["msg"]).removeprefix("Value error, ")
+        bad_value(options.get(field, field), message)

@@ -7,6 +7,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.domain.ingest import CustomerData, ForgetReport, InteractionData, RowError, Upserted
@@ -65,18 +67,7 @@ class CustomerQueries(StoreBase):
                         RowError("customer_id", f"unknown customer {item.customer_id!r}")
                     )
                     continue
-                new_id = await conn.scalar(
-                    interactions.insert()
-                    .values(
-                        customer_id=item.customer_id,
-                        channel=item.channel,
-                        direction=item.direction.value,
-                        at=item.at,
-                        body=item.body,
-                        created_at=now,
-                    )
-                    .returning(interactions.c.id)
-                )
+                new_id = await _insert_interaction(conn, item, now)
                 if item.direction is Direction.INBOUND:
                     await _touch_last_used(conn, item)
                 results.append(int(new_id))
@@ -146,6 +137,35 @@ async def _existing_ids(conn: AsyncConnection, ids: Sequence[str]) -> set[str]:
         return set()
     rows = await conn.execute(select(customers.c.id).where(customers.c.id.in_(unique)))
     return {r[0] for r in rows}
+
+
+async def _insert_interaction(conn: AsyncConnection, item: InteractionData, now: datetime) -> int:
+    """Insert the touchpoint once; the same one reported again returns the first id."""
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    statement = (
+        insert(interactions)
+        .values(
+            customer_id=item.customer_id,
+            channel=item.channel,
+            direction=item.direction.value,
+            at=item.at,
+            body=item.body,
+            created_at=now,
+        )
+        .on_conflict_do_nothing()
+        .returning(interactions.c.id)
+    )
+    new_id = await conn.scalar(statement)
+    if new_id is None:
+        new_id = await conn.scalar(
+            select(interactions.c.id).where(
+                interactions.c.customer_id == item.customer_id,
+                interactions.c.at == item.at,
+                interactions.c.channel == item.channel,
+                interactions.c.direction == item.direction.value,
+            )
+        )
+    return int(new_id)
 
 
 async def _touch_last_used(conn: AsyncConnection, item: InteractionData) -> None:

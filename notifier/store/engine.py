@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
 
@@ -52,3 +52,8 @@ def _sqlite_begin(connection: Any) -> None:
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Return the session factory every store query uses."""
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def redact_url(url: str) -> str:
+    """Return ``url`` with any password masked, for messages and logs."""
+    return make_url(url).render_as_string(hide_password=True)

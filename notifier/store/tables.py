@@ -5,7 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlmodel import Field, SQLModel
 
 from notifier.store.types import UTCDateTime
@@ -57,7 +68,10 @@ class CustomerRow(SQLModel, table=True):
 
 class InteractionRow(SQLModel, table=True):
     __tablename__ = "interactions"
-    __table_args__ = (Index("ix_interactions_customer_at", "customer_id", "at"),)
+    # The same touchpoint reported twice (a re-import, a retried webhook) is recorded once.
+    __table_args__ = (
+        UniqueConstraint("customer_id", "at", "channel", "direction", name="uq_interactions_touch"),
+    )
 
     id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True))
     customer_id: str = _fk("customers.id", index=False)

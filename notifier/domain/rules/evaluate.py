@@ -1,0 +1,93 @@
+"""The two pure functions the daemon calls: what is due now, and when to look again."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from notifier.domain.models import Customer, Promise, PromiseStatus
+from notifier.domain.notices import Notice, SentLedger
+from notifier.domain.rules.match import matches
+from notifier.domain.rules.model import RuleSet
+from notifier.domain.rules.stages import Moment, timeline
+
+
+def due_notices(
+    promise: Promise, customer: Customer, rules: RuleSet, sent: SentLedger, now: datetime
+) -> list[Notice]:
+    """Return the notices due at ``now`` that ``sent`` does not hold yet, in rule order.
+
+    When several stages' moments have passed, only the latest fires: a late notice
+    supersedes the at-risk one, a repeat the ones before it.
+    """
+    moments = _moments(promise, customer, rules, sent)
+    return [_notice(m, promise) for m in moments if _is_due(m, moments, sent, now)]
+
+
+def next_check_at(
+    promise: Promise, customer: Customer, rules: RuleSet, sent: SentLedger, now: datetime
+) -> datetime | None:
+    """Return the next instant any rule could fire (``now`` if one is due), or None.
+
+    An open promise is also checked at its deadline, so the daemon can mark it broken.
+    """
+    moments = _moments(promise, customer, rules, sent)
+    times = [
+        m.at if m.at > now else now
+        for m in moments
+        if m.live and not sent.has(m.key) and (m.at > now or _is_due(m, moments, sent, now))
+    ]
+    if promise.status is PromiseStatus.OPEN and promise.due_at > now:
+        times.append(promise.due_at)
+    return min(times, default=None)
+
+
+def _moments(
+    promise: Promise, customer: Customer, rules: RuleSet, sent: SentLedger
+) -> list[Moment]:
+    return [
+        m
+        for rule in rules.rules
+        if matches(rule, promise, customer)
+        for m in timeline(rule, promise, customer, sent)
+    ]
+
+
+def _is_due(m: Moment, moments: list[Moment], sent: SentLedger, now: datetime) -> bool:
+    return (
+        m.live
+        and m.at <= now
+        and m.at >= now - m.rule.backfill
+        and not sent.has(m.key)
+        and not any(_supersedes(other, m, now) for other in moments)
+    )
+
+
+def _supersedes(later: Moment, earlier: Moment, now: datetime) -> bool:
+    if later.at > now or later.is_escalation or earlier.is_escalation or later is earlier:
+        return False
+    if later.rule.id == earlier.rule.id:
+        return later.step > earlier.step
+    # Across rules, only a late-stage moment silences an at-risk one: two rules about
+    # the same stage each speak, as ops wrote them.
+    return later.rule.when.trigger == "overdue" and earlier.rule.when.trigger == "before_due"
+
+
+def _notice(m: Moment, promise: Promise) -> Notice:
+    rule = m.rule
+    if m.is_escalation:
+        assert rule.escalate is not None
+        return Notice(
+            dedupe_key=m.key, rule_id=rule.id, promise_id=promise.id,
+            customer_id=promise.customer_id, deadline_version=promise.deadline_version,
+            stage="escalated", step=m.step, message=rule.escalate.message, audience="ops",
+            channel="email", fallback=(), priority=rule.escalate.priority, not_before=m.at,
+            quiet_hours=None, reason=m.reason,
+        )  # fmt: skip
+    notify = rule.notify
+    return Notice(
+        dedupe_key=m.key, rule_id=rule.id, promise_id=promise.id,
+        customer_id=promise.customer_id, deadline_version=promise.deadline_version,
+        stage=m.stage, step=m.step, message=notify.message_for(m.step), audience="customer",
+        channel=notify.channel, fallback=notify.fallback, priority=notify.priority,
+        not_before=m.at, quiet_hours=notify.quiet_hours, reason=m.reason,
+    )  # fmt: skip

@@ -1,0 +1,117 @@
+"""Rules as frozen values: what the schema builds and the evaluation reads."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from typing import Literal, TypeAlias
+
+from notifier.domain.calendars import BusinessDuration, Calendar
+from notifier.domain.models import ChannelName
+from notifier.domain.notices import Priority
+from notifier.domain.quiet_hours import QuietHours
+
+Operator = Literal["eq", "ne", "in", "not_in", "regex", "exists", "gt", "gte", "lt", "lte"]
+OPERATORS: tuple[Operator, ...] = (
+    "eq", "ne", "in", "not_in", "regex", "exists", "gt", "gte", "lt", "lte",
+)  # fmt: skip
+Scalar: TypeAlias = str | int | float | bool | None
+ConditionValue: TypeAlias = Scalar | tuple[Scalar, ...] | re.Pattern[str] | datetime
+Event = Literal["kept", "broken", "rescheduled", "cancelled"]
+EVENTS: tuple[Event, ...] = ("kept", "broken", "rescheduled", "cancelled")
+Offset: TypeAlias = timedelta | BusinessDuration
+
+# The escalation's step: far above any repeat (``max`` is capped below it), and fixed,
+# so raising a rule's ``max`` later never collides with an escalation already sent.
+ESCALATION_STEP = 1000
+MAX_REPEATS = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    path: tuple[
+        str, ...
+    ]  # ("kind",), ("status",), ("attributes", "carrier"), ("customer", "locale")
+    op: Operator
+    value: ConditionValue
+
+
+@dataclass(frozen=True, slots=True)
+class When:
+    """One trigger: ``before_due`` and ``overdue`` carry an offset, ``on`` an event."""
+
+    trigger: Literal["before_due", "overdue", "on"]
+    offset: Offset = timedelta(0)
+    event: Event | None = None
+    hold: timedelta = timedelta(0)  # the rule's ``for``: the condition must last this long
+
+
+@dataclass(frozen=True, slots=True)
+class Repeat:
+    every: timedelta
+    max: int
+    messages: tuple[str, ...] = ()  # message of repeat i is messages[i-1]; the last one sticks
+
+
+@dataclass(frozen=True, slots=True)
+class Notify:
+    message: str
+    channel: ChannelName | Literal["last_used"] = "last_used"
+    fallback: tuple[ChannelName, ...] = ()
+    repeat: Repeat | None = None
+    quiet_hours: QuietHours | None = None
+    priority: Priority = "normal"
+
+    def message_for(self, step: int) -> str:
+        """Return the message of ``step``: 0 is the stage's own, repeats may override it."""
+        if step == 0 or self.repeat is None or not self.repeat.messages:
+            return self.message
+        return self.repeat.messages[min(step, len(self.repeat.messages)) - 1]
+
+
+@dataclass(frozen=True, slots=True)
+class Escalate:
+    after: int | None = None  # after this many notices of the rule for one deadline
+    broken: int | None = None  # when the promise has been broken this many times
+    to: Literal["ops"] = "ops"
+    message: str = "escalation"
+    priority: Priority = "high"
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    id: str
+    when: When
+    notify: Notify
+    description: str = ""
+    match: tuple[Condition, ...] = ()
+    escalate: Escalate | None = None
+    calendar: Calendar = field(default_factory=Calendar)
+    backfill: timedelta = timedelta(hours=24)
+
+    def messages(self) -> tuple[str, ...]:
+        """Return every message name this rule can send to the customer, in order."""
+        names = [self.notify.message]
+        if self.notify.repeat is not None:
+            names.extend(self.notify.repeat.messages)
+        return tuple(dict.fromkeys(names))
+
+
+@dataclass(frozen=True, slots=True)
+class RuleDefaults:
+    """What a rule inherits when it says nothing: settings decide these, not the domain."""
+
+    quiet_hours: QuietHours | None = field(default_factory=lambda: QuietHours(time(21), time(8)))
+    backfill: timedelta = timedelta(hours=24)
+    calendar: Calendar = field(default_factory=Calendar)
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSet:
+    rules: tuple[Rule, ...] = ()
+    defaults: RuleDefaults = field(default_factory=RuleDefaults)
+
+    def by_id(self, rule_id: str) -> Rule | None:
+        """Return the rule named ``rule_id``, or None."""
+        return next((r for r in self.rules if r.id == rule_id), None)

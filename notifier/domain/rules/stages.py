@@ -1,0 +1,194 @@
+"""The built-in stages of one rule for one promise: every moment it could speak.
+
+A rule's timeline is its first stage (at risk, late, or a state change) followed by
+its repeats, plus an escalation to ops. Each entry knows its nominal moment, the
+instant quiet hours let it out (``at``), and its dedupe key; ``evaluate`` decides
+which of them are due.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from notifier.domain.calendars import (
+    BusinessDuration,
+    add_business_time,
+    subtract_business_time,
+)
+from notifier.domain.durations import format_duration
+from notifier.domain.models import Customer, Promise, PromiseStatus
+from notifier.domain.notices import SentLedger, Stage, dedupe_key
+from notifier.domain.quiet_hours import QuietAction, quiet_until
+from notifier.domain.rules.model import ESCALATION_STEP, Offset, Rule
+
+_STATUS_OF_EVENT = {
+    "kept": PromiseStatus.KEPT,
+    "broken": PromiseStatus.BROKEN,
+    "cancelled": PromiseStatus.CANCELLED,
+    "rescheduled": PromiseStatus.OPEN,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Moment:
+    rule: Rule
+    stage: Stage
+    step: int
+    moment: datetime  # when the stage's condition (held for ``for``) became true
+    at: datetime  # when quiet hours let it out
+    live: bool  # False: it fell in quiet hours with ``action: drop``
+    key: str
+    reason: str
+
+    @property
+    def is_escalation(self) -> bool:
+        """True for the internal notice to ops."""
+        return self.step == ESCALATION_STEP
+
+
+def zone(name: str) -> ZoneInfo:
+    """Return the customer's zone; an unknown name counts as UTC rather than stopping a scan."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def timeline(rule: Rule, promise: Promise, customer: Customer, sent: SentLedger) -> list[Moment]:
+    """Return the rule's moments for this promise and deadline version, in step order."""
+    first = _first_moment(rule, promise, customer)
+    moments: list[Moment] = []
+    if first is not None:
+        moments = [m for m in _steps(rule, promise, customer, first) if _applies(m, rule, promise)]
+    escalation = _escalation(rule, promise, customer, sent, first)
+    return [*moments, escalation] if escalation is not None else moments
+
+
+def _first_moment(rule: Rule, promise: Promise, customer: Customer) -> datetime | None:
+    when = rule.when
+    if when.trigger == "before_due":
+        anchor = promise.window_start or promise.due_at
+        return _shift(anchor, when.offset, rule, customer, backwards=True)
+    if when.trigger == "overdue":
+        return _shift(promise.due_at, when.offset, rule, customer, backwards=False)
+    return promise.status_changed_at
+
+
+def _shift(
+    start: datetime, offset: Offset, rule: Rule, customer: Customer, *, backwards: bool
+) -> datetime:
+    if isinstance(offset, BusinessDuration):
+        tz = zone(rule.calendar.timezone or customer.timezone)
+        if backwards:
+            return subtract_business_time(start, offset, rule.calendar, tz)
+        return add_business_time(start, offset, rule.calendar, tz)
+    return (start - offset if backwards else start + offset).astimezone(UTC)
+
+
+def _steps(rule: Rule, promise: Promise, customer: Customer, first: datetime) -> list[Moment]:
+    repeat = rule.notify.repeat
+    count = repeat.max if repeat is not None else 0
+    every = repeat.every if repeat is not None else timedelta(0)
+    base = _base_stage(rule)
+    out = []
+    for step in range(count + 1):
+        moment = first + step * every + rule.when.hold
+        stage: Stage = base if step == 0 else "repeat"
+        out.append(_moment(rule, promise, customer, stage, step, moment))
+    return out
+
+
+def _base_stage(rule: Rule) -> Stage:
+    when = rule.when
+    if when.trigger == "before_due":
+        return "at_risk"
+    if when.trigger == "overdue":
+        return "late"
+    assert when.event is not None
+    return when.event
+
+
+def _applies(m: Moment, rule: Rule, promise: Promise) -> bool:
+    when = rule.when
+    if when.trigger == "before_due":
+        # At risk only while the deadline is still ahead: after it the promise is late.
+        return promise.status is PromiseStatus.OPEN and m.moment < promise.due_at
+    if when.trigger == "overdue":
+        return promise.status in (PromiseStatus.OPEN, PromiseStatus.BROKEN)
+    assert when.event is not None
+    if when.event == "rescheduled" and promise.deadline_version <= 1:
+        return False
+    return promise.status is _STATUS_OF_EVENT[when.event]
+
+
+def _moment(
+    rule: Rule, promise: Promise, customer: Customer, stage: Stage, step: int, moment: datetime
+) -> Moment:
+    quiet = rule.notify.quiet_hours
+    at, live = moment, True
+    if quiet is not None:
+        until = quiet_until(moment, quiet, zone(customer.timezone))
+        if until is not None and quiet.action is QuietAction.DEFER:
+            at = until
+        elif until is not None and quiet.action is QuietAction.DROP:
+            live = False
+    key = dedupe_key(rule.id, promise.id, promise.deadline_version, step)
+    return Moment(
+        rule, stage, step, moment, at, live, key, _reason(rule, promise, stage, step, moment)
+    )
+
+
+def _reason(rule: Rule, promise: Promise, stage: Stage, step: int, moment: datetime) -> str:
+    when = rule.when
+    offset = (
+        when.offset if isinstance(when.offset, BusinessDuration) else format_duration(when.offset)
+    )
+    if stage == "at_risk":
+        anchor = promise.window_start or promise.due_at
+        ahead = format_duration(anchor - moment)
+        what = f"at risk: {ahead} before the deadline (before_due: {offset})"
+    elif stage == "late":
+        what = f"late by {format_duration(moment - promise.due_at)} (overdue: {offset})"
+    elif stage == "repeat" and rule.notify.repeat is not None:
+        every = format_duration(rule.notify.repeat.every)
+        what = f"repeat {step} of {rule.notify.repeat.max} (every {every})"
+    else:
+        what = f"promise {stage} at {promise.status_changed_at.astimezone(UTC).isoformat()}"
+    return f"{what}, rule {rule.id}"
+
+
+def _escalation(
+    rule: Rule, promise: Promise, customer: Customer, sent: SentLedger, first: datetime | None
+) -> Moment | None:
+    escalate = rule.escalate
+    if escalate is None or promise.is_settled:
+        return None
+    key = dedupe_key(rule.id, promise.id, promise.deadline_version, ESCALATION_STEP)
+    candidates: list[tuple[datetime, str]] = []
+    if escalate.broken is not None and promise.times_broken >= escalate.broken:
+        candidates.append((promise.status_changed_at, f"broken {promise.times_broken} times"))
+    reached = _highest_sent_step(rule, promise, sent)
+    if escalate.after is not None and reached is not None and reached + 1 >= escalate.after:
+        every = rule.notify.repeat.every if rule.notify.repeat else timedelta(0)
+        base = first if first is not None else promise.status_changed_at
+        moment = base + reached * every + rule.when.hold
+        candidates.append((moment, f"{reached + 1} notices and still not kept"))
+    if not candidates:
+        return None
+    moment, why = min(candidates)
+    reason = f"escalated to {escalate.to}: {why}, rule {rule.id}"
+    return Moment(rule, "escalated", ESCALATION_STEP, moment, moment, True, key, reason)
+
+
+def _highest_sent_step(rule: Rule, promise: Promise, sent: SentLedger) -> int | None:
+    # Steps skipped because a later one superseded them still count as reached:
+    # a daemon down for days must escalate as if it had spoken every time.
+    count = rule.notify.repeat.max if rule.notify.repeat else 0
+    steps = [
+        s
+        for s in range(count + 1)
+        if sent.has(dedupe_key(rule.id, promise.id, promise.deadline_version, s))
+    ]
+    return max(steps) if steps else None

@@ -1,0 +1,185 @@
+"""The one rule checker: ``rules check``, start-up and reload all load rules here.
+
+Every problem is reported at once, as ``path:line:column: message``: YAML, schema,
+duplicate ids across files, and the templates each rule can reach. A set with any
+error is never returned, so a broken file is never half-loaded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Protocol
+
+from notifier.config import Settings
+from notifier.domain.errors import NotifierError
+from notifier.domain.models import CHANNELS, ChannelName
+from notifier.domain.problems import Problem, has_errors
+from notifier.domain.quiet_hours import QuietHours
+from notifier.domain.rules.fields import time_of_day
+from notifier.domain.rules.model import Rule, RuleDefaults, RuleSet
+from notifier.domain.rules.rule_file import parse_rule_file
+from notifier.domain.rules.spelling import did_you_mean
+from notifier.engine.rules_loader import YamlDocument, YamlPath, read_yaml, rule_files
+
+
+class MessageCatalog(Protocol):
+    """What the checker needs from the templates renderer (``notifier.templates.Renderer``)."""
+
+    def locales(self) -> list[str]: ...
+    def messages(self) -> list[str]: ...
+    def template_path(self, message: str, channel: ChannelName, locale: str) -> Path | None: ...
+    def check_message(self, message: str, channel: ChannelName, locale: str) -> list[Problem]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RuleLoad:
+    rules: RuleSet | None  # None when any problem is an error
+    problems: tuple[Problem, ...]
+    files: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        """True when the rules loaded (warnings alone do not stop them)."""
+        return self.rules is not None
+
+
+@dataclass(frozen=True, slots=True)
+class _Placed:
+    rule: Rule | None  # None: the rule has errors, but its id still counts for duplicates
+    rule_id: str
+    file: str
+    index: int
+    doc: YamlDocument
+
+    def at(self, *path: str | int) -> tuple[int, int]:
+        mark = self.doc.mark(("rules", self.index, *path))
+        return mark.line, mark.column
+
+
+def load_rules(
+    rules_dir: Path,
+    renderer: MessageCatalog | None = None,
+    defaults: RuleDefaults | None = None,
+) -> RuleLoad:
+    """Return the rule set of ``rules_dir`` and every problem, checked against ``renderer``."""
+    defaults = defaults or RuleDefaults()
+    shown = display_path(rules_dir)
+    if not rules_dir.is_dir():
+        return RuleLoad(None, (Problem(shown, 1, 1, "rules directory not found"),), ())
+    problems: list[Problem] = []
+    placed: list[_Placed] = []
+    files = rule_files(rules_dir)
+    for path in files:
+        placed.extend(_load_file(path, defaults, problems))
+    problems.extend(_duplicate_ids(placed))
+    if renderer is not None:
+        problems.extend(_template_problems(placed, renderer))
+    ordered = tuple(sorted(set(problems), key=lambda p: (p.file, p.line, p.column, p.message)))
+    names = tuple(display_path(p) for p in files)
+    if has_errors(list(ordered)):
+        return RuleLoad(None, ordered, names)
+    rules = tuple(p.rule for p in placed if p.rule is not None)
+    return RuleLoad(RuleSet(rules, defaults), ordered, names)
+
+
+def display_path(path: Path) -> str:
+    """Return ``path`` relative to the current directory when it lies under it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except (ValueError, OSError):
+        return str(path)
+
+
+def _load_file(path: Path, defaults: RuleDefaults, problems: list[Problem]) -> list[_Placed]:
+    shown = display_path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        problems.append(Problem(shown, 1, 1, f"cannot read: {exc.strerror or exc}"))
+        return []
+    doc, found = read_yaml(raw, shown)
+    problems.extend(found)
+    if doc is None:
+        return []
+    rules, errors = parse_rule_file(doc.data, defaults)
+    for error in errors:
+        mark = doc.mark(error.path, at_key=error.at_key)
+        problems.append(Problem(shown, mark.line, mark.column, error.message, error.severity))
+    # The valid rules of a broken file are still cross-checked; load_rules returns no set.
+    valid = dict(rules)
+    items = doc.data.get("rules") if isinstance(doc.data, dict) else None
+    return [
+        _Placed(valid.get(index), item["id"], shown, index, doc)
+        for index, item in enumerate(items if isinstance(items, list) else [])
+        if isinstance(item, dict) and isinstance(item.get("id"), str)
+    ]
+
+
+def _duplicate_ids(placed: list[_Placed]) -> Iterator[Problem]:
+    first: dict[str, _Placed] = {}
+    for p in placed:
+        seen = first.setdefault(p.rule_id, p)
+        if seen is not p:
+            line, column = seen.at("id")
+            where = f"{seen.file}:{line}:{column}"
+            yield Problem(
+                p.file, *p.at("id"), f"duplicate rule id '{p.rule_id}' (first at {where})"
+            )
+
+
+def _reachable(rule: Rule) -> Iterator[tuple[str, tuple[ChannelName, ...], YamlPath]]:
+    """Yield each message the rule can send, the channels it can go on, and where it is named."""
+    notify = rule.notify
+    channels = CHANNELS if notify.channel == "last_used" else (notify.channel, *notify.fallback)
+    yield notify.message, channels, ("notify", "message")
+    if notify.repeat is not None:
+        for i, message in enumerate(notify.repeat.messages):
+            yield message, channels, ("notify", "repeat", "messages", i)
+    if rule.escalate is not None:
+        # Escalations go to the ops address by email.
+        yield rule.escalate.message, ("email",), ("escalate", "message")
+
+
+def _template_problems(placed: list[_Placed], renderer: MessageCatalog) -> Iterator[Problem]:
+    known = set(renderer.messages())
+    locales = renderer.locales()
+    checked: set[tuple[str, ChannelName, str]] = set()
+    for p in placed:
+        if p.rule is None:
+            continue
+        for message, channels, path in _reachable(p.rule):
+            if message not in known:
+                hint = did_you_mean(message, sorted(known))
+                yield Problem(p.file, *p.at(*path), f"unknown message '{message}'{hint}: "
+                              f"no templates/{message}/ folder")  # fmt: skip
+                continue
+            for channel in channels:
+                missing = [
+                    loc for loc in locales if renderer.template_path(message, channel, loc) is None
+                ]
+                if missing:
+                    yield Problem(p.file, *p.at(*path), f"message '{message}' has no {channel} "
+                                  f"template for locale {', '.join(missing)}, and rule "
+                                  f"'{p.rule_id}' can send on {channel}")  # fmt: skip
+                for locale in locales:
+                    if locale in missing or (message, channel, locale) in checked:
+                        continue
+                    checked.add((message, channel, locale))
+                    for problem in renderer.check_message(message, channel, locale):
+                        yield replace(problem, file=display_path(Path(problem.file)))
+
+
+def defaults_from_settings(settings: Settings) -> RuleDefaults:
+    """Return the rule defaults the settings describe (equal start and end: no quiet hours)."""
+    try:
+        start = time_of_day(settings.quiet_hours_start)
+        end = time_of_day(settings.quiet_hours_end)
+    except ValueError as exc:
+        raise NotifierError(f"NOTIFIER_QUIET_HOURS_START/END: {exc}") from None
+    if settings.backfill <= timedelta(0):
+        raise NotifierError("NOTIFIER_BACKFILL: must be greater than zero")
+    quiet = QuietHours(start, end) if start != end else None
+    return RuleDefaults(quiet_hours=quiet, backfill=settings.backfill)

@@ -31,6 +31,7 @@ class Phrases:
     short_on: str  # "el {date}": the preposition before a short date
     time: str
     at: str  # "{date} a las {time}"
+    at_time: str  # "a las {time}"
     window_same_day: str
     window_days: str
     today: str
@@ -60,6 +61,7 @@ PHRASES: dict[str, Phrases] = {
         short_on="el {date}",
         time="H:mm",
         at="{date} a {las} {time}",
+        at_time="a {las} {time}",
         window_same_day="{date}, entre {las} {start} y {las_end} {end}",
         window_days="entre el {date} a {las} {start} y el {end_date} a {las_end} {end}",
         today="hoy",
@@ -74,6 +76,7 @@ PHRASES: dict[str, Phrases] = {
         short_on="em {date}",
         time="HH:mm",
         at="{date}, às {time}",
+        at_time="às {time}",
         window_same_day="{date}, entre {start} e {end}",
         window_days="entre {date}, às {start}, e {end_date}, às {end}",
         today="hoje",
@@ -88,6 +91,7 @@ PHRASES: dict[str, Phrases] = {
         short_on="on {date}",
         time="h:mm a",
         at="{date} at {time}",
+        at_time="at {time}",
         window_same_day="{date}, between {start} and {end}",
         window_days="between {date} at {start} and {end_date} at {end}",
         today="today",
@@ -169,6 +173,13 @@ def time_filter(ctx: Context, value: datetime) -> str:
 
 
 @pass_context
+def at_time_filter(ctx: Context, value: datetime) -> str:
+    """'a las 9:00', 'a la 1:00', 'at 9:00 AM', 'às 09:00' in the customer's zone."""
+    local = _local(ctx, value)
+    return _phrases(ctx).at_time.format(time=_time_text(ctx, local), las=_las(local))
+
+
+@pass_context
 def datetime_filter(ctx: Context, value: datetime) -> str:
     """'martes 24 de noviembre a las 9:00' in the customer's zone."""
     local = _local(ctx, value)
@@ -241,6 +252,7 @@ FILTERS: dict[str, Callable[..., str]] = {
     "date": date_filter,
     "short_date": short_date_filter,
     "time": time_filter,
+    "at_time": at_time_filter,
     "datetime": datetime_filter,
     "window": window_filter,
     "day": day_filter,

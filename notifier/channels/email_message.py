@@ -40,9 +40,10 @@ def build_email(
         email["List-Unsubscribe"] = f"<{message.unsubscribe_url}>"
         email["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     email["Auto-Submitted"] = "auto-generated"
-    email.set_content(message.text, charset="utf-8")
+    # Quoted-printable keeps every line 7-bit: no relay needs 8BITMIME to pass it on.
+    email.set_content(message.text, charset="utf-8", cte="quoted-printable")
     if message.html:
-        email.add_alternative(message.html, subtype="html", charset="utf-8")
+        email.add_alternative(message.html, subtype="html", charset="utf-8", cte="quoted-printable")
     return email
 
 

@@ -135,12 +135,19 @@ class SmtpEmail:
             hostname=s.host,
             port=s.port,
             use_tls=s.tls == "implicit",
-            start_tls=s.tls == "starttls",
+            start_tls=False,  # upgraded below, so a server without STARTTLS is named as such
             validate_certs=s.validate_certs,
             timeout=s.timeout.total_seconds(),
         )
         await smtp.connect()
         try:
+            if s.tls == "starttls":
+                if not smtp.supports_extension("starttls"):
+                    raise ChannelDownError(
+                        Reason.MISCONFIGURED,
+                        f"{s.host}:{s.port} does not offer STARTTLS (NOTIFIER_SMTP_TLS)",
+                    )
+                await smtp.starttls()
             if s.username and s.password is not None:
                 await smtp.login(s.username, s.password)
         except Exception:

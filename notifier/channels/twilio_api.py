@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextvars
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -100,6 +101,12 @@ class _PooledHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # the SDK
         if kwargs.get("timeout") is None:
             # the SDK passes None, which aiohttp reads as "wait forever"
             kwargs["timeout"] = self.timeout
+        auth = kwargs.pop("auth", None)
+        if auth is not None:
+            # aiohttp deprecates auth=; the same Basic header, set directly.
+            headers = dict(kwargs.get("headers") or {})
+            headers["Authorization"] = basic_auth(auth[0], auth[1])
+            kwargs["headers"] = headers
         response: Response = await super().request(*args, **kwargs)
         _last_headers.set(dict(response.headers or {}))
         return response
@@ -181,6 +188,11 @@ def _provider_text(exc: TwilioRestException) -> str:
     # The SDK prefixes "Unable to create record: "; the provider's own text follows it.
     message = str(exc.msg)
     return message.partition(": ")[2] or message
+
+
+def basic_auth(user: str, password: str) -> str:
+    """Return the HTTP Basic Authorization header value for ``user`` and ``password``."""
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
 
 
 def receipt_of(instance: Any) -> Receipt:

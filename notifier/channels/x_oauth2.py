@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -57,13 +58,13 @@ class TokenRefresher:
                 "refresh_token": self._refresh,
                 "client_id": self._client_id,
             }
-            auth = (
-                aiohttp.BasicAuth(self._client_id, self._client_secret)
+            headers = (
+                {"Authorization": _basic(self._client_id, self._client_secret)}
                 if self._client_secret
-                else None
+                else {}
             )
             try:
-                async with self._session.post(self._url, data=form, auth=auth) as response:
+                async with self._session.post(self._url, data=form, headers=headers) as response:
                     body = await response.json(content_type=None)
                     status = response.status
             except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
@@ -80,3 +81,8 @@ class TokenRefresher:
             expires_in = int(body.get("expires_in", 7200))
             self._expires_at = datetime.now(UTC) + timedelta(seconds=expires_in)
             return self._access
+
+
+def _basic(client_id: str, secret: str) -> str:
+    # A confidential client authenticates the refresh with HTTP Basic (RFC 6749, 2.3.1).
+    return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode("ascii")

@@ -1,0 +1,1 @@
+"""Local servers that speak the providers' wire formats (Twilio, X, SMTP)."""

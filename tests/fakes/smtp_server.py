@@ -1,0 +1,159 @@
+"""A real SMTP server on loopback (aiosmtpd): records envelopes, refuses chosen recipients.
+
+``python -m tests.fakes.smtp_server --port N [--spool DIR] [--username U --password P]``
+runs it standalone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import socket
+import threading
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+# recipient -> the SMTP answer to RCPT TO
+RECIPIENTS: dict[str, str] = {
+    "nobody@example.com": "550 5.1.1 <nobody@example.com>: Recipient address rejected",
+    "full@example.com": "452 4.2.2 Mailbox full, try again later",
+    "greylist@example.com": "451 4.7.1 Greylisted, try again later",
+}
+
+
+@dataclass
+class Received:
+    mail_from: str
+    rcpt_tos: list[str]
+    raw: bytes
+
+    def parsed(self) -> EmailMessage:
+        """Return the message parsed with the modern email policy."""
+        message = message_from_bytes(self.raw, policy=policy.default)
+        assert isinstance(message, EmailMessage)
+        return message
+
+
+@dataclass
+class SmtpFake:
+    """aiosmtpd in a background thread; AUTH LOGIN/PLAIN when a username is set."""
+
+    username: str | None = None
+    password: str | None = None
+    spool: Path | None = None
+    recipients: dict[str, str] = field(default_factory=lambda: dict(RECIPIENTS))
+    received: list[Received] = field(default_factory=list)
+    logins: int = 0
+    connections: int = 0
+    port: int = 0
+    _controller: Controller | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    # aiosmtpd calls these hooks by name.
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        answer = self.recipients.get(address.lower())
+        if answer is not None:
+            return answer
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        content = envelope.original_content or envelope.content
+        raw = content if isinstance(content, bytes) else content.encode()
+        message = Received(envelope.mail_from, list(envelope.rcpt_tos), raw)
+        with self._lock:
+            self.received.append(message)
+            number = len(self.received)
+        if self.spool is not None:
+            self.spool.mkdir(parents=True, exist_ok=True)
+            (self.spool / f"{number:06d}.eml").write_bytes(raw)
+        return "250 2.0.0 Message accepted for delivery"
+
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        with self._lock:
+            self.connections += 1
+        session.host_name = hostname
+        return responses
+
+    def _authenticate(
+        self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
+    ) -> AuthResult:
+        ok = (
+            isinstance(auth_data, LoginPassword)
+            and auth_data.login.decode() == self.username
+            and auth_data.password.decode() == self.password
+        )
+        if ok:
+            with self._lock:
+                self.logins += 1
+        # handled=False: aiosmtpd then answers 535 itself.
+        return AuthResult(success=ok, handled=False)
+
+    def start(self, port: int = 0) -> int:
+        """Serve on 127.0.0.1 (``port`` 0 picks a free one) and return the port."""
+        self.port = port or free_port()
+        auth: dict[str, Any] = {}
+        if self.username is not None:
+            # Loopback only: plaintext AUTH is fine here and spares a certificate.
+            auth = {
+                "authenticator": self._authenticate,
+                "auth_required": True,
+                "auth_require_tls": False,
+            }
+        self._controller = Controller(self, hostname="127.0.0.1", port=self.port, **auth)
+        self._controller.start()
+        return self.port
+
+    def stop(self) -> None:
+        """Stop serving."""
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    def reset(self) -> None:
+        """Forget what was received."""
+        with self._lock:
+            self.received.clear()
+            self.logins = 0
+            self.connections = 0
+
+
+def free_port() -> int:
+    """Return a loopback port nobody listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def main() -> None:
+    """Run the fake standalone until interrupted."""
+    parser = argparse.ArgumentParser(description="A local SMTP server that records mail")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--spool", type=Path)
+    parser.add_argument("--username")
+    parser.add_argument("--password")
+    parser.add_argument("--latency-ms", type=int, default=0, help="accepted, not used")
+    args = parser.parse_args()
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
+    fake = SmtpFake(username=args.username, password=args.password, spool=args.spool)
+    port = fake.start(args.port)
+    print(f"listening on 127.0.0.1:{port}", flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        threading.Event().wait()
+    fake.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Channel adapters against real local servers speaking the providers wire formats."""

@@ -1,0 +1,162 @@
+"""Every shipped message, on every channel and locale, against every sample context."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from notifier.domain.models import CHANNELS, ChannelName
+from notifier.templates import SAMPLES, Renderer, count_segments
+from notifier.templates.diagnostics import TWILIO_MAX_CHARS
+
+ROOT = Path(__file__).resolve().parents[2] / "templates"
+MAX_SEGMENTS = 3  # NOTIFIER_MAX_SMS_SEGMENTS default
+LOCALES = ("es", "es-AR", "en", "pt-BR")
+CUSTOMER_MESSAGES = (
+    "delivery_at_risk",
+    "delivery_late",
+    "refund_late",
+    "callback_missed",
+    "appointment_rescheduled",
+    "promise_kept",
+    "several_late",
+)
+SOMETHING_WENT_WRONG = tuple(m for m in CUSTOMER_MESSAGES if m != "promise_kept")
+MESSAGES = (*CUSTOMER_MESSAGES, "escalation")
+APOLOGY = {
+    "es": re.compile(r"perd[oó]n|disculp|lamentamos", re.I),
+    "en": re.compile(r"sorry|apolog", re.I),
+    "pt": re.compile(r"desculp|lamentamos", re.I),
+}
+NOTHING_TO_DO = {
+    "es": re.compile(r"no necesitas hacer nada|no ten[eé]s que hacer nada", re.I),
+    "en": re.compile(r"(you don.t|no) need to do anything", re.I),
+    "pt": re.compile(r"n[aã]o precisa fazer nada", re.I),
+}
+LEFTOVER = re.compile(r"\{\{|\}\}|\{%|%\}|\{#|#\}")
+
+
+@pytest.fixture(scope="module")
+def renderer() -> Renderer:
+    return Renderer(ROOT, default_locale="es", max_sms_segments=MAX_SEGMENTS)
+
+
+def _visible(
+    renderer: Renderer, message: str, channel: ChannelName, locale: str, sample: str
+) -> str:
+    rendered = renderer.render(message, channel, locale, SAMPLES[sample])
+    return "\n".join(p for p in (rendered.subject, rendered.text, rendered.html) if p)
+
+
+def test_every_message_is_shipped(renderer: Renderer) -> None:
+    assert set(MESSAGES) <= set(renderer.messages())
+    assert {"es", "es-AR", "en", "pt-BR"} <= set(renderer.locales())
+
+
+@pytest.mark.parametrize("message", MESSAGES)
+@pytest.mark.parametrize("channel", CHANNELS)
+@pytest.mark.parametrize("locale", ["es", "en", "pt-BR"])
+def test_a_template_of_its_own_for_each_language(
+    renderer: Renderer, message: str, channel: ChannelName, locale: str
+) -> None:
+    path = renderer.template_path(message, channel, locale)
+    assert path is not None and path.name == f"{channel}.{locale}.j2"
+
+
+@pytest.mark.parametrize("message", CUSTOMER_MESSAGES)
+@pytest.mark.parametrize("channel", ["sms", "whatsapp"])
+def test_argentine_variants_for_customer_messages(
+    renderer: Renderer, message: str, channel: ChannelName
+) -> None:
+    path = renderer.template_path(message, channel, "es-AR")
+    assert path is not None and path.name == f"{channel}.es-AR.j2"
+
+
+@pytest.mark.parametrize("sample", sorted(SAMPLES))
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("channel", CHANNELS)
+@pytest.mark.parametrize("message", MESSAGES)
+def test_renders_cleanly(
+    renderer: Renderer, message: str, channel: ChannelName, locale: str, sample: str
+) -> None:
+    rendered = renderer.render(message, channel, locale, SAMPLES[sample])
+    visible = _visible(renderer, message, channel, locale, sample)
+    assert rendered.text.strip()
+    assert not LEFTOVER.search(visible), visible
+    assert "None" not in visible, visible
+    assert "&amp;" not in rendered.text and "&#39;" not in rendered.text
+    if channel == "email":
+        assert rendered.subject and "\n" not in rendered.subject and "&amp;" not in rendered.subject
+        assert rendered.html and "Acme &amp; Hijos" in rendered.html
+    if channel == "sms":
+        assert rendered.sms is not None
+        assert len(rendered.text) <= TWILIO_MAX_CHARS
+        assert rendered.sms.segments <= MAX_SEGMENTS, (rendered.sms, rendered.text)
+    language = locale.split("-")[0]
+    if message in SOMETHING_WENT_WRONG:
+        assert APOLOGY[language].search(visible), visible
+    if message in SOMETHING_WENT_WRONG:
+        assert NOTHING_TO_DO[language].search(visible), visible
+
+
+@pytest.mark.parametrize("message", CUSTOMER_MESSAGES)
+@pytest.mark.parametrize("locale", ["es", "es-AR", "en", "pt-BR"])
+def test_sms_fits_two_gsm7_segments_when_transliterated(message: str, locale: str) -> None:
+    renderer = Renderer(ROOT, max_sms_segments=MAX_SEGMENTS, transliterate=True)
+    for sample, context in SAMPLES.items():
+        rendered = renderer.render(message, "sms", locale, context)
+        assert rendered.sms == count_segments(rendered.text)
+        assert rendered.sms.encoding == "GSM-7", (sample, rendered.text)
+        assert rendered.sms.segments <= 2, (sample, rendered.sms, rendered.text)
+
+
+# The new estimate is Wednesday 25th 16:00 UTC: Thursday 26th 1:00 in Tokyo.
+TOKYO_DAY = re.compile(r"\b26(/11| de)|11/26|November 26")
+UTC_DAY = re.compile(r"\b25(/11| de)|11/25|November 25")
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
+@pytest.mark.parametrize("locale", LOCALES)
+def test_dates_are_in_the_customers_zone(
+    renderer: Renderer, channel: ChannelName, locale: str
+) -> None:
+    text = _visible(renderer, "delivery_late", channel, locale, "other_timezone")
+    assert TOKYO_DAY.search(text) and not UTC_DAY.search(text), text
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
+def test_names_with_accents_and_apostrophes_survive(
+    renderer: Renderer, channel: ChannelName
+) -> None:
+    rendered = renderer.render("delivery_late", channel, "es", SAMPLES["accents"])
+    assert "María" in rendered.text
+    if rendered.html is not None:
+        assert "María" in rendered.html
+
+
+def test_consolidated_message_lists_every_promise(renderer: Renderer) -> None:
+    for channel in CHANNELS:
+        text = _visible(renderer, "several_late", channel, "es", "several")
+        for reference in ("A-20001", "R-311"):
+            assert reference in text, (channel, text)
+
+
+def test_escalation_shows_the_timeline(renderer: Renderer) -> None:
+    for channel in CHANNELS:
+        text = _visible(renderer, "escalation", channel, "es", "delivery")
+        latest = "El cliente respondió por WhatsApp"  # an SMS carries only the latest entry
+        assert latest in text, (channel, text)
+        if channel != "sms":
+            assert "Venció el plazo sin entrega" in text, (channel, text)
+        assert "c-1001" in text
+
+
+@pytest.mark.parametrize("message", MESSAGES)
+@pytest.mark.parametrize("channel", CHANNELS)
+def test_check_message_finds_nothing_in_shipped_templates(
+    renderer: Renderer, message: str, channel: ChannelName
+) -> None:
+    for locale in LOCALES:
+        assert renderer.check_message(message, channel, locale) == []

@@ -53,6 +53,11 @@ class TwilioCredentials:
     base_url: str | None = None
 
 
+def status_callback_url(public_url: str) -> str:
+    """Return where Twilio posts delivery status for our messages."""
+    return f"{public_url.rstrip('/')}/webhooks/twilio/status"
+
+
 def classify(
     status: int, code: int | None, message: str, retry_after: timedelta | None = None
 ) -> SendError:

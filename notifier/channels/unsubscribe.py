@@ -45,3 +45,8 @@ def _encode(raw: bytes) -> str:
 
 def _decode(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def unsubscribe_url(public_url: str, secret: bytes, customer_id: str, channel: str) -> str:
+    """Return the one-click unsubscribe link for ``customer_id`` on ``channel``."""
+    return f"{public_url.rstrip('/')}/unsubscribe/{unsubscribe_token(secret, customer_id, channel)}"

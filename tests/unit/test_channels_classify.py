@@ -1,0 +1,115 @@
+"""Each provider's classification table: wire answer in, kind of failure out."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import aiosmtplib
+import pytest
+
+from notifier.channels import smtp, twilio_api, x_dm
+from notifier.channels.base import (
+    ChannelDownError,
+    PermanentError,
+    Reason,
+    SendError,
+    TransientError,
+)
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+TWILIO = [
+    pytest.param(400, 21211, PermanentError, Reason.INVALID_ADDRESS, id="21211"),
+    pytest.param(400, 21610, PermanentError, Reason.OPTED_OUT, id="21610"),
+    pytest.param(400, 21614, PermanentError, Reason.NOT_MOBILE, id="21614"),
+    pytest.param(400, 63016, PermanentError, Reason.NO_TEMPLATE, id="63016"),
+    pytest.param(400, 21602, PermanentError, Reason.REJECTED, id="other-400"),
+    pytest.param(429, 20429, TransientError, Reason.RATE_LIMITED, id="20429"),
+    pytest.param(429, None, TransientError, Reason.RATE_LIMITED, id="429-no-code"),
+    pytest.param(502, None, TransientError, Reason.PROVIDER_ERROR, id="502"),
+    pytest.param(401, 20003, ChannelDownError, Reason.AUTH_FAILED, id="20003"),
+    pytest.param(401, None, ChannelDownError, Reason.AUTH_FAILED, id="401"),
+    pytest.param(403, 20003, ChannelDownError, Reason.AUTH_FAILED, id="20003-on-403"),
+]
+
+
+@pytest.mark.parametrize(("status", "code", "kind", "reason"), TWILIO)
+def test_twilio(status: int, code: int | None, kind: type[SendError], reason: Reason) -> None:
+    error = twilio_api.classify(status, code, "text")
+    assert (type(error), error.reason) == (kind, reason)
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("30", timedelta(seconds=30)),
+        ("Wed, 25 Nov 2026 12:01:00 GMT", timedelta(minutes=1)),
+        ("Wed, 25 Nov 2026 11:00:00 GMT", timedelta(0)),
+        ("soon", None),
+        (None, None),
+    ],
+)
+def test_retry_after(header: str | None, expected: timedelta | None) -> None:
+    assert twilio_api.parse_retry_after(header, NOW) == expected
+
+
+X = [
+    pytest.param(401, {}, ChannelDownError, Reason.AUTH_FAILED, id="401"),
+    pytest.param(403, {"type": "https://api.twitter.com/2/problems/unsupported-authentication"},
+                 ChannelDownError, Reason.MISCONFIGURED, id="app-only-token"),
+    pytest.param(403, {"type": "about:blank"}, PermanentError, Reason.CANNOT_DM, id="cannot-dm"),
+    pytest.param(404, {}, PermanentError, Reason.INVALID_ADDRESS, id="no-such-user"),
+    pytest.param(400, {}, PermanentError, Reason.REJECTED, id="bad-request"),
+    pytest.param(429, {"_reset": int(NOW.timestamp()) + 90}, TransientError, Reason.RATE_LIMITED,
+                 id="rate-limited"),
+    pytest.param(503, {}, TransientError, Reason.PROVIDER_ERROR, id="503"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("status", "problem", "kind", "reason"), X)
+def test_x(status: int, problem: dict[str, object], kind: type[SendError], reason: Reason) -> None:
+    error = x_dm.classify(status, problem, "text", NOW)
+    assert (type(error), error.reason) == (kind, reason)
+    if status == 429:
+        assert isinstance(error, TransientError)
+        assert error.retry_after == timedelta(seconds=90)
+
+
+refused = aiosmtplib.SMTPRecipientRefused
+SMTP = [
+    pytest.param(aiosmtplib.SMTPRecipientsRefused([refused(550, "no such user", "a@b")]),
+                 PermanentError, Reason.RECIPIENT_REFUSED, id="rcpt-550"),
+    pytest.param(aiosmtplib.SMTPRecipientsRefused([refused(451, "greylisted", "a@b")]),
+                 TransientError, Reason.TEMPORARY_FAILURE, id="rcpt-451"),
+    pytest.param(aiosmtplib.SMTPAuthenticationError(535, "bad credentials"), ChannelDownError,
+                 Reason.AUTH_FAILED, id="auth-535"),
+    pytest.param(aiosmtplib.SMTPResponseException(530, "auth required"), ChannelDownError,
+                 Reason.MISCONFIGURED, id="530"),
+    pytest.param(aiosmtplib.SMTPSenderRefused(553, "not your domain", "x@y"), ChannelDownError,
+                 Reason.MISCONFIGURED, id="sender-553"),
+    pytest.param(aiosmtplib.SMTPDataError(554, "spam"), PermanentError, Reason.REJECTED,
+                 id="data-554"),
+    pytest.param(aiosmtplib.SMTPDataError(452, "storage"), TransientError,
+                 Reason.TEMPORARY_FAILURE, id="data-452"),
+    pytest.param(aiosmtplib.SMTPReadTimeoutError("slow"), TransientError, Reason.TIMEOUT,
+                 id="timeout"),
+    pytest.param(aiosmtplib.SMTPServerDisconnected("gone"), TransientError, Reason.CONNECTION,
+                 id="disconnected"),
+    pytest.param(ConnectionRefusedError(), TransientError, Reason.CONNECTION, id="refused"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("exc", "kind", "reason"), SMTP)
+def test_smtp(exc: Exception, kind: type[SendError], reason: Reason) -> None:
+    error = smtp.classify(exc)
+    assert (type(error), error.reason) == (kind, reason)
+    if isinstance(error, PermanentError) and reason == Reason.RECIPIENT_REFUSED:
+        assert error.address_failed
+
+
+def test_address_failed_only_for_dead_addresses() -> None:
+    dead = {21211, 21614}
+    for code in (21211, 21610, 21614, 63016):
+        error = twilio_api.classify(400, code, "x")
+        assert isinstance(error, PermanentError)
+        assert error.address_failed is (code in dead)

@@ -11,6 +11,7 @@ from sqlalchemy.exc import DBAPIError
 # Each module registers its commands on ``app`` when imported.
 # (Add one line per command module here.)
 from notifier.cli import channels, db, ledger, rules  # noqa: F401
+from notifier.cli import imports  # noqa: F401
 from notifier.cli import messages  # noqa: F401
 from notifier.cli.app import app
 from notifier.domain.errors import NotifierError

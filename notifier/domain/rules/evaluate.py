@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from notifier.domain.models import Customer, Promise, PromiseStatus
-from notifier.domain.notices import Notice, SentLedger
+from notifier.domain.notices import Notice, SentLedger, dedupe_key
 from notifier.domain.rules.match import matches
-from notifier.domain.rules.model import RuleSet
-from notifier.domain.rules.stages import Moment, timeline
+from notifier.domain.rules.model import Rule, RuleSet
+from notifier.domain.rules.stages import Moment, escalation, timeline
 
 
 def due_notices(
@@ -19,7 +19,7 @@ def due_notices(
     When several stages' moments have passed, only the latest fires: a late notice
     supersedes the at-risk one, a repeat the ones before it.
     """
-    moments = _moments(promise, customer, rules, sent)
+    moments = _moments(promise, customer, rules, sent, now)
     return [_notice(m, promise) for m in moments if _is_due(m, moments, sent, now)]
 
 
@@ -30,7 +30,7 @@ def next_check_at(
 
     An open promise is also checked at its deadline, so the daemon can mark it broken.
     """
-    moments = _moments(promise, customer, rules, sent)
+    moments = _moments(promise, customer, rules, sent, now)
     times = [
         m.at if m.at > now else now
         for m in moments
@@ -42,14 +42,26 @@ def next_check_at(
 
 
 def _moments(
-    promise: Promise, customer: Customer, rules: RuleSet, sent: SentLedger
+    promise: Promise, customer: Customer, rules: RuleSet, sent: SentLedger, now: datetime
 ) -> list[Moment]:
-    return [
-        m
-        for rule in rules.rules
-        if matches(rule, promise, customer)
-        for m in timeline(rule, promise, customer, sent)
-    ]
+    matched = [rule for rule in rules.rules if matches(rule, promise, customer)]
+    moments = [m for rule in matched for m in timeline(rule, promise, customer)]
+    for rule in matched:
+        due_now = [m.step for m in moments if m.rule is rule and _is_due(m, moments, sent, now)]
+        sent_before = _highest_sent(rule, promise, sent)
+        reached = max([*due_now, *([sent_before] if sent_before is not None else [])], default=None)
+        found = escalation(rule, promise, customer, reached)
+        if found is not None:
+            moments.append(found)
+    return moments
+
+
+def _highest_sent(rule: Rule, promise: Promise, sent: SentLedger) -> int | None:
+    # Steps the promise's current state no longer produces may still have been sent.
+    count = rule.notify.repeat.max if rule.notify.repeat else 0
+    version = promise.deadline_version
+    steps = [s for s in range(count + 1) if sent.has(dedupe_key(rule.id, promise.id, version, s))]
+    return max(steps, default=None)
 
 
 def _is_due(m: Moment, moments: list[Moment], sent: SentLedger, now: datetime) -> bool:

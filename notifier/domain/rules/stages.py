@@ -19,7 +19,7 @@ from notifier.domain.calendars import (
 )
 from notifier.domain.durations import format_duration
 from notifier.domain.models import Customer, Promise, PromiseStatus
-from notifier.domain.notices import SentLedger, Stage, dedupe_key
+from notifier.domain.notices import Stage, dedupe_key
 from notifier.domain.quiet_hours import QuietAction, quiet_until
 from notifier.domain.rules.model import ESCALATION_STEP, Offset, Rule
 
@@ -56,14 +56,12 @@ def zone(name: str) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
-def timeline(rule: Rule, promise: Promise, customer: Customer, sent: SentLedger) -> list[Moment]:
-    """Return the rule's moments for this promise and deadline version, in step order."""
+def timeline(rule: Rule, promise: Promise, customer: Customer) -> list[Moment]:
+    """Return the rule's customer moments for this promise and deadline version, by step."""
     first = _first_moment(rule, promise, customer)
-    moments: list[Moment] = []
-    if first is not None:
-        moments = [m for m in _steps(rule, promise, customer, first) if _applies(m, rule, promise)]
-    escalation = _escalation(rule, promise, customer, sent, first)
-    return [*moments, escalation] if escalation is not None else moments
+    if first is None:
+        return []
+    return [m for m in _steps(rule, promise, customer, first) if _applies(m, rule, promise)]
 
 
 def _first_moment(rule: Rule, promise: Promise, customer: Customer) -> datetime | None:
@@ -159,36 +157,31 @@ def _reason(rule: Rule, promise: Promise, stage: Stage, step: int, moment: datet
     return f"{what}, rule {rule.id}"
 
 
-def _escalation(
-    rule: Rule, promise: Promise, customer: Customer, sent: SentLedger, first: datetime | None
+def escalation(
+    rule: Rule, promise: Promise, customer: Customer, reached: int | None
 ) -> Moment | None:
+    """Return the rule's escalation to ops, if it is due for a promise still not kept.
+
+    ``reached`` is the highest step already sent or due now: steps skipped because a
+    later one superseded them count, so a daemon down for days escalates as if it had
+    spoken every time, and in the same evaluation as the notice that completes the count.
+    """
     escalate = rule.escalate
     if escalate is None or promise.is_settled:
         return None
-    key = dedupe_key(rule.id, promise.id, promise.deadline_version, ESCALATION_STEP)
     candidates: list[tuple[datetime, str]] = []
     if escalate.broken is not None and promise.times_broken >= escalate.broken:
         candidates.append((promise.status_changed_at, f"broken {promise.times_broken} times"))
-    reached = _highest_sent_step(rule, promise, sent)
     if escalate.after is not None and reached is not None and reached + 1 >= escalate.after:
+        first = _first_moment(rule, promise, customer) or promise.status_changed_at
         every = rule.notify.repeat.every if rule.notify.repeat else timedelta(0)
-        base = first if first is not None else promise.status_changed_at
-        moment = base + reached * every + rule.when.hold
-        candidates.append((moment, f"{reached + 1} notices and still not kept"))
+        step = _moment(
+            rule, promise, customer, "repeat", reached, first + reached * every + rule.when.hold
+        )
+        candidates.append((step.at, f"{reached + 1} notices and still not kept"))
     if not candidates:
         return None
     moment, why = min(candidates)
+    key = dedupe_key(rule.id, promise.id, promise.deadline_version, ESCALATION_STEP)
     reason = f"escalated to {escalate.to}: {why}, rule {rule.id}"
     return Moment(rule, "escalated", ESCALATION_STEP, moment, moment, True, key, reason)
-
-
-def _highest_sent_step(rule: Rule, promise: Promise, sent: SentLedger) -> int | None:
-    # Steps skipped because a later one superseded them still count as reached:
-    # a daemon down for days must escalate as if it had spoken every time.
-    count = rule.notify.repeat.max if rule.notify.repeat else 0
-    steps = [
-        s
-        for s in range(count + 1)
-        if sent.has(dedupe_key(rule.id, promise.id, promise.deadline_version, s))
-    ]
-    return max(steps) if steps else None

@@ -1,0 +1,60 @@
+"""Builders for the rule tests: promises, customers and rule sets from YAML text."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from notifier.domain.models import Customer, CustomerId, Promise, PromiseId, PromiseStatus
+from notifier.domain.rules.model import RuleDefaults, RuleSet
+from notifier.domain.rules.rule_file import parse_rule_file
+from notifier.engine.rules_loader import read_yaml
+
+DUE = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)  # a Tuesday, 12:00 in Buenos Aires
+
+
+def promise(
+    *,
+    kind: str = "delivery",
+    status: PromiseStatus = PromiseStatus.OPEN,
+    due_at: datetime = DUE,
+    window_start: datetime | None = None,
+    changed_at: datetime | None = None,
+    version: int = 1,
+    times_broken: int = 0,
+    attributes: dict[str, object] | None = None,
+    id: int = 7,
+) -> Promise:
+    """Return a promise made two days before ``due_at``."""
+    made = due_at - timedelta(days=2)
+    return Promise(
+        id=PromiseId(id),
+        customer_id=CustomerId("c-1"),
+        kind=kind,
+        status=status,
+        due_at=due_at,
+        external_ref=f"ext-{id}",
+        created_at=made,
+        updated_at=changed_at or made,
+        status_changed_at=changed_at or made,
+        window_start=window_start,
+        attributes=attributes or {},  # type: ignore[arg-type]  # test data is JSON
+        deadline_version=version,
+        times_broken=times_broken,
+    )
+
+
+def customer(
+    *, timezone: str = "America/Argentina/Buenos_Aires", locale: str = "es-AR", **kw: object
+) -> Customer:
+    """Return a customer in ``timezone``."""
+    return Customer(CustomerId("c-1"), locale, timezone, **kw)  # type: ignore[arg-type]
+
+
+def ruleset(text: str, defaults: RuleDefaults | None = None) -> RuleSet:
+    """Return the rules of a YAML snippet; fails the test on any problem in it."""
+    defaults = defaults or RuleDefaults(quiet_hours=None)
+    doc, problems = read_yaml(text.encode(), "test.yaml")
+    assert doc is not None, problems
+    rules, errors = parse_rule_file(doc.data, defaults)
+    assert not errors, errors
+    return RuleSet(tuple(r for _, r in rules), defaults)

@@ -1,0 +1,58 @@
+"""``notifier messages preview``: what ops see, and one clear line when asked for nonsense."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from notifier.cli import main
+
+ROOT = Path(__file__).resolve().parents[2] / "templates"
+
+
+@pytest.fixture(autouse=True)
+def _templates(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NOTIFIER_TEMPLATES_DIR", str(ROOT))
+    monkeypatch.setenv("NOTIFIER_DEFAULT_LOCALE", "es")
+    monkeypatch.delenv("NOTIFIER_SMS_TRANSLITERATE", raising=False)
+
+
+def test_preview_every_channel(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["messages", "preview", "delivery_late"]) == 0
+    out = capsys.readouterr().out
+    assert "== sms (es, " in out and "segments, UCS-2," in out
+    assert "Subject: Perdón: tu pedido A-10432 viene con demora" in out
+    assert "-- text part --" in out and "-- html part --" in out and "Acme &amp; Hijos" in out
+    assert "== whatsapp (es, " in out and "== x (es, " in out
+
+
+def test_preview_json_with_locale_and_sample(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NOTIFIER_SMS_TRANSLITERATE", "true")
+    args = ["messages", "preview", "delivery_late", "-c", "sms", "-l", "es-AR", "-s", "accents"]
+    assert main([*args, "--json"]) == 0
+    [item] = json.loads(capsys.readouterr().out)
+    assert item["locale"] == "es-AR" and item["channel"] == "sms"
+    assert item["sms"] == {"encoding": "GSM-7", "units": item["characters"], "segments": 2}
+    assert item["text"].startswith("Acme & Hijos: Maria, perdon:")
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        pytest.param(["nope"], "unknown message 'nope'", id="message"),
+        pytest.param(["delivery_late", "--sample", "zzz"], "unknown sample 'zzz'", id="sample"),
+        pytest.param(
+            ["delivery_late", "--channel", "smss"], "unknown channel 'smss'", id="channel"
+        ),
+    ],
+)
+def test_unknown_names_fail_with_one_line(
+    capsys: pytest.CaptureFixture[str], args: list[str], error: str
+) -> None:
+    assert main(["messages", "preview", *args]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and error in err

@@ -23,10 +23,23 @@ def sender_domain(email_from: str) -> str:
     return address.rpartition("@")[2] or "localhost"
 
 
+def is_mailbox(address: str) -> bool:
+    """True when ``address`` looks like one plain mailbox (local@domain) and nothing more."""
+    local, at, domain = address.rpartition("@")
+    if not (at and local and domain) or "@" in local.strip('"'):
+        return False
+    return not any(c.isspace() or c in "<>,;()[]\\" or ord(c) < 32 for c in address)
+
+
 def build_email(
     message: OutboundMessage, email_from: str, reply_to: str | None, now: datetime
 ) -> EmailMessage:
-    """Return the email for ``message``; non-ASCII names and subjects are RFC 2047 encoded."""
+    """Return the email for ``message``; non-ASCII names and subjects are RFC 2047 encoded.
+
+    Raises ValueError when ``message.to`` is not a single plain mailbox.
+    """
+    if not is_mailbox(message.to):
+        raise ValueError("not a single mailbox")
     email = EmailMessage()
     email["From"] = email_from
     email["To"] = _recipient(message.to, message.to_name)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from email.utils import parseaddr
 
 import aiosmtplib
 
@@ -89,10 +91,17 @@ class SmtpEmail:
     async def send(self, message: OutboundMessage) -> Receipt:
         """Deliver ``message`` to the SMTP server; raise a SendError subclass on failure."""
         s = self.settings
-        email = build_email(message, s.email_from, s.reply_to, datetime.now(UTC))
+        try:
+            email = build_email(message, s.email_from, s.reply_to, datetime.now(UTC))
+        except (ValueError, IndexError) as exc:
+            # The address cannot even be written into a header: no server will take it.
+            raise PermanentError(
+                Reason.INVALID_ADDRESS, f"cannot address {message.to!r}: {exc}", None, True
+            ) from None
+        envelope = (parseaddr(s.email_from)[1] or s.email_from, [message.to])
         async with self._slots:
             try:
-                response = await self._deliver(email)
+                response = await self._deliver(email, envelope)
             except SendError:
                 raise
             except Exception as exc:
@@ -103,11 +112,13 @@ class SmtpEmail:
             detail={"response": response},
         )
 
-    async def _deliver(self, email: object) -> str:
+    async def _deliver(self, email: EmailMessage, envelope: tuple[str, list[str]]) -> str:
+        # The envelope is explicit: never let headers decide who gets the message.
+        sender, recipients = envelope
         reused = bool(self._idle)
         smtp = self._idle.pop() if reused else await self._connect()
         try:
-            _errors, response = await smtp.send_message(email)  # type: ignore[arg-type]
+            _errors, response = await smtp.send_message(email, sender=sender, recipients=recipients)
         except aiosmtplib.SMTPServerDisconnected:
             await _close(smtp)
             if not reused:
@@ -115,7 +126,9 @@ class SmtpEmail:
             # An idle connection the server closed meanwhile: once more on a fresh one.
             smtp = await self._connect()
             try:
-                _errors, response = await smtp.send_message(email)  # type: ignore[arg-type]
+                _errors, response = await smtp.send_message(
+                    email, sender=sender, recipients=recipients
+                )
             except Exception:
                 await _close(smtp)
                 raise

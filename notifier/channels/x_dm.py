@@ -147,6 +147,11 @@ class XDirectMessage:
             raise TransientError(Reason.TIMEOUT, "no answer from X in time") from None
         except (aiohttp.ClientError, OSError) as exc:
             raise TransientError(Reason.CONNECTION, f"{type(exc).__name__}: {exc}") from None
+        except SendError:
+            raise
+        except Exception as exc:
+            # Anything else from the SDK (an answer it cannot read, say): retrying may help.
+            raise TransientError(Reason.PROVIDER_ERROR, f"{type(exc).__name__}: {exc}") from None
         data = answer.get("data", {}) if isinstance(answer, dict) else {}
         return Receipt(
             provider_id=str(data.get("dm_event_id", "")),

@@ -221,3 +221,13 @@ async def test_spool_keeps_each_message_as_eml(tmp_path: Path) -> None:
         fake.stop()
     [eml] = sorted(spool.glob("*.eml"))
     assert eml.read_bytes() == fake.received[0].raw
+
+
+@pytest.mark.parametrize("to", ["not-an-address", "ana@example.com\r\nBcc: all@example.com"])
+async def test_a_malformed_address_is_a_dead_address(
+    email: SmtpEmail, smtp_fake: SmtpFake, to: str
+) -> None:
+    with pytest.raises(PermanentError) as caught:
+        await email.send(mail(to))
+    assert caught.value.address_failed is True
+    assert smtp_fake.received == []

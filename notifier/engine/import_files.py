@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import difflib
-import io
 import itertools
 import json
 from collections.abc import Collection, Iterator
@@ -43,6 +42,7 @@ REQUIRED: dict[ImportKind, tuple[str, ...]] = {
 # Objects in JSON, ``name.key`` columns in CSV.
 NESTED = frozenset({"consent", "attributes"})
 _SHARED = frozenset({"customer_id"})
+BOM = b"\xef\xbb\xbf"
 _JSON_TYPES = {list: "an array", str: "a string", int: "a number", float: "a number",
                bool: "a boolean", type(None): "null"}  # fmt: skip
 
@@ -107,22 +107,40 @@ def open_source(stream: BinaryIO, fmt: Format, kind: ImportKind | None) -> Impor
 
 
 def _open_csv(stream: BinaryIO, kind: ImportKind | None) -> ImportSource:
-    text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
-    reader = csv.reader(text, strict=True)
+    lines = _TextLines(stream)
+    reader = csv.reader(lines, strict=True)
     try:
         header = [h.strip() for h in next(reader)]
-        kind = kind or _header_kind(header)
-        _check_header(header, kind)
     except StopIteration:
-        text.detach()
         return ImportSource(kind, iter(()))
-    except (csv.Error, UnicodeDecodeError) as exc:
-        text.detach()
-        raise ImportFileError(_unreadable(exc), 1) from None
-    except ImportFileError:
-        text.detach()
-        raise
-    return ImportSource(kind, _csv_records(text, reader, header))
+    except csv.Error as exc:
+        raise ImportFileError(f"malformed CSV header: {exc}", 1) from None
+    if lines.garbled:
+        raise ImportFileError("not UTF-8 text", 1)
+    kind = kind or _header_kind(header)
+    _check_header(header, kind)
+    return ImportSource(kind, _csv_records(lines, reader, header))
+
+
+class _TextLines:
+    """The stream's lines as text, one at a time, noting those that are not UTF-8.
+
+    Decoding line by line (not in large chunks) puts a bad byte on its own line.
+    """
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream = stream
+        self.garbled: set[int] = set()
+
+    def __iter__(self) -> Iterator[str]:
+        for number, raw in enumerate(self.stream, start=1):
+            if number == 1:
+                raw = raw.removeprefix(BOM)
+            try:
+                yield raw.decode("utf-8")
+            except UnicodeDecodeError:
+                self.garbled.add(number)
+                yield raw.decode("utf-8", "replace")
 
 
 def _header_kind(header: list[str]) -> ImportKind:
@@ -163,16 +181,8 @@ def _hint(word: str, options: Collection[str]) -> str:
 
 
 def _csv_records(
-    text: io.TextIOWrapper, reader: Reader, header: list[str]
+    lines: _TextLines, reader: Reader, header: list[str]
 ) -> Iterator[SourceRow | RowProblem]:
-    try:
-        yield from _csv_rows(reader, header)
-    finally:
-        # Hand the byte stream back open: the caller owns it (it may be stdin).
-        text.detach()
-
-
-def _csv_rows(reader: Reader, header: list[str]) -> Iterator[SourceRow | RowProblem]:
     while True:
         # A quoted cell may hold newlines: a record starts on the line after the last one read.
         line = reader.line_num + 1
@@ -180,11 +190,14 @@ def _csv_rows(reader: Reader, header: list[str]) -> Iterator[SourceRow | RowProb
             cells = next(reader)
         except StopIteration:
             return
-        except UnicodeDecodeError:
-            raise ImportFileError("not UTF-8 text", line) from None
         except csv.Error as exc:
             # The reader drops the rest of the bad line and starts afresh on the next one.
+            lines.garbled.clear()
             yield RowProblem(line, f"malformed CSV: {exc}")
+            continue
+        if lines.garbled:
+            lines.garbled.clear()
+            yield RowProblem(line, "not UTF-8 text")
             continue
         if not cells or cells == [""]:
             continue
@@ -230,7 +243,7 @@ def _open_jsonl(stream: BinaryIO, kind: ImportKind | None) -> ImportSource:
 def _jsonl_records(stream: BinaryIO) -> Iterator[SourceRow | RowProblem]:
     for line, raw in enumerate(stream, start=1):
         if line == 1:
-            raw = raw.removeprefix(b"\xef\xbb\xbf")
+            raw = raw.removeprefix(BOM)
         if not raw.strip():
             continue
         try:
@@ -245,9 +258,3 @@ def _jsonl_records(stream: BinaryIO) -> Iterator[SourceRow | RowProblem]:
             yield RowProblem(line, f"expected a JSON object, got {_JSON_TYPES[type(value)]}")
             continue
         yield SourceRow(line, value)
-
-
-def _unreadable(exc: Exception) -> str:
-    if isinstance(exc, UnicodeDecodeError):
-        return "not UTF-8 text"
-    return f"unreadable CSV: {exc}"

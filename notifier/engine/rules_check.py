@@ -161,9 +161,9 @@ def _template_problems(placed: list[_Placed], renderer: MessageCatalog) -> Itera
                     loc for loc in locales if renderer.template_path(message, channel, loc) is None
                 ]
                 if missing:
-                    yield Problem(p.file, *p.at(*path), f"message '{message}' has no {channel} "
-                                  f"template for locale {', '.join(missing)}, and rule "
-                                  f"'{p.rule_id}' can send on {channel}")  # fmt: skip
+                    yield Problem(p.file, *p.at(*path), f"no {channel} template for message "
+                                  f"'{message}' in {', '.join(missing)} (rule '{p.rule_id}' "
+                                  f"can send on {channel})")  # fmt: skip
                 for locale in locales:
                     if locale in missing or (message, channel, locale) in checked:
                         continue

@@ -78,10 +78,15 @@ def read_yaml(raw: bytes, file: str) -> tuple[YamlDocument | None, list[Problem]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
-        message = f"YAML syntax error: {exc.problem or exc.context}"
+        message = _one_line(f"YAML syntax error: {exc.problem or exc.context}")
         return None, [Problem(file, *where, message)]
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        message = f"character {exc.character!r} is not allowed in YAML ({exc.reason})"
+        return None, [Problem(file, line, column, message)]
     except yaml.YAMLError as exc:
-        return None, [Problem(file, 1, 1, f"YAML error: {exc}")]
+        return None, [Problem(file, 1, 1, _one_line(f"YAML error: {exc}"))]
     except RecursionError:
         return None, [Problem(file, 1, 1, "YAML nested too deeply")]
     doc = YamlDocument(None)
@@ -93,6 +98,10 @@ def read_yaml(raw: bytes, file: str) -> tuple[YamlDocument | None, list[Problem]
     except _TooBig as exc:
         return None, [*reader.problems, Problem(file, exc.mark.line, exc.mark.column, str(exc))]
     return (doc if not reader.problems else None), reader.problems
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 def _tab_problems(text: str, file: str) -> list[Problem]:

@@ -89,8 +89,12 @@ def _when(model: RuleModel, where: Path, errors: list[SchemaError]) -> When | No
     w = model.when
     given = [k for k in ("before_due", "overdue", "on") if getattr(w, k) is not None]
     if len(given) != 1:
-        what = "needs one of" if not given else "takes only one of (write two rules)"
-        errors.append(SchemaError((*where, "when"), f"'when' {what} {one_of(given or _TRIGGERS)}"))
+        msg = (
+            f"'when' needs one of {one_of(_TRIGGERS)}"
+            if not given
+            else f"'when' takes only one of {one_of(given)} (write two rules)"
+        )
+        errors.append(SchemaError((*where, "when"), msg))
         return None
     hold = w.hold or timedelta(0)
     if w.before_due is not None:

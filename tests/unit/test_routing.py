@@ -6,6 +6,8 @@ from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from notifier.domain.models import CHANNELS, ChannelName, Customer, CustomerId
 from notifier.domain.quiet_hours import QuietAction, QuietHours
@@ -155,3 +157,44 @@ def test_nothing_deliverable_suppresses_even_in_quiet_hours() -> None:
     assert decision == Suppress(
         "no channel left: sms no address", (Skip("sms", SkipReason.NO_ADDRESS),)
     )
+
+
+channel_sets = st.frozensets(st.sampled_from(CHANNELS))
+
+
+@given(
+    opted_out=channel_sets,
+    available=channel_sets,
+    failed=channel_sets,
+    last_used=st.none() | st.sampled_from(CHANNELS),
+    preferred=st.none() | st.sampled_from(CHANNELS),
+    choice=st.sampled_from([*CHANNELS, "last_used"]),
+    fallback=st.lists(st.sampled_from(CHANNELS), max_size=6),
+    no_email=st.booleans(),
+)
+def test_a_send_never_uses_a_channel_it_must_skip(
+    opted_out: frozenset[ChannelName],
+    available: frozenset[ChannelName],
+    failed: frozenset[ChannelName],
+    last_used: ChannelName | None,
+    preferred: ChannelName | None,
+    choice: ChannelChoice,
+    fallback: list[ChannelName],
+    no_email: bool,
+) -> None:
+    who = customer(
+        opted_out=opted_out,
+        last_used_channel=last_used,
+        preferred_channel=preferred,
+        email=None if no_email else "ana@example.com",
+    )
+    decision = route(who, choice, fallback, available, failed, NOON_BA)
+    skipped = decision.skipped
+    assert len({s.channel for s in skipped}) == len(skipped)  # each channel judged once
+    if isinstance(decision, Send):
+        assert decision.channel in available
+        assert decision.channel not in failed | opted_out
+        assert decision.address == who.address(decision.channel)
+        assert decision.channel not in {s.channel for s in skipped}
+    else:
+        assert isinstance(decision, Suppress)

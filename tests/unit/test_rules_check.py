@@ -162,3 +162,13 @@ def test_cli_warnings_alone_exit_zero(
     assert main(["rules", "check"]) == 0
     err = capsys.readouterr().err
     assert "templates/long/sms.es.j2:" in err and "warning:" in err
+
+
+def test_the_examples_in_the_docs_are_valid(tmp_path: Path) -> None:
+    text = (ROOT / "docs" / "rules.md").read_text()
+    blocks = re.findall(r"```yaml\n((?:rules:\n|  - id: ).*?)```", text, re.S)
+    assert len(blocks) >= 2
+    for i, block in enumerate(blocks):
+        body = block if block.startswith("rules:") else "rules:\n" + block
+        (tmp_path / f"doc{i}.yaml").write_text(body.replace("id: ", f"id: d{i}-"))
+    assert [str(p) for p in load_rules(tmp_path).problems] == []

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from notifier.domain.models import Customer, Promise
-from notifier.domain.rules.model import Condition, Rule, Scalar
+from notifier.domain.rules.model import Condition, Rule
 
 # Customer fields a rule may test; addresses are there for ``exists`` checks.
 CUSTOMER_FIELDS: tuple[str, ...] = (
@@ -109,11 +109,3 @@ def _instant(value: object) -> datetime | None:
         return None
     return parsed if parsed.tzinfo is not None else None
 
-
-def scalar_text(value: Scalar) -> str:
-    """Return ``value`` as ops wrote it, for reasons and explanations."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)

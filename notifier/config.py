@@ -108,6 +108,15 @@ class Settings(BaseSettings):
     lease: Duration = timedelta(seconds=60)
     resend_unknown: bool = False
     shutdown_grace: Duration = timedelta(seconds=20)
+    dispatch_batch_size: int = 200
+    channel_probe: Duration = timedelta(minutes=5)  # a channel found down is tried again then
+
+    # Sender rate limits (docs/operations.md gives the providers' figures behind them).
+    rate_sms: float = 10.0  # SMS segments per second, as carriers count them
+    rate_whatsapp: float = 80.0  # messages per second (Twilio's default WhatsApp throughput)
+    rate_email: float = 14.0  # messages per second (a typical SMTP relay's sending rate)
+    rate_x: float = 1.0  # direct messages per second
+    x_daily_quota: int | None = 1440  # X Pro tier: about 1,440 direct messages a day per app
 
     # Logging
     log_level: str = "INFO"

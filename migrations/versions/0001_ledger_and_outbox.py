@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 14:50:24.750280
+Create Date: 2026-11-25 14:56:54.582646
 """
 
 from __future__ import annotations
@@ -51,6 +51,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_table(
+        "daemon_state",
+        sa.Column("key", sa.String(length=64), nullable=False),
+        sa.Column("value", sa.JSON(), nullable=False),
+        sa.Column("updated_at", notifier.store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("key"),
+    )
+    op.create_table(
         "incidents",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("title", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
@@ -60,6 +67,17 @@ def upgrade() -> None:
         sa.Column("updated_at", notifier.store.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("resolved_at", notifier.store.types.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_table(
+        "pauses",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("target", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("created_at", notifier.store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("until", notifier.store.types.UTCDateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("kind", "target", name="uq_pauses_kind_target"),
     )
     op.create_table(
         "incident_updates",
@@ -162,6 +180,7 @@ def upgrade() -> None:
         sa.Column("payload", sa.JSON(), nullable=False),
         sa.Column("created_at", notifier.store.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", notifier.store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("attempted_at", notifier.store.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("sent_at", notifier.store.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("delivered_at", notifier.store.types.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(["customer_id"], ["customers.id"], ondelete="CASCADE"),
@@ -256,6 +275,8 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_incident_updates_incident_id"))
 
     op.drop_table("incident_updates")
+    op.drop_table("pauses")
     op.drop_table("incidents")
+    op.drop_table("daemon_state")
     op.drop_table("customers")
     # ### end Alembic commands ###

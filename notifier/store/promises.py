@@ -50,6 +50,14 @@ class PromiseQueries(StoreBase):
             )
         return to_promise(row) if row else None
 
+    async def get_promises(self, ids: Sequence[int]) -> dict[int, Promise]:
+        """Return the known promises among ``ids``, by id."""
+        if not ids:
+            return {}
+        async with self.reading() as conn:
+            rows = await conn.execute(select(promises).where(promises.c.id.in_(list(set(ids)))))
+            return {r["id"]: to_promise(r) for r in rows.mappings()}
+
     async def list_promises(
         self,
         *,

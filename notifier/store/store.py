@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from notifier.store.claims import ClaimQueries
 from notifier.store.customers import CustomerQueries
 from notifier.store.engine import make_engine
+from notifier.store.outbox import ScanQueries
 from notifier.store.promises import PromiseQueries
+from notifier.store.reports import ReportQueries
 from notifier.store.timeline import TimelineQueries
 
 
-class Store(CustomerQueries, PromiseQueries, TimelineQueries):
+class Store(
+    CustomerQueries, PromiseQueries, TimelineQueries, ScanQueries, ClaimQueries, ReportQueries
+):
     """The ledger and the outbox over one async engine (SQLite or PostgreSQL)."""
 
     @classmethod

@@ -183,6 +183,7 @@ class NotificationRow(SQLModel, table=True):
     payload: dict[str, Any] = _json(dict)
     created_at: datetime = _at()
     updated_at: datetime = _at()
+    attempted_at: datetime | None = _at(nullable=True)  # when the current attempt began
     sent_at: datetime | None = _at(nullable=True)
     delivered_at: datetime | None = _at(nullable=True)
 
@@ -199,6 +200,30 @@ class NotificationEventRow(SQLModel, table=True):
     channel: str | None = Field(default=None, max_length=16)
     reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     detail: dict[str, Any] = _json(dict)
+
+
+class PauseRow(SQLModel, table=True):
+    """A kill switch (ops pause a channel or a rule) or a channel found down."""
+
+    __tablename__ = "pauses"
+    __table_args__ = (UniqueConstraint("kind", "target", name="uq_pauses_kind_target"),)
+
+    id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True))
+    kind: str = Field(max_length=16)  # channel | rule | down
+    target: str = Field(max_length=128)
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = _at()
+    until: datetime | None = _at(nullable=True)  # a down channel is probed again then
+
+
+class StateRow(SQLModel, table=True):
+    """Small facts the daemon publishes for ``notifier status`` (last scan, rules reload)."""
+
+    __tablename__ = "daemon_state"
+
+    key: str = Field(sa_column=Column(String(64), primary_key=True))
+    value: dict[str, Any] = _json(dict)
+    updated_at: datetime = _at()
 
 
 metadata = SQLModel.metadata

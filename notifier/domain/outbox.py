@@ -1,0 +1,154 @@
+"""Notifications as the dispatcher sees them, and the changes it decides on them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, time
+from typing import Literal
+
+from notifier.domain.models import (
+    ChannelName,
+    Customer,
+    CustomerId,
+    JSONValue,
+    NotificationId,
+    NotificationStatus,
+    Promise,
+    PromiseId,
+)
+from notifier.domain.notices import Audience, Notice, Priority, SentLedger
+from notifier.domain.quiet_hours import QuietAction, QuietHours
+from notifier.domain.routing import ChannelChoice
+
+FINAL = frozenset(
+    {
+        NotificationStatus.SENT,
+        NotificationStatus.DELIVERED,
+        NotificationStatus.UNDELIVERED,
+        NotificationStatus.FAILED,
+        NotificationStatus.UNKNOWN,
+        NotificationStatus.SUPPRESSED,
+        NotificationStatus.CANCELLED,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    id: NotificationId
+    dedupe_key: str
+    customer_id: CustomerId
+    promise_id: PromiseId | None
+    rule_id: str | None
+    message: str
+    stage: str
+    step: int
+    priority: Priority
+    audience: Audience
+    channel_choice: ChannelChoice
+    fallback: tuple[ChannelName, ...]
+    failed_channels: frozenset[ChannelName]
+    status: NotificationStatus
+    not_before: datetime
+    attempts: int
+    deadline_version: int
+    quiet_hours: QuietHours | None
+    created_at: datetime
+    channel: ChannelName | None = None
+    address: str | None = None
+    subject: str | None = None
+    body: str | None = None
+    provider_id: str | None = None
+    attempted_at: datetime | None = None
+    members: tuple[NotificationId, ...] = ()  # others folded into this one (several_late)
+    folded_into: NotificationId | None = None  # this one goes out inside that one
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One line of a notification's history."""
+
+    type: str  # scheduled, claimed, held, deferred, routed, attempt, sent, retry, failed ...
+    reason: str | None = None
+    channel: ChannelName | None = None
+    detail: Mapping[str, JSONValue] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What to write for one notification; None fields are left as they are."""
+
+    id: NotificationId
+    event: Event | None = None
+    status: NotificationStatus | None = None
+    not_before: datetime | None = None
+    channel: ChannelName | None = None
+    address: str | None = None
+    subject: str | None = None
+    body: str | None = None
+    message: str | None = None
+    provider_id: str | None = None
+    error_code: str | None = None
+    error: str | None = None
+    count_attempt: bool = False
+    attempted_at: datetime | None = None
+    sent_at: datetime | None = None
+    fail_channel: ChannelName | None = None
+    members: tuple[NotificationId, ...] | None = None
+    folded_into: NotificationId | None = None
+    unfold: bool = False  # no longer part of another notification
+    release: bool = False  # drop the lease (back to pending or final)
+
+
+@dataclass(frozen=True, slots=True)
+class DuePromise:
+    """A promise the scan must look at, with what it needs to decide."""
+
+    promise: Promise
+    customer: Customer
+    sent: SentLedger
+
+
+@dataclass(frozen=True, slots=True)
+class PromiseChange:
+    """The scan's verdict on one promise: its new check time, and whether it broke."""
+
+    promise: Promise  # as read: the write only lands if nobody changed it since
+    next_check_at: datetime | None
+    broken: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Scheduled:
+    """A notice to put in the outbox, due at ``not_before`` (later when held back)."""
+
+    notice: Notice
+    not_before: datetime
+    held: str | None = None  # why it waits past its moment (consolidation)
+
+
+QUIET_ACTIONS: Mapping[str, QuietAction] = {a.value: a for a in QuietAction}
+Verdict = Literal["send", "cancel", "suppress"]
+
+
+def quiet_to_json(quiet: QuietHours | None) -> dict[str, JSONValue] | None:
+    """Return quiet hours as JSON for the outbox row."""
+    if quiet is None:
+        return None
+    return {
+        "start": quiet.start.strftime("%H:%M"),
+        "end": quiet.end.strftime("%H:%M"),
+        "action": quiet.action.value,
+    }
+
+
+def quiet_from_json(value: object) -> QuietHours | None:
+    """Return the quiet hours stored by quiet_to_json."""
+    if not isinstance(value, dict):
+        return None
+    return QuietHours(
+        time.fromisoformat(str(value["start"])),
+        time.fromisoformat(str(value["end"])),
+        QUIET_ACTIONS[str(value.get("action", "defer"))],
+    )

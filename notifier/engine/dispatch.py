@@ -1,0 +1,272 @@
+"""The dispatcher: claim due rows with a lease, decide, send concurrently, record the outcome."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import structlog
+
+from notifier.channels.registry import Channels
+from notifier.clock import Clock
+from notifier.config import Settings
+from notifier.domain.dispatch import DAY, capped_until, moot_reason
+from notifier.domain.models import ChannelName, Customer, JSONValue, NotificationStatus, Promise
+from notifier.domain.outbox import Change, Event, Notification
+from notifier.domain.routing import Send, Suppress, Via, Wait, route
+from notifier.engine.compose import Composer
+from notifier.engine.pauses import Pauses
+from notifier.engine.sending import Attempt, Sender
+from notifier.store.store import Store
+from notifier.templates.render import TemplateError
+
+log = structlog.get_logger("notifier.dispatch")
+HOLD = timedelta(hours=1)  # a paused channel's notices wait; resume brings them back at once
+
+
+@dataclass
+class _Batch:
+    """What one claim needs to decide: the rows, their customers and promises."""
+
+    claimed: list[Notification]
+    customers: dict[str, Customer]
+    promises: dict[int, Promise]
+    sent: dict[str, list[datetime]]
+    changes: list[Change] = field(default_factory=list)
+    attempts: list[Attempt] = field(default_factory=list)
+
+
+class Dispatcher:
+    """Sends what the outbox holds; never more than ``dispatch_concurrency`` at once."""
+
+    def __init__(
+        self,
+        store: Store,
+        channels: Channels,
+        composer: Composer,
+        clock: Clock,
+        settings: Settings,
+        *,
+        owner: str | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.store = store
+        self.channels = channels
+        self.composer = composer
+        self.clock = clock
+        self.settings = settings
+        self.owner = owner or f"notifier-{uuid.uuid4().hex[:12]}"
+        self.pauses = Pauses(store, clock, settings)
+        self.sender = Sender(store, channels, clock, settings, self.pauses, rng or random.Random())
+        self.wakeup = asyncio.Event()
+
+    def wake(self) -> None:
+        """Look at the outbox now (the scan or the API added rows)."""
+        self.wakeup.set()
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        """Dispatch until ``stopping`` is set; idle, wait for a wake-up or a second."""
+        writer = asyncio.create_task(self.sender.write_results(stopping))
+        try:
+            while not stopping.is_set():
+                try:
+                    done = await self.dispatch_once()
+                except Exception:  # a store hiccup must not stop the daemon: log, retry soon
+                    log.exception("dispatch.error")
+                    done = 0
+                if done == 0:
+                    self.wakeup.clear()
+                    waiters = [asyncio.ensure_future(self.wakeup.wait()),
+                               asyncio.ensure_future(stopping.wait())]  # fmt: skip
+                    await asyncio.wait(waiters, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
+                    for w in waiters:
+                        w.cancel()
+        finally:
+            await self.sender.drain(self.settings.shutdown_grace)
+            stopping.set()
+            await writer
+            await self.store.release_all(self.owner, self.clock.now())
+
+    async def dispatch_until_idle(self, max_rounds: int = 1000) -> int:
+        """Dispatch and wait for the outcomes until nothing is due; return rows claimed."""
+        total = 0
+        for _ in range(max_rounds):
+            claimed = await self.dispatch_once()
+            await self.sender.flush()
+            total += claimed
+            if claimed == 0:
+                break
+        return total
+
+    async def dispatch_once(self) -> int:
+        """Claim one batch of due rows and start their sends; return how many were claimed."""
+        free = self.settings.dispatch_concurrency - self.sender.in_flight
+        if free <= 0:
+            await self.sender.slot_freed()
+            return 1
+        now = self.clock.now()
+        await self.pauses.refresh(now)
+        claimed = await self.store.claim(
+            now,
+            self.owner,
+            self.settings.lease,
+            min(self.settings.dispatch_batch_size, free),
+            sorted(self.pauses.rules),
+        )
+        if not claimed:
+            return 0
+        batch = await self._load(claimed, now)
+        self._decide(batch, now)
+        await self._render(batch, now)
+        await self.store.apply_changes(batch.changes + [a.change for a in batch.attempts], now)
+        for attempt in batch.attempts:
+            self.sender.start(attempt)
+        return len(claimed)
+
+    async def _load(self, claimed: list[Notification], now: datetime) -> _Batch:
+        customer_ids = list({n.customer_id for n in claimed})
+        promise_ids = [n.promise_id for n in claimed if n.promise_id is not None]
+        return _Batch(
+            claimed,
+            await self.store.get_customers(customer_ids),
+            await self.store.get_promises(promise_ids),
+            await self.store.sent_since(customer_ids, now - DAY),
+        )
+
+    def _decide(self, batch: _Batch, now: datetime) -> None:
+        goes: dict[str, list[tuple[Notification, Send]]] = defaultdict(list)
+        for n in batch.claimed:
+            verdict = self._route(n, batch, now)
+            if isinstance(verdict, Change):
+                batch.changes.append(verdict)
+            else:
+                goes[n.customer_id if n.audience == "customer" else f"ops:{n.id}"].append(
+                    (n, verdict)
+                )
+        for key, group in goes.items():
+            self._plan_group(key, group, batch, now)
+
+    def _route(self, n: Notification, batch: _Batch, now: datetime) -> Change | Send:
+        customer = batch.customers.get(n.customer_id)
+        promise = batch.promises.get(n.promise_id) if n.promise_id is not None else None
+        moot = moot_reason(n, promise)
+        if moot is not None:
+            return _final(n, NotificationStatus.CANCELLED, "cancelled", moot)
+        if n.audience == "ops":
+            return self._route_ops(n)
+        if customer is None:
+            return _final(n, NotificationStatus.CANCELLED, "cancelled", "the customer is gone")
+        decision = route(
+            customer,
+            n.channel_choice,
+            n.fallback,
+            self.channels.available() - self.pauses.down,
+            n.failed_channels,
+            now,
+            n.quiet_hours,
+        )
+        skipped: dict[str, JSONValue] = {s.channel: str(s.reason) for s in decision.skipped}
+        if isinstance(decision, Suppress):
+            if n.failed_channels:  # it was tried and every way failed
+                event = Event("failed", decision.reason, detail={"skipped": skipped})
+                return Change(n.id, event, NotificationStatus.FAILED, error=decision.reason,
+                              release=True)  # fmt: skip
+            event = Event("suppressed", decision.reason, detail={"skipped": skipped})
+            return Change(n.id, event, NotificationStatus.SUPPRESSED, error=decision.reason,
+                          release=True)  # fmt: skip
+        if isinstance(decision, Wait):
+            event = Event("deferred", decision.reason, decision.channel,
+                          {"until": decision.until.isoformat(), "skipped": skipped})  # fmt: skip
+            return _back(n, decision.until, event)
+        if decision.channel in self.pauses.channels:
+            reason = f"channel {decision.channel} paused by ops"
+            event = Event("held", reason, decision.channel)
+            return _back(n, now + HOLD, event, error_code="held", error=reason)
+        return decision
+
+    def _route_ops(self, n: Notification) -> Change | Send:
+        address = self.settings.ops_email
+        if address is None or "email" not in self.channels.available() - self.pauses.down:
+            reason = "no way to reach ops: set NOTIFIER_OPS_EMAIL and configure email"
+            return _final(n, NotificationStatus.SUPPRESSED, "suppressed", reason)
+        return Send("email", address, Via.RULE)
+
+    def _plan_group(
+        self, key: str, group: list[tuple[Notification, Send]], batch: _Batch, now: datetime
+    ) -> None:
+        primary, route_ = group[0]
+        if primary.audience == "customer" and primary.priority != "critical":
+            until = capped_until(
+                batch.sent.get(primary.customer_id, []), self.settings.frequency_cap, now
+            )
+            if until is not None:
+                reason = f"frequency cap: {self.settings.frequency_cap} messages in 24 h"
+                for n, _ in group:
+                    batch.changes.append(_back(n, until, Event("deferred", reason)))
+                return
+            batch.sent.setdefault(primary.customer_id, []).append(now)
+        members = [n for n, _ in group[1:]]
+        for m in members:
+            reason = f"goes with notification {primary.id} as one message"
+            batch.changes.append(Change(m.id, Event("folded", reason), folded_into=primary.id))
+        batch.attempts.append(Attempt(primary, route_, tuple(members), Change(primary.id)))
+
+    async def _render(self, batch: _Batch, now: datetime) -> None:
+        ready: list[Attempt] = []
+        for a in batch.attempts:
+            n, send = a.notification, a.route
+            customer = batch.customers.get(n.customer_id)
+            if customer is None:
+                continue
+            promise = batch.promises.get(n.promise_id) if n.promise_id is not None else None
+            others = [batch.promises[m.promise_id] for m in a.members
+                      if m.promise_id is not None and m.promise_id in batch.promises]  # fmt: skip
+            message = "several_late" if a.members else n.message
+            timeline = await self.store.timeline(n.customer_id) if n.audience == "ops" else []
+            try:
+                rendered = self.composer.render(
+                    n, message, send.channel, customer, promise, others, now, timeline
+                )
+            except TemplateError as exc:
+                batch.changes.extend(self.sender.unfold(a, now))
+                event = Event("failed_channel", str(exc), send.channel)
+                batch.changes.append(_back(n, now, event, fail_channel=send.channel))
+                continue
+            outbound = self.composer.outbound(
+                n, rendered, send.channel, send.address, customer, now
+            )
+            members: list[JSONValue] = [int(m.id) for m in a.members]
+            detail: dict[str, JSONValue] = {"via": str(send.via), "message": message,
+                                            "members": members}  # fmt: skip
+            change = Change(
+                n.id, Event("attempt", f"attempt {n.attempts + 1}", send.channel, detail),
+                channel=send.channel, address=send.address, subject=rendered.subject,
+                body=rendered.text, message=message, attempted_at=now, count_attempt=True,
+                members=tuple(m.id for m in a.members),
+            )  # fmt: skip
+            ready.append(Attempt(n, send, a.members, change, outbound, rendered.sms))
+        batch.attempts = ready
+
+
+def _final(n: Notification, status: NotificationStatus, kind: str, reason: str) -> Change:
+    return Change(n.id, Event(kind, reason), status, error=reason, release=True)
+
+
+def _back(
+    n: Notification,
+    at: datetime,
+    event: Event,
+    *,
+    error_code: str | None = None,
+    error: str | None = None,
+    fail_channel: ChannelName | None = None,
+) -> Change:
+    """Put the row back in the outbox, due at ``at``."""
+    return Change(
+        n.id, event, NotificationStatus.PENDING, not_before=at, error_code=error_code,
+        error=error, fail_channel=fail_channel, release=True,
+    )  # fmt: skip

@@ -1,0 +1,225 @@
+"""Sends in flight: rate-limited, bounded, and their outcomes written back in batches."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import structlog
+
+from notifier.channels.base import (
+    ChannelDownError,
+    OutboundMessage,
+    PermanentError,
+    Receipt,
+    SendError,
+    TransientError,
+)
+from notifier.channels.registry import Channels
+from notifier.clock import Clock
+from notifier.config import Settings
+from notifier.domain.dispatch import backoff
+from notifier.domain.models import ChannelName, NotificationStatus
+from notifier.domain.outbox import Change, Event, Notification
+from notifier.domain.routing import Send
+from notifier.engine.pauses import Pauses
+from notifier.engine.ratelimit import Rate, TokenBucket
+from notifier.store.store import Store
+from notifier.templates.segments import SegmentInfo
+
+log = structlog.get_logger("notifier.send")
+FLUSH_EVERY = 0.02  # seconds: outcomes are written in batches this often
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    notification: Notification
+    route: Send
+    members: tuple[Notification, ...]
+    change: Change  # the attempt, committed before the send
+    outbound: OutboundMessage | None = None
+    sms: SegmentInfo | None = None
+
+
+def rates(s: Settings) -> dict[ChannelName, Rate]:
+    """Return each channel's sender rate from the settings."""
+    return {
+        "sms": Rate(s.rate_sms, burst=max(1.0, s.rate_sms)),
+        "whatsapp": Rate(s.rate_whatsapp, burst=max(1.0, s.rate_whatsapp)),
+        "email": Rate(s.rate_email, burst=max(1.0, s.rate_email)),
+        "x": Rate(s.rate_x, burst=max(1.0, s.rate_x), per_day=s.x_daily_quota),
+    }
+
+
+class Sender:
+    def __init__(
+        self,
+        store: Store,
+        channels: Channels,
+        clock: Clock,
+        settings: Settings,
+        pauses: Pauses,
+        rng: random.Random,
+    ) -> None:
+        self.store = store
+        self.channels = channels
+        self.clock = clock
+        self.settings = settings
+        self.pauses = pauses
+        self.rng = rng
+        self.limiters = {name: TokenBucket(rate) for name, rate in rates(settings).items()}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._results: list[Change] = []
+        self._has_results = asyncio.Event()
+        self._freed = asyncio.Event()
+
+    @property
+    def in_flight(self) -> int:
+        """How many sends are under way."""
+        return len(self._tasks)
+
+    def start(self, attempt: Attempt) -> None:
+        """Send ``attempt`` in the background."""
+        task = asyncio.create_task(self._send(attempt))
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._freed.set()
+
+    async def slot_freed(self) -> None:
+        """Wait until a send finishes."""
+        self._freed.clear()
+        if self._tasks:
+            await self._freed.wait()
+
+    async def drain(self, grace: timedelta) -> None:
+        """Let sends in flight finish within ``grace``; any still running stay leased.
+
+        Their rows remain ``sending``: recovery asks the provider before sending again.
+        """
+        if self._tasks:
+            _, pending = await asyncio.wait(set(self._tasks), timeout=grace.total_seconds())
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending)
+
+    async def flush(self) -> None:
+        """Wait for every send in flight and write all outcomes now."""
+        while self._tasks:
+            await asyncio.wait(set(self._tasks))
+        batch, self._results = self._results, []
+        if batch:
+            await self.store.apply_changes(batch, self.clock.now())
+
+    async def write_results(self, stopping: asyncio.Event) -> None:
+        """Write outcomes in batches until stopped and nothing is left to write."""
+        while not (stopping.is_set() and not self._tasks and not self._results):
+            if not self._results:
+                self._has_results.clear()
+                try:
+                    await asyncio.wait_for(self._has_results.wait(), timeout=0.25)
+                except TimeoutError:
+                    continue
+            await asyncio.sleep(FLUSH_EVERY)
+            batch, self._results = self._results, []
+            try:
+                await self.store.apply_changes(batch, self.clock.now())
+            except Exception:  # keep the outcomes and try again: losing them resends
+                log.exception("dispatch.write_failed", count=len(batch))
+                self._results[:0] = batch
+                await asyncio.sleep(1.0)
+
+    async def _send(self, a: Attempt) -> None:
+        try:
+            changes = await self._attempt(a)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # an adapter bug: retry like a transient failure, loudly
+            log.exception("dispatch.unexpected", notification_id=a.notification.id)
+            changes = self._retry(a, TransientError.__new__(TransientError), str(exc))
+        self._results.extend(changes)
+        self._has_results.set()
+
+    async def _attempt(self, a: Attempt) -> list[Change]:
+        n, channel_name = a.notification, a.route.channel
+        channel = self.channels.get(channel_name)
+        now = self.clock.now()
+        if channel is None or a.outbound is None:
+            event = Event("retry", f"channel {channel_name} unavailable", channel_name)
+            return [_back(n, now, event), *self.unfold(a, now)]
+        limiter = self.limiters[channel_name]
+        wait = limiter.seconds_until_quota()
+        if wait > 0:
+            until = now + timedelta(seconds=wait)
+            event = Event("deferred", f"{channel_name} daily quota reached", channel_name)
+            return [_back(n, until, event), *self.unfold(a, now, until)]
+        await limiter.acquire(float(a.sms.segments) if a.sms else 1.0)
+        try:
+            receipt = await channel.send(a.outbound)
+        except TransientError as exc:
+            return self._retry(a, exc, str(exc))
+        except PermanentError as exc:
+            if exc.address_failed:
+                await self.store.mark_undeliverable(n.customer_id, channel_name, a.route.address)
+            return self._next_channel(a, str(exc), exc)
+        except ChannelDownError as exc:
+            await self.pauses.mark_down(channel_name, str(exc))
+            log.error("channel.down", channel=channel_name, reason=str(exc))
+            event = Event("channel_down", str(exc), channel_name, {"code": exc.code})
+            return [_back(n, self.clock.now(), event), *self.unfold(a, self.clock.now())]
+        return self._sent(a, receipt)
+
+    def _sent(self, a: Attempt, receipt: Receipt) -> list[Change]:
+        now, channel = self.clock.now(), a.route.channel
+        detail = {"provider_id": receipt.provider_id, "status": receipt.status}
+        changes = [
+            Change(a.notification.id, Event("sent", "accepted by the provider", channel, detail),
+                   NotificationStatus.SENT, provider_id=receipt.provider_id, sent_at=now,
+                   release=True)
+        ]  # fmt: skip
+        for m in a.members:
+            reason = f"sent inside notification {a.notification.id}"
+            changes.append(
+                Change(m.id, Event("sent", reason, channel, detail), NotificationStatus.SENT,
+                       channel=channel, address=a.route.address, provider_id=receipt.provider_id,
+                       sent_at=now, release=True)
+            )  # fmt: skip
+        return changes
+
+    def _retry(self, a: Attempt, exc: SendError, text: str) -> list[Change]:
+        n, now = a.notification, self.clock.now()
+        attempts = n.attempts + 1
+        if attempts >= self.settings.max_attempts:
+            return self._next_channel(a, f"gave up after {attempts} attempts: {text}", exc)
+        retry_after = getattr(exc, "retry_after", None)
+        at = now + backoff(attempts, retry_after, self.rng)
+        event = Event("retry", text, a.route.channel,
+                      {"code": getattr(exc, "code", None), "next_try": at.isoformat()})  # fmt: skip
+        back = _back(n, at, event, error_code=getattr(exc, "code", None), error=text)
+        return [back, *self.unfold(a, now, at)]
+
+    def _next_channel(self, a: Attempt, text: str, exc: SendError) -> list[Change]:
+        n, now, channel = a.notification, self.clock.now(), a.route.channel
+        event = Event("failed_channel", text, channel, {"code": exc.code})
+        back = Change(n.id, event, NotificationStatus.PENDING, not_before=now, error=text,
+                      error_code=exc.code, fail_channel=channel, release=True)  # fmt: skip
+        return [back, *self.unfold(a, now)]
+
+    def unfold(self, a: Attempt, now: datetime, at: datetime | None = None) -> list[Change]:
+        """Give the members of a message that did not go their own rows back."""
+        reason = f"notification {a.notification.id} did not go out; back in the outbox"
+        return [
+            Change(m.id, Event("unfolded", reason), NotificationStatus.PENDING,
+                   not_before=at or now, unfold=True, release=True)
+            for m in a.members
+        ]  # fmt: skip
+
+
+def _back(n: Notification, at: datetime, event: Event, **extra: str | None) -> Change:
+    return Change(n.id, event, NotificationStatus.PENDING, not_before=at, release=True,
+                  error_code=extra.get("error_code"), error=extra.get("error"))  # fmt: skip

@@ -1,0 +1,229 @@
+"""The scan's reads and writes: due promises in, outbox rows and new check times out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, bindparam, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from notifier.domain.models import (
+    NotificationStatus,
+    PromiseEventType,
+    PromiseStatus,
+    Source,
+)
+from notifier.domain.notices import SentLedger
+from notifier.domain.outbox import DuePromise, PromiseChange, Scheduled, quiet_to_json
+from notifier.store.base import StoreBase
+from notifier.store.convert import (
+    customers,
+    notification_events,
+    notifications,
+    promise_events,
+    promises,
+    to_customer,
+    to_promise,
+)
+
+
+class ScanQueries(StoreBase):
+    async def due_promises(self, now: datetime, limit: int) -> list[DuePromise]:
+        """Return up to ``limit`` promises whose check is due, earliest first, from the index."""
+        async with self.reading() as conn:
+            rows = (
+                (
+                    await conn.execute(
+                        select(promises)
+                        .where(
+                            promises.c.next_check_at.is_not(None), promises.c.next_check_at <= now
+                        )
+                        .order_by(promises.c.next_check_at)
+                        .limit(limit)
+                    )
+                )
+                .mappings()
+                .all()
+            )
+            if not rows:
+                return []
+            cids = list({r["customer_id"] for r in rows})
+            found = {
+                r["id"]: to_customer(r)
+                for r in (await conn.execute(select(customers).where(customers.c.id.in_(cids))))
+                .mappings()
+                .all()
+            }
+            keys = await _sent_keys(conn, [r["id"] for r in rows])
+        return [
+            DuePromise(
+                to_promise(r), found[r["customer_id"]], SentLedger(keys.get(r["id"], frozenset()))
+            )
+            for r in rows
+        ]
+
+    async def next_checks(
+        self, customer_ids: Sequence[str], after: datetime, until: datetime
+    ) -> dict[str, list[tuple[int, datetime]]]:
+        """Return, per customer, their promises' checks due in (after, until]."""
+        if not customer_ids:
+            return {}
+        async with self.reading() as conn:
+            rows = await conn.execute(
+                select(promises.c.customer_id, promises.c.id, promises.c.next_check_at).where(
+                    promises.c.customer_id.in_(list(set(customer_ids))),
+                    promises.c.next_check_at > after,
+                    promises.c.next_check_at <= until,
+                )
+            )
+            found: dict[str, list[tuple[int, datetime]]] = {}
+            for cid, pid, at in rows:
+                found.setdefault(cid, []).append((pid, at))
+            return found
+
+    async def apply_scan(
+        self, changes: Sequence[PromiseChange], scheduled: Sequence[Scheduled], now: datetime
+    ) -> int:
+        """In one transaction: new outbox rows (once per dedupe key) and each promise's new state.
+
+        A promise changed since it was read (kept through the API meanwhile) keeps its own
+        ``next_check_at = now`` and is looked at again by the next scan.
+        """
+        async with self.transaction() as conn:
+            inserted = await _insert_notifications(conn, scheduled, now)
+            await _update_promises(conn, changes, now)
+        return inserted
+
+
+async def _sent_keys(conn: AsyncConnection, promise_ids: list[int]) -> dict[int, frozenset[str]]:
+    rows = await conn.execute(
+        select(notifications.c.promise_id, notifications.c.dedupe_key).where(
+            notifications.c.promise_id.in_(promise_ids)
+        )
+    )
+    keys: dict[int, set[str]] = {}
+    for pid, key in rows:
+        keys.setdefault(pid, set()).add(key)
+    return {pid: frozenset(k) for pid, k in keys.items()}
+
+
+async def _insert_notifications(
+    conn: AsyncConnection, scheduled: Sequence[Scheduled], now: datetime
+) -> int:
+    if not scheduled:
+        return 0
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    rows = [_row(s, now) for s in scheduled]
+    result = await conn.execute(
+        insert(notifications)
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(notifications.c.id, notifications.c.dedupe_key),
+        rows,
+    )
+    ids = {key: nid for nid, key in result.all()}
+    events = []
+    for s in scheduled:
+        nid = ids.get(s.notice.dedupe_key)
+        if nid is None:
+            continue  # scheduled before: the unique key makes it land once
+        detail = {"rule": s.notice.rule_id, "stage": s.notice.stage}
+        events.append(
+            {"notification_id": nid, "at": now, "type": "scheduled", "channel": None,
+             "reason": s.notice.reason, "detail": detail}
+        )  # fmt: skip
+        if s.held:
+            events.append(
+                {"notification_id": nid, "at": now, "type": "held", "channel": None,
+                 "reason": s.held, "detail": {"until": s.not_before.isoformat()}}
+            )  # fmt: skip
+    if events:
+        await conn.execute(notification_events.insert(), events)
+    return len(ids)
+
+
+def _row(s: Scheduled, now: datetime) -> dict[str, Any]:
+    n = s.notice
+    return {
+        "dedupe_key": n.dedupe_key,
+        "customer_id": n.customer_id,
+        "promise_id": n.promise_id,
+        "incident_id": None,
+        "rule_id": n.rule_id,
+        "message": n.message,
+        "stage": n.stage,
+        "step": n.step,
+        "priority": n.priority,
+        "channel_choice": n.channel,
+        "fallback": list(n.fallback),
+        "failed_channels": [],
+        "channel": None,
+        "address": None,
+        "status": NotificationStatus.PENDING.value,
+        "not_before": s.not_before,
+        "attempts": 0,
+        "lease_until": None,
+        "lease_owner": None,
+        "provider_id": None,
+        "error_code": None,
+        "error": None,
+        "subject": None,
+        "body": None,
+        "payload": {
+            "audience": n.audience,
+            "deadline_version": n.deadline_version,
+            "quiet_hours": quiet_to_json(n.quiet_hours),
+        },
+        "created_at": now,
+        "updated_at": now,
+        "attempted_at": None,
+        "sent_at": None,
+        "delivered_at": None,
+    }
+
+
+async def _update_promises(
+    conn: AsyncConnection, changes: Sequence[PromiseChange], now: datetime
+) -> None:
+    plain = [c for c in changes if not c.broken]
+    if plain:
+        await conn.execute(
+            update(promises)
+            .where(
+                and_(
+                    promises.c.id == bindparam("pid"),
+                    promises.c.updated_at == bindparam("seen"),
+                )
+            )
+            .values(next_check_at=bindparam("next")),
+            [
+                {"pid": c.promise.id, "seen": c.promise.updated_at, "next": c.next_check_at}
+                for c in plain
+            ],
+        )
+    for c in (c for c in changes if c.broken):
+        result = await conn.execute(
+            update(promises)
+            .where(promises.c.id == c.promise.id, promises.c.updated_at == c.promise.updated_at)
+            .values(
+                status=PromiseStatus.BROKEN.value,
+                status_changed_at=now,
+                times_broken=promises.c.times_broken + 1,
+                next_check_at=c.next_check_at,
+                updated_at=now,
+            )
+        )
+        if result.rowcount:
+            await conn.execute(
+                promise_events.insert().values(
+                    promise_id=c.promise.id,
+                    type=PromiseEventType.BROKEN.value,
+                    at=now,
+                    source=Source.DAEMON.value,
+                    deadline_version=c.promise.deadline_version,
+                    data={"due_at": c.promise.due_at.isoformat()},
+                )
+            )

@@ -1,0 +1,204 @@
+"""Reads for people and for the dispatcher's checks: history, caps, pauses, status."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from notifier.domain.models import ChannelName, NotificationStatus
+from notifier.domain.outbox import Notification
+from notifier.store.base import StoreBase
+from notifier.store.claims import to_notification
+from notifier.store.convert import customers, notification_events, notifications
+from notifier.store.tables import PauseRow, StateRow
+
+pauses = PauseRow.__table__  # type: ignore[attr-defined]
+state = StateRow.__table__  # type: ignore[attr-defined]
+_SENT = [NotificationStatus.SENT.value, NotificationStatus.DELIVERED.value]
+
+
+class ReportQueries(StoreBase):
+    async def notification(
+        self, notification_id: int
+    ) -> tuple[Notification, list[dict[str, Any]]] | None:
+        """Return the notification and its history, oldest first; None when unknown."""
+        async with self.reading() as conn:
+            row = (
+                (
+                    await conn.execute(
+                        select(notifications).where(notifications.c.id == notification_id)
+                    )
+                )
+                .mappings()
+                .first()
+            )
+            if row is None:
+                return None
+            events = (
+                await conn.execute(
+                    select(notification_events)
+                    .where(notification_events.c.notification_id == notification_id)
+                    .order_by(notification_events.c.at, notification_events.c.id)
+                )
+            ).mappings()
+            history = [
+                {"at": e["at"], "type": e["type"], "channel": e["channel"], "reason": e["reason"],
+                 "detail": e["detail"]}
+                for e in events
+            ]  # fmt: skip
+        return to_notification(row), history
+
+    async def notifications_for(self, ids: Sequence[int]) -> list[Notification]:
+        """Return the notifications with these ids."""
+        async with self.reading() as conn:
+            rows = (
+                await conn.execute(select(notifications).where(notifications.c.id.in_(list(ids))))
+            ).mappings()
+            return [to_notification(r) for r in rows]
+
+    async def sent_since(
+        self, customer_ids: Sequence[str], since: datetime
+    ) -> dict[str, list[datetime]]:
+        """Return, per customer, when their proactive messages went out since ``since``."""
+        if not customer_ids:
+            return {}
+        async with self.reading() as conn:
+            rows = await conn.execute(
+                select(notifications.c.customer_id, notifications.c.sent_at).where(
+                    notifications.c.customer_id.in_(list(set(customer_ids))),
+                    notifications.c.status.in_(_SENT),
+                    notifications.c.sent_at >= since,
+                )
+            )
+            found: dict[str, list[datetime]] = {}
+            for cid, at in rows:
+                found.setdefault(cid, []).append(at)
+        return found
+
+    async def mark_undeliverable(
+        self, customer_id: str, channel: ChannelName, address: str
+    ) -> None:
+        """Remember that ``address`` failed hard on ``channel`` (until the address changes)."""
+        async with self.transaction() as conn:
+            row = await conn.scalar(
+                select(customers.c.undeliverable).where(customers.c.id == customer_id)
+            )
+            if row is None and not await conn.scalar(
+                select(customers.c.id).where(customers.c.id == customer_id)
+            ):
+                return
+            marks = dict(row or {})
+            marks[channel] = address
+            await conn.execute(
+                update(customers).where(customers.c.id == customer_id).values(undeliverable=marks)
+            )
+
+    async def set_consent(
+        self, customer_id: str, channel: ChannelName, allowed: bool, now: datetime
+    ) -> bool:
+        """Opt the customer in or out of ``channel``; False when the customer is unknown."""
+        async with self.transaction() as conn:
+            current = (
+                await conn.execute(
+                    select(customers.c.opted_out).where(customers.c.id == customer_id)
+                )
+            ).first()
+            if current is None:
+                return False
+            opted = set(current[0] or [])
+            opted = opted - {channel} if allowed else opted | {channel}
+            await conn.execute(
+                update(customers)
+                .where(customers.c.id == customer_id)
+                .values(opted_out=sorted(opted), updated_at=now)
+            )
+            return True
+
+    async def pauses(self, now: datetime) -> list[dict[str, Any]]:
+        """Return the pauses in force (a down channel's pause lapses at its probe time)."""
+        async with self.reading() as conn:
+            rows = (await conn.execute(select(pauses).order_by(pauses.c.created_at))).mappings()
+            return [dict(r) for r in rows if r["until"] is None or r["until"] > now]
+
+    async def pause(
+        self, kind: str, target: str, reason: str, now: datetime, until: datetime | None = None
+    ) -> None:
+        """Record a pause (replacing an earlier one for the same target)."""
+        insert = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
+        statement = insert(pauses).values(
+            kind=kind, target=target, reason=reason, created_at=now, until=until
+        )
+        statement = statement.on_conflict_do_update(
+            index_elements=["kind", "target"],
+            set_={"reason": reason, "created_at": now, "until": until},
+        )
+        async with self.transaction() as conn:
+            await conn.execute(statement)
+
+    async def resume(self, kind: str, target: str | None, now: datetime) -> int:
+        """Lift pauses of ``kind`` (one target, or all); held notifications go again now."""
+        async with self.transaction() as conn:
+            query = delete(pauses).where(pauses.c.kind == kind)
+            if target is not None:
+                query = query.where(pauses.c.target == target)
+            lifted = int((await conn.execute(query)).rowcount or 0)
+            await conn.execute(
+                update(notifications)
+                .where(
+                    notifications.c.status == NotificationStatus.PENDING.value,
+                    notifications.c.not_before > now,
+                    notifications.c.error_code == "held",
+                )
+                .values(not_before=now)
+            )
+        return lifted
+
+    async def publish(self, key: str, value: dict[str, Any], now: datetime) -> None:
+        """Publish a fact for ``notifier status`` (last scan, reload result)."""
+        insert = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
+        statement = insert(state).values(key=key, value=value, updated_at=now)
+        statement = statement.on_conflict_do_update(
+            index_elements=["key"], set_={"value": value, "updated_at": now}
+        )
+        async with self.transaction() as conn:
+            await conn.execute(statement)
+
+    async def published(self) -> dict[str, dict[str, Any]]:
+        """Return every published fact with when it was published."""
+        async with self.reading() as conn:
+            rows = (await conn.execute(select(state))).mappings()
+            return {r["key"]: {**r["value"], "at": r["updated_at"]} for r in rows}
+
+    async def queue_stats(self) -> dict[str, Any]:
+        """Return counts by status and the oldest pending row's due time."""
+        async with self.reading() as conn:
+            query = select(notifications.c.status, func.count()).group_by(notifications.c.status)
+            counts = {str(status): int(n) for status, n in await conn.execute(query)}
+            oldest = await conn.scalar(
+                select(func.min(notifications.c.not_before)).where(
+                    notifications.c.status == NotificationStatus.PENDING.value
+                )
+            )
+        return {"counts": counts, "oldest_pending": oldest}
+
+    async def last_errors(self, limit: int = 5) -> list[dict[str, Any]]:
+        """Return the latest failed attempts, newest first."""
+        async with self.reading() as conn:
+            rows = (
+                await conn.execute(
+                    select(notification_events)
+                    .where(
+                        notification_events.c.type.in_(
+                            ["retry", "failed_channel", "channel_down", "failed"]
+                        )
+                    )
+                    .order_by(notification_events.c.at.desc(), notification_events.c.id.desc())
+                    .limit(limit)
+                )
+            ).mappings()
+            return [dict(r) for r in rows]

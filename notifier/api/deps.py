@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from notifier.channels.registry import Channels
 from notifier.clock import Clock
 from notifier.config import Settings
 from notifier.engine.ledger import Ledger
@@ -17,7 +20,7 @@ from notifier.store.store import Store
 
 @dataclass
 class Services:
-    """Everything a request may need; the daemon adds its parts to ``extra``."""
+    """Everything a request may need; ``notifier run`` fills in the daemon's parts."""
 
     settings: Settings
     store: Store
@@ -25,6 +28,12 @@ class Services:
     ledger: Ledger
     ready: bool = True
     problems: list[str] = field(default_factory=list)
+    # The channels of this process (webhooks forward replies to ops through email).
+    channels: Channels | None = None
+    # Wakes the dispatcher when a request put rows in the outbox or freed held ones.
+    wake_dispatcher: Callable[[], None] = lambda: None
+    # Moves the test clock (NOTIFIER_TEST_MODE only).
+    advance_clock: Callable[[timedelta], None] | None = None
 
 
 def services(request: Request) -> Services:

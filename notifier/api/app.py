@@ -7,7 +7,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from notifier import __version__
-from notifier.api import health, ingest
+from notifier.api import health, ingest, runtime
 from notifier.api.deps import Services
 from notifier.domain.errors import ConflictError, InvalidInputError, NotFoundError
 
@@ -22,6 +22,7 @@ def create_app(svc: Services) -> FastAPI:
     app.state.services = svc
     app.include_router(health.router)
     app.include_router(ingest.router)
+    app.include_router(runtime.router)
     app.add_exception_handler(RequestValidationError, _invalid)  # type: ignore[arg-type]
     app.add_exception_handler(NotFoundError, _not_found)  # type: ignore[arg-type]
     app.add_exception_handler(ConflictError, _conflict)  # type: ignore[arg-type]

@@ -21,6 +21,7 @@ from notifier.domain.routing import Send, Suppress, Via, Wait, route
 from notifier.engine.compose import Composer
 from notifier.engine.pauses import Pauses
 from notifier.engine.sending import Attempt, Sender
+from notifier.observability import Metrics
 from notifier.store.store import Store
 from notifier.templates.render import TemplateError
 
@@ -53,6 +54,7 @@ class Dispatcher:
         *,
         owner: str | None = None,
         rng: random.Random | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.store = store
         self.channels = channels
@@ -212,7 +214,11 @@ class Dispatcher:
         members = [n for n, _ in group[1:]]
         for m in members:
             reason = f"goes with notification {primary.id} as one message"
-            batch.changes.append(Change(m.id, Event("folded", reason), folded_into=primary.id))
+            # attempted_at marks it as in flight with its message: shutdown must not release
+            # it on its own, and recovery resolves it together with that message.
+            batch.changes.append(
+                Change(m.id, Event("folded", reason), folded_into=primary.id, attempted_at=now)
+            )
         batch.attempts.append(Attempt(primary, route_, tuple(members), Change(primary.id)))
 
     async def _render(self, batch: _Batch, now: datetime) -> None:

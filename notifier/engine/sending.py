@@ -26,6 +26,7 @@ from notifier.domain.outbox import Change, Event, Notification
 from notifier.domain.routing import Send
 from notifier.engine.pauses import Pauses
 from notifier.engine.ratelimit import Rate, TokenBucket
+from notifier.observability import Metrics
 from notifier.store.store import Store
 from notifier.templates.segments import SegmentInfo
 
@@ -62,6 +63,7 @@ class Sender:
         settings: Settings,
         pauses: Pauses,
         rng: random.Random,
+        metrics: Metrics | None = None,
     ) -> None:
         self.store = store
         self.channels = channels
@@ -69,6 +71,7 @@ class Sender:
         self.settings = settings
         self.pauses = pauses
         self.rng = rng
+        self.metrics = metrics or Metrics()
         self.limiters = {name: TokenBucket(rate) for name, rate in rates(settings).items()}
         self._tasks: set[asyncio.Task[None]] = set()
         self._results: list[Change] = []
@@ -142,6 +145,7 @@ class Sender:
         except Exception as exc:  # an adapter bug: retry like a transient failure, loudly
             log.exception("dispatch.unexpected", notification_id=a.notification.id)
             changes = self._retry(a, TransientError.__new__(TransientError), str(exc))
+        self._count(a, changes[0])
         self._results.extend(changes)
         self._has_results.set()
 
@@ -173,6 +177,14 @@ class Sender:
             event = Event("channel_down", str(exc), channel_name, {"code": exc.code})
             return [_back(n, self.clock.now(), event), *self.unfold(a, self.clock.now())]
         return self._sent(a, receipt)
+
+    def _count(self, a: Attempt, change: Change) -> None:
+        outcome = change.event.type if change.event else "unknown"
+        rule = a.notification.rule_id or "-"
+        self.metrics.notifications.labels(a.route.channel, rule, outcome).inc()
+        if outcome in ("retry", "failed_channel", "channel_down"):
+            code = change.error_code or "-"
+            self.metrics.provider_errors.labels(a.route.channel, outcome, code).inc()
 
     def _sent(self, a: Attempt, receipt: Receipt) -> list[Change]:
         now, channel = self.clock.now(), a.route.channel

@@ -112,7 +112,9 @@ class ClaimQueries(StoreBase):
                     select(notifications)
                     .where(
                         notifications.c.status == _SENDING,
-                        notifications.c.lease_until < now,
+                        or_(
+                            notifications.c.lease_until.is_(None), notifications.c.lease_until < now
+                        ),
                         or_(
                             notifications.c.lease_owner.is_(None),
                             notifications.c.lease_owner != owner,
@@ -133,7 +135,7 @@ class ClaimQueries(StoreBase):
                 .where(
                     notifications.c.id.in_(list(ids)),
                     notifications.c.status == _SENDING,
-                    notifications.c.lease_until < now,
+                    or_(notifications.c.lease_until.is_(None), notifications.c.lease_until < now),
                 )
                 .values(lease_owner=owner, lease_until=now + lease, updated_at=now)
                 .returning(notifications.c.id)
@@ -159,7 +161,7 @@ class ClaimQueries(StoreBase):
                 .where(
                     notifications.c.lease_owner == owner,
                     notifications.c.status == _SENDING,
-                    notifications.c.attempted_at.is_(None) | (notifications.c.channel.is_(None)),
+                    notifications.c.attempted_at.is_(None),
                 )
                 .values(status=_PENDING, lease_owner=None, lease_until=None, updated_at=now)
             )

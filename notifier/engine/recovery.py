@@ -1,0 +1,115 @@
+"""After a crash: resolve rows left ``sending``, never blindly resend.
+
+Email goes again with the same Message-ID (receivers drop the duplicate); SMS and
+WhatsApp are first looked up at Twilio and only resent if Twilio never got them; X has
+no lookup, so those become ``unknown`` unless NOTIFIER_RESEND_UNKNOWN is set.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol, runtime_checkable
+
+import structlog
+
+from notifier.channels.base import Receipt, SendError
+from notifier.channels.registry import Channels
+from notifier.config import Settings
+from notifier.domain.models import NotificationStatus
+from notifier.domain.outbox import Change, Event, Notification
+from notifier.store.store import Store
+
+log = structlog.get_logger("notifier.recovery")
+# Clocks drift and Twilio stamps DateSent in whole seconds: look a little before the attempt.
+LOOKUP_SLACK = timedelta(minutes=2)
+
+
+@runtime_checkable
+class Lookup(Protocol):
+    async def find_sent(self, to: str, since: datetime, body: str) -> Receipt | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RecoveryReport:
+    resent: int = 0
+    found: int = 0
+    unknown: int = 0
+
+
+async def recover(
+    store: Store, channels: Channels, settings: Settings, owner: str, now: datetime
+) -> RecoveryReport:
+    """Resolve every row whose lease ran out in another (dead) process."""
+    expired = await store.expired_leases(now, owner, limit=500)
+    if not expired:
+        return RecoveryReport()
+    taken = set(await store.adopt([n.id for n in expired], now, owner, settings.lease))
+    changes: list[Change] = []
+    resent = found = unknown = 0
+    by_id = {n.id: n for n in expired}
+    for n in expired:
+        if n.id not in taken or n.folded_into is not None:
+            continue  # another process took it, or it follows the row it was folded into
+        change = await _resolve(n, channels, settings)
+        members = [by_id[m] for m in n.members if m in by_id]
+        changes.append(change)
+        changes.extend(_follow(change, m) for m in members)
+        if change.status is NotificationStatus.SENT:
+            found += 1
+        elif change.status is NotificationStatus.UNKNOWN:
+            unknown += 1
+        else:
+            resent += 1
+    # Members whose primary is not among the expired rows go back on their own.
+    for n in expired:
+        if n.folded_into is not None and n.folded_into not in by_id and n.id in taken:
+            changes.append(_again(n, "the message it was folded into is gone", now))
+    await store.apply_changes(changes, now)
+    log.warning("recovery.done", resent=resent, found=found, unknown=unknown)
+    return RecoveryReport(resent, found, unknown)
+
+
+async def _resolve(n: Notification, channels: Channels, settings: Settings) -> Change:
+    if n.channel is None or n.attempted_at is None or n.address is None:
+        return _again(n, "claimed but never attempted", None)
+    if n.channel == "email":
+        return _again(n, "resending with the same Message-ID", None)
+    if n.channel == "x":
+        if settings.resend_unknown:
+            return _again(n, "X cannot be asked; resending (NOTIFIER_RESEND_UNKNOWN)", None)
+        reason = "the process died during the send and X offers no lookup"
+        return Change(n.id, Event("unknown", reason, "x"), NotificationStatus.UNKNOWN,
+                      error=reason, release=True)  # fmt: skip
+    channel = channels.get(n.channel)
+    if not isinstance(channel, Lookup):
+        return _again(n, f"{n.channel} cannot be asked; resending", None)
+    try:
+        receipt = await channel.find_sent(n.address, n.attempted_at - LOOKUP_SLACK, n.body or "")
+    except SendError as exc:  # lookup failed: the row stays sending, unleased; the next round asks
+        log.warning("recovery.lookup_failed", notification_id=n.id, error=str(exc))
+        return Change(n.id, Event("recovery_deferred", str(exc), n.channel), release=True)
+    if receipt is None:
+        return _again(n, f"{n.channel}: the provider never got it; resending", None)
+    detail = {"provider_id": receipt.provider_id, "status": receipt.status}
+    return Change(
+        n.id, Event("sent", "found at the provider after a crash", n.channel, detail),
+        NotificationStatus.SENT, provider_id=receipt.provider_id, sent_at=n.attempted_at,
+        release=True,
+    )  # fmt: skip
+
+
+def _again(n: Notification, reason: str, now: datetime | None) -> Change:
+    return Change(n.id, Event("recovered", reason, n.channel), NotificationStatus.PENDING,
+                  not_before=now or n.not_before, release=True)  # fmt: skip
+
+
+def _follow(primary: Change, member: Notification) -> Change:
+    """A folded row shares its message's fate: sent with it, or back in the outbox."""
+    if primary.status in (NotificationStatus.SENT, NotificationStatus.UNKNOWN):
+        return Change(member.id, Event(primary.status.value, f"inside notification {primary.id}"),
+                      primary.status, provider_id=primary.provider_id,
+                      sent_at=primary.sent_at, release=True)  # fmt: skip
+    reason = f"notification {primary.id} was not confirmed; back in the outbox"
+    return Change(member.id, Event("unfolded", reason), NotificationStatus.PENDING,
+                  not_before=member.not_before, unfold=True, release=True)  # fmt: skip

@@ -3,37 +3,12 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from notifier.channels.registry import Channels
-from notifier.clock import Clock
-from notifier.config import Settings
-from notifier.engine.ledger import Ledger
-from notifier.store.store import Store
-
-
-@dataclass
-class Services:
-    """Everything a request may need; ``notifier run`` fills in the daemon's parts."""
-
-    settings: Settings
-    store: Store
-    clock: Clock
-    ledger: Ledger
-    ready: bool = True
-    problems: list[str] = field(default_factory=list)
-    # The channels of this process (webhooks forward replies to ops through email).
-    channels: Channels | None = None
-    # Wakes the dispatcher when a request put rows in the outbox or freed held ones.
-    wake_dispatcher: Callable[[], None] = lambda: None
-    # Moves the test clock (NOTIFIER_TEST_MODE only).
-    advance_clock: Callable[[timedelta], None] | None = None
+from notifier.engine.services import Services as Services
 
 
 def services(request: Request) -> Services:

@@ -10,9 +10,15 @@ from sqlalchemy.exc import DBAPIError
 
 # Each module registers its commands on ``app`` when imported.
 # (Add one line per command module here.)
-from notifier.cli import channels, db, ledger, rules  # noqa: F401
-from notifier.cli import imports  # noqa: F401
-from notifier.cli import messages  # noqa: F401
+from notifier.cli import (  # noqa: F401
+    channels,
+    daemon,
+    db,
+    imports,
+    ledger,
+    messages,
+    rules,
+)
 from notifier.cli.app import app
 from notifier.domain.errors import NotifierError
 

@@ -74,6 +74,7 @@ class Sender:
         self.metrics = metrics or Metrics()
         self.limiters = {name: TokenBucket(rate) for name, rate in rates(settings).items()}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._ids: dict[asyncio.Task[None], list[int]] = {}
         self._results: list[Change] = []
         self._has_results = asyncio.Event()
         self._freed = asyncio.Event()
@@ -83,14 +84,21 @@ class Sender:
         """How many sends are under way."""
         return len(self._tasks)
 
+    @property
+    def in_flight_ids(self) -> list[int]:
+        """The notifications being sent now (their folded members included)."""
+        return [i for ids in self._ids.values() for i in ids]
+
     def start(self, attempt: Attempt) -> None:
         """Send ``attempt`` in the background."""
         task = asyncio.create_task(self._send(attempt))
         self._tasks.add(task)
+        self._ids[task] = [attempt.notification.id, *(m.id for m in attempt.members)]
         task.add_done_callback(self._done)
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
+        self._ids.pop(task, None)
         self._freed.set()
 
     async def slot_freed(self) -> None:

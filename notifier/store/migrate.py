@@ -7,6 +7,10 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 # migrations/ sits beside the package in a checkout and in an editable install.
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
@@ -33,3 +37,14 @@ def downgrade(url: str, revision: str = "base") -> None:
 async def upgrade_async(url: str, revision: str = "head") -> None:
     """Like upgrade, from inside a running event loop (env.py runs its own loop)."""
     await asyncio.to_thread(upgrade, url, revision)
+
+
+async def is_current(engine: AsyncEngine) -> bool:
+    """True when the database behind ``engine`` is at the newest migration."""
+    head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+
+    def current(conn: Connection) -> str | None:
+        return MigrationContext.configure(conn).get_current_revision()
+
+    async with engine.connect() as conn:
+        return await conn.run_sync(current) == head

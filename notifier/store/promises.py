@@ -77,6 +77,28 @@ class PromiseQueries(StoreBase):
         async with self.reading() as conn:
             return [to_promise(r) for r in (await conn.execute(query)).mappings()]
 
+    async def recheck_unsettled(self, now: datetime, batch: int = 5000) -> int:
+        """Make every open or broken promise due for a check now, a batch at a time."""
+        unsettled = [PromiseStatus.OPEN.value, PromiseStatus.BROKEN.value]
+        last, total = 0, 0
+        while True:
+            async with self.transaction() as conn:
+                ids = [
+                    r[0]
+                    for r in await conn.execute(
+                        select(promises.c.id)
+                        .where(promises.c.id > last, promises.c.status.in_(unsettled))
+                        .order_by(promises.c.id)
+                        .limit(batch)
+                    )
+                ]
+                if not ids:
+                    return total
+                await conn.execute(
+                    update(promises).where(promises.c.id.in_(ids)).values(next_check_at=now)
+                )
+            last, total = ids[-1], total + len(ids)
+
     async def promise_events(self, promise_id: int) -> list[PromiseEvent]:
         """Return the promise's events, oldest first."""
         query = (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from notifier.store.claims import ClaimQueries
 from notifier.store.customers import CustomerQueries
+from notifier.store.deliveries import DeliveryQueries
 from notifier.store.engine import make_engine
 from notifier.store.outbox import ScanQueries
 from notifier.store.promises import PromiseQueries
@@ -12,7 +13,13 @@ from notifier.store.timeline import TimelineQueries
 
 
 class Store(
-    CustomerQueries, PromiseQueries, TimelineQueries, ScanQueries, ClaimQueries, ReportQueries
+    CustomerQueries,
+    PromiseQueries,
+    TimelineQueries,
+    ScanQueries,
+    ClaimQueries,
+    ReportQueries,
+    DeliveryQueries,
 ):
     """The ledger and the outbox over one async engine (SQLite or PostgreSQL)."""
 

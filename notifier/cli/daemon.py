@@ -1,0 +1,102 @@
+"""``notifier run`` and ``notifier demo``: the daemon, for real or on demo data."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import typer
+from pydantic import SecretStr
+
+from notifier.api.server import ApiServer
+from notifier.cli.app import app, fail, settings
+from notifier.clock import SystemClock
+from notifier.config import Settings
+from notifier.engine.daemon import Daemon
+from notifier.engine.demo import load_demo
+from notifier.engine.ledger import Ledger, LedgerDefaults
+from notifier.observability import configure_logging
+from notifier.store.engine import redact_url
+from notifier.store.migrate import is_current, upgrade
+from notifier.store.store import Store
+
+DEMO_TOKEN = "demo-token"
+
+
+@app.command("run")
+def run(
+    no_api: Annotated[bool, typer.Option("--no-api", help="Do not serve the HTTP API.")] = False,
+) -> None:
+    """Run the daemon: scan, dispatch, housekeeping and the API, until SIGTERM."""
+    s = settings()
+    configure_logging(s.log_level, s.log_format)
+    asyncio.run(_serve(s, api=not no_api, migrate=False))
+
+
+@app.command("demo")
+def demo(
+    no_api: Annotated[bool, typer.Option("--no-api", help="Do not serve the HTTP API.")] = False,
+) -> None:
+    """Migrate the SQLite database, load the demo ledger, and run the daemon in demo mode."""
+    base = settings()
+    s = base.model_copy(
+        update={
+            "demo": True,
+            "api_token": base.api_token or SecretStr(DEMO_TOKEN),
+        }
+    )
+    configure_logging(s.log_level, s.log_format)
+    asyncio.run(_serve(s, api=not no_api, migrate=True))
+
+
+async def _serve(s: Settings, *, api: bool, migrate: bool) -> None:
+    if migrate:
+        await asyncio.to_thread(upgrade, s.database_url)
+    store = Store.open(s.database_url)
+    try:
+        if not await is_current(store.engine):
+            fail(
+                f"the database {redact_url(s.database_url)} is not at the newest schema: "
+                "run 'notifier db upgrade'"
+            )
+        if s.demo:
+            ledger = Ledger(
+                store,
+                SystemClock(s.time_offset),
+                LedgerDefaults(s.default_locale, s.default_timezone),
+            )
+            customers, promises = await load_demo(ledger)
+            _banner(s, api, customers, promises)
+        elif api and s.api_token is None:
+            typer.echo(
+                "notifier: warning: NOTIFIER_API_TOKEN is not set: /v1 answers 503 until it is",
+                err=True,
+            )
+        daemon = Daemon(s, store, server=ApiServer if api else None)
+        if api:
+            typer.echo(f"notifier: listening on http://{s.http_host}:{s.http_port}", err=True)
+        await daemon.run()
+    finally:
+        await store.close()
+
+
+def _banner(s: Settings, api: bool, customers: int, promises: int) -> None:
+    loaded = (
+        f"loaded {customers} customers and {promises} promises"
+        if customers or promises
+        else "demo data already loaded"
+    )
+    lines = [
+        f"notifier demo: {loaded} into {redact_url(s.database_url)}",
+        "channels without credentials print here instead of sending (console channel);",
+        "late promises get their apology within a few seconds, below.",
+    ]
+    if api:
+        base = f"http://{s.http_host}:{s.http_port}"
+        token = s.api_token.get_secret_value() if s.api_token else ""
+        lines += [
+            f"API: {base}/docs  (bearer token: {token})",
+            f"try: curl -H 'Authorization: Bearer {token}' {base}/v1/customers/demo-ana/timeline",
+        ]
+    lines.append("stop with Ctrl-C")
+    typer.echo("\n".join(lines), err=True)

@@ -1,0 +1,215 @@
+"""``notifier run``: the scan on APScheduler, the dispatcher, housekeeping, in one process."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+import structlog
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from notifier.channels.registry import build_channels
+from notifier.clock import SystemClock
+from notifier.config import Settings
+from notifier.domain.errors import NotifierError
+from notifier.domain.rules.model import RuleSet
+from notifier.engine.compose import Composer
+from notifier.engine.dispatch import Dispatcher
+from notifier.engine.ledger import Ledger, LedgerDefaults
+from notifier.engine.lock import DaemonLock
+from notifier.engine.recovery import recover
+from notifier.engine.reload import Reloader
+from notifier.engine.scan import scan
+from notifier.engine.services import Services
+from notifier.observability import Metrics
+from notifier.store.store import Store
+from notifier.templates import Company, Renderer
+
+log = structlog.get_logger("notifier.daemon")
+HOUSEKEEPING_EVERY = timedelta(seconds=10)
+
+
+class Serving(Protocol):
+    async def serve(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+ServerFactory = Callable[[Services, Metrics], Serving]
+
+
+class StartupError(NotifierError):
+    """The daemon cannot start; the message says why and what to do."""
+
+
+@dataclass
+class Daemon:
+    settings: Settings
+    store: Store
+    server: ServerFactory | None = None  # None: no API in this process (--no-api)
+    clock: SystemClock = field(init=False)
+    metrics: Metrics = field(default_factory=Metrics)
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        self.clock = SystemClock(self.settings.time_offset)
+        self._scan_lock = asyncio.Lock()
+
+    async def run(self) -> None:
+        """Run until SIGTERM or SIGINT; sends in flight finish within the grace period."""
+        lock = DaemonLock.for_url(self.settings.database_url)
+        lock.acquire()
+        try:
+            await self._run()
+        finally:
+            lock.release()
+
+    async def _run(self) -> None:
+        s = self.settings
+        self.reloader = Reloader(s, self.store, self.clock, self.metrics)
+        first = self.reloader.load()
+        if first.rules is None:
+            raise StartupError(
+                "the rules have problems; fix them and start again:\n"
+                + "\n".join(str(p) for p in first.problems if p.severity == "error")
+            )
+        self.channels = build_channels(s, demo=s.demo)
+        for status in self.channels:
+            log.info("channel", line=status.describe())
+        composer = Composer(self.reloader.renderer, Company.from_settings(s), s)
+        self.dispatcher = Dispatcher(
+            self.store, self.channels, composer, self.clock, s, metrics=self.metrics
+        )
+        self.reloader.on_reload = self._swap
+        ledger = Ledger(
+            self.store, self.clock, LedgerDefaults(s.default_locale, s.default_timezone),
+            on_change=self.wake_scan,
+        )  # fmt: skip
+        services = Services(
+            s, self.store, self.clock, ledger, problems=self.reloader.problems,
+            channels=self.channels, wake_dispatcher=self.dispatcher.wake,
+            advance_clock=self._advance if s.test_mode else None,
+        )  # fmt: skip
+        self.services = services
+        self._signals()
+        scheduler = self._scheduler()
+        tasks = [
+            asyncio.create_task(self.dispatcher.run(self.stopping), name="dispatcher"),
+            asyncio.create_task(self.reloader.watch(self.stopping), name="reload"),
+        ]
+        server = self.server(services, self.metrics) if self.server else None
+        if server is not None:
+            tasks.append(asyncio.create_task(server.serve(), name="api"))
+        scheduler.start()
+        log.info("daemon.started", owner=self.dispatcher.owner, rules=len(first.rules.rules))
+        try:
+            await self.stopping.wait()
+        finally:
+            log.info("daemon.stopping")
+            scheduler.shutdown(wait=False)
+            if server is not None:
+                server.stop()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self.channels.aclose()
+            log.info("daemon.stopped")
+
+    @property
+    def rules(self) -> RuleSet:
+        """The rule set in force (the last good one)."""
+        assert self.reloader.rules is not None
+        return self.reloader.rules
+
+    def stop(self) -> None:
+        """Stop claiming; let sends in flight finish; exit."""
+        self.stopping.set()
+
+    def wake_scan(self) -> None:
+        """Run the scan now (a promise changed)."""
+        job = self._scan_job
+        if job is not None and not self.stopping.is_set():
+            job.modify(next_run_time=datetime.now(UTC))
+
+    def _advance(self, delta: timedelta) -> None:
+        self.clock.advance(delta)
+        self.wake_scan()
+        self.dispatcher.wake()
+
+    def _swap(self, renderer: Renderer) -> None:
+        self.dispatcher.composer = Composer(
+            renderer, Company.from_settings(self.settings), self.settings
+        )
+
+    def _signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, self.stop)
+        loop.add_signal_handler(signal.SIGINT, self.stop)
+        loop.add_signal_handler(signal.SIGHUP, self.reloader.request)
+
+    def _scheduler(self) -> AsyncIOScheduler:
+        scheduler = AsyncIOScheduler(timezone=UTC)
+        now = datetime.now(UTC)
+        self._scan_job = scheduler.add_job(
+            self._scan, "interval", seconds=self.settings.scan_interval.total_seconds(),
+            id="scan", max_instances=1, coalesce=True, next_run_time=now,
+            misfire_grace_time=None,
+        )  # fmt: skip
+        scheduler.add_job(
+            self._housekeeping, "interval", seconds=HOUSEKEEPING_EVERY.total_seconds(),
+            id="housekeeping", max_instances=1, coalesce=True, next_run_time=now,
+            misfire_grace_time=None,
+        )  # fmt: skip
+        return scheduler
+
+    async def _scan(self) -> None:
+        if self.stopping.is_set() or self._scan_lock.locked():
+            return
+        async with self._scan_lock:
+            now = self.clock.now()
+            started = asyncio.get_running_loop().time()
+            try:
+                report = await scan(
+                    self.store, self.rules, now, batch_size=self.settings.scan_batch_size,
+                    consolidation_window=self.settings.consolidation_window,
+                )  # fmt: skip
+            except Exception:
+                log.exception("scan.error")
+                return
+            took = asyncio.get_running_loop().time() - started
+            self.metrics.scan_seconds.observe(took)
+            self.metrics.scanned.inc(report.promises)
+            if report.scheduled:
+                self.dispatcher.wake()
+            state = {
+                "promises": report.promises, "scheduled": report.scheduled,
+                "broken": report.broken, "seconds": round(took, 3), "now": now.isoformat(),
+            }  # fmt: skip
+            await self.store.publish("scan", state, now)
+            if report.promises:
+                log.info("scan.done", **state)
+
+    async def _housekeeping(self) -> None:
+        if self.stopping.is_set():
+            return
+        now = self.clock.now()
+        try:
+            await self.store.renew(
+                self.dispatcher.sender.in_flight_ids, now, self.dispatcher.owner,
+                self.settings.lease,
+            )  # fmt: skip
+            report = await recover(
+                self.store, self.channels, self.settings, self.dispatcher.owner, now
+            )
+            if report.resent:
+                self.dispatcher.wake()
+            stats = await self.store.queue_stats()
+            self.metrics.queue_depth.set(stats["counts"].get("pending", 0))
+            oldest = stats["oldest_pending"]
+            self.metrics.oldest_pending.set(
+                max(0.0, (now - oldest).total_seconds()) if oldest else 0.0
+            )
+        except Exception:
+            log.exception("housekeeping.error")

@@ -84,6 +84,8 @@ class Settings(BaseSettings):
     twilio_base_url: str | None = None
     twilio_validity_period: Duration = timedelta(hours=4)
     whatsapp_content_sids: dict[str, str] = Field(default_factory=dict)
+    # A Twilio Webhook Rule signs with this SharedKey secret instead of the auth token.
+    twilio_webhook_shared_key: SecretStr | None = None
 
     # X direct messages
     x_consumer_key: str | None = None

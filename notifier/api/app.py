@@ -7,7 +7,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from notifier import __version__
-from notifier.api import health, ingest, runtime
+from notifier.api import health, ingest, runtime, unsubscribe, webhooks
 from notifier.api.deps import Services
 from notifier.domain.errors import ConflictError, InvalidInputError, NotFoundError
 
@@ -22,6 +22,8 @@ def create_app(svc: Services) -> FastAPI:
     app.state.services = svc
     app.include_router(health.router)
     app.include_router(ingest.router)
+    app.include_router(webhooks.router)
+    app.include_router(unsubscribe.router)
     app.include_router(runtime.router)
     app.add_exception_handler(RequestValidationError, _invalid)  # type: ignore[arg-type]
     app.add_exception_handler(NotFoundError, _not_found)  # type: ignore[arg-type]

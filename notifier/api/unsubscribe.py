@@ -1,0 +1,161 @@
+"""``/unsubscribe/{token}``: a confirmation page for people, one-click POST for mail clients.
+
+GET never opts anyone out: mail scanners and link previews fetch every link in a message.
+POST does, whether a mail client sends RFC 8058's ``List-Unsubscribe=One-Click`` or a person
+presses the page's button.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from html import escape
+
+import structlog
+from fastapi import APIRouter, status
+from fastapi.responses import HTMLResponse
+
+from notifier.api.deps import Services, ServicesDep
+from notifier.channels.unsubscribe import verify_unsubscribe_token
+from notifier.domain.models import ChannelName, Customer
+
+log = structlog.get_logger("notifier.webhooks")
+router = APIRouter(tags=["unsubscribe"])
+
+
+@dataclass(frozen=True, slots=True)
+class Wording:
+    lang: str
+    title: str
+    ask: str  # {company} {channel}
+    button: str
+    done: str  # {company} {channel}
+    already: str  # {company} {channel}
+    invalid: str
+    channels: dict[ChannelName, str]
+
+
+WORDING: dict[str, Wording] = {
+    "es": Wording(
+        "es",
+        "Darse de baja",
+        "¿Quieres dejar de recibir {channel} de {company}?",
+        "Sí, darme de baja",
+        "Listo: no te enviaremos más {channel} de {company}.",
+        "Ya no recibes {channel} de {company}: la baja estaba hecha.",
+        "Este enlace no es válido.",
+        {
+            "email": "correos",
+            "sms": "SMS",
+            "whatsapp": "mensajes de WhatsApp",
+            "x": "mensajes en X",
+        },
+    ),
+    "pt": Wording(
+        "pt",
+        "Cancelar inscrição",
+        "Deseja deixar de receber {channel} da {company}?",
+        "Sim, cancelar",
+        "Pronto: você não receberá mais {channel} da {company}.",
+        "Sua inscrição já está cancelada: não enviamos {channel} da {company}.",
+        "Este link não é válido.",
+        {
+            "email": "e-mails",
+            "sms": "SMS",
+            "whatsapp": "mensagens de WhatsApp",
+            "x": "mensagens no X",
+        },
+    ),
+    "en": Wording(
+        "en",
+        "Unsubscribe",
+        "Stop receiving {channel} from {company}?",
+        "Yes, unsubscribe me",
+        "Done: {company} will send you no more {channel}.",
+        "You are already unsubscribed: {company} sends you no {channel}.",
+        "This link is not valid.",
+        {
+            "email": "emails",
+            "sms": "text messages",
+            "whatsapp": "WhatsApp messages",
+            "x": "X messages",
+        },
+    ),
+}
+
+
+def wording_for(locale: str | None, default_locale: str) -> Wording:
+    """Return the page's wording in ``locale`` (es-AR -> es), else the default's, else English."""
+    for candidate in (locale, default_locale):
+        lang = (candidate or "").replace("_", "-").split("-")[0].lower()
+        if lang in WORDING:
+            return WORDING[lang]
+    return WORDING["en"]
+
+
+@router.get("/unsubscribe/{token}", response_class=HTMLResponse)
+async def unsubscribe_page(token: str, svc: ServicesDep) -> HTMLResponse:
+    """Show the confirmation page, in the customer's language, with a button that POSTs."""
+    found = await _resolve(svc, token)
+    if found is None:
+        return _invalid(svc)
+    customer, channel = found
+    w = wording_for(customer.locale, svc.settings.default_locale)
+    fill = {"company": escape(svc.settings.company_name), "channel": w.channels[channel]}
+    if channel in customer.opted_out:
+        return _page(w, f"<p>{w.already.format(**fill)}</p>")
+    form = (
+        f"<p>{w.ask.format(**fill)}</p>\n"
+        f'<form method="post"><input type="hidden" name="List-Unsubscribe" value="One-Click">'
+        f'<button type="submit">{escape(w.button)}</button></form>'
+    )
+    return _page(w, form)
+
+
+@router.post("/unsubscribe/{token}", response_class=HTMLResponse)
+async def unsubscribe(token: str, svc: ServicesDep) -> HTMLResponse:
+    """Opt the customer out of the token's channel and confirm (RFC 8058 one-click)."""
+    found = await _resolve(svc, token)
+    if found is None:
+        return _invalid(svc)
+    customer, channel = found
+    await svc.store.set_consent(customer.id, channel, False, svc.clock.now())
+    log.info("unsubscribe.done", customer_id=customer.id, channel=channel)
+    w = wording_for(customer.locale, svc.settings.default_locale)
+    fill = {"company": escape(svc.settings.company_name), "channel": w.channels[channel]}
+    return _page(w, f"<p>{w.done.format(**fill)}</p>")
+
+
+async def _resolve(svc: Services, token: str) -> tuple[Customer, ChannelName] | None:
+    secret = svc.settings.secret_key
+    if secret is None:
+        # Without a key no link was ever issued, so no token can be genuine.
+        log.warning("unsubscribe.no_secret", reason="NOTIFIER_SECRET_KEY is not set")
+        return None
+    verified = verify_unsubscribe_token(secret.get_secret_value().encode(), token)
+    if verified is None:
+        log.warning("unsubscribe.bad_token")
+        return None
+    customer_id, channel = verified
+    customer = await svc.store.get_customer(customer_id)
+    if customer is None:
+        log.info("unsubscribe.unknown_customer", customer_id=customer_id)
+        return None
+    return customer, channel
+
+
+def _invalid(svc: Services) -> HTMLResponse:
+    w = wording_for(None, svc.settings.default_locale)
+    return _page(w, f"<p>{escape(w.invalid)}</p>", status.HTTP_404_NOT_FOUND)
+
+
+def _page(w: Wording, content: str, code: int = status.HTTP_200_OK) -> HTMLResponse:
+    html = (
+        f'<!doctype html>\n<html lang="{w.lang}"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<meta name="robots" content="noindex">'
+        f"<title>{escape(w.title)}</title></head>\n"
+        f'<body style="font-family: sans-serif; max-width: 32em; margin: 3em auto">'
+        f"<h1>{escape(w.title)}</h1>\n{content}\n</body></html>\n"
+    )
+    # The page names the customer's choices: no shared cache may keep it.
+    return HTMLResponse(html, status_code=code, headers={"Cache-Control": "no-store"})

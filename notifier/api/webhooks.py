@@ -1,0 +1,182 @@
+"""Twilio webhooks: delivery status callbacks and inbound SMS and WhatsApp (signature-checked)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import parse_qsl
+
+import structlog
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from starlette.datastructures import ImmutableMultiDict
+from twilio.request_validator import (
+    SIGNATURE_HEADER,
+    SIGNATURE_SETTINGS_HEADER,
+    RequestValidator,
+    get_signature_algorithm,
+)
+from twilio.twiml.messaging_response import MessagingResponse
+
+from notifier.api.deps import Services, ServicesDep
+from notifier.channels.base import OutboundMessage, SendError
+from notifier.channels.keywords import classify_inbound
+from notifier.domain.ingest import InteractionData, TimelineEntry
+from notifier.domain.models import ChannelName, Customer, Direction
+from notifier.observability import mask_phone
+from notifier.store.deliveries import DeliveryReport
+
+log = structlog.get_logger("notifier.webhooks")
+router = APIRouter(prefix="/webhooks/twilio", tags=["webhooks"])
+Params = ImmutableMultiDict[str, str]
+TIMELINE_LINES = 30  # enough context for ops without burying the customer's words
+
+
+async def signed_params(request: Request, svc: ServicesDep) -> Params:
+    """Return the form Twilio posted, or refuse it (403) unless its signature is genuine.
+
+    The signed URL is NOTIFIER_PUBLIC_URL plus the path: behind a proxy the URL this process
+    sees is not the one Twilio called.
+    """
+    raw = (await request.body()).decode("utf-8", "replace")
+    params: Params = ImmutableMultiDict(parse_qsl(raw, keep_blank_values=True))
+    s = svc.settings
+    settings_header = request.headers.get(SIGNATURE_SETTINGS_HEADER)
+    secret = s.twilio_webhook_shared_key if settings_header else s.twilio_auth_token
+    if s.public_url is None or secret is None:
+        missing = "NOTIFIER_PUBLIC_URL" if s.public_url is None else _secret_name(settings_header)
+        log.error("webhooks.unverifiable", path=request.url.path, missing=missing)
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"cannot verify signatures: set {missing}")
+    url = s.public_url.rstrip("/") + request.url.path
+    if request.url.query:
+        url += "?" + request.url.query
+    # A JSON body is signed through its bodySHA256 query parameter: the SDK wants it raw.
+    signed: Params | str = raw if "bodySHA256" in request.query_params else params
+    validator = RequestValidator(secret.get_secret_value())
+    algorithm = get_signature_algorithm(settings_header)
+    signature = request.headers.get(SIGNATURE_HEADER, "")
+    if not signature or not validator.validate(url, signed, signature, algorithm):
+        log.warning("webhooks.bad_signature", path=request.url.path, signed=bool(signature))
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "missing or invalid X-Twilio-Signature")
+    return params
+
+
+def _secret_name(settings_header: str | None) -> str:
+    if settings_header:
+        return "NOTIFIER_TWILIO_WEBHOOK_SHARED_KEY"
+    return "TWILIO_AUTH_TOKEN"
+
+
+SignedParams = Annotated[Params, Depends(signed_params)]
+
+
+@router.post("/status")
+async def delivery_status(params: SignedParams, svc: ServicesDep) -> Response:
+    """Record a delivery report; undelivered and failed send the notification on its way."""
+    sid = params.get("MessageSid") or params.get("SmsSid")
+    state = params.get("MessageStatus") or params.get("SmsStatus")
+    if not sid or not state:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "MessageSid and MessageStatus required")
+    report = DeliveryReport(sid, state.lower(), params.get("ErrorCode") or None)
+    outcome = await svc.store.record_delivery(report, svc.clock.now())
+    if not outcome.found:
+        # Answered 200 all the same: Twilio would retry an error, and no retry can help.
+        log.info("webhooks.status_unknown", provider_id=sid, status=report.status)
+        return Response(status_code=status.HTTP_200_OK)
+    log.info(
+        "webhooks.status",
+        provider_id=sid,
+        status=report.status,
+        code=report.error_code,
+        notifications=list(outcome.found),
+        moved_on=list(outcome.moved_on),
+        address_failed=outcome.address_failed,
+    )
+    if outcome.moved_on:
+        svc.wake_dispatcher()
+    return Response(status_code=status.HTTP_200_OK)
+
+
+@router.post("/inbound")
+async def inbound_message(params: SignedParams, svc: ServicesDep) -> Response:
+    """Handle a customer's SMS or WhatsApp text: keywords, last used channel, ops for the rest."""
+    sender = params.get("From", "")
+    channel: ChannelName = "whatsapp" if sender.startswith("whatsapp:") else "sms"
+    number = sender.removeprefix("whatsapp:")
+    body = params.get("Body", "")
+    kind = classify_inbound(body)
+    now = svc.clock.now()
+    found = await svc.store.customers_by_number(channel, number) if number else []
+    await svc.ledger.add_interactions(
+        [InteractionData(c.id, channel, Direction.INBOUND, now, body or None) for c in found]
+    )
+    if kind in ("stop", "start"):
+        for customer in found:
+            await svc.store.set_consent(customer.id, channel, kind == "start", now)
+    log.info(
+        "webhooks.inbound",
+        channel=channel,
+        kind=kind,
+        sender=mask_phone(number),
+        customers=[c.id for c in found],
+        provider_id=params.get("MessageSid"),
+    )
+    reply = MessagingResponse()
+    if kind == "help":
+        reply.message(svc.settings.help_text)
+    elif kind == "other":
+        await _forward_to_ops(svc, channel, number, body, found, params.get("MessageSid", ""))
+    return Response(str(reply), media_type="text/xml")
+
+
+async def _forward_to_ops(
+    svc: Services,
+    channel: ChannelName,
+    number: str,
+    body: str,
+    found: list[Customer],
+    sid: str,
+) -> None:
+    """Email the text and the sender's timeline to ops; a failure is logged, never raised."""
+    address = svc.settings.ops_email
+    email = svc.channels.get("email") if svc.channels is not None else None
+    if address is None or email is None:
+        log.warning(
+            "webhooks.forward_skipped",
+            reason="set NOTIFIER_OPS_EMAIL and configure email to receive customers' replies",
+        )
+        return
+    timelines = [(c, await svc.store.timeline(c.id, limit=TIMELINE_LINES)) for c in found]
+    who = ", ".join(c.name or c.id for c in found) or number
+    message = OutboundMessage(
+        dedupe_key=f"inbound:{sid or number}",
+        channel="email",
+        to=address,
+        text=forward_text(channel, number, body, timelines),
+        message_name="inbound_reply",
+        locale=svc.settings.default_locale,
+        subject=f"Reply on {channel} from {who}",
+    )
+    try:
+        await email.send(message)
+    except SendError as exc:
+        log.error("webhooks.forward_failed", reason=str(exc), provider_id=sid)
+        return
+    log.info("webhooks.forwarded", provider_id=sid, customers=[c.id for c in found])
+
+
+def forward_text(
+    channel: ChannelName,
+    number: str,
+    body: str,
+    timelines: list[tuple[Customer, list[TimelineEntry]]],
+) -> str:
+    """Return the email to ops: who wrote, what, and what we told them lately."""
+    lines = [f"A customer wrote on {channel} from {number}; no automatic answer fits.", ""]
+    lines += ["Their message:", "", *(f"> {line}" for line in body.splitlines() or [""]), ""]
+    if not timelines:
+        lines.append("No customer has this number: answer from the provider's console.")
+    for customer, entries in timelines:
+        name = f" ({customer.name})" if customer.name else ""
+        lines += [f"Customer {customer.id}{name}, timeline, newest first:", ""]
+        lines += [f"  {e.at:%Y-%m-%d %H:%M} UTC  {e.type}  {e.summary}" for e in entries]
+        lines.append("")
+    return "\n".join(lines)

@@ -6,6 +6,7 @@ from notifier.store.claims import ClaimQueries
 from notifier.store.customers import CustomerQueries
 from notifier.store.deliveries import DeliveryQueries
 from notifier.store.engine import make_engine
+from notifier.store.listing import ListingQueries
 from notifier.store.outbox import ScanQueries
 from notifier.store.promises import PromiseQueries
 from notifier.store.reports import ReportQueries
@@ -20,6 +21,7 @@ class Store(
     ClaimQueries,
     ReportQueries,
     DeliveryQueries,
+    ListingQueries,
 ):
     """The ledger and the outbox over one async engine (SQLite or PostgreSQL)."""
 

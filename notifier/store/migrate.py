@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 from alembic import command
@@ -12,14 +13,28 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-# migrations/ sits beside the package in a checkout and in an editable install.
-MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+
+def migrations_dir() -> Path:
+    """Return the Alembic folder: NOTIFIER_MIGRATIONS_DIR when set, else the one beside the
+    package (a checkout, an editable install), else ./migrations (the Docker image)."""
+    candidates = [
+        os.environ.get("NOTIFIER_MIGRATIONS_DIR"),
+        Path(__file__).resolve().parents[2] / "migrations",
+        Path.cwd() / "migrations",
+    ]
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "env.py").is_file():
+            return Path(candidate)
+    raise FileNotFoundError(
+        "the migrations folder was not found: run from the project folder or set "
+        "NOTIFIER_MIGRATIONS_DIR"
+    )
 
 
 def alembic_config(url: str) -> Config:
     """Return an Alembic configuration aimed at ``url``."""
     cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("script_location", str(migrations_dir()))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return cfg
 

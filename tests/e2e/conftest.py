@@ -1,0 +1,121 @@
+"""End-to-end fixtures: the provider fakes in this process, a fresh database, daemons to start."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from notifier.store.convert import notifications
+from notifier.store.store import Store
+from tests.e2e.daemon import Daemon, base_env, notifier
+from tests.fakes.smtp_server import SmtpFake, free_port
+from tests.fakes.twilio_server import ACCOUNT_SID, AUTH_TOKEN, TwilioFake
+from tests.fakes.x_server import (
+    ACCESS_TOKEN,
+    ACCESS_TOKEN_SECRET,
+    CONSUMER_KEY,
+    CONSUMER_SECRET,
+    XFake,
+)
+
+TWILIO_FROM = "+15017122661"
+WHATSAPP_FROM = "+14155238886"
+
+
+@dataclass
+class Fakes:
+    """The local providers, serving from the test's own event loop (SMTP: its own thread)."""
+
+    twilio: TwilioFake
+    smtp: SmtpFake
+    x: XFake
+
+    def env(self) -> dict[str, str]:
+        """Settings that point every channel at these fakes."""
+        return {
+            "NOTIFIER_SMTP_HOST": "127.0.0.1", "NOTIFIER_SMTP_PORT": str(self.smtp.port),
+            "NOTIFIER_SMTP_TLS": "none", "NOTIFIER_EMAIL_FROM": "Acme <avisos@acme.example>",
+            "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+            "NOTIFIER_TWILIO_FROM": TWILIO_FROM, "NOTIFIER_TWILIO_WHATSAPP_FROM": WHATSAPP_FROM,
+            "NOTIFIER_TWILIO_BASE_URL": self.twilio.url,
+            "NOTIFIER_X_CONSUMER_KEY": CONSUMER_KEY, "NOTIFIER_X_CONSUMER_SECRET": CONSUMER_SECRET,
+            "NOTIFIER_X_ACCESS_TOKEN": ACCESS_TOKEN,
+            "NOTIFIER_X_ACCESS_TOKEN_SECRET": ACCESS_TOKEN_SECRET,
+            "NOTIFIER_X_BASE_URL": self.x.url, "NOTIFIER_OPS_EMAIL": "ops@acme.example",
+        }  # fmt: skip
+
+    def sms_to(self, number: str) -> list[dict[str, Any]]:
+        """Messages Twilio accepted for ``number`` (SMS, or WhatsApp when prefixed)."""
+        return [m for m in self.twilio.messages if m["to"] == number]
+
+    def mail_to(self, address: str) -> list[Any]:
+        """Mails the SMTP server accepted for ``address``."""
+        return [m for m in self.smtp.received if address in m.rcpt_tos]
+
+
+@pytest.fixture
+async def fakes() -> AsyncIterator[Fakes]:
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
+    twilio, smtp, x = TwilioFake(), SmtpFake(), XFake()
+    await twilio.start()
+    await x.start()
+    smtp.start()
+    yield Fakes(twilio, smtp, x)
+    smtp.stop()
+    await x.stop()
+    await twilio.stop()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def e2e_db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh database: a SQLite file migrated by ``notifier db upgrade``, or a PG clone."""
+    if request.param == "postgres":
+        return str(request.getfixturevalue("postgres_url"))
+    url = f"sqlite+aiosqlite:///{tmp_path / 'notifier.db'}"
+    done = notifier("db", "upgrade", env=base_env(url, 0), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    return url
+
+
+@pytest.fixture
+def sqlite_db(sqlite_url: str) -> str:
+    """A fresh migrated SQLite database (a copy of the session's template)."""
+    return sqlite_url
+
+
+DaemonFactory = Callable[..., Daemon]
+
+
+@pytest.fixture
+async def make_daemon(tmp_path: Path, fakes: Fakes) -> AsyncIterator[DaemonFactory]:
+    """Return a factory of daemons on the fakes: ``make_daemon(url, NOTIFIER_X="...")``."""
+    made: list[Daemon] = []
+
+    def make(url: str, *, command: tuple[str, ...] = ("run",), **extra: str) -> Daemon:
+        env = base_env(url, free_port(), **{**fakes.env(), **extra})
+        home = tmp_path / f"home-{len(made)}"
+        home.mkdir()
+        daemon = Daemon(env, home, command)
+        made.append(daemon)
+        return daemon
+
+    yield make
+    for daemon in made:
+        await daemon.close()
+
+
+async def rows(url: str) -> list[dict[str, Any]]:
+    """Every notification row, read straight from the database."""
+    store = Store.open(url)
+    try:
+        async with store.reading() as conn:
+            found = await conn.execute(select(notifications).order_by(notifications.c.id))
+            return [dict(r) for r in found.mappings()]
+    finally:
+        await store.close()

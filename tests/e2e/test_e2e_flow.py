@@ -1,0 +1,114 @@
+"""``notifier run`` end to end, on SQLite and PostgreSQL: the API in, the providers out."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from notifier.store.store import Store
+from tests.e2e.conftest import DaemonFactory, Fakes, rows
+from tests.e2e.daemon import Daemon, daytime_zone, wait_for
+from tests.fakes.http_server import Failure
+
+pytestmark = pytest.mark.e2e
+
+PHONES = {"sms": "+5491155550101", "whatsapp": "+5491155550102", "fallback": "+15005550001",
+          "retry": "+5491155550104"}  # fmt: skip
+
+
+async def _scanned_at_or_after(url: str, at: datetime) -> bool:
+    store = Store.open(url)
+    try:
+        scan = (await store.published()).get("scan")
+    finally:
+        await store.close()
+    return scan is not None and datetime.fromisoformat(scan["now"]) >= at
+
+
+async def _customers(daemon: Daemon, zone: str) -> None:
+    common: dict[str, Any] = {"name": "Ana Pérez", "locale": "es-AR", "timezone": zone}
+    await daemon.customer("c-sms", last_used="sms", phone=PHONES["sms"],
+                          email="c-sms@example.com", **common)  # fmt: skip
+    await daemon.customer("c-mail", last_used="email", phone="+5491155550103",
+                          email="c-mail@example.com", **common)  # fmt: skip
+    # Free-form WhatsApp needs the customer's own message within the last 24 hours.
+    await daemon.customer("c-wa", last_used="whatsapp", whatsapp=PHONES["whatsapp"],
+                          at=datetime.now(UTC) - timedelta(hours=1),
+                          email="c-wa@example.com", **common)  # fmt: skip
+    await daemon.customer("c-x", last_used="x", x_user_id="424242",
+                          email="c-x@example.com", **common)  # fmt: skip
+    await daemon.customer("c-fallback", last_used="sms", phone=PHONES["fallback"],
+                          email="c-fallback@example.com", **common)  # fmt: skip
+
+
+async def test_late_promises_reach_each_customer_once_on_their_last_used_channel(
+    e2e_db: str, make_daemon: DaemonFactory, fakes: Fakes
+) -> None:
+    now = datetime.now(UTC)
+    daemon = await make_daemon(e2e_db).started()
+    await _customers(daemon, daytime_zone(now))
+    for cid in ("c-sms", "c-mail", "c-wa", "c-x", "c-fallback"):
+        await daemon.promise(cid, f"order-{cid}", now - timedelta(hours=2))
+
+    await wait_for(
+        lambda: fakes.sms_to(PHONES["sms"]) and fakes.sms_to(f"whatsapp:{PHONES['whatsapp']}")
+        and fakes.mail_to("c-mail@example.com") and fakes.x.sent
+        and fakes.mail_to("c-fallback@example.com"),
+        "every late promise's message",
+    )  # fmt: skip
+
+    # Moving on half an hour and scanning again sends nothing more.
+    later = await daemon.advance("30m")
+    await wait_for(lambda: _scanned_at_or_after(e2e_db, later), "a scan after the clock moved")
+    await daemon.advance("1m")  # and the dispatcher has looked at the outbox again since
+
+    assert sorted(m["to"] for m in fakes.twilio.messages) == [
+        PHONES["sms"], f"whatsapp:{PHONES['whatsapp']}"
+    ]  # fmt: skip
+    assert [m.rcpt_tos for m in fakes.smtp.received if "c-mail@example.com" in m.rcpt_tos] == [
+        ["c-mail@example.com"]
+    ]
+    assert [d["participant_id"] for d in fakes.x.sent] == ["424242"]
+    # The magic number is refused (21211) and the apology falls back to email, once.
+    assert len(fakes.mail_to("c-fallback@example.com")) == 1
+    assert len(fakes.smtp.received) == 2
+    refused = [r for r in fakes.twilio.requests if b"15005550001" in r.body]
+    assert len(refused) == 1
+
+    found = await rows(e2e_db)
+    assert Counter(r["dedupe_key"] for r in found).most_common(1)[0][1] == 1
+    by_customer = {r["customer_id"]: r for r in found}
+    assert {c: (r["status"], r["channel"]) for c, r in by_customer.items()} == {
+        "c-sms": ("sent", "sms"), "c-mail": ("sent", "email"), "c-wa": ("sent", "whatsapp"),
+        "c-x": ("sent", "x"), "c-fallback": ("sent", "email"),
+    }  # fmt: skip
+    assert by_customer["c-fallback"]["failed_channels"] == ["sms"]
+    assert await daemon.stop() == 0
+
+
+async def test_a_transient_error_is_retried_and_the_message_arrives_once(
+    e2e_db: str, make_daemon: DaemonFactory, fakes: Fakes
+) -> None:
+    now = datetime.now(UTC)
+    daemon = await make_daemon(e2e_db).started()
+    await daemon.customer("c-retry", last_used="sms", phone=PHONES["retry"],
+                          timezone=daytime_zone(now))  # fmt: skip
+    fakes.twilio.failures.append(Failure(status=503, code=None, message="Service Unavailable"))
+    await daemon.promise("c-retry", "order-retry", now - timedelta(hours=2))
+
+    async def retried() -> bool:
+        found = await rows(e2e_db)
+        return bool(found) and found[0]["error"] is not None and found[0]["attempts"] == 1
+
+    await wait_for(retried, "the 503 to be recorded as a retry")
+    assert fakes.twilio.messages == []
+    await daemon.advance("2m")  # past the backoff
+    await wait_for(lambda: fakes.sms_to(PHONES["retry"]), "the retried SMS")
+
+    (row,) = await rows(e2e_db)
+    assert (row["status"], row["attempts"]) == ("sent", 2)
+    assert len(fakes.twilio.requests) == 2 and len(fakes.twilio.messages) == 1
+    assert await daemon.stop() == 0

@@ -70,8 +70,20 @@ class Rig:
         return int(getattr(result, "id"))  # noqa: B009
 
 
+@pytest.fixture(scope="session")
+def shipped() -> tuple[Renderer, RuleSet]:
+    """The shipped templates and rules, checked once per session (the check renders all)."""
+    settings = Settings(rules_dir=str(ROOT / "rules"), templates_dir=str(ROOT / "templates"))
+    renderer = Renderer.from_settings(settings)
+    load = load_rules(ROOT / "rules", renderer, defaults_from_settings(settings))
+    assert load.rules is not None, [str(p) for p in load.problems]
+    return renderer, load.rules
+
+
 @pytest.fixture
-async def rig(store: Store, clock: FakeClock) -> AsyncIterator[Rig]:
+async def rig(
+    store: Store, clock: FakeClock, shipped: tuple[Renderer, RuleSet]
+) -> AsyncIterator[Rig]:
     clock.advance(timedelta(hours=3))  # 12:00 in Buenos Aires: outside quiet hours
     smtp = SmtpFake()
     smtp.start()
@@ -85,13 +97,11 @@ async def rig(store: Store, clock: FakeClock) -> AsyncIterator[Rig]:
         rules_dir=str(ROOT / "rules"), templates_dir=str(ROOT / "templates"),
         max_attempts=3,
     )  # fmt: skip
-    renderer = Renderer.from_settings(settings)
-    load = load_rules(ROOT / "rules", renderer, defaults_from_settings(settings))
-    assert load.rules is not None, [str(p) for p in load.problems]
+    renderer, rules = shipped
     channels = build_channels(settings, demo=False)
     composer = Composer(renderer, Company.from_settings(settings), settings)
     dispatcher = Dispatcher(store, channels, composer, clock, settings)
-    yield Rig(store, clock, Ledger(store, clock), load.rules, dispatcher, settings, smtp, twilio)
+    yield Rig(store, clock, Ledger(store, clock), rules, dispatcher, settings, smtp, twilio)
     await channels.aclose()
     await twilio.stop()
     smtp.stop()

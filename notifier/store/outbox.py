@@ -204,26 +204,48 @@ async def _update_promises(
                 for c in plain
             ],
         )
-    for c in (c for c in changes if c.broken):
-        result = await conn.execute(
-            update(promises)
-            .where(promises.c.id == c.promise.id, promises.c.updated_at == c.promise.updated_at)
-            .values(
-                status=PromiseStatus.BROKEN.value,
-                status_changed_at=now,
-                times_broken=promises.c.times_broken + 1,
-                next_check_at=c.next_check_at,
-                updated_at=now,
+    broken = [c for c in changes if c.broken]
+    if not broken:
+        return
+    # One statement for the whole batch: a row changed since it was read (kept through the
+    # API meanwhile) fails the updated_at check and stays as the API left it.
+    await conn.execute(
+        update(promises)
+        .where(
+            and_(
+                promises.c.id == bindparam("pid"),
+                promises.c.updated_at == bindparam("seen"),
             )
         )
-        if result.rowcount:
-            await conn.execute(
-                promise_events.insert().values(
-                    promise_id=c.promise.id,
-                    type=PromiseEventType.BROKEN.value,
-                    at=now,
-                    source=Source.DAEMON.value,
-                    deadline_version=c.promise.deadline_version,
-                    data={"due_at": c.promise.due_at.isoformat()},
-                )
+        .values(
+            status=PromiseStatus.BROKEN.value,
+            status_changed_at=now,
+            times_broken=promises.c.times_broken + 1,
+            next_check_at=bindparam("next"),
+            updated_at=now,
+        ),
+        [{"pid": c.promise.id, "seen": c.promise.updated_at, "next": c.next_check_at}
+         for c in broken],
+    )  # fmt: skip
+    # asyncpg gives no per-row count for a batch: the rows this transaction broke are the
+    # ones now stamped with this scan's instant.
+    changed = {
+        r[0]
+        for r in await conn.execute(
+            select(promises.c.id).where(
+                promises.c.id.in_([c.promise.id for c in broken]),
+                promises.c.status == PromiseStatus.BROKEN.value,
+                promises.c.status_changed_at == now,
+                promises.c.updated_at == now,
             )
+        )
+    }
+    events = [
+        {"promise_id": c.promise.id, "type": PromiseEventType.BROKEN.value, "at": now,
+         "source": Source.DAEMON.value, "deadline_version": c.promise.deadline_version,
+         "data": {"due_at": c.promise.due_at.isoformat()}}
+        for c in broken
+        if c.promise.id in changed
+    ]  # fmt: skip
+    if events:
+        await conn.execute(promise_events.insert(), events)

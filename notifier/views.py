@@ -6,8 +6,10 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
+from notifier.domain.forecast import Forecast
 from notifier.domain.ingest import ForgetReport, TimelineEntry
 from notifier.domain.models import CHANNELS, Customer, Promise, PromiseEvent
+from notifier.store.listing import NotificationRecord
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -85,3 +87,68 @@ def timeline_view(entries: list[TimelineEntry]) -> list[dict[str, Any]]:
 def forget_view(report: ForgetReport) -> dict[str, Any]:
     """Return what forgetting a customer erased."""
     return {"forgotten": True, **asdict(report)}
+
+
+def notification_line_view(r: NotificationRecord) -> dict[str, Any]:
+    """Return one notification as ``notification list`` and ``GET /v1/notifications`` show it."""
+    n = r.notification
+    return {
+        "id": n.id,
+        "customer_id": n.customer_id,
+        "promise_id": n.promise_id,
+        "rule_id": n.rule_id,
+        "stage": n.stage,
+        "step": n.step,
+        "message": n.message,
+        "audience": n.audience,
+        "priority": n.priority,
+        "status": n.status.value,
+        "channel": n.channel,
+        "not_before": _iso(n.not_before),
+        "attempts": n.attempts,
+        "sent_at": _iso(r.sent_at),
+        "delivered_at": _iso(r.delivered_at),
+        "error": r.error,
+        "created_at": _iso(n.created_at),
+        "updated_at": _iso(r.updated_at),
+    }
+
+
+def notification_view(r: NotificationRecord, history: list[dict[str, Any]]) -> dict[str, Any]:
+    """Return a notification with its whole history: why it was scheduled, routed, sent."""
+    n = r.notification
+    return {
+        **notification_line_view(r),
+        "dedupe_key": n.dedupe_key,
+        "channel_choice": n.channel_choice,
+        "fallback": list(n.fallback),
+        "failed_channels": sorted(n.failed_channels),
+        "address": n.address,
+        "subject": n.subject,
+        "body": n.body,
+        "provider_id": n.provider_id,
+        "error_code": r.error_code,
+        "folded_into": n.folded_into,
+        "members": list(n.members),
+        "history": [
+            {
+                "at": _iso(e["at"]),
+                "type": e["type"],
+                "channel": e["channel"],
+                "reason": e["reason"],
+                "detail": dict(e["detail"] or {}),
+            }
+            for e in history
+        ],
+    }
+
+
+def forecast_view(f: Forecast) -> dict[str, Any]:
+    """Return what ``notifier simulate`` predicts: the sends in order, and what would not go."""
+    return {
+        "sends": [
+            {**asdict(s), "at": _iso(s.at), "members": list(s.members), "reasons": list(s.reasons)}
+            for s in f.sends
+        ],
+        "withheld": [{**asdict(w), "at": _iso(w.at)} for w in f.withheld],
+    }

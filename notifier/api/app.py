@@ -7,7 +7,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from notifier import __version__
-from notifier.api import health, ingest, runtime, unsubscribe, webhooks
+from notifier.api import health, ingest, notifications, runtime, unsubscribe, webhooks
 from notifier.api.deps import Services
 from notifier.domain.errors import ConflictError, InvalidInputError, NotFoundError
 
@@ -22,6 +22,7 @@ def create_app(svc: Services) -> FastAPI:
     app.state.services = svc
     app.include_router(health.router)
     app.include_router(ingest.router)
+    app.include_router(notifications.router)
     app.include_router(webhooks.router)
     app.include_router(unsubscribe.router)
     app.include_router(runtime.router)

@@ -17,6 +17,7 @@ from notifier.cli import (  # noqa: F401
     imports,
     ledger,
     messages,
+    ops,
     rules,
 )
 from notifier.cli.app import app

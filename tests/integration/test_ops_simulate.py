@@ -10,7 +10,8 @@ from notifier.engine.simulate import forecast
 from tests.integration.engine import conftest as engine_rig
 from tests.integration.engine.conftest import Rig
 
-rig = engine_rig.rig  # the engine suite's rig: real store, shipped rules, local providers
+# The engine suite's rig (real store, shipped rules, local providers) and what it needs.
+rig, shipped = engine_rig.rig, engine_rig.shipped
 STEP = timedelta(minutes=5)
 
 Sent = set[tuple[str, datetime, str, str | None]]

@@ -1,0 +1,311 @@
+"""Ops commands: why a notification went (or not), the kill switch, status and the dry run."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from notifier.channels.registry import build_channels
+from notifier.cli.app import JsonOption, app, bad_value, emit_json, fail, run_async, settings
+from notifier.clock import SystemClock
+from notifier.domain.durations import DurationError, format_duration, parse_instant
+from notifier.domain.errors import NotFoundError
+from notifier.domain.forecast import Forecast
+from notifier.domain.models import CHANNELS, NotificationStatus
+from notifier.domain.rules.spelling import did_you_mean, one_of
+from notifier.engine.rules_check import defaults_from_settings, load_rules
+from notifier.engine.simulate import forecast
+from notifier.store.store import Store
+from notifier.templates import Renderer
+from notifier.views import forecast_view, notification_line_view, notification_view
+
+notification_app = typer.Typer(help="Notifications: why each went out, or did not.",
+                               no_args_is_help=True)  # fmt: skip
+app.add_typer(notification_app, name="notification")
+OPS_PAUSE = "paused by ops"
+
+
+@asynccontextmanager
+async def _store() -> AsyncIterator[tuple[Store, datetime]]:
+    """Yield the configured store and the daemon's notion of now."""
+    s = settings()
+    store = Store.open(s.database_url)
+    try:
+        yield store, SystemClock(s.time_offset).now()
+    finally:
+        await store.close()
+
+
+def _when(value: object) -> str:
+    return value.isoformat() if isinstance(value, datetime) else str(value or "-")
+
+
+def _ago(at: datetime | None, now: datetime) -> str:
+    if at is None:
+        return "-"
+    delta = now - at
+    if delta >= timedelta(0):
+        return f"{format_duration(timedelta(seconds=int(delta.total_seconds())))} ago"
+    return f"in {format_duration(timedelta(seconds=int(-delta.total_seconds())))}"
+
+
+@notification_app.command("show")
+def notification_show(
+    notification_id: Annotated[int, typer.Argument(metavar="ID")], as_json: bool = JsonOption
+) -> None:
+    """Show a notification and its history: the rule, routing, attempts, and every reason."""
+
+    async def go() -> dict[str, Any]:
+        async with _store() as (store, _):
+            record = await store.notification_record(notification_id)
+            found = await store.notification(notification_id)
+            if record is None or found is None:
+                raise NotFoundError(f"notification {notification_id} not found")
+            return notification_view(record, found[1])
+
+    view = run_async(go())
+    if as_json:
+        emit_json(view)
+        return
+    typer.echo(f"notification {view['id']}: {view['status']}")
+    typer.echo(f"  customer {view['customer_id']}, promise {view['promise_id'] or '-'}, "
+               f"rule {view['rule_id'] or '-'} ({view['stage']}, step {view['step']})")  # fmt: skip
+    typer.echo(f"  message {view['message']} for {view['audience']}, priority {view['priority']}")
+    chain = ", ".join([view["channel_choice"], *view["fallback"]])
+    typer.echo(f"  channels: {chain}; sent on {view['channel'] or '-'} to {view['address'] or '-'}")
+    typer.echo(f"  due {view['not_before']}, attempts {view['attempts']}, sent "
+               f"{view['sent_at'] or '-'}, delivered {view['delivered_at'] or '-'}")  # fmt: skip
+    if view["error"]:
+        typer.echo(f"  error: {view['error']}")
+    if view["folded_into"]:
+        typer.echo(f"  went out inside notification {view['folded_into']}")
+    if view["members"]:
+        typer.echo(f"  carried notifications {', '.join(map(str, view['members']))}")
+    typer.echo("history:")
+    for e in view["history"]:
+        detail = " ".join(f"{k}={v}" for k, v in e["detail"].items() if v not in (None, [], {}))
+        line = f"  {e['at']}  {e['type']:<14} {e['channel'] or '':<8} {e['reason'] or ''}"
+        typer.echo(f"{line}  [{detail}]" if detail else line.rstrip())
+
+
+@notification_app.command("list")
+def notification_list(
+    customer: Annotated[str | None, typer.Option("--customer", metavar="ID")] = None,
+    status: Annotated[NotificationStatus | None, typer.Option("--status", metavar="S")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="Page size")] = 50,
+    before: Annotated[int | None, typer.Option("--before", metavar="ID", help="Next page")] = None,
+    as_json: bool = JsonOption,
+) -> None:
+    """List notifications, newest first, 50 a page (--before the last id for the next)."""
+
+    async def go() -> list[dict[str, Any]]:
+        async with _store() as (store, _):
+            found = await store.list_notifications(
+                customer_id=customer, status=status, limit=limit, before_id=before
+            )
+            return [notification_line_view(r) for r in found]
+
+    rows = run_async(go())
+    if as_json:
+        emit_json(rows)
+        return
+    if not rows:
+        typer.echo("no notifications")
+    for r in rows:
+        typer.echo(f"{r['id']:>7}  {r['customer_id']:<16} {r['status']:<11} "
+                   f"{r['channel'] or '-':<8} {r['message']:<20} {r['rule_id'] or '-':<20} "
+                   f"{r['sent_at'] or r['not_before']}")  # fmt: skip
+    if len(rows) == limit:
+        typer.echo(f"more: --before {rows[-1]['id']}", err=True)
+
+
+def _check_channels(option: str, names: list[str]) -> None:
+    for name in names:
+        if name not in CHANNELS:
+            bad_value(option, f"unknown channel {name!r}{did_you_mean(name, CHANNELS)}; "
+                              f"one of {one_of(CHANNELS)}")  # fmt: skip
+
+
+def _check_rules(names: list[str]) -> None:
+    """Refuse a mistyped rule id: a pause that matches nothing would hold nothing."""
+    s = settings()
+    load = load_rules(Path(s.rules_dir), None, defaults_from_settings(s))
+    if load.rules is None:
+        return  # the files are broken: the daemon runs the last good set, unknown here
+    known = [r.id for r in load.rules.rules]
+    for name in names:
+        if name not in known:
+            bad_value("--rule", f"no rule {name!r} in {s.rules_dir}{did_you_mean(name, known)}")
+
+
+def _print_pauses(rows: list[dict[str, Any]], as_json: bool) -> None:
+    shown = [{"kind": r["kind"], "target": r["target"], "reason": r["reason"],
+              "since": r["created_at"], "until": r["until"]} for r in rows]  # fmt: skip
+    if as_json:
+        emit_json({"paused": shown})
+        return
+    if not shown:
+        typer.echo("nothing is paused")
+    for p in shown:
+        what = "down" if p["kind"] == "down" else "paused"
+        kind = "channel" if p["kind"] == "down" else p["kind"]
+        until = f" until {_when(p['until'])}" if p["until"] else ""
+        typer.echo(f"{what}: {kind} {p['target']} since {_when(p['since'])}{until}: {p['reason']}")
+
+
+@app.command("pause")
+def pause(
+    channel: Annotated[list[str] | None, typer.Option("--channel", metavar="C")] = None,
+    rule: Annotated[list[str] | None, typer.Option("--rule", metavar="ID")] = None,
+    reason: Annotated[str, typer.Option("--reason", help="Why, for the record")] = OPS_PAUSE,
+    as_json: bool = JsonOption,
+) -> None:
+    """Hold every notification on a channel or from a rule; they wait, nothing is dropped."""
+    if not channel and not rule:
+        bad_value("--channel", "give --channel C or --rule ID (or both)")
+    _check_channels("--channel", channel or [])
+    _check_rules(rule or [])
+
+    async def go() -> list[dict[str, Any]]:
+        async with _store() as (store, now):
+            for name in channel or []:
+                await store.pause("channel", name, reason, now)
+            for name in rule or []:
+                await store.pause("rule", name, reason, now)
+            return await store.pauses(now)
+
+    _print_pauses(run_async(go()), as_json)
+
+
+@app.command("resume")
+def resume(
+    channel: Annotated[list[str] | None, typer.Option("--channel", metavar="C")] = None,
+    rule: Annotated[list[str] | None, typer.Option("--rule", metavar="ID")] = None,
+    everything: Annotated[bool, typer.Option("--all", help="Lift every ops pause")] = False,
+    as_json: bool = JsonOption,
+) -> None:
+    """Lift pauses; what they held goes out at once (a channel found down is not an ops pause)."""
+    if not channel and not rule and not everything:
+        bad_value("--channel", "give --channel C, --rule ID or --all")
+    _check_channels("--channel", channel or [])
+    targets: list[tuple[str, str | None]] = [("channel", c) for c in channel or []]
+    targets += [("rule", r) for r in rule or []]
+    if everything:
+        targets = [("channel", None), ("rule", None)]
+
+    async def go() -> list[dict[str, Any]]:
+        async with _store() as (store, now):
+            for kind, target in targets:
+                if not await store.resume(kind, target, now) and target is not None:
+                    typer.echo(f"notifier: {kind} {target} was not paused", err=True)
+            return await store.pauses(now)
+
+    _print_pauses(run_async(go()), as_json)
+
+
+@app.command("status")
+def status(as_json: bool = JsonOption) -> None:
+    """Queue depth, counts by status, the last scan and reload, pauses, the last errors."""
+
+    async def go() -> dict[str, Any]:
+        async with _store() as (store, now):
+            stats = await store.queue_stats()
+            published = await store.published()
+            pauses = await store.pauses(now)
+            errors = await store.last_errors()
+        oldest = stats["oldest_pending"]
+        age = (now - oldest).total_seconds() if oldest is not None and oldest < now else 0
+        return {
+            "now": now, "pending": stats["counts"].get(NotificationStatus.PENDING.value, 0),
+            "counts": stats["counts"], "oldest_pending": oldest, "oldest_pending_age_s": age,
+            "scan": published.get("scan"), "rules": published.get("rules"),
+            "paused": [p for p in pauses if p["kind"] != "down"],
+            "down": [p for p in pauses if p["kind"] == "down"],
+            "last_errors": errors,
+        }  # fmt: skip
+
+    report = run_async(go())
+    if as_json:
+        emit_json(report)
+        return
+    _print_status(report)
+
+
+def _print_status(r: dict[str, Any]) -> None:
+    now = r["now"]
+    waiting = f", oldest due {_ago(r['oldest_pending'], now)}" if r["oldest_pending"] else ""
+    typer.echo(f"queue: {r['pending']} pending{waiting}")
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(r["counts"].items())) or "no notifications"
+    typer.echo(f"by status: {counts}")
+    for key, label in (("scan", "last scan"), ("rules", "rules")):
+        fact = r[key]
+        if fact is None:
+            typer.echo(f"{label}: never published (is notifier run up?)")
+            continue
+        values = ", ".join(f"{k} {v}" for k, v in fact.items() if k not in ("at", "problems"))
+        typer.echo(f"{label}: {_ago(fact['at'], now)}: {values}")
+        for problem in fact.get("problems") or []:
+            typer.echo(f"  {problem}")
+    if not r["paused"] and not r["down"]:
+        typer.echo("paused: nothing")
+    for p in [*r["paused"], *r["down"]]:
+        what = "down: channel" if p["kind"] == "down" else f"paused: {p['kind']}"
+        typer.echo(f"{what} {p['target']} since {_ago(p['created_at'], now)}: {p['reason']}")
+    if r["last_errors"]:
+        typer.echo("last errors:")
+    for e in r["last_errors"]:
+        typer.echo(f"  {_when(e['at'])}  notification {e['notification_id']}  {e['type']} "
+                   f"{e['channel'] or ''}: {e['reason']}")  # fmt: skip
+
+
+@app.command("simulate")
+def simulate(
+    at: Annotated[str, typer.Option("--at", metavar="TIME", help="now+3d or ISO 8601")],
+    as_json: bool = JsonOption,
+) -> None:
+    """List what would be sent from now until TIME, in order, and why; sends nothing."""
+    s = settings()
+    now = SystemClock(s.time_offset).now()
+    try:
+        end = parse_instant(at, now)
+    except DurationError as exc:
+        bad_value("--at", str(exc))
+    if end <= now:
+        bad_value("--at", f"{at!r} is not in the future")
+    renderer = Renderer.from_settings(s)
+    load = load_rules(Path(s.rules_dir), renderer, defaults_from_settings(s))
+    if load.rules is None:
+        errors = [str(p) for p in load.problems if p.severity == "error"]
+        fail(f"the rules do not load ({len(errors)} problems; see 'notifier rules check'): "
+             f"{errors[0] if errors else s.rules_dir}")  # fmt: skip
+    rules = load.rules
+    channels = build_channels(s, demo=s.demo)
+
+    async def go() -> Forecast:
+        try:
+            async with _store() as (store, _):
+                return await forecast(store, rules, s, channels.available(), now, end)
+        finally:
+            await channels.aclose()
+
+    found = run_async(go())
+    if as_json:
+        emit_json({"from": now, "until": end, **forecast_view(found)})
+        return
+    for p in found.sends:
+        folded = f" (+{len(p.members)} folded in)" if p.members else ""
+        who = "ops" if p.audience == "ops" else f"customer {p.customer_id}"
+        typer.echo(f"{_when(p.at)}  {who:<24} {p.channel:<8} {p.message:<20} "
+                   f"rule {p.rule_id or '-'}, promise {p.promise_id or '-'}{folded}")  # fmt: skip
+        typer.echo(f"    why: {'; '.join(p.reasons)}")
+    for w in found.withheld:
+        typer.echo(f"{_when(w.at)}  customer {w.customer_id:<15} not sent ({w.outcome}): rule "
+                   f"{w.rule_id or '-'}, promise {w.promise_id or '-'}: {w.reason}")  # fmt: skip
+    people = len({p.customer_id for p in found.sends if p.audience == "customer"})
+    typer.echo(f"{len(found.sends)} messages to {people} customers, {len(found.withheld)} "
+               f"not sent, from {_when(now)} until {_when(end)}; nothing was sent")  # fmt: skip

@@ -15,6 +15,7 @@ from notifier.config import Settings
 from notifier.engine.daemon import Daemon
 from notifier.engine.demo import load_demo
 from notifier.engine.ledger import Ledger, LedgerDefaults
+from notifier.engine.lock import DaemonLock
 from notifier.observability import configure_logging
 from notifier.store.engine import redact_url
 from notifier.store.migrate import is_current, upgrade
@@ -50,6 +51,17 @@ def demo(
 
 
 async def _serve(s: Settings, *, api: bool, migrate: bool) -> None:
+    # A second daemon on this SQLite file must refuse before migrating, loading the demo
+    # or announcing anything: its one line of output is the refusal.
+    lock = DaemonLock.for_url(s.database_url)
+    lock.acquire()
+    try:
+        await _serve_locked(s, lock, api=api, migrate=migrate)
+    finally:
+        lock.release()
+
+
+async def _serve_locked(s: Settings, lock: DaemonLock, *, api: bool, migrate: bool) -> None:
     if migrate:
         await asyncio.to_thread(upgrade, s.database_url)
     store = Store.open(s.database_url)
@@ -72,7 +84,7 @@ async def _serve(s: Settings, *, api: bool, migrate: bool) -> None:
                 "notifier: warning: NOTIFIER_API_TOKEN is not set: /v1 answers 503 until it is",
                 err=True,
             )
-        daemon = Daemon(s, store, server=ApiServer if api else None)
+        daemon = Daemon(s, store, server=ApiServer if api else None, lock=lock)
         if api:
             typer.echo(f"notifier: listening on http://{s.http_host}:{s.http_port}", err=True)
         await daemon.run()

@@ -54,6 +54,7 @@ class Daemon:
     clock: SystemClock = field(init=False)
     metrics: Metrics = field(default_factory=Metrics)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    lock: DaemonLock | None = None  # taken by the caller before any start-up output
 
     def __post_init__(self) -> None:
         self.clock = SystemClock(self.settings.time_offset)
@@ -61,7 +62,7 @@ class Daemon:
 
     async def run(self) -> None:
         """Run until SIGTERM or SIGINT; sends in flight finish within the grace period."""
-        lock = DaemonLock.for_url(self.settings.database_url)
+        lock = self.lock or DaemonLock.for_url(self.settings.database_url)
         lock.acquire()
         try:
             await self._run()

@@ -33,8 +33,8 @@ class DaemonLock:
         return cls(Path(parsed.database).resolve().with_name(Path(parsed.database).name + ".lock"))
 
     def acquire(self) -> None:
-        """Take the lock or raise AlreadyRunningError with who holds it."""
-        if self.path is None:
+        """Take the lock (a no-op when already held) or raise AlreadyRunningError."""
+        if self.path is None or self._file is not None:
             return
         handle = self.path.open("a+")
         try:

@@ -1,0 +1,85 @@
+"""Signals and the single-daemon lock: SIGTERM drains, SIGHUP keeps the last good rules."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import signal
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import DaemonFactory, Fakes, rows
+from tests.e2e.daemon import ROOT, daytime_zone, wait_for
+
+pytestmark = pytest.mark.e2e
+
+
+async def test_sigterm_lets_sends_in_flight_finish_and_exits_0(
+    sqlite_db: str, make_daemon: DaemonFactory, fakes: Fakes
+) -> None:
+    fakes.twilio.latency_ms = 1500
+    now = datetime.now(UTC)
+    daemon = await make_daemon(sqlite_db).started()
+    phones = [f"+54911555502{i:02d}" for i in range(4)]
+    for i, phone in enumerate(phones):
+        await daemon.customer(f"c-{i}", phone=phone, timezone=daytime_zone(now))
+        await daemon.promise(f"c-{i}", f"order-{i}", now - timedelta(hours=2))
+    await wait_for(lambda: len(fakes.twilio.requests) == len(phones), "every send in flight")
+    assert fakes.twilio.messages == []  # all of them still inside Twilio's latency
+
+    assert await daemon.stop() == 0
+
+    assert sorted(m["to"] for m in fakes.twilio.messages) == phones
+    assert [r["status"] for r in await rows(sqlite_db)] == ["sent"] * len(phones)
+
+
+async def test_sighup_with_a_broken_rule_file_keeps_the_last_good_set(
+    sqlite_db: str, make_daemon: DaemonFactory, fakes: Fakes, tmp_path: Path
+) -> None:
+    rules = tmp_path / "rules"
+    shutil.copytree(ROOT / "rules", rules)
+    daemon = await make_daemon(sqlite_db, NOTIFIER_RULES_DIR=str(rules)).started()
+    delivery = rules / "delivery.yaml"
+    delivery.write_text(
+        delivery.read_text().replace("message: delivery_late", "message: delivery_lat")
+    )
+    daemon.send_signal(signal.SIGHUP)
+
+    async def problems() -> list[str]:
+        answer = await daemon.client.get("/readyz")
+        assert answer.status_code == 200, answer.text
+        return list(answer.json()["problems"])
+
+    found = await wait_for(problems, "the reload's problems on /readyz")
+    assert all(re.match(r"^\S+\.yaml:\d+:\d+: \S", p) for p in found), found
+    assert any(p.startswith(f"{delivery}:") and "delivery_lat" in p for p in found), found
+
+    # The old delivery-late rule still applies to a promise that comes late now.
+    now = datetime.now(UTC)
+    await daemon.customer("c-hup", phone="+5491155550301", timezone=daytime_zone(now))
+    await daemon.promise("c-hup", "order-hup", now - timedelta(hours=2))
+    await wait_for(lambda: fakes.sms_to("+5491155550301"), "the late promise's SMS")
+    (row,) = await rows(sqlite_db)
+    assert (row["rule_id"], row["message"], row["status"]) == (
+        "delivery-late", "delivery_late", "sent"
+    )  # fmt: skip
+    assert (await daemon.client.get("/readyz")).status_code == 200
+    assert await daemon.stop() == 0
+
+
+async def test_a_second_daemon_on_the_same_sqlite_file_refuses_to_start(
+    sqlite_db: str, make_daemon: DaemonFactory
+) -> None:
+    first = await make_daemon(sqlite_db).started()
+    second = make_daemon(sqlite_db)
+    second.start()
+    assert await second.exited() == 1
+    lines = second.stderr().strip().splitlines()
+    assert len(lines) == 1, lines
+    assert re.match(
+        r"^notifier: error: another notifier daemon \(pid \d+\) is already running", lines[0]
+    )
+    assert (await first.client.get("/readyz")).status_code == 200
+    assert await first.stop() == 0

@@ -6,7 +6,7 @@ from typing import Annotated
 from urllib.parse import parse_qsl
 
 import structlog
-from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Request, Response, status
 from starlette.datastructures import ImmutableMultiDict
 from twilio.request_validator import (
     SIGNATURE_HEADER,
@@ -96,7 +96,9 @@ async def delivery_status(params: SignedParams, svc: ServicesDep) -> Response:
 
 
 @router.post("/inbound")
-async def inbound_message(params: SignedParams, svc: ServicesDep) -> Response:
+async def inbound_message(
+    params: SignedParams, svc: ServicesDep, background: BackgroundTasks
+) -> Response:
     """Handle a customer's SMS or WhatsApp text: keywords, last used channel, ops for the rest."""
     sender = params.get("From", "")
     channel: ChannelName = "whatsapp" if sender.startswith("whatsapp:") else "sms"
@@ -123,7 +125,9 @@ async def inbound_message(params: SignedParams, svc: ServicesDep) -> Response:
     if kind == "help":
         reply.message(svc.settings.help_text)
     elif kind == "other":
-        await _forward_to_ops(svc, channel, number, body, found, params.get("MessageSid", ""))
+        # After the answer: Twilio gives up on a webhook after 15 s and would send it again.
+        sid = params.get("MessageSid", "")
+        background.add_task(_forward_to_ops, svc, channel, number, body, found, sid)
     return Response(str(reply), media_type="text/xml")
 
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from pydantic import SecretStr
 
 from notifier.channels.unsubscribe import unsubscribe_token, unsubscribe_url
-from tests.webhooks_fixtures import PUBLIC_URL, SECRET_KEY, Hooks, hooks
+from tests.integration.engine.conftest import Rig, rig
+from tests.webhooks_fixtures import PUBLIC_URL, SECRET_KEY, Hooks, hooks, serve, webhook_settings
 
-__all__ = ["hooks"]  # the fixture, imported for pytest
+__all__ = ["hooks", "rig"]  # the fixtures, imported for pytest
 
 ONE_CLICK = {"List-Unsubscribe": "One-Click"}
 
@@ -128,3 +132,36 @@ async def test_the_company_name_is_escaped(hooks: Hooks) -> None:
     await hooks.customer("c-1", locale="en")
     page = await hooks.client.get(link("c-1"))
     assert "<script>" not in page.text and "&lt;script&gt;" in page.text
+
+
+# -- from a real email ----------------------------------------------------------------------
+
+
+async def test_the_link_in_a_sent_email_unsubscribes_with_one_click(rig: Rig) -> None:
+    # The dispatcher's composer reads these settings: its emails now carry the link.
+    rig.settings.public_url = PUBLIC_URL
+    rig.settings.secret_key = SecretStr(SECRET_KEY)
+    await rig.customer("c-1", last_used="email", phone=None)
+    await rig.promise("c-1", "order-1", timedelta(hours=-2))
+    await rig.tick()
+    (sent,) = rig.smtp.received
+    email = sent.parsed()
+    assert email["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    url = str(email["List-Unsubscribe"]).strip("<>")
+    assert url.startswith(PUBLIC_URL + "/unsubscribe/")
+
+    client, _ = await serve(webhook_settings(rig.smtp.port), rig.store, rig.clock, None, [])
+    async with client:
+        # What a mail client does (RFC 8058 section 3.2): POST the body, no cookies, no page.
+        answer = await client.post(url.removeprefix(PUBLIC_URL), data=ONE_CLICK)
+    assert answer.status_code == 200
+    customer = await rig.store.get_customer("c-1")
+    assert customer is not None and customer.opted_out == {"email"}
+
+    # The next broken promise finds no channel left for this customer: nothing is emailed.
+    await rig.promise("c-1", "order-2", timedelta(hours=-1))
+    rig.clock.advance(timedelta(hours=2))
+    await rig.tick()
+    assert len(rig.smtp.received) == 1
+    stats = await rig.store.queue_stats()
+    assert stats["counts"].get("suppressed") == 1

@@ -8,6 +8,7 @@ from base64 import b64encode
 from datetime import timedelta
 
 import pytest
+from structlog.testing import capture_logs
 from twilio.request_validator import RequestValidator
 
 from notifier.domain.ingest import InteractionData
@@ -261,3 +262,16 @@ async def test_when_ops_email_fails_the_answer_is_still_200(hooks: Hooks) -> Non
     assert hooks.smtp.received == []
     customer = await hooks.store.get_customer("c-1")
     assert customer is not None and customer.last_used_channel == "sms"
+
+
+async def test_logs_carry_neither_the_text_nor_the_full_number(hooks: Hooks) -> None:
+    await hooks.customer("c-1")
+    text = "mi clave es 4321 y vivo en Corrientes 1234"
+    with capture_logs() as logs:
+        await hooks.twilio(INBOUND, sms(text))
+        await hooks.twilio(INBOUND, whatsapp("STOP"))
+    assert {e["event"] for e in logs} >= {"webhooks.inbound", "webhooks.forwarded"}
+    flat = repr(logs)
+    assert text not in flat and "Corrientes" not in flat
+    assert PHONE not in flat and PHONE[1:] not in flat
+    assert "0101" in flat  # the masked number still tells senders apart

@@ -42,7 +42,9 @@ async def _store() -> AsyncIterator[tuple[Store, datetime]]:
 
 
 def _when(value: object) -> str:
-    return value.isoformat() if isinstance(value, datetime) else str(value or "-")
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="seconds")
+    return str(value or "-")
 
 
 def _ago(at: datetime | None, now: datetime) -> str:
@@ -81,7 +83,7 @@ def notification_show(
     typer.echo(f"  due {view['not_before']}, attempts {view['attempts']}, sent "
                f"{view['sent_at'] or '-'}, delivered {view['delivered_at'] or '-'}")  # fmt: skip
     if view["error"]:
-        typer.echo(f"  error: {view['error']}")
+        typer.echo(f"  last error: {view['error']}")
     if view["folded_into"]:
         typer.echo(f"  went out inside notification {view['folded_into']}")
     if view["members"]:
@@ -307,5 +309,5 @@ def simulate(
         typer.echo(f"{_when(w.at)}  customer {w.customer_id:<15} not sent ({w.outcome}): rule "
                    f"{w.rule_id or '-'}, promise {w.promise_id or '-'}: {w.reason}")  # fmt: skip
     people = len({p.customer_id for p in found.sends if p.audience == "customer"})
-    typer.echo(f"{len(found.sends)} messages to {people} customers, {len(found.withheld)} "
+    typer.echo(f"{len(found.sends)} messages to {people} customer(s), {len(found.withheld)} "
                f"not sent, from {_when(now)} until {_when(end)}; nothing was sent")  # fmt: skip

@@ -121,6 +121,8 @@ class Dispatcher:
         )
         if not claimed:
             return 0
+        if self.pauses.channels:  # a resume may have released these rows a moment ago
+            await self.pauses.refresh(now, force=True)
         batch = await self._load(claimed, now)
         self._decide(batch, now)
         await self._render(batch, now)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.domain.models import (
@@ -176,7 +176,7 @@ class ClaimQueries(StoreBase):
 
 
 async def apply_changes(conn: AsyncConnection, changes: Sequence[Change], now: datetime) -> None:
-    """Write ``changes`` on ``conn`` (one UPDATE each, the events in one INSERT)."""
+    """Write ``changes`` on ``conn`` (batched UPDATEs, the events in one INSERT)."""
     needs_row = [
         c.id
         for c in changes
@@ -191,12 +191,8 @@ async def apply_changes(conn: AsyncConnection, changes: Sequence[Change], now: d
         )
         current = {r[0]: {"failed_channels": r[1] or [], "payload": r[2] or {}} for r in rows}
     events: list[dict[str, Any]] = []
+    await _update_rows(conn, [(c.id, _values(c, current.get(c.id), now)) for c in changes])
     for c in changes:
-        values = _values(c, current.get(c.id), now)
-        if values:
-            await conn.execute(
-                update(notifications).where(notifications.c.id == c.id).values(values)
-            )
         if c.event is not None:
             e = c.event
             events.append(
@@ -205,6 +201,37 @@ async def apply_changes(conn: AsyncConnection, changes: Sequence[Change], now: d
             )  # fmt: skip
     if events:
         await conn.execute(notification_events.insert(), events)
+
+
+async def _update_rows(conn: AsyncConnection, rows: list[tuple[int, dict[str, Any]]]) -> None:
+    """UPDATE each row with its values: one executemany per set of columns written.
+
+    A row changed twice in one call keeps the order of its changes, one UPDATE each.
+    """
+    ids = [i for i, values in rows if values]
+    if len(set(ids)) != len(ids):
+        for i, values in rows:
+            if values:
+                await conn.execute(
+                    update(notifications).where(notifications.c.id == i).values(values)
+                )
+        return
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for i, values in rows:
+        if values:
+            params = {f"v_{k}": v for k, v in values.items() if k != "attempts"}
+            key = tuple(sorted(values))
+            groups.setdefault(key, []).append({"v_id": i, **params})
+    for key, batch in groups.items():
+        assignments: dict[str, Any] = {
+            k: notifications.c.attempts + 1 if k == "attempts" else bindparam(f"v_{k}") for k in key
+        }
+        await conn.execute(
+            update(notifications)
+            .where(notifications.c.id == bindparam("v_id"))
+            .values(assignments),
+            batch,
+        )
 
 
 def _values(c: Change, row: dict[str, Any] | None, now: datetime) -> dict[str, Any]:

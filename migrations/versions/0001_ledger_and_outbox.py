@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 14:56:54.582646
+Create Date: 2026-11-25 15:20:25.043836
 """
 
 from __future__ import annotations
@@ -50,6 +50,10 @@ def upgrade() -> None:
         sa.Column("updated_at", notifier.store.types.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
+    with op.batch_alter_table("customers", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_customers_phone"), ["phone"], unique=False)
+        batch_op.create_index(batch_op.f("ix_customers_whatsapp"), ["whatsapp"], unique=False)
+
     op.create_table(
         "daemon_state",
         sa.Column("key", sa.String(length=64), nullable=False),
@@ -200,6 +204,9 @@ def upgrade() -> None:
             batch_op.f("ix_notifications_promise_id"), ["promise_id"], unique=False
         )
         batch_op.create_index(
+            batch_op.f("ix_notifications_provider_id"), ["provider_id"], unique=False
+        )
+        batch_op.create_index(
             "ix_notifications_status_not_before", ["status", "not_before"], unique=False
         )
 
@@ -256,6 +263,7 @@ def downgrade() -> None:
     op.drop_table("promise_events")
     with op.batch_alter_table("notifications", schema=None) as batch_op:
         batch_op.drop_index("ix_notifications_status_not_before")
+        batch_op.drop_index(batch_op.f("ix_notifications_provider_id"))
         batch_op.drop_index(batch_op.f("ix_notifications_promise_id"))
         batch_op.drop_index(batch_op.f("ix_notifications_incident_id"))
         batch_op.drop_index("ix_notifications_customer_created")
@@ -278,5 +286,9 @@ def downgrade() -> None:
     op.drop_table("pauses")
     op.drop_table("incidents")
     op.drop_table("daemon_state")
+    with op.batch_alter_table("customers", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_customers_whatsapp"))
+        batch_op.drop_index(batch_op.f("ix_customers_phone"))
+
     op.drop_table("customers")
     # ### end Alembic commands ###

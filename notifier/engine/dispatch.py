@@ -27,6 +27,7 @@ from notifier.templates.render import TemplateError
 
 log = structlog.get_logger("notifier.dispatch")
 HOLD = timedelta(hours=1)  # a paused channel's notices wait; resume brings them back at once
+SETTLE = timedelta(seconds=2)  # the cap waits this long for a send in flight to settle
 
 
 @dataclass
@@ -106,8 +107,11 @@ class Dispatcher:
 
     async def dispatch_once(self) -> int:
         """Claim one batch of due rows and start their sends; return how many were claimed."""
-        free = self.settings.dispatch_concurrency - self.sender.in_flight
-        if free <= 0:
+        # Claim in batches: claiming each time one slot frees costs a claim, a load and a
+        # write per notification, so wait until a quarter of the slots are free.
+        s = self.settings
+        free = s.dispatch_concurrency - self.sender.in_flight
+        if free < max(1, min(s.dispatch_batch_size, s.dispatch_concurrency) // 4):
             await self.sender.slot_freed()
             return 1
         now = self.clock.now()
@@ -204,11 +208,14 @@ class Dispatcher:
     ) -> None:
         primary, route_ = group[0]
         if primary.audience == "customer" and primary.priority != "critical":
-            until = capped_until(
-                batch.sent.get(primary.customer_id, []), self.settings.frequency_cap, now
-            )
+            sent = batch.sent.get(primary.customer_id, [])
+            until = capped_until(sent, self.settings.frequency_cap, now)
+            reason = f"frequency cap: {self.settings.frequency_cap} messages in 24 h"
+            # A send still in flight would count if it succeeds: decide once it has settled.
+            flying = [now] * self.sender.unsettled[primary.customer_id]
+            if until is None and capped_until([*sent, *flying], self.settings.frequency_cap, now):
+                until, reason = now + SETTLE, f"{reason}; a message to them is in flight"
             if until is not None:
-                reason = f"frequency cap: {self.settings.frequency_cap} messages in 24 h"
                 for n, _ in group:
                     batch.changes.append(_back(n, until, Event("deferred", reason)))
                 return
@@ -248,8 +255,9 @@ class Dispatcher:
                 n, rendered, send.channel, send.address, customer, now
             )
             members: list[JSONValue] = [int(m.id) for m in a.members]
+            skipped: dict[str, JSONValue] = {k.channel: str(k.reason) for k in send.skipped}
             detail: dict[str, JSONValue] = {"via": str(send.via), "message": message,
-                                            "members": members}  # fmt: skip
+                                            "members": members, "skipped": skipped}  # fmt: skip
             change = Change(
                 n.id, Event("attempt", f"attempt {n.attempts + 1}", send.channel, detail),
                 channel=send.channel, address=send.address, subject=rendered.subject,

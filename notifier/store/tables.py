@@ -51,9 +51,10 @@ class CustomerRow(SQLModel, table=True):
     name: str | None = Field(default=None, max_length=200)
     locale: str = Field(max_length=35)
     timezone: str = Field(max_length=64)
-    phone: str | None = Field(default=None, max_length=32)
+    # Inbound SMS and WhatsApp find their customer by number.
+    phone: str | None = Field(default=None, max_length=32, index=True)
     email: str | None = Field(default=None, max_length=320)
-    whatsapp: str | None = Field(default=None, max_length=32)
+    whatsapp: str | None = Field(default=None, max_length=32, index=True)
     x_user_id: str | None = Field(default=None, max_length=64)
     preferred_channel: str | None = Field(default=None, max_length=16)
     opted_out: list[str] = _json(list)
@@ -175,7 +176,8 @@ class NotificationRow(SQLModel, table=True):
     attempts: int = 0
     lease_until: datetime | None = _at(nullable=True)
     lease_owner: str | None = Field(default=None, max_length=64)
-    provider_id: str | None = Field(default=None, max_length=128)
+    # Status callbacks find their notification by the provider's id.
+    provider_id: str | None = Field(default=None, max_length=128, index=True)
     error_code: str | None = Field(default=None, max_length=32)
     error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     subject: str | None = Field(default=None, sa_column=Column(Text, nullable=True))

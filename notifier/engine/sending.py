@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -78,6 +79,10 @@ class Sender:
         self._results: list[Change] = []
         self._has_results = asyncio.Event()
         self._freed = asyncio.Event()
+        # Customers with a send whose outcome is not written yet: the store cannot count
+        # it for the frequency cap, so the dispatcher asks here.
+        self.unsettled: Counter[str] = Counter()
+        self._unsettled_ids: dict[int, str] = {}
 
     @property
     def in_flight(self) -> int:
@@ -94,6 +99,8 @@ class Sender:
         task = asyncio.create_task(self._send(attempt))
         self._tasks.add(task)
         self._ids[task] = [attempt.notification.id, *(m.id for m in attempt.members)]
+        self._unsettled_ids[attempt.notification.id] = attempt.notification.customer_id
+        self.unsettled[attempt.notification.customer_id] += 1
         task.add_done_callback(self._done)
 
     def _done(self, task: asyncio.Task[None]) -> None:
@@ -126,6 +133,15 @@ class Sender:
         batch, self._results = self._results, []
         if batch:
             await self.store.apply_changes(batch, self.clock.now())
+            self._settled(batch)
+
+    def _settled(self, written: list[Change]) -> None:
+        for change in written:
+            customer = self._unsettled_ids.pop(change.id, None)
+            if customer is not None:
+                self.unsettled[customer] -= 1
+                if self.unsettled[customer] <= 0:
+                    del self.unsettled[customer]
 
     async def write_results(self, stopping: asyncio.Event) -> None:
         """Write outcomes in batches until stopped and nothing is left to write."""
@@ -140,6 +156,7 @@ class Sender:
             batch, self._results = self._results, []
             try:
                 await self.store.apply_changes(batch, self.clock.now())
+                self._settled(batch)
             except Exception:  # keep the outcomes and try again: losing them resends
                 log.exception("dispatch.write_failed", count=len(batch))
                 self._results[:0] = batch

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from notifier.store.convert import notifications
+from notifier.store.convert import notification_events, notifications
 from notifier.store.store import Store
 from tests.e2e.daemon import Daemon, base_env, notifier
 from tests.fakes.smtp_server import SmtpFake, free_port
@@ -117,5 +117,20 @@ async def rows(url: str) -> list[dict[str, Any]]:
         async with store.reading() as conn:
             found = await conn.execute(select(notifications).order_by(notifications.c.id))
             return [dict(r) for r in found.mappings()]
+    finally:
+        await store.close()
+
+
+async def reasons(url: str, notification_id: int) -> list[str]:
+    """The notification's history as ``type: reason`` lines, oldest first."""
+    store = Store.open(url)
+    try:
+        async with store.reading() as conn:
+            found = await conn.execute(
+                select(notification_events.c.type, notification_events.c.reason)
+                .where(notification_events.c.notification_id == notification_id)
+                .order_by(notification_events.c.id)
+            )
+            return [f"{kind}: {reason}" for kind, reason in found]
     finally:
         await store.close()

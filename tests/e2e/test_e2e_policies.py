@@ -1,4 +1,4 @@
-"""What the daemon decides before a send: quiet hours, consolidation, the cap, the re-check, pauses."""
+"""What the daemon decides before a send: quiet hours, consolidation, cap, re-check, pauses."""
 
 from __future__ import annotations
 
@@ -90,7 +90,8 @@ async def test_the_frequency_cap_makes_the_second_message_wait_a_day(
         waiting = [r for r in found if r["status"] == "pending"]
         return waiting if waiting and waiting[0]["not_before"] > now + timedelta(hours=23) else []
 
-    (row,) = await wait_for(capped, "the second apology to wait for the cap")
+    (capped_row,) = await wait_for(capped, "the second apology to wait for the cap")
+    assert "order-2" not in str(capped_row["body"] or "")
     assert len(fakes.twilio.messages) == 1
 
     later = await daemon.advance("24h")

@@ -7,6 +7,7 @@ no lookup, so those become ``unknown`` unless NOTIFIER_RESEND_UNKNOWN is set.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
@@ -23,6 +24,9 @@ from notifier.store.store import Store
 log = structlog.get_logger("notifier.recovery")
 # Clocks drift and Twilio stamps DateSent in whole seconds: look a little before the attempt.
 LOOKUP_SLACK = timedelta(minutes=2)
+# Look-ups are round trips to the provider: one after another, 500 of them outlast the
+# lease this job also renews. This many run side by side.
+LOOKUPS = 16
 
 
 @runtime_checkable
@@ -48,10 +52,16 @@ async def recover(
     changes: list[Change] = []
     resent = found = unknown = 0
     by_id = {n.id: n for n in expired}
-    for n in expired:
-        if n.id not in taken or n.folded_into is not None:
-            continue  # another process took it, or it follows the row it was folded into
-        change = await _resolve(n, channels, settings)
+    # Skipped: rows another process took, and rows that follow the one they were folded into.
+    mine = [n for n in expired if n.id in taken and n.folded_into is None]
+    gate = asyncio.Semaphore(LOOKUPS)
+
+    async def resolve(n: Notification) -> Change:
+        async with gate:
+            return await _resolve(n, channels, settings)
+
+    resolved = await asyncio.gather(*(resolve(n) for n in mine))
+    for n, change in zip(mine, resolved, strict=True):
         members = [by_id[m] for m in n.members if m in by_id]
         changes.append(change)
         changes.extend(_follow(change, m) for m in members)

@@ -12,6 +12,7 @@ import json
 import random
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,10 @@ def _received(fakes: Fakes) -> int:
     return len(fakes.twilio.messages) + len(fakes.smtp.received) + len(fakes.x.sent)
 
 
+def _reached(fakes: Fakes, target: int) -> bool:
+    return _received(fakes) >= target
+
+
 async def _recovered(url: str) -> int:
     store = Store.open(url)
     try:
@@ -101,7 +106,7 @@ async def test_kill_9_during_dispatch_loses_nothing_and_sends_nothing_twice(
         await daemon.started()
         # Kill once this run has got somewhere: a few dozen more messages out.
         target = before + rng.randint(20, 200)
-        await wait_for(lambda t=target: _received(fakes) >= t, "progress before the kill", 60)
+        await wait_for(partial(_reached, fakes, target), "progress before the kill", 60)
         daemon.kill()
         if _received(fakes) >= CUSTOMERS:
             break

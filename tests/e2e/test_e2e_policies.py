@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import pytest
@@ -127,7 +128,7 @@ async def test_a_paused_channel_holds_messages_and_resume_sends_those_still_true
             "c-kept", "order-k", now - timedelta(hours=2), notify_kept=False
         )
         for cid in ("c-paused", "c-kept"):
-            await wait_for(lambda c=cid: _waiting(sqlite_db, c, "paused"), f"{cid}'s SMS held")
+            await wait_for(partial(_waiting, sqlite_db, cid, "paused"), f"{cid}'s SMS held")
         await daemon.call("POST", f"/v1/promises/{kept}/keep")  # after it was scheduled
         assert fakes.twilio.requests == [] and fakes.smtp.received == []
 

@@ -255,8 +255,9 @@ class _Run:
         members = [row for row, _ in group[1:]]
         for row in (primary, *members):
             row.live = False
-        # Members are recorded as sent too, so each one counts towards the cap.
-        self.sent.setdefault(n.customer_id, []).extend([now] * (1 + len(members)))
+        # One message, whatever it folds in; escalations to ops are not the customer's.
+        if n.audience == "customer":
+            self.sent.setdefault(n.customer_id, []).append(now)
         reasons = [
             *primary.reasons,
             f"{send.channel}: {send.via}",

@@ -64,19 +64,28 @@ class ReportQueries(StoreBase):
     async def sent_since(
         self, customer_ids: Sequence[str], since: datetime
     ) -> dict[str, list[datetime]]:
-        """Return, per customer, when their proactive messages went out since ``since``."""
+        """Return, per customer, when proactive messages went out to them since ``since``.
+
+        One entry per message: a notice folded into another did not make a message of its
+        own, and escalations to ops are not messages to the customer.
+        """
         if not customer_ids:
             return {}
         async with self.reading() as conn:
             rows = await conn.execute(
-                select(notifications.c.customer_id, notifications.c.sent_at).where(
+                select(
+                    notifications.c.customer_id, notifications.c.sent_at, notifications.c.payload
+                ).where(
                     notifications.c.customer_id.in_(list(set(customer_ids))),
                     notifications.c.status.in_(_SENT),
                     notifications.c.sent_at >= since,
                 )
             )
             found: dict[str, list[datetime]] = {}
-            for cid, at in rows:
+            for cid, at, payload in rows:
+                payload = payload or {}
+                if payload.get("audience", "customer") != "customer" or "folded_into" in payload:
+                    continue
                 found.setdefault(cid, []).append(at)
         return found
 

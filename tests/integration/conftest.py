@@ -28,3 +28,7 @@ async def api(store: Store, clock: FakeClock) -> AsyncIterator[httpx.AsyncClient
         transport=transport, base_url="http://notifier.test", headers=AUTH
     ) as client:
         yield client
+
+
+# The scan-and-dispatch rig, for every integration test.
+from tests.integration.rig import rig, shipped  # noqa: E402, F401

@@ -26,7 +26,7 @@ from tests.conftest import FakeClock
 from tests.fakes.smtp_server import SmtpFake
 from tests.fakes.twilio_server import ACCOUNT_SID, AUTH_TOKEN, TwilioFake
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass

@@ -11,11 +11,7 @@ import pytest
 
 from notifier.cli import main
 from notifier.domain.models import NotificationStatus
-from tests.integration.engine import conftest as engine_rig
-from tests.integration.engine.conftest import ROOT, Rig
-
-# The engine suite's rig (real store, shipped rules, local providers) and what it needs.
-rig, shipped = engine_rig.rig, engine_rig.shipped
+from tests.integration.rig import ROOT, Rig
 
 
 class Cli:

@@ -7,11 +7,8 @@ from datetime import datetime, timedelta
 from notifier.domain.forecast import Forecast
 from notifier.domain.models import NotificationStatus, Source
 from notifier.engine.simulate import forecast
-from tests.integration.engine import conftest as engine_rig
-from tests.integration.engine.conftest import Rig
+from tests.integration.rig import Rig
 
-# The engine suite's rig (real store, shipped rules, local providers) and what it needs.
-rig, shipped = engine_rig.rig, engine_rig.shipped
 STEP = timedelta(minutes=5)
 
 Sent = set[tuple[str, datetime, str, str | None]]

@@ -13,10 +13,8 @@ from sqlalchemy import select
 
 from notifier.domain.models import NotificationStatus
 from notifier.store.convert import notifications
-from tests.integration.engine.conftest import Rig, rig
+from tests.integration.rig import Rig
 from tests.webhooks_fixtures import serve, signature, webhook_settings
-
-__all__ = ["rig"]  # the engine's fixture, imported for pytest
 
 STATUS = "/webhooks/twilio/status"
 

@@ -8,10 +8,10 @@ import pytest
 from pydantic import SecretStr
 
 from notifier.channels.unsubscribe import unsubscribe_token, unsubscribe_url
-from tests.integration.engine.conftest import Rig, rig
+from tests.integration.rig import Rig
 from tests.webhooks_fixtures import PUBLIC_URL, SECRET_KEY, Hooks, hooks, serve, webhook_settings
 
-__all__ = ["hooks", "rig"]  # the fixtures, imported for pytest
+__all__ = ["hooks"]  # the fixture, imported for pytest
 
 ONE_CLICK = {"List-Unsubscribe": "One-Click"}
 

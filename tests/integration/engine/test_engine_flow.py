@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from notifier.domain.models import NotificationStatus, PromiseStatus, Source
-from tests.integration.engine.conftest import Rig
+from tests.integration.rig import Rig
 
 
 async def _statuses(rig: Rig, customer_id: str) -> list[tuple[str, str]]:

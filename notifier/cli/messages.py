@@ -8,7 +8,7 @@ import typer
 
 from notifier.cli.app import JsonOption, app, emit_json, fail, settings
 from notifier.domain.models import CHANNELS, ChannelName, is_channel
-from notifier.templates import SAMPLES, Rendered, Renderer
+from notifier.templates import SAMPLES, Company, Rendered, Renderer
 
 messages_app = typer.Typer(
     help="Preview the messages in the templates folder.", no_args_is_help=True
@@ -47,7 +47,17 @@ def preview(
         [c for c in CHANNELS if c == channel] if channel else renderer.channels(message)
     )
     wanted = locale or config.default_locale
-    rendered = [renderer.render(message, c, wanted, SAMPLES[sample]) for c in channels]
+    # The sample's customer and promise, but the company as configured: what customers see.
+    company = Company.from_settings(config)
+    context = {
+        **SAMPLES[sample],
+        "company": {
+            "name": company.name,
+            "help_url": company.help_url,
+            "support_hours": company.support_hours,
+        },
+    }
+    rendered = [renderer.render(message, c, wanted, context) for c in channels]
     if as_json:
         emit_json([_as_dict(r) for r in rendered])
         return

@@ -72,13 +72,18 @@ def _plans(index: int) -> list[_Plan]:
               attributes={"carrier": carrier, "order_id": order, "tracking": f"TRK{index:06d}"}),
     ]  # fmt: skip
     if index % 3 == 0:
-        amount: dict[str, JSONValue] = {"amount": 4999 + index * 250, "currency": "ARS"}
+        amount: dict[str, JSONValue] = {
+            "amount": 4999 + index * 250, "currency": "ARS", "reference": f"REE-{7100 + index}",
+        }  # fmt: skip
         plans.append(_Plan("refund", timedelta(days=[-2, 3, 1][index % 3]), attributes=amount))
     if index % 4 == 1:
-        plans.append(_Plan("callback", timedelta(minutes=[-45, 90][index % 2]),
-                           attributes={"topic": "factura"}))  # fmt: skip
+        case: dict[str, JSONValue] = {"topic": "factura", "reference": f"CASO-{880 + index}"}
+        plans.append(_Plan("callback", timedelta(minutes=[-45, 90][index % 2]), attributes=case))
     if index % 5 == 2:
-        visit: dict[str, JSONValue] = {"technician": "Equipo técnico", "service": "instalación"}
+        visit: dict[str, JSONValue] = {
+            "technician": "Equipo técnico", "service": "instalación",
+            "reference": f"OT-{450 + index}",
+        }  # fmt: skip
         plans.append(
             _Plan("appointment", timedelta(days=1, hours=2), timedelta(hours=3), attributes=visit)
         )

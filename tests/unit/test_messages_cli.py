@@ -17,6 +17,8 @@ def _templates(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NOTIFIER_TEMPLATES_DIR", str(ROOT))
     monkeypatch.setenv("NOTIFIER_DEFAULT_LOCALE", "es")
     monkeypatch.delenv("NOTIFIER_SMS_TRANSLITERATE", raising=False)
+    # The preview shows the configured company; an ampersand proves the HTML part escapes.
+    monkeypatch.setenv("NOTIFIER_COMPANY_NAME", "Acme & Hijos")
 
 
 def test_preview_every_channel(capsys: pytest.CaptureFixture[str]) -> None:

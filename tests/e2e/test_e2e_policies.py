@@ -8,9 +8,8 @@ from typing import Any
 
 import pytest
 
-from notifier.store.store import Store
 from tests.e2e.conftest import DaemonFactory, Fakes, reasons, rows
-from tests.e2e.daemon import daytime_zone, wait_for
+from tests.e2e.daemon import daytime_zone, notifier, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -116,26 +115,23 @@ async def test_a_paused_channel_holds_messages_and_resume_sends_those_still_true
     sqlite_db: str, make_daemon: DaemonFactory, fakes: Fakes
 ) -> None:
     now = datetime.now(UTC)
-    store = Store.open(sqlite_db)
-    try:
-        await store.pause("channel", "sms", "paused by ops", now)
-        daemon = await make_daemon(sqlite_db).started()
-        for cid, phone in (("c-paused", "+5491155550701"), ("c-kept", "+5491155550702")):
-            await daemon.customer(cid, phone=phone, timezone=daytime_zone(now))
-        await daemon.promise("c-paused", "order-p", now - timedelta(hours=2))
-        # notify_kept: false keeps the promise-kept rule out of it: only the re-check acts.
-        kept = await daemon.promise(
-            "c-kept", "order-k", now - timedelta(hours=2), notify_kept=False
-        )
-        for cid in ("c-paused", "c-kept"):
-            await wait_for(partial(_waiting, sqlite_db, cid, "paused"), f"{cid}'s SMS held")
-        await daemon.call("POST", f"/v1/promises/{kept}/keep")  # after it was scheduled
-        assert fakes.twilio.requests == [] and fakes.smtp.received == []
+    daemon = make_daemon(sqlite_db)
+    paused = notifier("pause", "--channel", "sms", env=daemon.env, cwd=daemon.home)
+    assert paused.returncode == 0, paused.stderr
+    await daemon.started()
+    for cid, phone in (("c-paused", "+5491155550701"), ("c-kept", "+5491155550702")):
+        await daemon.customer(cid, phone=phone, timezone=daytime_zone(now))
+    await daemon.promise("c-paused", "order-p", now - timedelta(hours=2))
+    # notify_kept: false keeps the promise-kept rule out of it: only the re-check acts.
+    kept = await daemon.promise("c-kept", "order-k", now - timedelta(hours=2), notify_kept=False)
+    for cid in ("c-paused", "c-kept"):
+        await wait_for(partial(_waiting, sqlite_db, cid, "paused"), f"{cid}'s SMS held")
+    await daemon.call("POST", f"/v1/promises/{kept}/keep")  # after it was scheduled
+    assert fakes.twilio.requests == [] and fakes.smtp.received == []
 
-        assert await store.resume("channel", "sms", datetime.now(UTC)) == 1
-        await wait_for(lambda: fakes.sms_to("+5491155550701"), "the held SMS after resume")
-    finally:
-        await store.close()
+    resumed = notifier("resume", "--channel", "sms", env=daemon.env, cwd=daemon.home)
+    assert resumed.returncode == 0, resumed.stderr
+    await wait_for(lambda: fakes.sms_to("+5491155550701"), "the held SMS after resume")
 
     async def settled() -> dict[str, tuple[str, str | None]]:
         found = {r["customer_id"]: (r["status"], r["channel"]) for r in await rows(sqlite_db)}

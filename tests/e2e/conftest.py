@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from notifier.store.convert import notification_events, notifications
 from notifier.store.store import Store
-from tests.e2e.daemon import Daemon, base_env, notifier
+from tests.e2e.daemon import Daemon, base_env, notifier, wait_for
 from tests.fakes.smtp_server import SmtpFake, free_port
 from tests.fakes.twilio_server import ACCOUNT_SID, AUTH_TOKEN, TwilioFake
 from tests.fakes.x_server import (
@@ -134,3 +134,14 @@ async def reasons(url: str, notification_id: int) -> list[str]:
             return [f"{kind}: {reason}" for kind, reason in found]
     finally:
         await store.close()
+
+
+async def settled_rows(url: str, count: int) -> list[dict[str, Any]]:
+    """Wait until ``count`` rows exist and none is pending or sending; return them."""
+
+    async def settled() -> list[dict[str, Any]]:
+        found = await rows(url)
+        busy = any(r["status"] in ("pending", "sending") for r in found)
+        return found if len(found) == count and not busy else []
+
+    return list(await wait_for(settled, f"{count} notifications settled"))

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from notifier.store.store import Store
-from tests.e2e.conftest import DaemonFactory, Fakes, rows
+from tests.e2e.conftest import DaemonFactory, Fakes, rows, settled_rows
 from tests.e2e.daemon import Daemon, daytime_zone, wait_for
 from tests.fakes.http_server import Failure
 
@@ -78,7 +78,7 @@ async def test_late_promises_reach_each_customer_once_retried_or_fallen_back(
     refused = [r for r in fakes.twilio.requests if b"15005550001" in r.body]
     assert len(refused) == 1
 
-    found = await rows(e2e_db)
+    found = await settled_rows(e2e_db, 5)
     assert Counter(r["dedupe_key"] for r in found).most_common(1)[0][1] == 1
     by_customer = {r["customer_id"]: r for r in found}
     assert {c: (r["status"], r["channel"]) for c, r in by_customer.items()} == {
@@ -108,7 +108,7 @@ async def _transient_error_is_retried(daemon: Daemon, url: str, fakes: Fakes) ->
     await daemon.advance("2m")  # past the backoff
     await wait_for(lambda: fakes.sms_to(PHONES["retry"]), "the retried SMS")
 
-    (row,) = [r for r in await rows(url) if r["customer_id"] == "c-retry"]
+    (row,) = [r for r in await settled_rows(url, 6) if r["customer_id"] == "c-retry"]
     assert (row["status"], row["attempts"]) == ("sent", 2)
     assert len(fakes.twilio.requests) - requests == 2
     assert len(fakes.sms_to(PHONES["retry"])) == 1

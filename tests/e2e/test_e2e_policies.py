@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import DaemonFactory, Fakes, reasons, rows
+from tests.e2e.conftest import DaemonFactory, Fakes, reasons, rows, settled_rows
 from tests.e2e.daemon import daytime_zone, notifier, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -43,7 +43,7 @@ async def test_quiet_hours_hold_the_message_until_the_window_ends(
 
     await daemon.advance("7h")  # 09:xx local: the window is over
     await wait_for(lambda: fakes.sms_to("+5491155550401"), "the morning SMS")
-    (row,) = await rows(sqlite_db)
+    (row,) = await settled_rows(sqlite_db, 1)
     assert (row["status"], row["channel"]) == ("sent", "sms")
     assert len(fakes.twilio.messages) == 1
     assert await daemon.stop() == 0

@@ -64,7 +64,9 @@ class Dispatcher:
         self.settings = settings
         self.owner = owner or f"notifier-{uuid.uuid4().hex[:12]}"
         self.pauses = Pauses(store, clock, settings)
-        self.sender = Sender(store, channels, clock, settings, self.pauses, rng or random.Random())
+        self.sender = Sender(
+            store, channels, clock, settings, self.pauses, rng or random.Random(), metrics
+        )
         self.wakeup = asyncio.Event()
 
     def wake(self) -> None:

@@ -88,6 +88,8 @@ async def test_late_promises_reach_each_customer_once_retried_or_fallen_back(
     assert by_customer["c-fallback"]["failed_channels"] == ["sms"]
 
     await _transient_error_is_retried(daemon, e2e_db, fakes)
+    metrics = (await daemon.client.get("/metrics")).text
+    assert 'outcome="sent"' in metrics and 'outcome="retry"' in metrics, metrics[:2000]
     assert await daemon.stop() == 0
 
 

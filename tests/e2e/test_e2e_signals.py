@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import DaemonFactory, Fakes, rows
-from tests.e2e.daemon import ROOT, daytime_zone, wait_for
+from tests.e2e.daemon import ROOT, Daemon, daytime_zone, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -70,7 +70,17 @@ async def test_sighup_with_a_broken_rule_file_keeps_the_last_good_set(
     (row,) = await wait_for(sent, "the outcome written")
     assert (row["rule_id"], row["message"]) == ("delivery-late", "delivery_late")
     assert (await daemon.client.get("/readyz")).status_code == 200
+
+    # Fixed again: the next SIGHUP loads it and the problems are gone.
+    shutil.copyfile(ROOT / "rules" / "delivery.yaml", delivery)
+    daemon.send_signal(signal.SIGHUP)
+    await wait_for(lambda: _no_problems(daemon), "/readyz without problems after the fix")
     assert await daemon.stop() == 0
+
+
+async def _no_problems(daemon: Daemon) -> bool:
+    answer = await daemon.client.get("/readyz")
+    return answer.status_code == 200 and answer.json()["problems"] == []
 
 
 async def test_a_second_daemon_on_the_same_sqlite_file_refuses_to_start(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, available_timezones
 
@@ -61,6 +62,7 @@ def check_timezone(value: str) -> str:
     return value
 
 
+@lru_cache(maxsize=1024)
 def check_locale(value: str) -> str:
     """Return the locale as a BCP 47 tag (es, es-AR, pt-BR) when Babel knows it."""
     try:

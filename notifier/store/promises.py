@@ -305,9 +305,7 @@ async def _insert_fresh(
     # A row inserted then changed again within the same batch carries its final values.
     ids = (
         await conn.execute(
-            promises.insert().returning(
-                promises.c.id, promises.c.external_ref, sort_by_parameter_order=True
-            ),
+            promises.insert().returning(promises.c.id, promises.c.external_ref),
             fresh,
         )
     ).all()

@@ -110,7 +110,7 @@ async def test_kill_9_during_dispatch_loses_nothing_and_sends_nothing_twice(
         before = _received(fakes)
         await daemon.started()
         # Kill once this run has got somewhere: a few dozen more messages out.
-        target = before + rng.randint(20, 200)
+        target = min(before + rng.randint(20, 200), CUSTOMERS)
         await wait_for(partial(_reached, fakes, target), "progress before the kill", 60)
         daemon.kill()
         if _received(fakes) >= CUSTOMERS:

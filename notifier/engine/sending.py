@@ -197,11 +197,38 @@ class Sender:
                 await self.store.mark_undeliverable(n.customer_id, channel_name, a.route.address)
             return self._next_channel(a, str(exc), exc)
         except ChannelDownError as exc:
+            first = channel_name not in self.pauses.down
             await self.pauses.mark_down(channel_name, str(exc))
             log.error("channel.down", channel=channel_name, reason=str(exc))
+            if first:
+                await self._alert_ops(channel_name, str(exc))
             event = Event("channel_down", str(exc), channel_name, {"code": exc.code})
             return [_back(n, self.clock.now(), event), *self.unfold(a, self.clock.now())]
         return self._sent(a, receipt)
+
+    async def _alert_ops(self, down: ChannelName, reason: str) -> None:
+        """Tell ops by email that a channel is down (best effort: it is logged either way)."""
+        email = self.channels.get("email")
+        to = self.settings.ops_email
+        if email is None or to is None or down == "email":
+            return
+        until = self.clock.now() + self.settings.channel_probe
+        text = (
+            f"The {down} channel failed in a way that points at our side, not the recipient:\n"
+            f"{reason}\n\nIt is paused for everyone until {until:%Y-%m-%d %H:%M} UTC, then tried "
+            "again; meanwhile notifications take their fallback channels. Check the provider "
+            "credentials (docs/channels.md)."
+        )
+        stamp = self.clock.now().strftime("%Y%m%dT%H%M%S")
+        alert = OutboundMessage(
+            dedupe_key=f"alert:channel-down:{down}:{stamp}", channel="email", to=to,
+            text=text, message_name="channel_down", locale="en",
+            subject=f"notifier: the {down} channel is down",
+        )  # fmt: skip
+        try:
+            await email.send(alert)
+        except SendError as exc:
+            log.error("channel.down_alert_failed", channel=down, error=str(exc))
 
     def _count(self, a: Attempt, change: Change) -> None:
         outcome = change.event.type if change.event else "unknown"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
@@ -10,18 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from notifier.cli import main
-
-
-class Cli:
-    def __init__(self, capsys: pytest.CaptureFixture[str]) -> None:
-        self.capsys = capsys
-
-    async def __call__(self, *args: str) -> tuple[int, str, str]:
-        self.capsys.readouterr()
-        code = await asyncio.to_thread(main, list(args))
-        out, err = self.capsys.readouterr()
-        return code, out, err
+from tests.integration.cli_runner import Cli
 
 
 @pytest.fixture

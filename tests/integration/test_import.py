@@ -19,7 +19,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from notifier.cli import main
 from notifier.engine.import_files import Format, open_source
 from notifier.engine.importer import Tally, import_records
 from notifier.engine.ledger import Ledger
@@ -27,6 +26,7 @@ from notifier.schemas import ImportKind
 from notifier.store.convert import customers, interactions, promise_events, promises
 from notifier.store.store import Store
 from tests.conftest import FakeClock
+from tests.integration.cli_runner import Cli
 
 Row = Mapping[str, object]
 
@@ -94,17 +94,6 @@ def _flatten(row: Row) -> dict[str, str]:
 
 def _cell(value: object) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
-
-
-class Cli:
-    def __init__(self, capsys: pytest.CaptureFixture[str]) -> None:
-        self.capsys = capsys
-
-    async def __call__(self, *args: str | Path) -> tuple[int, str, str]:
-        self.capsys.readouterr()
-        code = await asyncio.to_thread(main, [str(a) for a in args])
-        out, err = self.capsys.readouterr()
-        return code, out, err
 
 
 @pytest.fixture

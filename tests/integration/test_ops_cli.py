@@ -2,32 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 
-from notifier.cli import main
 from notifier.domain.models import NotificationStatus
+from tests.integration.cli_runner import Cli
 from tests.integration.rig import ROOT, Rig
-
-
-class Cli:
-    def __init__(self, capsys: pytest.CaptureFixture[str]) -> None:
-        self.capsys = capsys
-
-    async def __call__(self, *args: str) -> tuple[int, str, str]:
-        self.capsys.readouterr()
-        code = await asyncio.to_thread(main, list(args))
-        out, err = self.capsys.readouterr()
-        return code, out, err
-
-    async def json(self, *args: str) -> object:
-        code, out, err = await self(*args, "--json")
-        assert code == 0, err
-        return json.loads(out)
 
 
 @pytest.fixture

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import uvicorn
 
 from notifier.api.app import create_app
+from notifier.domain.errors import NotifierError
 from notifier.engine.services import Services
 from notifier.observability import Metrics
 
@@ -18,6 +20,10 @@ class _QuietServer(uvicorn.Server):
     @contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+
+class ApiPortError(NotifierError):
+    """The API cannot listen on its host and port."""
 
 
 class ApiServer:
@@ -32,11 +38,29 @@ class ApiServer:
             lifespan="off",
         )  # fmt: skip
         self.server = _QuietServer(config)
+        # Bound here, not in serve(): uvicorn answers a port in use with sys.exit() from
+        # inside the daemon's loop; this way start-up fails with one clear line instead.
+        self.socket = _bind(s.http_host, s.http_port)
 
     async def serve(self) -> None:
-        """Serve until stop() is called; raises SystemExit-free errors when the port is taken."""
-        await self.server.serve()
+        """Serve until stop() is called."""
+        await self.server.serve(sockets=[self.socket])
 
     def stop(self) -> None:
         """Finish the requests under way, then return from serve()."""
         self.server.should_exit = True
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """Return a socket bound to ``host:port``, or raise ApiPortError saying why not."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ApiPortError(
+            f"cannot serve the API on {host}:{port}: {exc.strerror or exc}; "
+            "stop what uses it or set NOTIFIER_HTTP_PORT"
+        ) from None
+    return sock

@@ -16,7 +16,8 @@ from notifier.engine.daemon import Daemon
 from notifier.engine.demo import load_demo
 from notifier.engine.ledger import Ledger, LedgerDefaults
 from notifier.engine.lock import DaemonLock
-from notifier.observability import configure_logging
+from notifier.engine.services import Services
+from notifier.observability import Metrics, configure_logging
 from notifier.store.engine import redact_url
 from notifier.store.migrate import is_current, upgrade
 from notifier.store.store import Store
@@ -84,12 +85,18 @@ async def _serve_locked(s: Settings, lock: DaemonLock, *, api: bool, migrate: bo
                 "notifier: warning: NOTIFIER_API_TOKEN is not set: /v1 answers 503 until it is",
                 err=True,
             )
-        daemon = Daemon(s, store, server=ApiServer if api else None, lock=lock)
-        if api:
-            typer.echo(f"notifier: listening on http://{s.http_host}:{s.http_port}", err=True)
+        daemon = Daemon(s, store, server=_listening if api else None, lock=lock)
         await daemon.run()
     finally:
         await store.close()
+
+
+def _listening(services: Services, metrics: Metrics) -> ApiServer:
+    """Return the API server once it holds its port, and say where."""
+    server = ApiServer(services, metrics)
+    s = services.settings
+    typer.echo(f"notifier: listening on http://{s.http_host}:{s.http_port}", err=True)
+    return server
 
 
 def _banner(s: Settings, api: bool, customers: int, promises: int) -> None:

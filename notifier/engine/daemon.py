@@ -96,13 +96,14 @@ class Daemon:
             advance_clock=self._advance if s.test_mode else None,
         )  # fmt: skip
         self.services = services
+        # The server takes its port first: a port in use stops start-up before any work.
+        server = self.server(services, self.metrics) if self.server else None
         self._signals()
         scheduler = self._scheduler()
         tasks = [
             asyncio.create_task(self.dispatcher.run(self.stopping), name="dispatcher"),
             asyncio.create_task(self.reloader.watch(self.stopping), name="reload"),
         ]
-        server = self.server(services, self.metrics) if self.server else None
         if server is not None:
             tasks.append(asyncio.create_task(server.serve(), name="api"))
         scheduler.start()

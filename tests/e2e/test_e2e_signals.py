@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import signal
+import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -97,3 +98,21 @@ async def test_a_second_daemon_on_the_same_sqlite_file_refuses_to_start(
     )
     assert (await first.client.get("/readyz")).status_code == 200
     assert await first.stop() == 0
+
+
+async def test_a_port_in_use_stops_start_up_with_one_line(
+    sqlite_db: str, make_daemon: DaemonFactory, fakes: Fakes
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        daemon = make_daemon(sqlite_db, NOTIFIER_HTTP_PORT=str(port))
+        daemon.start()
+        assert await daemon.exited() == 1
+    lines = [line for line in daemon.stderr().splitlines() if not line.startswith("{")]
+    assert lines == [
+        f"notifier: error: cannot serve the API on 127.0.0.1:{port}: Address already in use; "
+        "stop what uses it or set NOTIFIER_HTTP_PORT"
+    ]
+    assert fakes.twilio.requests == []

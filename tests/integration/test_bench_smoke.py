@@ -1,0 +1,35 @@
+"""The benchmarks run end to end at tiny sizes (figures are not checked: speed lives in bench/)."""
+
+from __future__ import annotations
+
+from bench import baseline, dispatch_bench, scan_bench
+from bench.common import bench_now
+from bench.generate import Ledger, customer_rows, phone, promise_rows
+
+
+def test_generated_ledger_gives_each_due_promise_its_own_customer() -> None:
+    spec = Ledger(open_promises=40, due=10, now=bench_now())
+    promises = promise_rows(spec)
+    assert len(customer_rows(spec)) == spec.customers == 10
+    assert [p[1] for p in promises[:10]] == [f"c{i:07d}" for i in range(10)]
+    assert all(p[11] <= spec.now for p in promises[:10])
+    assert all(p[11] > spec.now for p in promises[10:])
+    assert len({phone(i) for i in range(1000)}) == 1000
+
+
+def test_scan_bench_schedules_every_due_promise() -> None:
+    (small, large) = scan_bench.run([20, 60], 20, ("sqlite",))
+    for figure in (small, large):
+        assert figure.note.startswith("20 due, ")
+        assert "UNEXPECTED" not in figure.note
+
+
+def test_dispatch_bench_counts_what_the_fake_accepted() -> None:
+    sends, memory = dispatch_bench.throughput("sqlite", "sms", 0, 15)
+    assert "15 accepted" in sends.note and "'sent': 15" in sends.note
+    assert memory.value > 0
+
+
+def test_naive_design_sends_every_due_job_without_a_grace_time() -> None:
+    figures = baseline.measure("sqlite", 30, 10, 0)
+    assert figures["received"] == 10 and figures["missed"] == 0

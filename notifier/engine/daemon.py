@@ -78,6 +78,9 @@ class Daemon:
                 "the rules have problems; fix them and start again:\n"
                 + "\n".join(str(p) for p in first.problems if p.severity == "error")
             )
+        warnings = [str(p) for p in first.problems]
+        rules_state = {"ok": True, "rules": len(first.rules.rules), "problems": warnings}
+        await self.store.publish("rules", rules_state, self.clock.now())
         self.channels = build_channels(s, demo=s.demo)
         for status in self.channels:
             log.info("channel", line=status.describe())

@@ -138,6 +138,7 @@ def _email(s: Settings) -> Built:
         password=s.smtp_password.get_secret_value() if s.smtp_password else None,
         reply_to=s.email_reply_to,
         timeout=s.smtp_timeout,
+        ca_file=s.smtp_ca_file,
     )
     where = f"{s.email_from} via {s.smtp_host}:{s.smtp_port} ({s.smtp_tls})"
     return SmtpEmail(smtp), ChannelStatus("email", "configured", "smtp", where)

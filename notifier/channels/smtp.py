@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -35,11 +36,14 @@ class SmtpSettings:
     reply_to: str | None = None
     timeout: timedelta = timedelta(seconds=30)
     pool_size: int = 8
-    validate_certs: bool = True
+    ca_file: str | None = None  # PEM CAs trusted instead of the system store
 
 
 def classify(exc: Exception) -> SendError:
     """Return the error an aiosmtplib failure means for us."""
+    tls = _tls_failure(exc)
+    if tls is not None:
+        return tls
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
         first = exc.recipients[0] if exc.recipients else None
         if first is None:
@@ -71,6 +75,23 @@ def classify(exc: Exception) -> SendError:
     return TransientError(Reason.PROVIDER_ERROR, f"{type(exc).__name__}: {exc}")
 
 
+def _tls_failure(exc: BaseException) -> SendError | None:
+    # aiosmtplib wraps a handshake failure at connect in SMTPConnectError; STARTTLS raises it bare.
+    cause = exc if isinstance(exc, ssl.SSLError) else exc.__cause__
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        # Retrying cannot make the certificate trusted: our trust store or the relay is wrong.
+        return ChannelDownError(
+            Reason.MISCONFIGURED,
+            f"the relay's certificate is not trusted (NOTIFIER_SMTP_CA_FILE): {cause}",
+        )
+    if isinstance(cause, ssl.SSLError) and cause.reason == "WRONG_VERSION_NUMBER":
+        return ChannelDownError(
+            Reason.MISCONFIGURED,
+            f"the relay does not speak TLS on this port (NOTIFIER_SMTP_TLS): {cause}",
+        )
+    return None
+
+
 def _at_rcpt(code: int, text: str) -> SendError:
     if 400 <= code < 500:
         return TransientError(Reason.TEMPORARY_FAILURE, text, str(code))
@@ -87,6 +108,7 @@ class SmtpEmail:
         self.settings = settings
         self._idle: list[aiosmtplib.SMTP] = []
         self._slots = asyncio.Semaphore(settings.pool_size)
+        self._tls_context: ssl.SSLContext | None = None
 
     async def send(self, message: OutboundMessage) -> Receipt:
         """Deliver ``message`` to the SMTP server; raise a SendError subclass on failure."""
@@ -149,12 +171,14 @@ class SmtpEmail:
             port=s.port,
             use_tls=s.tls == "implicit",
             start_tls=False,  # upgraded below, so a server without STARTTLS is named as such
-            validate_certs=s.validate_certs,
+            tls_context=self._tls() if s.tls != "none" else None,
             timeout=s.timeout.total_seconds(),
         )
         await smtp.connect()
         try:
             if s.tls == "starttls":
+                # connect() does not greet: without EHLO no extension is known yet.
+                await smtp.ehlo()
                 if not smtp.supports_extension("starttls"):
                     raise ChannelDownError(
                         Reason.MISCONFIGURED,
@@ -167,6 +191,18 @@ class SmtpEmail:
             await _close(smtp)
             raise
         return smtp
+
+    def _tls(self) -> ssl.SSLContext:
+        # Built once: loading a trust store per connection would cost more than the send.
+        if self._tls_context is None:
+            ca_file = self.settings.ca_file
+            try:
+                self._tls_context = ssl.create_default_context(cafile=ca_file)
+            except OSError as exc:  # ssl.SSLError too: a file that holds no PEM certificate
+                raise ChannelDownError(
+                    Reason.MISCONFIGURED, f"cannot load NOTIFIER_SMTP_CA_FILE {ca_file}: {exc}"
+                ) from None
+        return self._tls_context
 
     async def aclose(self) -> None:
         """Say QUIT on every pooled connection."""

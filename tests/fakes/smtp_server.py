@@ -1,5 +1,8 @@
 """A real SMTP server on loopback (aiosmtpd): records envelopes, refuses chosen recipients.
 
+It speaks plain SMTP by default; with a server ``ssl.SSLContext`` it offers and requires
+STARTTLS (``tls="starttls"``) or speaks TLS from the first byte (``tls="implicit"``).
+
 ``python -m tests.fakes.smtp_server --port N [--spool DIR] [--username U --password P]``
 runs it standalone.
 """
@@ -10,12 +13,13 @@ import argparse
 import contextlib
 import logging
 import socket
+import ssl
 import threading
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
@@ -33,6 +37,7 @@ class Received:
     mail_from: str
     rcpt_tos: list[str]
     raw: bytes
+    encrypted: bool = False  # the message came over a TLS connection
 
     def parsed(self) -> EmailMessage:
         """Return the message parsed with the modern email policy."""
@@ -43,7 +48,11 @@ class Received:
 
 @dataclass
 class SmtpFake:
-    """aiosmtpd in a background thread; AUTH LOGIN/PLAIN when a username is set."""
+    """aiosmtpd in a background thread; AUTH LOGIN/PLAIN when a username is set.
+
+    ``tls`` other than ``"none"`` needs ``server_context`` (a server-side SSLContext
+    holding the certificate); ``auth_require_tls`` then refuses AUTH before TLS.
+    """
 
     username: str | None = None
     password: str | None = None
@@ -53,6 +62,9 @@ class SmtpFake:
     logins: int = 0
     connections: int = 0
     port: int = 0
+    tls: Literal["none", "starttls", "implicit"] = "none"
+    server_context: ssl.SSLContext | None = None
+    auth_require_tls: bool = False
     _controller: Controller | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -69,7 +81,8 @@ class SmtpFake:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         content = envelope.original_content or envelope.content
         raw = content if isinstance(content, bytes) else content.encode()
-        message = Received(envelope.mail_from, list(envelope.rcpt_tos), raw)
+        encrypted = server.transport.get_extra_info("ssl_object") is not None
+        message = Received(envelope.mail_from, list(envelope.rcpt_tos), raw, encrypted)
         with self._lock:
             self.received.append(message)
             number = len(self.received)
@@ -81,16 +94,20 @@ class SmtpFake:
     async def handle_EHLO(
         self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
     ) -> list[str]:
-        with self._lock:
-            self.connections += 1
+        # After STARTTLS the client greets again on the same connection: count it once.
+        if session.ssl is None:
+            with self._lock:
+                self.connections += 1
         session.host_name = hostname
         return responses
 
     def _authenticate(
         self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
     ) -> AuthResult:
+        encrypted = server.transport.get_extra_info("ssl_object") is not None
         ok = (
-            isinstance(auth_data, LoginPassword)
+            (encrypted or not self.auth_require_tls)
+            and isinstance(auth_data, LoginPassword)
             and auth_data.login.decode() == self.username
             and auth_data.password.decode() == self.password
         )
@@ -103,15 +120,23 @@ class SmtpFake:
     def start(self, port: int = 0) -> int:
         """Serve on 127.0.0.1 (``port`` 0 picks a free one) and return the port."""
         self.port = port or free_port()
-        auth: dict[str, Any] = {}
+        options: dict[str, Any] = {}
         if self.username is not None:
-            # Loopback only: plaintext AUTH is fine here and spares a certificate.
-            auth = {
+            # Loopback only: plaintext AUTH is fine here unless the test asks for TLS first.
+            options = {
                 "authenticator": self._authenticate,
                 "auth_required": True,
-                "auth_require_tls": False,
+                # aiosmtpd counts only STARTTLS as TLS and would hide AUTH on an implicit
+                # TLS port; _authenticate checks the connection itself instead.
+                "auth_require_tls": self.auth_require_tls and self.tls == "starttls",
             }
-        self._controller = Controller(self, hostname="127.0.0.1", port=self.port, **auth)
+        if self.tls != "none" and self.server_context is None:
+            raise ValueError(f"tls={self.tls!r} needs a server_context with a certificate")
+        if self.tls == "starttls":
+            options |= {"tls_context": self.server_context, "require_starttls": True}
+        elif self.tls == "implicit":
+            options["ssl_context"] = self.server_context
+        self._controller = Controller(self, hostname="127.0.0.1", port=self.port, **options)
         self._controller.start()
         return self.port
 

@@ -12,7 +12,7 @@ from typing import Literal
 import pytest
 import trustme
 
-from notifier.channels.base import ChannelDownError, TransientError
+from notifier.channels.base import ChannelDownError, SendError, TransientError
 from notifier.channels.email_message import message_id
 from notifier.channels.smtp import SmtpEmail, SmtpSettings
 from notifier.cli import main
@@ -22,6 +22,7 @@ from tests.integration.channels.test_channels_smtp import FROM, mail
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 
 Tls = Literal["none", "starttls", "implicit"]
+USER, PASSWORD = "relay-user", "s3cret"
 MODES = [pytest.param("starttls", id="starttls"), pytest.param("implicit", id="implicit")]
 
 
@@ -72,6 +73,23 @@ def channel(fake: SmtpFake, tls: Tls, ca_file: Path | None, **changes: object) -
     return SmtpEmail(SmtpSettings(**base))  # type: ignore[arg-type]  # tests pass valid fields
 
 
+def with_auth(serve: list[SmtpFake], ca: trustme.CA, tls: Tls) -> SmtpFake:
+    """Start a fake that wants AUTH, and refuses it until the connection is encrypted."""
+    fake = SmtpFake(username=USER, password=PASSWORD, tls=tls, auth_require_tls=True)
+    fake.server_context = server_context(ca) if tls != "none" else None
+    return started(serve, fake)
+
+
+async def failure(email: SmtpEmail) -> SendError:
+    """Send one message that must fail; return the error, with the channel closed."""
+    try:
+        with pytest.raises(SendError) as caught:
+            await email.send(mail())
+    finally:
+        await email.aclose()
+    return caught.value
+
+
 @pytest.mark.parametrize("tls", MODES)
 async def test_a_message_arrives_over_tls(
     tls: Tls, ca: trustme.CA, ca_file: Path, serve: list[SmtpFake]
@@ -98,16 +116,8 @@ async def test_a_message_arrives_over_tls(
 async def test_auth_over_tls(
     tls: Tls, ca: trustme.CA, ca_file: Path, serve: list[SmtpFake]
 ) -> None:
-    # auth_require_tls: the fake refuses AUTH until the connection is encrypted.
-    fake = SmtpFake(
-        username="relay-user",
-        password="s3cret",
-        tls=tls,
-        server_context=server_context(ca),
-        auth_require_tls=True,
-    )
-    started(serve, fake)
-    email = channel(fake, tls, ca_file, username="relay-user", password="s3cret")
+    fake = with_auth(serve, ca, tls)
+    email = channel(fake, tls, ca_file, username=USER, password=PASSWORD)
     try:
         await email.send(mail())
     finally:
@@ -120,22 +130,11 @@ async def test_auth_over_tls(
 async def test_wrong_password_over_tls_means_channel_down(
     tls: Tls, ca: trustme.CA, ca_file: Path, serve: list[SmtpFake]
 ) -> None:
-    fake = SmtpFake(
-        username="relay-user",
-        password="s3cret",
-        tls=tls,
-        server_context=server_context(ca),
-        auth_require_tls=True,
-    )
-    started(serve, fake)
-    email = channel(fake, tls, ca_file, username="relay-user", password="wrong")
-    try:
-        with pytest.raises(ChannelDownError) as caught:
-            await email.send(mail())
-    finally:
-        await email.aclose()
-    assert caught.value.reason == "auth_failed"
-    assert "wrong" not in str(caught.value)
+    fake = with_auth(serve, ca, tls)
+    error = await failure(channel(fake, tls, ca_file, username=USER, password="wrong"))
+    assert isinstance(error, ChannelDownError)
+    assert error.reason == "auth_failed"
+    assert "wrong" not in str(error)
     assert fake.received == []
 
 
@@ -143,15 +142,8 @@ async def test_wrong_password_over_tls_means_channel_down(
 async def test_connections_are_reused_over_tls(
     tls: Tls, ca: trustme.CA, ca_file: Path, serve: list[SmtpFake]
 ) -> None:
-    fake = SmtpFake(
-        username="relay-user",
-        password="s3cret",
-        tls=tls,
-        server_context=server_context(ca),
-        auth_require_tls=True,
-    )
-    started(serve, fake)
-    email = channel(fake, tls, ca_file, username="relay-user", password="s3cret")
+    fake = with_auth(serve, ca, tls)
+    email = channel(fake, tls, ca_file, username=USER, password=PASSWORD)
     try:
         for n in range(5):
             await email.send(mail(key=f"rule:7:1:{n}"))
@@ -170,15 +162,11 @@ async def test_a_certificate_from_another_ca_means_channel_down(
 ) -> None:
     stranger = trustme.CA()
     fake = started(serve, SmtpFake(tls=tls, server_context=server_context(stranger)))
-    email = channel(fake, tls, ca_file)
-    try:
-        with pytest.raises(ChannelDownError) as caught:
-            await email.send(mail())
-    finally:
-        await email.aclose()
-    assert caught.value.reason == "misconfigured"
-    assert "certificate is not trusted" in str(caught.value)
-    assert "NOTIFIER_SMTP_CA_FILE" in str(caught.value)
+    error = await failure(channel(fake, tls, ca_file))
+    assert isinstance(error, ChannelDownError)
+    assert error.reason == "misconfigured"
+    assert "certificate is not trusted" in str(error)
+    assert "NOTIFIER_SMTP_CA_FILE" in str(error)
     assert fake.received == []
 
 
@@ -188,12 +176,9 @@ async def test_the_system_store_does_not_trust_a_private_ca(
 ) -> None:
     # Without NOTIFIER_SMTP_CA_FILE the system store decides; verification stays on.
     fake = started(serve, SmtpFake(tls=tls, server_context=server_context(ca)))
-    email = channel(fake, tls, None)
-    try:
-        with pytest.raises(ChannelDownError, match="certificate is not trusted"):
-            await email.send(mail())
-    finally:
-        await email.aclose()
+    error = await failure(channel(fake, tls, None))
+    assert isinstance(error, ChannelDownError)
+    assert "certificate is not trusted" in str(error)
     assert fake.received == []
 
 
@@ -203,12 +188,9 @@ async def test_a_certificate_for_another_host_means_channel_down(
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("smtp.elsewhere.example").configure_cert(context)
     fake = started(serve, SmtpFake(tls="implicit", server_context=context))
-    email = channel(fake, "implicit", ca_file)
-    try:
-        with pytest.raises(ChannelDownError, match="certificate is not trusted"):
-            await email.send(mail())
-    finally:
-        await email.aclose()
+    error = await failure(channel(fake, "implicit", ca_file))
+    assert isinstance(error, ChannelDownError)
+    assert "certificate is not trusted" in str(error)
     assert fake.received == []
 
 
@@ -232,14 +214,10 @@ async def test_starttls_against_a_server_without_it_means_channel_down(
     ca_file: Path, serve: list[SmtpFake]
 ) -> None:
     fake = started(serve, SmtpFake())
-    email = channel(fake, "starttls", ca_file)
-    try:
-        with pytest.raises(ChannelDownError) as caught:
-            await email.send(mail())
-    finally:
-        await email.aclose()
-    assert caught.value.reason == "misconfigured"
-    assert f"127.0.0.1:{fake.port} does not offer STARTTLS" in str(caught.value)
+    error = await failure(channel(fake, "starttls", ca_file))
+    assert isinstance(error, ChannelDownError)
+    assert error.reason == "misconfigured"
+    assert f"127.0.0.1:{fake.port} does not offer STARTTLS" in str(error)
     assert fake.received == []
 
 
@@ -248,14 +226,10 @@ async def test_implicit_tls_against_a_plaintext_server_fails_cleanly(
 ) -> None:
     # The plaintext greeting is not a TLS record: the handshake fails at once, no hang.
     fake = started(serve, SmtpFake())
-    email = channel(fake, "implicit", ca_file)
-    try:
-        with pytest.raises(ChannelDownError) as caught:
-            await email.send(mail())
-    finally:
-        await email.aclose()
-    assert caught.value.reason == "misconfigured"
-    assert "does not speak TLS" in str(caught.value)
+    error = await failure(channel(fake, "implicit", ca_file))
+    assert isinstance(error, ChannelDownError)
+    assert error.reason == "misconfigured"
+    assert "does not speak TLS" in str(error)
     assert fake.received == []
 
 
@@ -264,13 +238,9 @@ async def test_starttls_against_an_implicit_tls_server_is_bounded_by_the_timeout
 ) -> None:
     # Each side waits for the other to speak first; the adapter's timeout ends it.
     fake = started(serve, SmtpFake(tls="implicit", server_context=server_context(ca)))
-    email = channel(fake, "starttls", ca_file, timeout=timedelta(milliseconds=300))
-    try:
-        with pytest.raises(TransientError) as caught:
-            await email.send(mail())
-    finally:
-        await email.aclose()
-    assert caught.value.reason == "timeout"
+    error = await failure(channel(fake, "starttls", ca_file, timeout=timedelta(milliseconds=300)))
+    assert isinstance(error, TransientError)
+    assert error.reason == "timeout"
     assert fake.received == []
 
 
@@ -281,20 +251,13 @@ def test_cli_sends_email_over_starttls_with_the_ca_file(
     ca_file: Path,
     serve: list[SmtpFake],
 ) -> None:
-    fake = SmtpFake(
-        username="relay-user",
-        password="s3cret",
-        tls="starttls",
-        server_context=server_context(ca),
-        auth_require_tls=True,
-    )
-    started(serve, fake)
+    fake = with_auth(serve, ca, "starttls")
     monkeypatch.setenv("NOTIFIER_SMTP_HOST", "127.0.0.1")
     monkeypatch.setenv("NOTIFIER_SMTP_PORT", str(fake.port))
     monkeypatch.setenv("NOTIFIER_SMTP_TLS", "starttls")
     monkeypatch.setenv("NOTIFIER_SMTP_CA_FILE", str(ca_file))
-    monkeypatch.setenv("NOTIFIER_SMTP_USERNAME", "relay-user")
-    monkeypatch.setenv("NOTIFIER_SMTP_PASSWORD", "s3cret")
+    monkeypatch.setenv("NOTIFIER_SMTP_USERNAME", USER)
+    monkeypatch.setenv("NOTIFIER_SMTP_PASSWORD", PASSWORD)
     monkeypatch.setenv("NOTIFIER_EMAIL_FROM", "Acme <avisos@acme.example>")
 
     assert main(["channels", "send", "email", "ops@acme.example", "--json"]) == 0
@@ -329,13 +292,8 @@ def test_cli_names_an_untrusted_certificate(
 
 async def test_the_fake_refuses_auth_in_the_clear(serve: list[SmtpFake]) -> None:
     # What makes the AUTH tests above mean "over TLS": the same fake refuses plaintext AUTH.
-    fake = SmtpFake(username="relay-user", password="s3cret", auth_require_tls=True)
-    started(serve, fake)
-    email = channel(fake, "none", None, username="relay-user", password="s3cret")
-    try:
-        with pytest.raises(ChannelDownError):
-            await email.send(mail())
-    finally:
-        await email.aclose()
+    fake = with_auth(serve, trustme.CA(), "none")
+    error = await failure(channel(fake, "none", None, username=USER, password=PASSWORD))
+    assert isinstance(error, ChannelDownError)
     assert fake.logins == 0
     assert fake.received == []

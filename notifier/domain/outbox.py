@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, time
+from functools import lru_cache
 from typing import Literal
 
 from notifier.domain.models import (
@@ -134,8 +135,11 @@ Verdict = Literal["send", "cancel", "suppress"]
 
 def quiet_to_json(quiet: QuietHours | None) -> dict[str, JSONValue] | None:
     """Return quiet hours as JSON for the outbox row."""
-    if quiet is None:
-        return None
+    return None if quiet is None else dict(_quiet_json(quiet))
+
+
+@lru_cache(maxsize=256)  # a handful of rules' quiet hours, written on every outbox row
+def _quiet_json(quiet: QuietHours) -> dict[str, JSONValue]:
     return {
         "start": quiet.start.strftime("%H:%M"),
         "end": quiet.end.strftime("%H:%M"),

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from notifier.domain.models import CustomerId, PromiseId, PromiseStatus
 from notifier.domain.notices import Notice
 from notifier.domain.outbox import DuePromise, PromiseChange, Scheduled
-from notifier.domain.rules.evaluate import due_notices, next_check_at
+from notifier.domain.rules.evaluate import evaluate
 from notifier.domain.rules.model import RuleSet
 
 # A rule set that keeps answering "now" must not spin the scan: look again a little later.
@@ -34,9 +34,7 @@ def plan_promise(
         )
     if due.customer.forgotten:
         return PromiseChange(due.promise, None, broken), []
-    notices = due_notices(promise, due.customer, rules, due.sent, now)
-    sent = due.sent.with_keys([n.dedupe_key for n in notices])
-    upcoming = next_check_at(promise, due.customer, rules, sent, now)
+    notices, upcoming = evaluate(promise, due.customer, rules, due.sent, now)
     if upcoming is not None and upcoming <= now:
         upcoming = now + MIN_RECHECK
     return PromiseChange(due.promise, upcoming, broken), notices

@@ -30,7 +30,27 @@ def next_check_at(
 
     An open promise is also checked at its deadline, so the daemon can mark it broken.
     """
+    return _next(promise, _moments(promise, customer, rules, sent, now), sent, now)
+
+
+def evaluate(
+    promise: Promise, customer: Customer, rules: RuleSet, sent: SentLedger, now: datetime
+) -> tuple[list[Notice], datetime | None]:
+    """Return due_notices and, once they are recorded, next_check_at: one pass, same answers.
+
+    The scan calls this for every due promise: the rule timelines are built once.
+    """
     moments = _moments(promise, customer, rules, sent, now)
+    notices = [_notice(m, promise) for m in moments if _is_due(m, moments, sent, now)]
+    after = sent.with_keys([n.dedupe_key for n in notices])
+    # Recording them only turns due moments into sent ones: the escalation a rule reaches
+    # is the same either way, so the same timelines answer the second question.
+    return notices, _next(promise, moments, after, now)
+
+
+def _next(
+    promise: Promise, moments: list[Moment], sent: SentLedger, now: datetime
+) -> datetime | None:
     times = [
         m.at if m.at > now else now
         for m in moments

@@ -40,12 +40,19 @@ class Moment:
     at: datetime  # when quiet hours let it out
     live: bool  # False: it fell in quiet hours with ``action: drop``
     key: str
-    reason: str
+    promise: Promise
+    note: str = ""  # a reason given up front (escalations); others are worded on demand
 
     @property
     def is_escalation(self) -> bool:
         """True for the internal notice to ops."""
         return self.step == ESCALATION_STEP
+
+    @property
+    def reason(self) -> str:
+        """Why this moment speaks, in words for the notification's history."""
+        # Worded only for the moments that become notices: the scan looks at many more.
+        return self.note or _reason(self.rule, self.promise, self.stage, self.step, self.moment)
 
 
 def zone(name: str) -> ZoneInfo:
@@ -133,9 +140,7 @@ def _moment(
         elif until is not None and quiet.action is QuietAction.DROP:
             live = False
     key = dedupe_key(rule.id, promise.id, promise.deadline_version, step)
-    return Moment(
-        rule, stage, step, moment, at, live, key, _reason(rule, promise, stage, step, moment)
-    )
+    return Moment(rule, stage, step, moment, at, live, key, promise)
 
 
 def _reason(rule: Rule, promise: Promise, stage: Stage, step: int, moment: datetime) -> str:
@@ -184,4 +189,4 @@ def escalation(
     moment, why = min(candidates)
     key = dedupe_key(rule.id, promise.id, promise.deadline_version, ESCALATION_STEP)
     reason = f"escalated to {escalate.to}: {why}, rule {rule.id}"
-    return Moment(rule, "escalated", ESCALATION_STEP, moment, moment, True, key, reason)
+    return Moment(rule, "escalated", ESCALATION_STEP, moment, moment, True, key, promise, reason)

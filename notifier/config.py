@@ -66,6 +66,7 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = None
     smtp_tls: SmtpTls = "starttls"
     smtp_timeout: Duration = timedelta(seconds=30)
+    smtp_pool_size: int = 8  # connections kept open to the relay (sends in flight at once)
     smtp_ca_file: str | None = None  # PEM CAs trusted instead of the system store
     email_from: str | None = None
     email_reply_to: str | None = None

@@ -139,6 +139,7 @@ def _email(s: Settings) -> Built:
         reply_to=s.email_reply_to,
         timeout=s.smtp_timeout,
         ca_file=s.smtp_ca_file,
+        pool_size=max(1, s.smtp_pool_size),
     )
     where = f"{s.email_from} via {s.smtp_host}:{s.smtp_port} ({s.smtp_tls})"
     return SmtpEmail(smtp), ChannelStatus("email", "configured", "smtp", where)

@@ -55,6 +55,9 @@ def channel_settings(channel: str, server: Server, **values: Any) -> Settings:
         values.update(twilio_account_sid=ACCOUNT_SID, twilio_auth_token=SecretStr(AUTH_TOKEN),
                       twilio_from="+15017122661", twilio_base_url=server.url)  # fmt: skip
     else:
+        # As many relay connections as sends in flight: the pool is a relay's limit, set
+        # out of the way here like the rate limits.
+        values.setdefault("smtp_pool_size", values.get("dispatch_concurrency", 64))
         values.update(smtp_host="127.0.0.1", smtp_port=server.port, smtp_tls="none",
                       email_from="Acme <avisos@acme.example>")  # fmt: skip
     return bench_settings(**values)

@@ -3,7 +3,8 @@
 The documented exceptions: an email resent after a crash carries the same Message-ID
 (count distinct ids), and an X message whose send was cut short ends ``unknown``. An SMS
 or WhatsApp message is looked up at Twilio before it is sent again, so it never ends
-``unknown`` and never arrives twice.
+``unknown`` and never arrives twice. On PostgreSQL a second replica runs throughout and
+takes over what the killed one leaves behind.
 """
 
 from __future__ import annotations
@@ -88,38 +89,43 @@ async def _all_settled(url: str) -> list[dict[str, Any]]:
 
 
 async def test_kill_9_during_dispatch_loses_nothing_and_sends_nothing_twice(
-    sqlite_db: str, make_daemon: DaemonFactory, fakes: Fakes
+    e2e_db: str, make_daemon: DaemonFactory, fakes: Fakes
 ) -> None:
     now = datetime.now(UTC)
-    daemon: Daemon = make_daemon(
-        sqlite_db, NOTIFIER_LEASE="2s", NOTIFIER_RATE_SMS="100000",
-        NOTIFIER_RATE_WHATSAPP="100000", NOTIFIER_RATE_EMAIL="100000", NOTIFIER_RATE_X="100000",
-        NOTIFIER_X_DAILY_QUOTA="1000000", NOTIFIER_LOG_LEVEL="WARNING",
-    )  # fmt: skip
-    customers, *rest = _ledger(daemon.home, now)
-    imported = [notifier("import", str(customers), env=daemon.env, cwd=daemon.home)]
+    settings = {
+        "NOTIFIER_LEASE": "2s", "NOTIFIER_RATE_SMS": "100000", "NOTIFIER_RATE_WHATSAPP": "100000",
+        "NOTIFIER_RATE_EMAIL": "100000", "NOTIFIER_RATE_X": "100000",
+        "NOTIFIER_X_DAILY_QUOTA": "1000000", "NOTIFIER_LOG_LEVEL": "WARNING",
+    }  # fmt: skip
+    # PostgreSQL runs replicas side by side (SKIP LOCKED claims); SQLite allows one daemon.
+    count = 2 if e2e_db.startswith("postgresql") else 1
+    daemons: list[Daemon] = [make_daemon(e2e_db, **settings) for _ in range(count)]
+    home, env = daemons[0].home, daemons[0].env
+    customers, *rest = _ledger(home, now)
+    imported = [notifier("import", str(customers), env=env, cwd=home)]
     # Touchpoints and promises only need the customers: import them side by side.
     with ThreadPoolExecutor(2) as pool:
-        imported += pool.map(lambda p: notifier("import", str(p), env=daemon.env,
-                                                cwd=daemon.home), rest)  # fmt: skip
+        imported += pool.map(lambda p: notifier("import", str(p), env=env, cwd=home), rest)
     assert [d.returncode for d in imported] == [0, 0, 0], [d.stderr for d in imported]
     fakes.twilio.latency_ms = 300  # sends take a while: kills land in the middle of some
     rng = random.Random(7)
 
+    for daemon in daemons[1:]:
+        await daemon.started()  # the other replicas run on throughout
     for _ in range(KILLS):
         before = _received(fakes)
-        await daemon.started()
+        await daemons[0].started()
         # Kill once this run has got somewhere: a few dozen more messages out.
         target = min(before + rng.randint(20, 200), CUSTOMERS)
         await wait_for(partial(_reached, fakes, target), "progress before the kill", 60)
-        daemon.kill()
+        daemons[0].kill()
         if _received(fakes) >= CUSTOMERS:
             break
 
-    await daemon.started()
-    found = await wait_for(lambda: _all_settled(sqlite_db), "every notification settled", 120)
-    assert await daemon.stop() == 0
-    assert await _recovered(sqlite_db) > 0, "no kill landed mid-send: the test proved nothing"
+    await daemons[0].started()
+    found = await wait_for(lambda: _all_settled(e2e_db), "every notification settled", 120)
+    assert [await d.stop() for d in daemons] == [0] * count
+    assert await _recovered(e2e_db) > 0, "no kill landed mid-send: the test proved nothing"
 
     by_channel: dict[str, list[dict[str, Any]]] = {c: [] for c in CHANNELS}
     for r in found:

@@ -51,6 +51,9 @@ def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:
         if json_out
         else structlog.dev.ConsoleRenderer(colors=False)
     )
+    # APScheduler logs through the standard library; its notes on skipped or coalesced runs
+    # are expected here (the scan never overlaps itself by design), its errors are not.
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

@@ -59,6 +59,7 @@ class Daemon:
     def __post_init__(self) -> None:
         self.clock = SystemClock(self.settings.time_offset)
         self._scan_lock = asyncio.Lock()
+        self._rescan = False
 
     async def run(self) -> None:
         """Run until SIGTERM or SIGINT; sends in flight finish within the grace period."""
@@ -100,7 +101,11 @@ class Daemon:
         )  # fmt: skip
         self.services = services
         # The server takes its port first: a port in use stops start-up before any work.
-        server = self.server(services, self.metrics) if self.server else None
+        try:
+            server = self.server(services, self.metrics) if self.server else None
+        except BaseException:
+            await self.channels.aclose()  # their HTTP clients are open already
+            raise
         self._signals()
         scheduler = self._scheduler()
         tasks = [
@@ -133,7 +138,10 @@ class Daemon:
         self.stopping.set()
 
     def wake_scan(self) -> None:
-        """Run the scan now (a promise changed)."""
+        """Run the scan now (a promise changed); if one is running, once more after it."""
+        if self._scan_lock.locked():
+            self._rescan = True
+            return
         job = self._scan_job
         if job is not None and not self.stopping.is_set():
             job.modify(next_run_time=datetime.now(UTC))
@@ -173,6 +181,7 @@ class Daemon:
         if self.stopping.is_set() or self._scan_lock.locked():
             return
         async with self._scan_lock:
+            self._rescan = False
             now = self.clock.now()
             started = asyncio.get_running_loop().time()
             try:
@@ -195,6 +204,8 @@ class Daemon:
             await self.store.publish("scan", state, now)
             if report.promises:
                 log.info("scan.done", **state)
+        if self._rescan:  # a promise changed while this scan ran: look again now
+            self.wake_scan()
 
     async def _housekeeping(self) -> None:
         if self.stopping.is_set():

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, select, update
+from sqlalchemy import and_, bindparam, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -185,11 +185,31 @@ def _row(s: Scheduled, now: datetime) -> dict[str, Any]:
     }
 
 
+async def _set_next_checks_pg(conn: AsyncConnection, plain: Sequence[PromiseChange]) -> None:
+    # One statement over arrays instead of one UPDATE per promise: the scan's largest write.
+    # A row changed since it was read fails the updated_at check and keeps what the API set.
+    await conn.execute(
+        text(
+            "UPDATE promises AS p SET next_check_at = v.next "
+            "FROM unnest(CAST(:ids AS BIGINT[]), CAST(:seen AS TIMESTAMPTZ[]), "
+            "CAST(:next AS TIMESTAMPTZ[])) AS v(id, seen, next) "
+            "WHERE p.id = v.id AND p.updated_at = v.seen"
+        ),
+        {
+            "ids": [int(c.promise.id) for c in plain],
+            "seen": [c.promise.updated_at for c in plain],
+            "next": [c.next_check_at for c in plain],
+        },
+    )
+
+
 async def _update_promises(
     conn: AsyncConnection, changes: Sequence[PromiseChange], now: datetime
 ) -> None:
     plain = [c for c in changes if not c.broken]
-    if plain:
+    if plain and conn.dialect.name == "postgresql":
+        await _set_next_checks_pg(conn, plain)
+    elif plain:
         await conn.execute(
             update(promises)
             .where(

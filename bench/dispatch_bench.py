@@ -121,12 +121,12 @@ async def _alone(a: dict[str, Any]) -> dict[str, Any]:
 
 
 def measure_limiter(times: list[float], rate: float) -> tuple[float, float]:
-    """Return the sustained rate past the opening burst, and the most the bucket was overrun.
+    """Return the sustained rate past the first send, and the most the bucket was overrun.
 
-    A token bucket may send ``burst`` (one second's worth) at once, then ``rate`` a second:
-    by any instant t, at most burst + rate * (t - first) messages may have gone.
+    The senders' buckets hold no burst (notifier.engine.sending.rates): by any instant t,
+    at most 1 + rate * (t - first) messages may have gone.
     """
-    burst = max(1.0, rate)
+    burst = 1.0
     if len(times) <= burst + 1:
         return 0.0, 0.0
     first = times[0]

@@ -18,8 +18,10 @@ class Rate:
 class TokenBucket:
     """Grants ``cost`` tokens at ``rate.per_second``, never more, whatever the concurrency.
 
-    Waiters are served in arrival order under one lock, so a burst of concurrent senders
-    is paced rather than racing; the bucket starts with ``burst`` tokens.
+    Each caller is given its slot in arrival order (a theoretical send time that advances
+    by cost / rate) and sleeps until it: the slots are never closer than the rate allows,
+    and a caller woken late by the event loop does not push every later slot back, so the
+    long-run rate holds too. At most ``burst`` tokens may be saved up while idle.
     """
 
     def __init__(self, rate: Rate, now: Callable[[], float] = time.monotonic) -> None:
@@ -27,8 +29,8 @@ class TokenBucket:
             raise ValueError("a rate must be greater than zero")
         self.rate = rate
         self._now = now
-        self._tokens = rate.burst
-        self._stamp = now()
+        # The earliest instant the next token may be taken; the bucket starts full.
+        self._next = now() - (max(rate.burst, 1.0) - 1.0) / rate.per_second
         self._lock = asyncio.Lock()
         self._day_start = now()
         self._day_count = 0
@@ -37,17 +39,12 @@ class TokenBucket:
         """Wait until ``cost`` tokens are available, then take them."""
         async with self._lock:
             await self._take_daily()
-            while True:
-                now = self._now()
-                self._tokens = min(
-                    max(self.rate.burst, cost),
-                    self._tokens + (now - self._stamp) * self.rate.per_second,
-                )
-                self._stamp = now
-                if self._tokens >= cost:
-                    self._tokens -= cost
-                    return
-                await asyncio.sleep((cost - self._tokens) / self.rate.per_second)
+            now = self._now()
+            saved = (max(self.rate.burst, 1.0) - 1.0) / self.rate.per_second
+            slot = max(self._next, now - saved)
+            self._next = slot + cost / self.rate.per_second
+        if slot > now:
+            await asyncio.sleep(slot - now)
 
     async def _take_daily(self) -> None:
         if self.rate.per_day is None:

@@ -46,12 +46,16 @@ class Attempt:
 
 
 def rates(s: Settings) -> dict[ChannelName, Rate]:
-    """Return each channel's sender rate from the settings."""
+    """Return each channel's sender rate from the settings.
+
+    No burst: a bucket that saved up a second's worth of tokens would let twice the rate
+    through in the next second, and providers count per second.
+    """
     return {
-        "sms": Rate(s.rate_sms, burst=max(1.0, s.rate_sms)),
-        "whatsapp": Rate(s.rate_whatsapp, burst=max(1.0, s.rate_whatsapp)),
-        "email": Rate(s.rate_email, burst=max(1.0, s.rate_email)),
-        "x": Rate(s.rate_x, burst=max(1.0, s.rate_x), per_day=s.x_daily_quota),
+        "sms": Rate(s.rate_sms),
+        "whatsapp": Rate(s.rate_whatsapp),
+        "email": Rate(s.rate_email),
+        "x": Rate(s.rate_x, per_day=s.x_daily_quota),
     }
 
 

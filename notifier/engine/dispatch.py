@@ -63,9 +63,10 @@ class Dispatcher:
         self.clock = clock
         self.settings = settings
         self.owner = owner or f"notifier-{uuid.uuid4().hex[:12]}"
+        self.metrics = metrics or Metrics()
         self.pauses = Pauses(store, clock, settings)
         self.sender = Sender(
-            store, channels, clock, settings, self.pauses, rng or random.Random(), metrics
+            store, channels, clock, settings, self.pauses, rng or random.Random(), self.metrics
         )
         self.wakeup = asyncio.Event()
 
@@ -129,13 +130,25 @@ class Dispatcher:
             return 0
         if self.pauses.channels:  # a resume may have released these rows a moment ago
             await self.pauses.refresh(now, force=True)
-        batch = await self._load(claimed, now)
-        self._decide(batch, now)
-        await self._render(batch, now)
-        await self.store.apply_changes(batch.changes + [a.change for a in batch.attempts], now)
+        with self.metrics.dispatch_seconds.time():
+            batch = await self._load(claimed, now)
+            self._decide(batch, now)
+            await self._render(batch, now)
+            await self.store.apply_changes(batch.changes + [a.change for a in batch.attempts], now)
         for attempt in batch.attempts:
             self.sender.start(attempt)
+        self._count_decisions(batch)
         return len(claimed)
+
+    def _count_decisions(self, batch: _Batch) -> None:
+        """Count what was decided without a send: cancelled, suppressed, deferred, held."""
+        rules = {n.id: n.rule_id or "-" for n in batch.claimed}
+        for change in batch.changes:
+            if change.event is None or change.event.type == "folded":
+                continue
+            channel = change.event.channel or "-"
+            rule = rules.get(change.id, "-")
+            self.metrics.notifications.labels(channel, rule, change.event.type).inc()
 
     async def _load(self, claimed: list[Notification], now: datetime) -> _Batch:
         customer_ids = list({n.customer_id for n in claimed})

@@ -55,3 +55,6 @@ async def test_kept_before_send_is_cancelled(rig: Rig) -> None:
     assert rig.twilio.forms() == []
     found = await rig.store.queue_stats()
     assert found["counts"].get(NotificationStatus.CANCELLED.value) == 1
+    labels = {"channel": "-", "rule": "delivery-late", "outcome": "cancelled"}
+    registry = rig.dispatcher.metrics.registry
+    assert registry.get_sample_value("notifier_notifications_total", labels) == 1.0

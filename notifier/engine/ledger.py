@@ -21,7 +21,6 @@ from notifier.domain.ingest import (
 from notifier.domain.models import (
     Customer,
     Promise,
-    PromiseEvent,
     PromiseEventType,
     PromiseStatus,
     Source,
@@ -124,11 +123,6 @@ class Ledger:
         if found is None:
             raise NotFoundError(f"unknown promise {promise_id}")
         return found
-
-    async def promise_events(self, promise_id: int) -> list[PromiseEvent]:
-        """Return the promise's events, oldest first."""
-        await self.promise(promise_id)
-        return await self.store.promise_events(promise_id)
 
     async def list_promises(
         self,

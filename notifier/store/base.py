@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from notifier.store.engine import is_sqlite, make_engine
+from notifier.store.engine import is_sqlite
 
 
 class StoreBase:
@@ -15,11 +15,6 @@ class StoreBase:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-
-    @classmethod
-    def from_url(cls, url: str) -> StoreBase:
-        """Return a store on a new engine for ``url``."""
-        return cls(make_engine(url))
 
     @property
     def is_sqlite(self) -> bool:

@@ -12,8 +12,6 @@ from notifier.domain.models import (
     ChannelName,
     Customer,
     CustomerId,
-    Direction,
-    Interaction,
     Promise,
     PromiseEvent,
     PromiseEventType,
@@ -99,15 +97,4 @@ def to_promise_event(row: Mapping[Any, Any]) -> PromiseEvent:
         source=Source(row["source"]),
         deadline_version=row["deadline_version"],
         data=dict(row["data"] or {}),
-    )
-
-
-def to_interaction(row: Mapping[Any, Any]) -> Interaction:
-    """Return the domain interaction for an ``interactions`` row."""
-    return Interaction(
-        id=row["id"],
-        customer_id=CustomerId(row["customer_id"]),
-        channel=cast(ChannelName, row["channel"]),
-        direction=Direction(row["direction"]),
-        at=row["at"],
     )

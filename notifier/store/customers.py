@@ -49,11 +49,6 @@ class CustomerQueries(StoreBase):
             rows = (await conn.execute(select(customers).where(customers.c.id.in_(ids)))).mappings()
             return {r["id"]: to_customer(r) for r in rows}
 
-    async def existing_customer_ids(self, ids: Sequence[str]) -> set[str]:
-        """Return which of ``ids`` are known customers."""
-        async with self.reading() as conn:
-            return await _existing_ids(conn, ids)
-
     async def add_interactions(
         self, items: Sequence[InteractionData], now: datetime
     ) -> list[int | RowError]:

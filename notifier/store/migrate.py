@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 from pathlib import Path
 
@@ -47,11 +46,6 @@ def upgrade(url: str, revision: str = "head") -> None:
 def downgrade(url: str, revision: str = "base") -> None:
     """Migrate the database at ``url`` down to ``revision`` (blocking)."""
     command.downgrade(alembic_config(url), revision)
-
-
-async def upgrade_async(url: str, revision: str = "head") -> None:
-    """Like upgrade, from inside a running event loop (env.py runs its own loop)."""
-    await asyncio.to_thread(upgrade, url, revision)
 
 
 async def is_current(engine: AsyncEngine) -> bool:

@@ -53,14 +53,6 @@ class ReportQueries(StoreBase):
             ]  # fmt: skip
         return to_notification(row), history
 
-    async def notifications_for(self, ids: Sequence[int]) -> list[Notification]:
-        """Return the notifications with these ids."""
-        async with self.reading() as conn:
-            rows = (
-                await conn.execute(select(notifications).where(notifications.c.id.in_(list(ids))))
-            ).mappings()
-            return [to_notification(r) for r in rows]
-
     async def sent_since(
         self, customer_ids: Sequence[str], since: datetime
     ) -> dict[str, list[datetime]]:

@@ -102,6 +102,23 @@ class Change:
     release: bool = False  # drop the lease (back to pending or final)
 
 
+def back_in_outbox(
+    notification_id: NotificationId,
+    at: datetime,
+    event: Event,
+    *,
+    error_code: str | None = None,
+    error: str | None = None,
+    fail_channel: ChannelName | None = None,
+    unfold: bool = False,
+) -> Change:
+    """Return the change that puts a row back in the outbox, due at ``at``, lease dropped."""
+    return Change(
+        notification_id, event, NotificationStatus.PENDING, not_before=at, error_code=error_code,
+        error=error, fail_channel=fail_channel, unfold=unfold, release=True,
+    )  # fmt: skip
+
+
 @dataclass(frozen=True, slots=True)
 class DuePromise:
     """A promise the scan must look at, with what it needs to decide."""

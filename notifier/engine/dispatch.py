@@ -15,8 +15,8 @@ from notifier.channels.registry import Channels
 from notifier.clock import Clock
 from notifier.config import Settings
 from notifier.domain.dispatch import DAY, capped_until, moot_reason
-from notifier.domain.models import ChannelName, Customer, JSONValue, NotificationStatus, Promise
-from notifier.domain.outbox import Change, Event, Notification
+from notifier.domain.models import Customer, JSONValue, NotificationStatus, Promise
+from notifier.domain.outbox import Change, Event, Notification, back_in_outbox
 from notifier.domain.routing import Send, Suppress, Via, Wait, route
 from notifier.engine.compose import Composer
 from notifier.engine.pauses import Pauses
@@ -204,11 +204,11 @@ class Dispatcher:
         if isinstance(decision, Wait):
             event = Event("deferred", decision.reason, decision.channel,
                           {"until": decision.until.isoformat(), "skipped": skipped})  # fmt: skip
-            return _back(n, decision.until, event)
+            return back_in_outbox(n.id, decision.until, event)
         if decision.channel in self.pauses.channels:
             reason = f"channel {decision.channel} paused by ops"
             event = Event("held", reason, decision.channel)
-            return _back(n, now + HOLD, event, error_code="held", error=reason)
+            return back_in_outbox(n.id, now + HOLD, event, error_code="held", error=reason)
         return decision
 
     def _route_ops(self, n: Notification) -> Change | Send:
@@ -232,7 +232,7 @@ class Dispatcher:
                 until, reason = now + SETTLE, f"{reason}; a message to them is in flight"
             if until is not None:
                 for n, _ in group:
-                    batch.changes.append(_back(n, until, Event("deferred", reason)))
+                    batch.changes.append(back_in_outbox(n.id, until, Event("deferred", reason)))
                 return
             batch.sent.setdefault(primary.customer_id, []).append(now)
         members = [n for n, _ in group[1:]]
@@ -264,7 +264,7 @@ class Dispatcher:
             except TemplateError as exc:
                 batch.changes.extend(self.sender.unfold(a, now))
                 event = Event("failed_channel", str(exc), send.channel)
-                batch.changes.append(_back(n, now, event, fail_channel=send.channel))
+                batch.changes.append(back_in_outbox(n.id, now, event, fail_channel=send.channel))
                 continue
             outbound = self.composer.outbound(
                 n, rendered, send.channel, send.address, customer, now
@@ -285,19 +285,3 @@ class Dispatcher:
 
 def _final(n: Notification, status: NotificationStatus, kind: str, reason: str) -> Change:
     return Change(n.id, Event(kind, reason), status, error=reason, release=True)
-
-
-def _back(
-    n: Notification,
-    at: datetime,
-    event: Event,
-    *,
-    error_code: str | None = None,
-    error: str | None = None,
-    fail_channel: ChannelName | None = None,
-) -> Change:
-    """Put the row back in the outbox, due at ``at``."""
-    return Change(
-        n.id, event, NotificationStatus.PENDING, not_before=at, error_code=error_code,
-        error=error, fail_channel=fail_channel, release=True,
-    )  # fmt: skip

@@ -18,7 +18,7 @@ from notifier.channels.base import Receipt, SendError
 from notifier.channels.registry import Channels
 from notifier.config import Settings
 from notifier.domain.models import NotificationStatus
-from notifier.domain.outbox import Change, Event, Notification
+from notifier.domain.outbox import Change, Event, Notification, back_in_outbox
 from notifier.store.store import Store
 
 log = structlog.get_logger("notifier.recovery")
@@ -110,8 +110,7 @@ async def _resolve(n: Notification, channels: Channels, settings: Settings) -> C
 
 
 def _again(n: Notification, reason: str, now: datetime | None) -> Change:
-    return Change(n.id, Event("recovered", reason, n.channel), NotificationStatus.PENDING,
-                  not_before=now or n.not_before, release=True)  # fmt: skip
+    return back_in_outbox(n.id, now or n.not_before, Event("recovered", reason, n.channel))
 
 
 def _follow(primary: Change, member: Notification) -> Change:
@@ -121,5 +120,4 @@ def _follow(primary: Change, member: Notification) -> Change:
                       primary.status, provider_id=primary.provider_id,
                       sent_at=primary.sent_at, release=True)  # fmt: skip
     reason = f"notification {primary.id} was not confirmed; back in the outbox"
-    return Change(member.id, Event("unfolded", reason), NotificationStatus.PENDING,
-                  not_before=member.not_before, unfold=True, release=True)  # fmt: skip
+    return back_in_outbox(member.id, member.not_before, Event("unfolded", reason), unfold=True)

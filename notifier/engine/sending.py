@@ -23,7 +23,7 @@ from notifier.clock import Clock
 from notifier.config import Settings
 from notifier.domain.dispatch import backoff
 from notifier.domain.models import ChannelName, NotificationStatus
-from notifier.domain.outbox import Change, Event, Notification
+from notifier.domain.outbox import Change, Event, Notification, back_in_outbox
 from notifier.domain.routing import Send
 from notifier.engine.pauses import Pauses
 from notifier.engine.ratelimit import Rate, TokenBucket
@@ -184,13 +184,13 @@ class Sender:
         now = self.clock.now()
         if channel is None or a.outbound is None:
             event = Event("retry", f"channel {channel_name} unavailable", channel_name)
-            return [_back(n, now, event), *self.unfold(a, now)]
+            return [back_in_outbox(n.id, now, event), *self.unfold(a, now)]
         limiter = self.limiters[channel_name]
         wait = limiter.seconds_until_quota()
         if wait > 0:
             until = now + timedelta(seconds=wait)
             event = Event("deferred", f"{channel_name} daily quota reached", channel_name)
-            return [_back(n, until, event), *self.unfold(a, now, until)]
+            return [back_in_outbox(n.id, until, event), *self.unfold(a, now, until)]
         await limiter.acquire(float(a.sms.segments) if a.sms else 1.0)
         try:
             receipt = await channel.send(a.outbound)
@@ -207,7 +207,10 @@ class Sender:
             if first:
                 await self._alert_ops(channel_name, str(exc))
             event = Event("channel_down", str(exc), channel_name, {"code": exc.code})
-            return [_back(n, self.clock.now(), event), *self.unfold(a, self.clock.now())]
+            return [
+                back_in_outbox(n.id, self.clock.now(), event),
+                *self.unfold(a, self.clock.now()),
+            ]
         return self._sent(a, receipt)
 
     async def _alert_ops(self, down: ChannelName, reason: str) -> None:
@@ -268,26 +271,20 @@ class Sender:
         at = now + backoff(attempts, retry_after, self.rng)
         event = Event("retry", text, a.route.channel,
                       {"code": getattr(exc, "code", None), "next_try": at.isoformat()})  # fmt: skip
-        back = _back(n, at, event, error_code=getattr(exc, "code", None), error=text)
+        back = back_in_outbox(n.id, at, event, error_code=getattr(exc, "code", None), error=text)
         return [back, *self.unfold(a, now, at)]
 
     def _next_channel(self, a: Attempt, text: str, exc: SendError) -> list[Change]:
         n, now, channel = a.notification, self.clock.now(), a.route.channel
         event = Event("failed_channel", text, channel, {"code": exc.code})
-        back = Change(n.id, event, NotificationStatus.PENDING, not_before=now, error=text,
-                      error_code=exc.code, fail_channel=channel, release=True)  # fmt: skip
+        back = back_in_outbox(n.id, now, event, error_code=exc.code, error=text,
+                              fail_channel=channel)  # fmt: skip
         return [back, *self.unfold(a, now)]
 
     def unfold(self, a: Attempt, now: datetime, at: datetime | None = None) -> list[Change]:
         """Give the members of a message that did not go their own rows back."""
         reason = f"notification {a.notification.id} did not go out; back in the outbox"
         return [
-            Change(m.id, Event("unfolded", reason), NotificationStatus.PENDING,
-                   not_before=at or now, unfold=True, release=True)
+            back_in_outbox(m.id, at or now, Event("unfolded", reason), unfold=True)
             for m in a.members
         ]  # fmt: skip
-
-
-def _back(n: Notification, at: datetime, event: Event, **extra: str | None) -> Change:
-    return Change(n.id, event, NotificationStatus.PENDING, not_before=at, release=True,
-                  error_code=extra.get("error_code"), error=extra.get("error"))  # fmt: skip

@@ -85,6 +85,7 @@ class Daemon:
         self.channels = build_channels(s, demo=s.demo)
         for status in self.channels:
             log.info("channel", line=status.describe())
+        assert self.reloader.renderer is not None  # loaded with the rules above
         composer = Composer(self.reloader.renderer, Company.from_settings(s), s)
         self.dispatcher = Dispatcher(
             self.store, self.channels, composer, self.clock, s, metrics=self.metrics

@@ -31,7 +31,7 @@ class Reloader:
         self.clock = clock
         self.metrics = metrics
         self.rules: RuleSet | None = None
-        self.renderer: Renderer = Renderer.from_settings(settings)
+        self.renderer: Renderer | None = None  # the set in force, once one loaded
         self.problems: list[str] = []
         self.on_reload: Callable[[Renderer], None] = lambda _: None
         self._requested = asyncio.Event()
@@ -89,6 +89,7 @@ class Reloader:
             log.error("rules.reload_refused", problems=len(self.problems))
             await self.store.publish("rules", {"ok": False, "problems": self.problems}, now)
             return False
+        assert self.renderer is not None  # set with the rules that just loaded
         self.on_reload(self.renderer)
         await self.store.publish(
             "rules", {"ok": True, "rules": len(result.rules.rules), "problems": []}, now

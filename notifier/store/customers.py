@@ -255,3 +255,20 @@ def _changes(current: Any, item: CustomerData) -> dict[str, Any]:
     if current["forgotten_at"] is not None and changes:
         changes["forgotten_at"] = None
     return changes
+
+
+async def mark_undeliverable(
+    conn: AsyncConnection, customer_id: str, channel: str, address: str
+) -> None:
+    """Mark ``address`` as failed hard on ``channel``, in the caller's transaction.
+
+    An unknown customer is left alone (the UPDATE matches nothing).
+    """
+    current = await conn.scalar(
+        select(customers.c.undeliverable).where(customers.c.id == customer_id)
+    )
+    marks: dict[str, Any] = dict(current or {})
+    marks[channel] = address
+    await conn.execute(
+        update(customers).where(customers.c.id == customer_id).values(undeliverable=marks)
+    )

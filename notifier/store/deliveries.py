@@ -5,10 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import and_, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.domain.models import (
     ChannelName,
@@ -22,6 +20,7 @@ from notifier.domain.outbox import Change, Event, Notification
 from notifier.store.base import StoreBase
 from notifier.store.claims import apply_changes, to_notification
 from notifier.store.convert import customers, notifications, to_customer
+from notifier.store.customers import mark_undeliverable
 
 # 21211 (no such number) and 21614 (a landline) can come back in a status callback as well
 # as from the API: either way no later message can reach that address on that channel.
@@ -93,7 +92,7 @@ class DeliveryQueries(StoreBase):
             moved = tuple(c.id for c in changes if c.fail_channel is not None)
             dead = bool(moved) and report.error_code in DEAD_ADDRESS
             if dead and first.channel is not None and first.address is not None:
-                await _mark_undeliverable(conn, first.customer_id, first.channel, first.address)
+                await mark_undeliverable(conn, first.customer_id, first.channel, first.address)
         return DeliveryOutcome(
             found=tuple(n.id for n in rows),
             moved_on=moved,
@@ -119,20 +118,6 @@ class DeliveryQueries(StoreBase):
         async with self.reading() as conn:
             rows = (await conn.execute(select(customers).where(match))).mappings()
             return [to_customer(r) for r in rows]
-
-
-async def _mark_undeliverable(
-    conn: AsyncConnection, customer_id: str, channel: str, address: str
-) -> None:
-    # The same mark the dispatcher leaves on a hard API failure, in this transaction.
-    current = await conn.scalar(
-        select(customers.c.undeliverable).where(customers.c.id == customer_id)
-    )
-    marks: dict[str, Any] = dict(current or {})
-    marks[channel] = address
-    await conn.execute(
-        update(customers).where(customers.c.id == customer_id).values(undeliverable=marks)
-    )
 
 
 def delivery_changes(

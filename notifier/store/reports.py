@@ -15,6 +15,7 @@ from notifier.domain.outbox import Notification
 from notifier.store.base import StoreBase
 from notifier.store.claims import to_notification
 from notifier.store.convert import customers, notification_events, notifications
+from notifier.store.customers import mark_undeliverable
 from notifier.store.tables import PauseRow, StateRow
 
 pauses = PauseRow.__table__  # type: ignore[attr-defined]
@@ -86,18 +87,7 @@ class ReportQueries(StoreBase):
     ) -> None:
         """Remember that ``address`` failed hard on ``channel`` (until the address changes)."""
         async with self.transaction() as conn:
-            row = await conn.scalar(
-                select(customers.c.undeliverable).where(customers.c.id == customer_id)
-            )
-            if row is None and not await conn.scalar(
-                select(customers.c.id).where(customers.c.id == customer_id)
-            ):
-                return
-            marks = dict(row or {})
-            marks[channel] = address
-            await conn.execute(
-                update(customers).where(customers.c.id == customer_id).values(undeliverable=marks)
-            )
+            await mark_undeliverable(conn, customer_id, channel, address)
 
     async def set_consent(
         self, customer_id: str, channel: ChannelName, allowed: bool, now: datetime

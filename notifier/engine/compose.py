@@ -13,7 +13,6 @@ from notifier.domain.ingest import TimelineEntry
 from notifier.domain.models import ChannelName, Customer, Promise
 from notifier.domain.outbox import Notification
 from notifier.templates import Company, Renderer, build_context
-from notifier.templates.context import TimelineEntry as TimelineLine
 from notifier.templates.render import Rendered
 
 WHATSAPP_SESSION = timedelta(hours=24)
@@ -45,7 +44,7 @@ class Composer:
             link=None,
             now=now,
             currency=self.settings.default_currency,
-            timeline=[TimelineLine(e.at, e.type, e.summary) for e in timeline],
+            timeline=timeline,
         )
         locale = customer.locale if n.audience == "customer" else self.settings.default_locale
         return self.renderer.render(message, channel, locale, context)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from notifier.config import Settings
+from notifier.domain.ingest import TimelineEntry as TimelineEntry
 from notifier.domain.models import Customer, JSONValue, Promise
 
 
@@ -26,15 +27,6 @@ class Company:
             help_url=settings.company_help_url,
             support_hours=settings.company_support_hours,
         )
-
-
-@dataclass(frozen=True, slots=True)
-class TimelineEntry:
-    """One line of a customer's history, for the escalation message to ops."""
-
-    at: datetime
-    kind: str
-    summary: str
 
 
 def build_context(
@@ -61,7 +53,7 @@ def build_context(
         "link": link,
         "now": now,
         "currency": _currency(promise, currency),
-        "timeline": [{"at": e.at, "kind": e.kind, "summary": e.summary} for e in timeline],
+        "timeline": [{"at": e.at, "kind": e.type, "summary": e.summary} for e in timeline],
     }
 
 

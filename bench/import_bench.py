@@ -15,9 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import platform
 import random
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -27,6 +25,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
+
+from bench.common import machine
 
 PG_URL = os.environ.get(
     "NOTIFIER_BENCH_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
@@ -114,14 +114,6 @@ async def _pg_admin(sql: str) -> None:
         await conn.close()
 
 
-async def _pg_version() -> str:
-    conn = await asyncpg.connect(PG_URL.replace("postgresql+asyncpg://", "postgresql://"))
-    try:
-        return str(await conn.fetchval("SHOW server_version"))
-    finally:
-        await conn.close()
-
-
 def bench(database: str, rows: int, workdir: Path) -> list[Run]:
     """Import customers, then promises, then the promises again, into a fresh database."""
     customers = max(rows // 10, 1)
@@ -155,27 +147,12 @@ def bench(database: str, rows: int, workdir: Path) -> list[Run]:
             asyncio.run(_pg_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
 
 
-def machine() -> str:
-    """Return cores, memory, OS and versions, for the record."""
-    meminfo = Path("/proc/meminfo").read_text().split()
-    mem_gb = int(meminfo[meminfo.index("MemTotal:") + 1]) / 1024 / 1024
-    cpu = next(
-        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-         if line.startswith("model name")), platform.processor(),
-    )  # fmt: skip
-    return (
-        f"{os.cpu_count()} cores ({cpu}), {mem_gb:.0f} GB RAM, {platform.system()} "
-        f"{platform.release()}; Python {platform.python_version()}, SQLite "
-        f"{sqlite3.sqlite_version}"
-    )
-
-
-def report(runs: list[Run], argv: list[str], pg_version: str | None) -> str:
+def report(runs: list[Run], argv: list[str]) -> str:
     """Return the Markdown section for bench/RESULTS.md."""
     lines = [
         f"### {datetime.now(UTC):%Y-%m-%d}: `python -m bench.import_bench {' '.join(argv)}`",
         "",
-        f"Machine: {machine()}" + (f", PostgreSQL {pg_version}" if pg_version else "") + ".",
+        f"Machine: {machine()}.",
         "",
         "| database | file | rows | wall time | rows/s | peak RSS |",
         "| --- | --- | ---: | ---: | ---: | ---: |",
@@ -200,8 +177,7 @@ def main(argv: list[str] | None = None) -> None:
         for rows in args.rows:
             for database in databases:
                 runs.extend(bench(database, rows, Path(tmp)))
-    pg_version = asyncio.run(_pg_version()) if "postgres" in databases else None
-    print(report(runs, sys.argv[1:] if argv is None else argv, pg_version))
+    print(report(runs, sys.argv[1:] if argv is None else argv))
 
 
 if __name__ == "__main__":

@@ -228,10 +228,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.dispatch_bench")
     parser.add_argument("--n", type=int, default=5000)
     parser.add_argument("--db", choices=[*DATABASES, "both"], default="both")
+    parser.add_argument("--channel", choices=[*SERVER_KIND, "both"], default="both")
+    parser.add_argument("--latency", type=int, choices=sorted(TARGETS), help="default: each")
     args = parser.parse_args()
     for kind in DATABASES if args.db == "both" else (args.db,):
-        for channel in ("sms", "email"):
-            for latency in (0, 50):
+        for channel in SERVER_KIND if args.channel == "both" else (args.channel,):
+            for latency in TARGETS if args.latency is None else (args.latency,):
                 for f in throughput(kind, channel, latency, args.n):
                     print(" | ".join(f.cells()), flush=True)
 

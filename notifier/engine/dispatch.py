@@ -15,7 +15,13 @@ from notifier.channels.registry import Channels
 from notifier.clock import Clock
 from notifier.config import Settings
 from notifier.domain.dispatch import DAY, capped_until, moot_reason
-from notifier.domain.models import Customer, JSONValue, NotificationStatus, Promise
+from notifier.domain.models import (
+    Customer,
+    JSONValue,
+    NotificationId,
+    NotificationStatus,
+    Promise,
+)
 from notifier.domain.outbox import Change, Event, Notification, back_in_outbox
 from notifier.domain.routing import Send, Suppress, Via, Wait, route
 from notifier.engine.compose import Composer
@@ -277,10 +283,20 @@ class Dispatcher:
                 n.id, Event("attempt", f"attempt {n.attempts + 1}", send.channel, detail),
                 channel=send.channel, address=send.address, subject=rendered.subject,
                 body=rendered.text, message=message, attempted_at=now, count_attempt=True,
-                members=tuple(m.id for m in a.members),
+                members=_members(a),
             )  # fmt: skip
             ready.append(Attempt(n, send, a.members, change, outbound, rendered.sms))
         batch.attempts = ready
+
+
+def _members(a: Attempt) -> tuple[NotificationId, ...] | None:
+    """Return the members to record on the attempt; None when the row has none either way.
+
+    Writing members reads and rewrites the row's payload: a plain send need not pay for it.
+    """
+    if not a.members and not a.notification.members:
+        return None
+    return tuple(m.id for m in a.members)
 
 
 def _final(n: Notification, status: NotificationStatus, kind: str, reason: str) -> Change:

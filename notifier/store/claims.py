@@ -23,6 +23,9 @@ from notifier.store.convert import notification_events, notifications
 
 _PENDING = NotificationStatus.PENDING.value
 _SENDING = NotificationStatus.SENDING.value
+# Stands for ``attempts + 1`` in a row's values until the UPDATE is built: building the
+# SQL expression once per row cost more than the rest of the row's values together.
+_PLUS_ONE = object()
 
 
 def to_notification(row: Any) -> Notification:
@@ -212,16 +215,18 @@ async def _update_rows(conn: AsyncConnection, rows: list[tuple[int, dict[str, An
     if len(set(ids)) != len(ids):
         for i, values in rows:
             if values:
+                written = {k: notifications.c.attempts + 1 if v is _PLUS_ONE else v
+                           for k, v in values.items()}  # fmt: skip
                 await conn.execute(
-                    update(notifications).where(notifications.c.id == i).values(values)
+                    update(notifications).where(notifications.c.id == i).values(written)
                 )
         return
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for i, values in rows:
         if values:
-            params = {f"v_{k}": v for k, v in values.items() if k != "attempts"}
-            key = tuple(sorted(values))
-            groups.setdefault(key, []).append({"v_id": i, **params})
+            params = {f"v_{k}": v for k, v in values.items() if v is not _PLUS_ONE}
+            params["v_id"] = i
+            groups.setdefault(tuple(sorted(values)), []).append(params)
     for key, batch in groups.items():
         assignments: dict[str, Any] = {
             k: notifications.c.attempts + 1 if k == "attempts" else bindparam(f"v_{k}") for k in key
@@ -244,7 +249,7 @@ def _values(c: Change, row: dict[str, Any] | None, now: datetime) -> dict[str, A
     }  # fmt: skip
     values.update({k: v for k, v in plain.items() if v is not None})
     if c.count_attempt:
-        values["attempts"] = notifications.c.attempts + 1
+        values["attempts"] = _PLUS_ONE
     if c.release:
         values.update(lease_owner=None, lease_until=None)
     if row is not None:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from babel import Locale, UnknownLocaleError
@@ -107,7 +108,11 @@ def _plain(text: str) -> str:
 
 
 def _babel_locale(ctx: Context) -> Locale:
-    tag = str(ctx.get("locale") or "en")
+    return _parse_locale(str(ctx.get("locale") or "en"))
+
+
+@lru_cache(maxsize=64)  # a few locales, asked for by several filters in every message
+def _parse_locale(tag: str) -> Locale:
     try:
         return Locale.parse(tag, sep="-")
     except (ValueError, UnknownLocaleError):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from notifier.domain.models import CustomerId, PromiseId
 from notifier.domain.notices import Notice
-from notifier.domain.outbox import PromiseChange
+from notifier.domain.outbox import PromiseChange, Scheduled
 from notifier.domain.rules.model import RuleSet
 from notifier.domain.scan import hold_for_company, plan_promise
 from notifier.store.store import Store
@@ -29,39 +30,66 @@ class ScanReport:
         )
 
 
-async def scan_batch(
+Upcoming = dict[CustomerId, list[tuple[PromiseId, datetime]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """One batch, planned: what to write, and where the next batch starts."""
+
+    promises: int
+    changes: list[PromiseChange]
+    scheduled: list[Scheduled]
+    last: tuple[datetime, int] | None
+
+
+async def plan_batch(
     store: Store,
     rules: RuleSet,
     now: datetime,
     *,
     batch_size: int,
     consolidation_window: timedelta,
-) -> ScanReport:
-    """Look at one batch of due promises; the report says how many there were."""
-    due = await store.due_promises(now, batch_size)
+    after: tuple[datetime, int] | None = None,
+    planned: Upcoming | None = None,
+) -> Batch:
+    """Read the batch of due promises after ``after`` and decide what each needs.
+
+    ``planned`` holds the new checks the earlier batches of this tick decided, whether
+    or not their writes have landed yet; this batch's are added to it.
+    """
+    due = await store.due_promises(now, batch_size, after)
     if not due:
-        return ScanReport()
+        return Batch(0, [], [], None)
     changes: list[PromiseChange] = []
     notices: list[Notice] = []
     for d in due:
         change, found = plan_promise(d, rules, now)
         changes.append(change)
         notices.extend(found)
-    upcoming: dict[CustomerId, list[tuple[PromiseId, datetime]]] = {}
+    planned = {} if planned is None else planned
+    for c in changes:
+        if c.next_check_at is not None:
+            planned.setdefault(c.promise.customer_id, []).append((c.promise.id, c.next_check_at))
+    upcoming: Upcoming = {}
     if notices:
         customer_ids = list({n.customer_id for n in notices})
         for cid, checks in (
             await store.next_checks(customer_ids, now, now + consolidation_window)
         ).items():
             upcoming[CustomerId(cid)] = [(PromiseId(pid), at) for pid, at in checks]
-        for c in changes:
-            if c.next_check_at is not None:
-                upcoming.setdefault(c.promise.customer_id, []).append(
-                    (c.promise.id, c.next_check_at)
-                )
+        for cid in customer_ids:
+            upcoming.setdefault(cid, []).extend(planned.get(cid, ()))
     scheduled = hold_for_company(notices, upcoming, consolidation_window, now)
-    inserted = await store.apply_scan(changes, scheduled, now)
-    return ScanReport(len(due), inserted, sum(c.broken for c in changes), 1)
+    last = due[-1].promise
+    assert last.next_check_at is not None  # read because its check is due
+    return Batch(len(due), changes, scheduled, (last.next_check_at, int(last.id)))
+
+
+async def write_batch(store: Store, batch: Batch, now: datetime) -> ScanReport:
+    """Write one planned batch in one transaction; return its report."""
+    inserted = await store.apply_scan(batch.changes, batch.scheduled, now)
+    return ScanReport(batch.promises, inserted, sum(c.broken for c in batch.changes), 1)
 
 
 async def scan(
@@ -73,13 +101,34 @@ async def scan(
     consolidation_window: timedelta = timedelta(minutes=10),
     max_batches: int = 1000,
 ) -> ScanReport:
-    """Look at every promise due at ``now``, batch after batch, until none is left."""
+    """Look at every promise due at ``now``, batch after batch, until none is left.
+
+    Each batch is written in its own transaction while the next one is read and planned:
+    the database works while Python evaluates rules. One write is in flight at a time.
+    """
     total = ScanReport()
-    for _ in range(max_batches):
-        report = await scan_batch(
-            store, rules, now, batch_size=batch_size, consolidation_window=consolidation_window
-        )
-        total += report
-        if report.promises < batch_size:
-            break
+    planned: Upcoming = {}
+    after: tuple[datetime, int] | None = None
+    writing: asyncio.Task[ScanReport] | None = None
+    try:
+        for _ in range(max_batches):
+            batch = await plan_batch(
+                store, rules, now, batch_size=batch_size,
+                consolidation_window=consolidation_window, after=after, planned=planned,
+            )  # fmt: skip
+            if writing is not None:
+                total += await writing
+                writing = None
+            if not batch.promises:
+                break
+            writing = asyncio.create_task(write_batch(store, batch, now))
+            after = batch.last
+            if batch.promises < batch_size:
+                break
+        if writing is not None:
+            total += await writing
+            writing = None
+    finally:
+        if writing is not None:  # planning failed: let the write in flight finish first
+            await asyncio.gather(writing, return_exceptions=True)
     return total

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, select, text, update
+from sqlalchemy import and_, bindparam, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -19,6 +19,7 @@ from notifier.domain.models import (
 )
 from notifier.domain.notices import SentLedger
 from notifier.domain.outbox import DuePromise, PromiseChange, Scheduled, quiet_to_json
+from notifier.store import scan_pg
 from notifier.store.base import StoreBase
 from notifier.store.convert import (
     customers,
@@ -32,23 +33,26 @@ from notifier.store.convert import (
 
 
 class ScanQueries(StoreBase):
-    async def due_promises(self, now: datetime, limit: int) -> list[DuePromise]:
-        """Return up to ``limit`` promises whose check is due, earliest first, from the index."""
-        async with self.reading() as conn:
-            rows = (
-                (
-                    await conn.execute(
-                        select(promises)
-                        .where(
-                            promises.c.next_check_at.is_not(None), promises.c.next_check_at <= now
-                        )
-                        .order_by(promises.c.next_check_at)
-                        .limit(limit)
-                    )
-                )
-                .mappings()
-                .all()
+    async def due_promises(
+        self, now: datetime, limit: int, after: tuple[datetime, int] | None = None
+    ) -> list[DuePromise]:
+        """Return up to ``limit`` promises whose check is due, earliest first, from the index.
+
+        ``after`` is the (check time, id) of the last promise of the previous batch: the
+        scan reads the next batch while the previous one is still being written.
+        """
+        query = select(promises).where(
+            promises.c.next_check_at.is_not(None), promises.c.next_check_at <= now
+        )
+        if after is not None:
+            at, pid = after
+            query = query.where(
+                promises.c.next_check_at >= at,
+                or_(promises.c.next_check_at > at, promises.c.id > pid),
             )
+        query = query.order_by(promises.c.next_check_at, promises.c.id).limit(limit)
+        async with self.reading() as conn:
+            rows = (await conn.execute(query)).mappings().all()
             if not rows:
                 return []
             cids = list({r["customer_id"] for r in rows})
@@ -94,6 +98,10 @@ class ScanQueries(StoreBase):
         ``next_check_at = now`` and is looked at again by the next scan.
         """
         async with self.transaction() as conn:
+            if conn.dialect.name == "postgresql":
+                inserted = await scan_pg.insert_outbox(conn, scheduled, now)
+                await scan_pg.update_promises(conn, changes, now)
+                return inserted
             inserted = await _insert_notifications(conn, scheduled, now)
             await _update_promises(conn, changes, now)
         return inserted

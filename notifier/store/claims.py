@@ -18,6 +18,7 @@ from notifier.domain.models import (
     PromiseId,
 )
 from notifier.domain.outbox import Change, Notification, quiet_from_json
+from notifier.store import changes_pg
 from notifier.store.base import StoreBase
 from notifier.store.convert import notification_events, notifications
 
@@ -202,7 +203,9 @@ async def apply_changes(conn: AsyncConnection, changes: Sequence[Change], now: d
                 {"notification_id": c.id, "at": now, "type": e.type, "channel": e.channel,
                  "reason": e.reason, "detail": dict(e.detail)}
             )  # fmt: skip
-    if events:
+    if events and conn.dialect.name == "postgresql":
+        await changes_pg.insert_events(conn, events, now)
+    elif events:
         await conn.execute(notification_events.insert(), events)
 
 
@@ -221,21 +224,26 @@ async def _update_rows(conn: AsyncConnection, rows: list[tuple[int, dict[str, An
                     update(notifications).where(notifications.c.id == i).values(written)
                 )
         return
-    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    groups: dict[tuple[str, ...], list[tuple[int, dict[str, Any]]]] = {}
     for i, values in rows:
         if values:
-            params = {f"v_{k}": v for k, v in values.items() if v is not _PLUS_ONE}
-            params["v_id"] = i
-            groups.setdefault(tuple(sorted(values)), []).append(params)
-    for key, batch in groups.items():
+            groups.setdefault(tuple(sorted(values)), []).append((i, values))
+    if conn.dialect.name == "postgresql":
+        await changes_pg.update_rows(conn, groups)
+        return
+    for key, group in groups.items():
         assignments: dict[str, Any] = {
             k: notifications.c.attempts + 1 if k == "attempts" else bindparam(f"v_{k}") for k in key
         }
+        params = [
+            {"v_id": i, **{f"v_{k}": v for k, v in values.items() if v is not _PLUS_ONE}}
+            for i, values in group
+        ]
         await conn.execute(
             update(notifications)
             .where(notifications.c.id == bindparam("v_id"))
             .values(assignments),
-            batch,
+            params,
         )
 
 

@@ -64,6 +64,16 @@ def to_notification(row: Any) -> Notification:
     )
 
 
+# What to_notification reads: a claim returns these and no more.
+_CLAIMED = [
+    notifications.c[name]
+    for name in ("id", "dedupe_key", "customer_id", "promise_id", "rule_id", "message", "stage",
+                 "step", "priority", "payload", "channel_choice", "fallback", "failed_channels",
+                 "status", "not_before", "attempts", "created_at", "channel", "address",
+                 "subject", "body", "provider_id", "attempted_at")
+]  # fmt: skip
+
+
 class ClaimQueries(StoreBase):
     async def claim(
         self,
@@ -78,33 +88,29 @@ class ClaimQueries(StoreBase):
         PostgreSQL skips rows another replica holds (FOR UPDATE SKIP LOCKED); SQLite has a
         single writer, taken up front by the transaction.
         """
-        query = (
+        due = (
             select(notifications.c.id)
             .where(notifications.c.status == _PENDING, notifications.c.not_before <= now)
             .order_by(notifications.c.not_before, notifications.c.id)
             .limit(limit)
         )
         if paused_rules:
-            query = query.where(
+            due = due.where(
                 or_(notifications.c.rule_id.is_(None), notifications.c.rule_id.not_in(paused_rules))
             )
         async with self.transaction() as conn:
             if conn.dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True)
-            ids = [r[0] for r in await conn.execute(query)]
-            if not ids:
-                return []
-            rows = (
-                await conn.execute(
-                    update(notifications)
-                    .where(notifications.c.id.in_(ids))
-                    .values(
-                        status=_SENDING, lease_owner=owner, lease_until=now + lease, updated_at=now
-                    )
-                    .returning(*notifications.c)
-                )
-            ).mappings()
-            claimed = [to_notification(r) for r in rows]
+                due = due.with_for_update(skip_locked=True)
+            # One statement: the CTE picks (and on PostgreSQL locks) the rows, the UPDATE
+            # leases them and returns what the dispatcher reads.
+            picked = due.cte("due")
+            rows = await conn.execute(
+                update(notifications)
+                .where(notifications.c.id.in_(select(picked.c.id)))
+                .values(status=_SENDING, lease_owner=owner, lease_until=now + lease, updated_at=now)
+                .returning(*_CLAIMED)
+            )
+            claimed = [to_notification(r) for r in rows.mappings()]
         claimed.sort(key=lambda n: (n.not_before, n.id))
         return claimed
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from notifier.domain.models import CustomerId, PromiseId
 from notifier.domain.notices import Notice
-from notifier.domain.outbox import PromiseChange, Scheduled
+from notifier.domain.outbox import DuePromise, PromiseChange, Scheduled
 from notifier.domain.rules.model import RuleSet
 from notifier.domain.scan import hold_for_company, plan_promise
 from notifier.store.store import Store
@@ -35,32 +36,27 @@ Upcoming = dict[CustomerId, list[tuple[PromiseId, datetime]]]
 
 @dataclass(frozen=True, slots=True)
 class Batch:
-    """One batch, planned: what to write, and where the next batch starts."""
+    """One batch, planned: what to write."""
 
     promises: int
     changes: list[PromiseChange]
     scheduled: list[Scheduled]
-    last: tuple[datetime, int] | None
 
 
 async def plan_batch(
     store: Store,
     rules: RuleSet,
     now: datetime,
+    due: Sequence[DuePromise],
     *,
-    batch_size: int,
     consolidation_window: timedelta,
-    after: tuple[datetime, int] | None = None,
     planned: Upcoming | None = None,
 ) -> Batch:
-    """Read the batch of due promises after ``after`` and decide what each needs.
+    """Decide what each due promise of one batch needs.
 
     ``planned`` holds the new checks the earlier batches of this tick decided, whether
     or not their writes have landed yet; this batch's are added to it.
     """
-    due = await store.due_promises(now, batch_size, after)
-    if not due:
-        return Batch(0, [], [], None)
     changes: list[PromiseChange] = []
     notices: list[Notice] = []
     for d in due:
@@ -81,9 +77,7 @@ async def plan_batch(
         for cid in customer_ids:
             upcoming.setdefault(cid, []).extend(planned.get(cid, ()))
     scheduled = hold_for_company(notices, upcoming, consolidation_window, now)
-    last = due[-1].promise
-    assert last.next_check_at is not None  # read because its check is due
-    return Batch(len(due), changes, scheduled, (last.next_check_at, int(last.id)))
+    return Batch(len(due), changes, scheduled)
 
 
 async def write_batch(store: Store, batch: Batch, now: datetime) -> ScanReport:
@@ -101,34 +95,28 @@ async def scan(
     consolidation_window: timedelta = timedelta(minutes=10),
     max_batches: int = 1000,
 ) -> ScanReport:
-    """Look at every promise due at ``now``, batch after batch, until none is left.
+    """Look at every promise due at ``now``, ``batch_size`` at a time, up to ``max_batches``.
 
     Each batch is written in its own transaction while the next one is read and planned:
     the database works while Python evaluates rules. One write is in flight at a time.
     """
     total = ScanReport()
     planned: Upcoming = {}
-    after: tuple[datetime, int] | None = None
     writing: asyncio.Task[ScanReport] | None = None
+    batches = store.due_batches(now, batch_size, batch_size * max_batches)
     try:
-        for _ in range(max_batches):
+        async for due in batches:
             batch = await plan_batch(
-                store, rules, now, batch_size=batch_size,
-                consolidation_window=consolidation_window, after=after, planned=planned,
-            )  # fmt: skip
+                store, rules, now, due, consolidation_window=consolidation_window, planned=planned
+            )
             if writing is not None:
                 total += await writing
-                writing = None
-            if not batch.promises:
-                break
             writing = asyncio.create_task(write_batch(store, batch, now))
-            after = batch.last
-            if batch.promises < batch_size:
-                break
         if writing is not None:
             total += await writing
             writing = None
     finally:
+        await batches.aclose()
         if writing is not None:  # planning failed: let the write in flight finish first
             await asyncio.gather(writing, return_exceptions=True)
     return total

@@ -67,13 +67,16 @@ def to_customer(row: Mapping[Any, Any]) -> Customer:
     )
 
 
+_STATUSES = {s.value: s for s in PromiseStatus}
+
+
 def to_promise(row: Mapping[Any, Any]) -> Promise:
     """Return the domain promise for a ``promises`` row."""
     return Promise(
         id=PromiseId(row["id"]),
         customer_id=CustomerId(row["customer_id"]),
         kind=row["kind"],
-        status=PromiseStatus(row["status"]),
+        status=_STATUSES[row["status"]],
         due_at=row["due_at"],
         window_start=row["window_start"],
         estimate_at=row["estimate_at"],

@@ -1,4 +1,4 @@
-"""The scan's reads and writes: due promises in, outbox rows and new check times out."""
+"""The scan's writes: outbox rows and each promise's new state, one transaction a batch."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, or_, select, text, update
+from sqlalchemy import and_, bindparam, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -17,78 +17,18 @@ from notifier.domain.models import (
     PromiseStatus,
     Source,
 )
-from notifier.domain.notices import SentLedger
-from notifier.domain.outbox import DuePromise, PromiseChange, Scheduled, quiet_to_json
+from notifier.domain.outbox import PromiseChange, Scheduled, quiet_to_json
 from notifier.store import scan_pg
 from notifier.store.base import StoreBase
 from notifier.store.convert import (
-    customers,
     notification_events,
     notifications,
     promise_events,
     promises,
-    to_customer,
-    to_promise,
 )
 
 
 class ScanQueries(StoreBase):
-    async def due_promises(
-        self, now: datetime, limit: int, after: tuple[datetime, int] | None = None
-    ) -> list[DuePromise]:
-        """Return up to ``limit`` promises whose check is due, earliest first, from the index.
-
-        ``after`` is the (check time, id) of the last promise of the previous batch: the
-        scan reads the next batch while the previous one is still being written.
-        """
-        query = select(promises).where(
-            promises.c.next_check_at.is_not(None), promises.c.next_check_at <= now
-        )
-        if after is not None:
-            at, pid = after
-            query = query.where(
-                promises.c.next_check_at >= at,
-                or_(promises.c.next_check_at > at, promises.c.id > pid),
-            )
-        query = query.order_by(promises.c.next_check_at, promises.c.id).limit(limit)
-        async with self.reading() as conn:
-            rows = (await conn.execute(query)).mappings().all()
-            if not rows:
-                return []
-            cids = list({r["customer_id"] for r in rows})
-            found = {
-                r["id"]: to_customer(r)
-                for r in (await conn.execute(select(customers).where(customers.c.id.in_(cids))))
-                .mappings()
-                .all()
-            }
-            keys = await _sent_keys(conn, [r["id"] for r in rows])
-        return [
-            DuePromise(
-                to_promise(r), found[r["customer_id"]], SentLedger(keys.get(r["id"], frozenset()))
-            )
-            for r in rows
-        ]
-
-    async def next_checks(
-        self, customer_ids: Sequence[str], after: datetime, until: datetime
-    ) -> dict[str, list[tuple[int, datetime]]]:
-        """Return, per customer, their promises' checks due in (after, until]."""
-        if not customer_ids:
-            return {}
-        async with self.reading() as conn:
-            rows = await conn.execute(
-                select(promises.c.customer_id, promises.c.id, promises.c.next_check_at).where(
-                    promises.c.customer_id.in_(list(set(customer_ids))),
-                    promises.c.next_check_at > after,
-                    promises.c.next_check_at <= until,
-                )
-            )
-            found: dict[str, list[tuple[int, datetime]]] = {}
-            for cid, pid, at in rows:
-                found.setdefault(cid, []).append((pid, at))
-            return found
-
     async def apply_scan(
         self, changes: Sequence[PromiseChange], scheduled: Sequence[Scheduled], now: datetime
     ) -> int:
@@ -105,18 +45,6 @@ class ScanQueries(StoreBase):
             inserted = await _insert_notifications(conn, scheduled, now)
             await _update_promises(conn, changes, now)
         return inserted
-
-
-async def _sent_keys(conn: AsyncConnection, promise_ids: list[int]) -> dict[int, frozenset[str]]:
-    rows = await conn.execute(
-        select(notifications.c.promise_id, notifications.c.dedupe_key).where(
-            notifications.c.promise_id.in_(promise_ids)
-        )
-    )
-    keys: dict[int, set[str]] = {}
-    for pid, key in rows:
-        keys.setdefault(pid, set()).add(key)
-    return {pid: frozenset(k) for pid, k in keys.items()}
 
 
 async def _insert_notifications(

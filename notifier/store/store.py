@@ -5,6 +5,7 @@ from __future__ import annotations
 from notifier.store.claims import ClaimQueries
 from notifier.store.customers import CustomerQueries
 from notifier.store.deliveries import DeliveryQueries
+from notifier.store.due import DueQueries
 from notifier.store.engine import make_engine
 from notifier.store.listing import ListingQueries
 from notifier.store.outbox import ScanQueries
@@ -17,6 +18,7 @@ class Store(
     CustomerQueries,
     PromiseQueries,
     TimelineQueries,
+    DueQueries,
     ScanQueries,
     ClaimQueries,
     ReportQueries,

@@ -13,6 +13,7 @@ from notifier.domain.models import Customer, Promise, PromiseStatus
 from notifier.domain.notices import Notice, SentLedger
 from notifier.domain.quiet_hours import QuietAction, is_quiet
 from notifier.domain.rules import RuleSet, due_notices, next_check_at
+from notifier.domain.rules.match import matches
 from notifier.domain.rules.model import ESCALATION_STEP
 from tests.rules_fixtures import customer, promise, ruleset
 
@@ -202,3 +203,29 @@ def test_quiet_until_ends_outside_the_window(
         return
     assert until > at
     assert not is_quiet(until, quiet, tz)
+
+
+KINDS = ("delivery", "refund", "callback", "1")
+kind_matches = st.sampled_from(
+    ["", "kind: delivery", "kind: [refund, callback]", "kind: {ne: refund}",
+     "kind: {in: [delivery, \"1\"]}", "kind: {regex: '^re'}", "kind: {exists: true}"]
+)  # fmt: skip
+
+
+@given(st.lists(kind_matches, min_size=1, max_size=5), st.sampled_from(KINDS))
+@COMMON
+def test_for_kind_keeps_every_rule_that_matches_the_kind(clauses: list[str], kind: str) -> None:
+    rules = ruleset(
+        "rules:\n"
+        + "\n".join(
+            f"  - id: r{i}\n"
+            + (f"    match: {{{clause}}}\n" if clause else "")
+            + "    when: {overdue: 1h}\n    notify: {message: m}"
+            for i, clause in enumerate(clauses)
+        )
+    )
+    p, c = promise(kind=kind), customer()
+    assert [r for r in rules.rules if matches(r, p, c)] == [
+        r for r in rules.for_kind(kind) if matches(r, p, c)
+    ]
+    assert rules.for_kind(kind) == rules.for_kind(kind)  # asked again: from the cache

@@ -64,7 +64,7 @@ def _next(
 def _moments(
     promise: Promise, customer: Customer, rules: RuleSet, sent: SentLedger, now: datetime
 ) -> list[Moment]:
-    matched = [rule for rule in rules.rules if matches(rule, promise, customer)]
+    matched = [rule for rule in rules.for_kind(promise.kind) if matches(rule, promise, customer)]
     moments = [m for rule in matched for m in timeline(rule, promise, customer)]
     for rule in matched:
         due_now = [m.step for m in moments if m.rule is rule and _is_due(m, moments, sent, now)]

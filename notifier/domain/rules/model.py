@@ -112,6 +112,34 @@ class RuleSet:
     rules: tuple[Rule, ...] = ()
     defaults: RuleDefaults = field(default_factory=RuleDefaults)
 
+    # kind -> the rules whose ``kind`` condition lets it through, filled as kinds are met.
+    _by_kind: dict[str, tuple[Rule, ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
     def by_id(self, rule_id: str) -> Rule | None:
         """Return the rule named ``rule_id``, or None."""
         return next((r for r in self.rules if r.id == rule_id), None)
+
+    def for_kind(self, kind: str) -> tuple[Rule, ...]:
+        """Return, in order, the rules that may match a promise of ``kind``.
+
+        Most rules name their kinds: a scan of 10,000 promises need not test every
+        condition of every rule against each. The other conditions still decide.
+        """
+        found = self._by_kind.get(kind)
+        if found is None:
+            found = tuple(r for r in self.rules if _kind_allowed(r, kind))
+            self._by_kind[kind] = found
+        return found
+
+
+def _kind_allowed(rule: Rule, kind: str) -> bool:
+    for c in rule.match:
+        if c.path != ("kind",):
+            continue
+        if c.op == "eq" and c.value != kind:
+            return False
+        if c.op == "in" and isinstance(c.value, tuple) and kind not in c.value:
+            return False
+    return True

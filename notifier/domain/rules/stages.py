@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from notifier.domain.calendars import (
@@ -55,6 +56,7 @@ class Moment:
         return self.note or _reason(self.rule, self.promise, self.stage, self.step, self.moment)
 
 
+@lru_cache(maxsize=1024)  # a few dozen zones, asked for on every moment of every scan
 def zone(name: str) -> ZoneInfo:
     """Return the customer's zone; an unknown name counts as UTC rather than stopping a scan."""
     try:

@@ -100,6 +100,20 @@ async def test_a_second_daemon_on_the_same_sqlite_file_refuses_to_start(
     assert await first.stop() == 0
 
 
+async def test_a_database_not_at_the_newest_migration_is_refused(
+    tmp_path: Path, make_daemon: DaemonFactory
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'never-migrated.db'}"
+    daemon = make_daemon(url)
+    daemon.start()
+    assert await daemon.exited() == 1
+    lines = [line for line in daemon.stderr().splitlines() if not line.startswith("{")]
+    assert lines == [
+        f"notifier: error: the database {url} is not at the newest schema: "
+        "run 'notifier db upgrade'"
+    ]
+
+
 async def test_a_port_in_use_stops_start_up_with_one_line(
     sqlite_db: str, make_daemon: DaemonFactory, fakes: Fakes
 ) -> None:

@@ -124,19 +124,41 @@ async def _alone(a: dict[str, Any]) -> dict[str, Any]:
     return {"seconds": seconds}
 
 
-def measure_limiter(times: list[float], rate: float) -> tuple[float, float]:
-    """Return the sustained rate past the first send, and the most the bucket was overrun.
+def measure_limiter(times: list[float], rate: float, origin: float) -> tuple[float, float]:
+    """Return the sustained rate and the most the server received beyond the allowance
+    (negative: the closest it came, below).
 
     The senders' buckets hold no burst (notifier.engine.sending.rates): by any instant t,
-    at most 1 + rate * (t - first) messages may have gone.
+    at most 1 + rate * (t - origin) messages may have been let go, ``origin`` being when
+    the bucket let the first one go; the server cannot have received more. The origin is
+    not the first arrival: that send opens the first SMTP connection while the other
+    sends start, and arrives 5-30 ms after its release, which made the sends after it
+    look early by as much (an 'overrun' of up to 3 at concurrency 256).
     """
     burst = 1.0
     if len(times) <= burst + 1:
         return 0.0, 0.0
-    first = times[0]
-    sustained = (len(times) - burst) / (times[-1] - first)
-    overrun = max(i + 1 - burst - rate * (t - first) for i, t in enumerate(times))
-    return sustained, max(0.0, overrun)
+    sustained = (len(times) - burst) / (times[-1] - origin)
+    overrun = max(i + 1 - burst - rate * (t - origin) for i, t in enumerate(times))
+    return sustained, overrun
+
+
+async def _limited(a: dict[str, Any]) -> dict[str, Any]:
+    """Run the dispatch child, noting when the sender's bucket let the first send go."""
+    from unittest.mock import patch
+
+    from notifier.engine.ratelimit import TokenBucket
+
+    released: list[float] = []
+    acquire = TokenBucket.acquire
+
+    async def noted(bucket: TokenBucket, cost: float = 1.0) -> None:
+        await acquire(bucket, cost)
+        released.append(time.time())  # the fake stamps arrivals with time.time() too
+
+    with patch.object(TokenBucket, "acquire", noted):
+        result = await _dispatch(a)
+    return {**result, "first_release": min(released, default=0.0)}
 
 
 def _prepare(kind: str, channel: str, n: int, tag: str) -> Any:
@@ -181,17 +203,17 @@ def limiter(kind: str, channel: str, rate: float, concurrency: int, seconds: flo
     try:
         with Server(SERVER_KIND[channel]) as server:
             settings = {f"rate_{channel}": rate, "dispatch_concurrency": concurrency}
-            args = {"mode": "dispatch", "url": url, "channel": channel, "n": n, "port": server.port,
+            args = {"mode": "limiter", "url": url, "channel": channel, "n": n, "port": server.port,
                     "control": server.control, "settings": settings, "timeout": seconds * 3 + 60,
                     "now": now}  # fmt: skip
             result, _ = run_child("bench.dispatch_bench", args)
     finally:
         db.__exit__(None, None, None)
-    sustained, overrun = measure_limiter(sorted(result["times"]), rate)
-    ok = abs(sustained - rate) <= 0.05 * rate and overrun <= 1.0
+    sustained, overrun = measure_limiter(sorted(result["times"]), rate, result["first_release"])
+    ok = abs(sustained - rate) <= 0.05 * rate and overrun <= 0.0
     case = f"{channel} limited to {rate:.0f}/s, concurrency {concurrency}"
-    note = (f"{len(result['times']):,} sent; most sent beyond the bucket's allowance at any "
-            f"instant: {overrun:.0f}")  # fmt: skip
+    note = (f"{len(result['times']):,} sent; most received beyond the allowance since the "
+            f"first release: {overrun:+.2f} (never above when <= 0)")  # fmt: skip
     return Figure("rate limiter", kind, case, sustained, "sends/s",
                   f"{rate:.0f}/s within 5%, never above", ok, note)  # fmt: skip
 
@@ -223,7 +245,8 @@ def main() -> None:
 
     if len(sys.argv) == 2 and sys.argv[1].startswith("{"):
         a = child_args()
-        emit(asyncio.run(_dispatch(a) if a["mode"] == "dispatch" else _alone(a)))
+        child = {"dispatch": _dispatch, "limiter": _limited, "alone": _alone}[a["mode"]]
+        emit(asyncio.run(child(a)))
         return
     parser = argparse.ArgumentParser(prog="python -m bench.dispatch_bench")
     parser.add_argument("--n", type=int, default=5000)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 from hypothesis import given
@@ -69,6 +70,30 @@ def test_never_above_the_rate(rate: float, costs: list[float]) -> None:
         # Everything granted before this slot fits the rate since the first send.
         assert spent <= rate * (slot - first) + 1e-6
         spent += cost
+
+
+def test_on_the_event_loop_no_send_goes_ahead_of_the_rate() -> None:
+    """Real sleeps: 60 callers at once, 40 more trickling in after an idle spell. By each
+    release, at most 1 + rate x (time since the first release) have gone: the loop wakes
+    a sleeper late, never early, and an idle spell saves no tokens (no burst)."""
+    rate = 500.0
+
+    async def run() -> list[float]:
+        bucket = TokenBucket(Rate(rate))
+        released: list[float] = []
+
+        async def caller(delay: float) -> None:
+            await asyncio.sleep(delay)
+            await bucket.acquire()
+            released.append(time.monotonic())
+
+        delays = [0.0] * 60 + [0.3 + i * 0.001 for i in range(40)]
+        await asyncio.gather(*(caller(d) for d in delays))
+        return sorted(released)
+
+    released = asyncio.run(run())
+    # Slack: the first release is stamped a few microseconds after its slot.
+    assert all(i <= rate * (t - released[0]) + 0.05 for i, t in enumerate(released))
 
 
 def test_a_rate_must_be_positive() -> None:

@@ -20,7 +20,7 @@ from notifier.channels.base import (
     SendError,
     TransientError,
 )
-from notifier.channels.email_message import build_email, message_id
+from notifier.channels.email_message import build_email, message_id, wire_bytes
 from notifier.config import SmtpTls
 from notifier.domain.models import ChannelName
 
@@ -121,9 +121,10 @@ class SmtpEmail:
                 Reason.INVALID_ADDRESS, f"cannot address {message.to!r}: {exc}", None, True
             ) from None
         envelope = (parseaddr(s.email_from)[1] or s.email_from, [message.to])
+        content = email if isinstance(email, EmailMessage) else wire_bytes(email)
         async with self._slots:
             try:
-                response = await self._deliver(email, envelope)
+                response = await self._deliver(content, envelope)
             except SendError:
                 raise
             except Exception as exc:
@@ -134,13 +135,11 @@ class SmtpEmail:
             detail={"response": response},
         )
 
-    async def _deliver(self, email: EmailMessage, envelope: tuple[str, list[str]]) -> str:
-        # The envelope is explicit: never let headers decide who gets the message.
-        sender, recipients = envelope
+    async def _deliver(self, content: EmailMessage | bytes, envelope: tuple[str, list[str]]) -> str:
         reused = bool(self._idle)
         smtp = self._idle.pop() if reused else await self._connect()
         try:
-            _errors, response = await smtp.send_message(email, sender=sender, recipients=recipients)
+            response = await _transmit(smtp, content, envelope)
         except aiosmtplib.SMTPServerDisconnected:
             await _close(smtp)
             if not reused:
@@ -148,9 +147,7 @@ class SmtpEmail:
             # An idle connection the server closed meanwhile: once more on a fresh one.
             smtp = await self._connect()
             try:
-                _errors, response = await smtp.send_message(
-                    email, sender=sender, recipients=recipients
-                )
+                response = await _transmit(smtp, content, envelope)
             except Exception:
                 await _close(smtp)
                 raise
@@ -209,6 +206,20 @@ class SmtpEmail:
         idle, self._idle = self._idle, []
         for smtp in idle:
             await _close(smtp, polite=True)
+
+
+async def _transmit(
+    smtp: aiosmtplib.SMTP, content: EmailMessage | bytes, envelope: tuple[str, list[str]]
+) -> str:
+    # The envelope is explicit: never let headers decide who gets the message. Bytes are
+    # ready for DATA; an EmailMessage (an internationalized address) is flattened by
+    # aiosmtplib, which asks for SMTPUTF8.
+    sender, recipients = envelope
+    if isinstance(content, bytes):
+        _errors, response = await smtp.sendmail(sender, recipients, content)
+    else:
+        _errors, response = await smtp.send_message(content, sender=sender, recipients=recipients)
+    return response
 
 
 async def _close(smtp: aiosmtplib.SMTP, polite: bool = False) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from email.headerregistry import Address
 from pathlib import Path
@@ -231,3 +232,16 @@ async def test_a_malformed_address_is_a_dead_address(
         await email.send(mail(to))
     assert caught.value.address_failed is True
     assert smtp_fake.received == []
+
+
+async def test_a_line_starting_from_arrives_as_written(
+    email: SmtpEmail, smtp_fake: SmtpFake
+) -> None:
+    text = "Hola,\nFrom now on your orders ship from Rosario.\n"
+    await email.send(replace(mail(), text=text, to_name="Ana\r\nBcc: all@example.com"))
+    parsed = smtp_fake.received[0].parsed()
+    body = parsed.get_body(("plain",))
+    assert body is not None
+    assert body.get_content().replace("\r\n", "\n") == text
+    assert "Bcc" not in parsed
+    assert smtp_fake.received[0].rcpt_tos == ["ana@example.com"]

@@ -150,6 +150,30 @@ QUIET_ACTIONS: Mapping[str, QuietAction] = {a.value: a for a in QuietAction}
 Verdict = Literal["send", "cancel", "suppress"]
 
 
+def outbox_payload(notice: Notice) -> dict[str, JSONValue]:
+    """Return the outbox row's payload for ``notice``: what its columns do not hold.
+
+    ``reason`` says why it was scheduled: the first line of the row's history, read from
+    the row itself rather than written again as a history row.
+    """
+    return {
+        "audience": notice.audience,
+        "deadline_version": notice.deadline_version,
+        "quiet_hours": quiet_to_json(notice.quiet_hours),
+        "reason": notice.reason,
+    }
+
+
+def scheduled_line(
+    created_at: datetime, rule_id: str | None, stage: str, payload: Mapping[str, JSONValue]
+) -> dict[str, JSONValue | datetime]:
+    """Return the first line of an outbox row's history: when and why it was scheduled."""
+    return {
+        "at": created_at, "type": "scheduled", "channel": None,
+        "reason": payload.get("reason"), "detail": {"rule": rule_id, "stage": stage},
+    }  # fmt: skip
+
+
 def quiet_to_json(quiet: QuietHours | None) -> dict[str, JSONValue] | None:
     """Return quiet hours as JSON for the outbox row."""
     return None if quiet is None else dict(_quiet_json(quiet))

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import select
 
 from notifier.domain.forecast import Pending
 from notifier.domain.models import NotificationStatus
 from notifier.domain.outbox import Notification
 from notifier.store.base import StoreBase
 from notifier.store.claims import to_notification
-from notifier.store.convert import notification_events, notifications
+from notifier.store.convert import notifications
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,23 +77,17 @@ class ListingQueries(StoreBase):
 
     async def pending_notifications(self, limit: int) -> list[Pending]:
         """Return up to ``limit`` pending rows in claim order, each with why it was scheduled."""
-        scheduled = notification_events.alias("scheduled")
         query = (
-            select(notifications, scheduled.c.reason.label("scheduled_reason"))
-            .outerjoin(
-                scheduled,
-                and_(
-                    scheduled.c.notification_id == notifications.c.id,
-                    scheduled.c.type == "scheduled",
-                ),
-            )
+            select(notifications)
             .where(notifications.c.status == NotificationStatus.PENDING.value)
             .order_by(notifications.c.not_before, notifications.c.id)
             .limit(limit)
         )
         async with self.reading() as conn:
             rows = (await conn.execute(query)).mappings().all()
-        found: dict[int, Pending] = {}
-        for r in rows:
-            found.setdefault(r["id"], Pending(to_notification(r), r["scheduled_reason"]))
-        return list(found.values())
+        return [Pending(to_notification(r), _scheduled_reason(r["payload"])) for r in rows]
+
+
+def _scheduled_reason(payload: Mapping[str, Any] | None) -> str | None:
+    reason = (payload or {}).get("reason")
+    return reason if isinstance(reason, str) else None

@@ -6,8 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, select, text, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -17,7 +16,7 @@ from notifier.domain.models import (
     PromiseStatus,
     Source,
 )
-from notifier.domain.outbox import PromiseChange, Scheduled, quiet_to_json
+from notifier.domain.outbox import PromiseChange, Scheduled, outbox_payload
 from notifier.store import scan_pg
 from notifier.store.base import StoreBase
 from notifier.store.convert import (
@@ -52,30 +51,20 @@ async def _insert_notifications(
 ) -> int:
     if not scheduled:
         return 0
-    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     rows = [_row(s, now) for s in scheduled]
     result = await conn.execute(
-        insert(notifications)
+        sqlite_insert(notifications)
         .on_conflict_do_nothing(index_elements=["dedupe_key"])
         .returning(notifications.c.id, notifications.c.dedupe_key),
         rows,
     )
     ids = {key: nid for nid, key in result.all()}
-    events = []
-    for s in scheduled:
-        nid = ids.get(s.notice.dedupe_key)
-        if nid is None:
-            continue  # scheduled before: the unique key makes it land once
-        detail = {"rule": s.notice.rule_id, "stage": s.notice.stage}
-        events.append(
-            {"notification_id": nid, "at": now, "type": "scheduled", "channel": None,
-             "reason": s.notice.reason, "detail": detail}
-        )  # fmt: skip
-        if s.held:
-            events.append(
-                {"notification_id": nid, "at": now, "type": "held", "channel": None,
-                 "reason": s.held, "detail": {"until": s.not_before.isoformat()}}
-            )  # fmt: skip
+    events = [
+        {"notification_id": ids[s.notice.dedupe_key], "at": now, "type": "held",
+         "channel": None, "reason": s.held, "detail": {"until": s.not_before.isoformat()}}
+        for s in scheduled
+        if s.held and s.notice.dedupe_key in ids  # scheduled before: the unique key holds it
+    ]  # fmt: skip
     if events:
         await conn.execute(notification_events.insert(), events)
     return len(ids)
@@ -108,11 +97,7 @@ def _row(s: Scheduled, now: datetime) -> dict[str, Any]:
         "error": None,
         "subject": None,
         "body": None,
-        "payload": {
-            "audience": n.audience,
-            "deadline_version": n.deadline_version,
-            "quiet_hours": quiet_to_json(n.quiet_hours),
-        },
+        "payload": outbox_payload(n),
         "created_at": now,
         "updated_at": now,
         "attempted_at": None,
@@ -121,31 +106,11 @@ def _row(s: Scheduled, now: datetime) -> dict[str, Any]:
     }
 
 
-async def _set_next_checks_pg(conn: AsyncConnection, plain: Sequence[PromiseChange]) -> None:
-    # One statement over arrays instead of one UPDATE per promise: the scan's largest write.
-    # A row changed since it was read fails the updated_at check and keeps what the API set.
-    await conn.execute(
-        text(
-            "UPDATE promises AS p SET next_check_at = v.next "
-            "FROM unnest(CAST(:ids AS BIGINT[]), CAST(:seen AS TIMESTAMPTZ[]), "
-            "CAST(:next AS TIMESTAMPTZ[])) AS v(id, seen, next) "
-            "WHERE p.id = v.id AND p.updated_at = v.seen"
-        ),
-        {
-            "ids": [int(c.promise.id) for c in plain],
-            "seen": [c.promise.updated_at for c in plain],
-            "next": [c.next_check_at for c in plain],
-        },
-    )
-
-
 async def _update_promises(
     conn: AsyncConnection, changes: Sequence[PromiseChange], now: datetime
 ) -> None:
     plain = [c for c in changes if not c.broken]
-    if plain and conn.dialect.name == "postgresql":
-        await _set_next_checks_pg(conn, plain)
-    elif plain:
+    if plain:
         await conn.execute(
             update(promises)
             .where(

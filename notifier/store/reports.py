@@ -11,7 +11,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from notifier.domain.models import ChannelName, NotificationStatus
-from notifier.domain.outbox import Notification
+from notifier.domain.outbox import Notification, scheduled_line
 from notifier.store.base import StoreBase
 from notifier.store.claims import to_notification
 from notifier.store.convert import customers, notification_events, notifications
@@ -52,6 +52,9 @@ class ReportQueries(StoreBase):
                  "detail": e["detail"]}
                 for e in events
             ]  # fmt: skip
+        if not any(e["type"] == "scheduled" for e in history):  # older rows wrote it out
+            first = scheduled_line(row["created_at"], row["rule_id"], row["stage"], row["payload"])
+            history.insert(0, first)
         return to_notification(row), history
 
     async def sent_since(

@@ -1,10 +1,10 @@
 """The scan's writes on PostgreSQL: two statements a batch, every row passed as arrays.
 
-A batch of 1,000 promises writes about 1,200 outbox rows, their history and the
-promises' new state. Row-by-row parameters cost PostgreSQL a fresh parse and plan of a
-statement with tens of thousands of placeholders, and the driver a tuple per row; one
-``unnest`` over a column array each is parsed once, stays prepared, and lets the outbox
-rows, their history and the broken promises' events go in with one round trip each.
+A batch of 1,000 promises writes about 1,200 outbox rows and the promises' new state.
+Row-by-row parameters cost PostgreSQL a fresh parse and plan of a statement with tens of
+thousands of placeholders, and the driver a tuple per row; one ``unnest`` over a column
+array each is parsed once and stays prepared, and the rows that go with them (held
+notices' history, broken promises' events) ride in the same round trip.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.domain.models import NotificationStatus, PromiseEventType, PromiseStatus, Source
-from notifier.domain.outbox import PromiseChange, Scheduled, quiet_to_json
+from notifier.domain.outbox import PromiseChange, Scheduled, outbox_payload
 
-# New outbox rows, once per dedupe key, with their "scheduled" (and "held") history lines.
-# Data-modifying WITH clauses all run to completion; the held rows come after the
-# scheduled ones, so each notification's history keeps that order by id.
+# New outbox rows, once per dedupe key, and the "held" history line of those that wait.
+# (Data-modifying WITH clauses all run to completion.) Why a row was scheduled is in its
+# payload: its history's first line is read from the row itself.
 _INSERT_OUTBOX = text("""
 WITH v AS (
   SELECT * FROM unnest(
@@ -29,10 +29,9 @@ WITH v AS (
     CAST(:rules AS TEXT[]), CAST(:messages AS TEXT[]), CAST(:stages AS TEXT[]),
     CAST(:steps AS INTEGER[]), CAST(:priorities AS TEXT[]), CAST(:choices AS TEXT[]),
     CAST(:fallbacks AS TEXT[]), CAST(:not_befores AS TIMESTAMPTZ[]),
-    CAST(:payloads AS TEXT[]), CAST(:reasons AS TEXT[]), CAST(:details AS TEXT[]),
-    CAST(:held AS TEXT[]), CAST(:held_details AS TEXT[])
+    CAST(:payloads AS TEXT[]), CAST(:held AS TEXT[]), CAST(:held_details AS TEXT[])
   ) AS v(key, customer_id, promise_id, rule_id, message, stage, step, priority, choice,
-         fallback, not_before, payload, reason, detail, held, held_detail)
+         fallback, not_before, payload, held, held_detail)
 ), ins AS (
   INSERT INTO notifications (dedupe_key, customer_id, promise_id, rule_id, message, stage,
     step, priority, channel_choice, fallback, failed_channels, status, not_before,
@@ -43,11 +42,8 @@ WITH v AS (
   FROM v
   ON CONFLICT (dedupe_key) DO NOTHING
   RETURNING id, dedupe_key
-), history AS (
+), held AS (
   INSERT INTO notification_events (notification_id, at, type, channel, reason, detail)
-  SELECT ins.id, :now, 'scheduled', NULL, v.reason, CAST(v.detail AS JSON)
-  FROM ins JOIN v ON v.key = ins.dedupe_key
-  UNION ALL
   SELECT ins.id, :now, 'held', NULL, v.held, CAST(v.held_detail AS JSON)
   FROM ins JOIN v ON v.key = ins.dedupe_key
   WHERE v.held IS NOT NULL
@@ -100,18 +96,7 @@ async def insert_outbox(
         "choices": [n.channel for n in notices],
         "fallbacks": [json.dumps(list(n.fallback)) for n in notices],
         "not_befores": [s.not_before for s in scheduled],
-        "payloads": [
-            json.dumps(
-                {
-                    "audience": n.audience,
-                    "deadline_version": n.deadline_version,
-                    "quiet_hours": quiet_to_json(n.quiet_hours),
-                }
-            )
-            for n in notices
-        ],
-        "reasons": [n.reason for n in notices],
-        "details": [json.dumps({"rule": n.rule_id, "stage": n.stage}) for n in notices],
+        "payloads": [json.dumps(outbox_payload(n)) for n in notices],
         "held": [s.held for s in scheduled],
         "held_details": [
             json.dumps({"until": s.not_before.isoformat()}) if s.held else None for s in scheduled

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 _UNITS: dict[str, timedelta] = {
     "s": timedelta(seconds=1),
@@ -50,6 +51,7 @@ def parse_positive_duration(text: str) -> timedelta:
     return value
 
 
+@lru_cache(maxsize=4096)  # the scan words a reason for every notice, mostly the same few
 def format_duration(value: timedelta) -> str:
     """Return ``value`` in the grammar (``1d4h``); the inverse of parse_duration."""
     seconds = int(value.total_seconds())

@@ -141,6 +141,18 @@ class Promise:
         """True when the promise was kept or cancelled: nothing more to watch for it."""
         return self.status in (PromiseStatus.KEPT, PromiseStatus.CANCELLED)
 
+    def broken_at(self, at: datetime) -> Promise:
+        """Return this promise marked broken at ``at`` (the scan does it for each one late)."""
+        # Spelled out rather than dataclasses.replace: the scan calls this per due promise.
+        return Promise(
+            id=self.id, customer_id=self.customer_id, kind=self.kind,
+            status=PromiseStatus.BROKEN, due_at=self.due_at, external_ref=self.external_ref,
+            created_at=self.created_at, updated_at=self.updated_at, status_changed_at=at,
+            window_start=self.window_start, estimate_at=self.estimate_at,
+            attributes=self.attributes, deadline_version=self.deadline_version,
+            times_broken=self.times_broken + 1, next_check_at=self.next_check_at,
+        )  # fmt: skip
+
 
 @dataclass(frozen=True, slots=True)
 class PromiseEvent:

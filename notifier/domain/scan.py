@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from datetime import datetime, timedelta
 
 from notifier.domain.models import CustomerId, PromiseId, PromiseStatus
@@ -26,12 +25,7 @@ def plan_promise(
     promise = due.promise
     broken = promise.status is PromiseStatus.OPEN and promise.due_at <= now
     if broken:
-        promise = replace(
-            promise,
-            status=PromiseStatus.BROKEN,
-            times_broken=promise.times_broken + 1,
-            status_changed_at=now,
-        )
+        promise = promise.broken_at(now)
     if due.customer.forgotten:
         return PromiseChange(due.promise, None, broken), []
     notices, upcoming = evaluate(promise, due.customer, rules, due.sent, now)

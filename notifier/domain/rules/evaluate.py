@@ -65,7 +65,7 @@ def _moments(
     promise: Promise, customer: Customer, rules: RuleSet, sent: SentLedger, now: datetime
 ) -> list[Moment]:
     matched = [rule for rule in rules.for_kind(promise.kind) if matches(rule, promise, customer)]
-    moments = [m for rule in matched for m in timeline(rule, promise, customer)]
+    moments = [m for rule in matched for m in timeline(rule, promise, customer, now, sent)]
     for rule in matched:
         due_now = [m.step for m in moments if m.rule is rule and _is_due(m, moments, sent, now)]
         sent_before = _highest_sent(rule, promise, sent)

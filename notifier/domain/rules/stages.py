@@ -8,6 +8,7 @@ which of them are due.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -20,7 +21,7 @@ from notifier.domain.calendars import (
 )
 from notifier.domain.durations import format_duration
 from notifier.domain.models import Customer, Promise, PromiseStatus
-from notifier.domain.notices import Stage, dedupe_key
+from notifier.domain.notices import SentLedger, Stage, dedupe_key
 from notifier.domain.quiet_hours import QuietAction, quiet_until
 from notifier.domain.rules.model import ESCALATION_STEP, Offset, Rule
 
@@ -65,12 +66,29 @@ def zone(name: str) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
-def timeline(rule: Rule, promise: Promise, customer: Customer) -> list[Moment]:
-    """Return the rule's customer moments for this promise and deadline version, by step."""
+def timeline(
+    rule: Rule,
+    promise: Promise,
+    customer: Customer,
+    horizon: datetime | None = None,
+    sent: SentLedger | None = None,
+) -> list[Moment]:
+    """Return the rule's customer moments for this promise and deadline version, by step.
+
+    With a ``horizon``, the timeline stops at the first moment after it that is live and
+    not in ``sent``: steps only get later, so nothing beyond it can be due or come sooner.
+    """
     first = _first_moment(rule, promise, customer)
     if first is None:
         return []
-    return [m for m in _steps(rule, promise, customer, first) if _applies(m, rule, promise)]
+    out = []
+    for m in _steps(rule, promise, customer, first):
+        if not _applies(m, rule, promise):
+            continue
+        out.append(m)
+        if horizon is not None and m.at > horizon and m.live and not (sent and sent.has(m.key)):
+            break
+    return out
 
 
 def _first_moment(rule: Rule, promise: Promise, customer: Customer) -> datetime | None:
@@ -94,17 +112,15 @@ def _shift(
     return (start - offset if backwards else start + offset).astimezone(UTC)
 
 
-def _steps(rule: Rule, promise: Promise, customer: Customer, first: datetime) -> list[Moment]:
+def _steps(rule: Rule, promise: Promise, customer: Customer, first: datetime) -> Iterator[Moment]:
     repeat = rule.notify.repeat
     count = repeat.max if repeat is not None else 0
     every = repeat.every if repeat is not None else timedelta(0)
     base = _base_stage(rule)
-    out = []
     for step in range(count + 1):
         moment = first + step * every + rule.when.hold
         stage: Stage = base if step == 0 else "repeat"
-        out.append(_moment(rule, promise, customer, stage, step, moment))
-    return out
+        yield _moment(rule, promise, customer, stage, step, moment)
 
 
 def _base_stage(rule: Rule) -> Stage:

@@ -18,6 +18,7 @@ from notifier.engine.ledger import Ledger, LedgerDefaults
 from notifier.engine.lock import DaemonLock
 from notifier.engine.services import Services
 from notifier.observability import Metrics, configure_logging
+from notifier.process import tune_gc
 from notifier.store.engine import redact_url
 from notifier.store.migrate import is_current, upgrade
 from notifier.store.store import Store
@@ -32,6 +33,7 @@ def run(
     """Run the daemon: scan, dispatch, housekeeping and the API, until SIGTERM."""
     s = settings()
     configure_logging(s.log_level, s.log_format)
+    tune_gc()
     asyncio.run(_serve(s, api=not no_api, migrate=False))
 
 
@@ -48,6 +50,7 @@ def demo(
         }
     )
     configure_logging(s.log_level, s.log_format)
+    tune_gc()
     asyncio.run(_serve(s, api=not no_api, migrate=True))
 
 

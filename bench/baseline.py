@@ -1,10 +1,12 @@
 """The naive design, measured on the same data: one APScheduler 3.11 job per promise.
 
 Every promise is a ``DateTrigger`` job in APScheduler's own ``SQLAlchemyJobStore`` (its
-table filled with bulk-inserted job rows), run by a ``BackgroundScheduler`` with its
-default executor (a pool of 10 threads), each job a plain blocking send through the same
-Twilio SDK to the same local server. ``misfire_grace_time=None`` drops nothing; the
-default (1 s) is run once to count what a burst loses.
+table filled with bulk-inserted job rows), run by a ``BackgroundScheduler``, each job a
+plain blocking send through the same Twilio SDK to the same local server. The issue's
+naive design sends sequentially (an executor of one thread); it is also run with
+APScheduler's default executor, a pool of 10 threads, since that is what a team gets
+without asking. ``misfire_grace_time=None`` drops nothing; the default (1 s) is run once
+to count what a burst loses.
 
     .venv/bin/python -m bench.baseline '{"mode": "run", ...}'   (a measuring child)
 """
@@ -20,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apscheduler.events import EVENT_JOB_MISSED, JobExecutionEvent
+from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.job import Job
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -35,6 +38,7 @@ BODY = (
     "apenas tengamos nueva fecha. No necesitas hacer nada. https://example.com/help"
 )
 DEFAULT_GRACE = object()  # APScheduler's own default misfire_grace_time (1 s)
+DEFAULT_WORKERS = 10  # APScheduler's default executor: ThreadPoolExecutor(10)
 _client: Any = None
 _lock = threading.Lock()
 
@@ -105,8 +109,9 @@ def _run(a: dict[str, Any]) -> dict[str, Any]:
         missed += 1
 
     store = SQLAlchemyJobStore(url=sync_url(a["url"]))
+    executor = ThreadPoolExecutor(a.get("workers", DEFAULT_WORKERS))
     scheduler = BackgroundScheduler(jobstores={"default": store},
-                                    timezone=UTC)  # fmt: skip
+                                    executors={"default": executor}, timezone=UTC)  # fmt: skip
     scheduler.add_listener(on_missed, EVENT_JOB_MISSED)
     scheduler.start()
     started = time.time()
@@ -122,9 +127,17 @@ def _run(a: dict[str, Any]) -> dict[str, Any]:
 
 
 def measure(
-    kind: str, total: int, due: int, latency: int, grace: object = None, lead: float = 0.0
+    kind: str,
+    total: int,
+    due: int,
+    latency: int,
+    grace: object = None,
+    lead: float = 0.0,
+    workers: int = DEFAULT_WORKERS,
 ) -> dict[str, float]:
     """Run the naive design on ``total`` jobs, ``due`` of them due; return its figures.
+
+    ``workers`` is the executor's thread pool: 1 sends one message at a time.
 
     With ``lead`` the due jobs fall due together that many seconds after the store is
     written, while the scheduler runs (a burst), instead of being overdue at start.
@@ -134,7 +147,7 @@ def measure(
         fill_jobs(url, total, due, now, grace)
         with Server("twilio", latency) as server:
             args = {"mode": "run", "url": url, "port": server.port, "now": now.isoformat(),
-                    "timeout": 1800}  # fmt: skip
+                    "timeout": 1800, "workers": workers}  # fmt: skip
             result, peak = run_child("bench.baseline", args)
             times = sorted(server.arrivals().values())
         spawned = time.time()

@@ -31,6 +31,8 @@ class ScanReport:
         )
 
 
+# Planning is pure CPU: yielding now and then lets the write in flight move on meanwhile.
+YIELD_EVERY = 100
 Upcoming = dict[CustomerId, list[tuple[PromiseId, datetime]]]
 
 
@@ -59,10 +61,12 @@ async def plan_batch(
     """
     changes: list[PromiseChange] = []
     notices: list[Notice] = []
-    for d in due:
+    for i, d in enumerate(due, 1):
         change, found = plan_promise(d, rules, now)
         changes.append(change)
         notices.extend(found)
+        if i % YIELD_EVERY == 0:
+            await asyncio.sleep(0)  # let the batch being written hear back from the database
     planned = {} if planned is None else planned
     for c in changes:
         if c.next_check_at is not None:
@@ -94,29 +98,32 @@ async def scan(
     batch_size: int = 1000,
     consolidation_window: timedelta = timedelta(minutes=10),
     max_batches: int = 1000,
+    in_flight: int | None = None,
 ) -> ScanReport:
     """Look at every promise due at ``now``, ``batch_size`` at a time, up to ``max_batches``.
 
-    Each batch is written in its own transaction while the next one is read and planned:
-    the database works while Python evaluates rules. One write is in flight at a time.
+    Each batch is written in its own transaction while the next ones are read and planned:
+    the database works while Python evaluates rules. Up to ``in_flight`` writes run at
+    once: two on PostgreSQL (the batches touch different rows), one on SQLite (one writer).
     """
+    if in_flight is None:
+        in_flight = 1 if store.is_sqlite else 2
     total = ScanReport()
     planned: Upcoming = {}
-    writing: asyncio.Task[ScanReport] | None = None
+    writing: list[asyncio.Task[ScanReport]] = []
     batches = store.due_batches(now, batch_size, batch_size * max_batches)
     try:
         async for due in batches:
             batch = await plan_batch(
                 store, rules, now, due, consolidation_window=consolidation_window, planned=planned
             )
-            if writing is not None:
-                total += await writing
-            writing = asyncio.create_task(write_batch(store, batch, now))
-        if writing is not None:
-            total += await writing
-            writing = None
+            if len(writing) >= in_flight:
+                total += await writing.pop(0)
+            writing.append(asyncio.create_task(write_batch(store, batch, now)))
+        while writing:
+            total += await writing.pop(0)
     finally:
         await batches.aclose()
-        if writing is not None:  # planning failed: let the write in flight finish first
-            await asyncio.gather(writing, return_exceptions=True)
+        if writing:  # planning failed: let the writes in flight finish first
+            await asyncio.gather(*writing, return_exceptions=True)
     return total

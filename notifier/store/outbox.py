@@ -36,11 +36,11 @@ class ScanQueries(StoreBase):
         A promise changed since it was read (kept through the API meanwhile) keeps its own
         ``next_check_at = now`` and is looked at again by the next scan.
         """
+        if not self.is_sqlite:
+            async with self.engine.connect() as conn:
+                await conn.execution_options(isolation_level="AUTOCOMMIT")
+                return await scan_pg.write_batch(conn, changes, scheduled, now)
         async with self.transaction() as conn:
-            if conn.dialect.name == "postgresql":
-                inserted = await scan_pg.insert_outbox(conn, scheduled, now)
-                await scan_pg.update_promises(conn, changes, now)
-                return inserted
             inserted = await _insert_notifications(conn, scheduled, now)
             await _update_promises(conn, changes, now)
         return inserted

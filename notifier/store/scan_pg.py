@@ -1,10 +1,12 @@
-"""The scan's writes on PostgreSQL: two statements a batch, every row passed as arrays.
+"""The scan's write on PostgreSQL: one statement a batch, every row passed as arrays.
 
 A batch of 1,000 promises writes about 1,200 outbox rows and the promises' new state.
 Row-by-row parameters cost PostgreSQL a fresh parse and plan of a statement with tens of
 thousands of placeholders, and the driver a tuple per row; one ``unnest`` over a column
-array each is parsed once and stays prepared, and the rows that go with them (held
-notices' history, broken promises' events) ride in the same round trip.
+array each is parsed once and stays prepared. The outbox rows, the held notices'
+history, the promises' new state and the broken promises' events all go in one
+statement: a single statement is atomic by itself, so it runs without BEGIN and COMMIT
+round trips, while the scan plans the next batch.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -19,10 +22,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from notifier.domain.models import NotificationStatus, PromiseEventType, PromiseStatus, Source
 from notifier.domain.outbox import PromiseChange, Scheduled, outbox_payload
 
-# New outbox rows, once per dedupe key, and the "held" history line of those that wait.
-# (Data-modifying WITH clauses all run to completion.) Why a row was scheduled is in its
-# payload: its history's first line is read from the row itself.
-_INSERT_OUTBOX = text("""
+# Data-modifying WITH clauses all run to completion, whatever the final SELECT reads.
+# - New outbox rows, once per dedupe key, and the "held" history line of those that wait
+#   (why a row was scheduled is in its payload: its history's first line is the row).
+# - Each promise's next check and, for the ones that broke, the break and its event. A
+#   row changed since it was read (kept through the API meanwhile) fails the updated_at
+#   check and stays as the API left it; it is checked again by the next scan.
+_WRITE_BATCH = text("""
 WITH v AS (
   SELECT * FROM unnest(
     CAST(:keys AS TEXT[]), CAST(:customers AS TEXT[]), CAST(:promises AS BIGINT[]),
@@ -47,44 +53,55 @@ WITH v AS (
   SELECT ins.id, :now, 'held', NULL, v.held, CAST(v.held_detail AS JSON)
   FROM ins JOIN v ON v.key = ins.dedupe_key
   WHERE v.held IS NOT NULL
+), p AS (
+  SELECT * FROM unnest(
+    CAST(:ids AS BIGINT[]), CAST(:seen AS TIMESTAMPTZ[]), CAST(:next AS TIMESTAMPTZ[]),
+    CAST(:broken AS BOOLEAN[]), CAST(:data AS TEXT[])
+  ) AS p(id, seen, next, broken, data)
+), upd AS (
+  UPDATE promises AS promise SET
+    next_check_at = p.next,
+    status = CASE WHEN p.broken THEN :broken_status ELSE promise.status END,
+    status_changed_at = CASE WHEN p.broken THEN :now ELSE promise.status_changed_at END,
+    times_broken = CASE WHEN p.broken THEN promise.times_broken + 1
+                        ELSE promise.times_broken END,
+    updated_at = CASE WHEN p.broken THEN :now ELSE promise.updated_at END
+  FROM p
+  WHERE promise.id = p.id AND promise.updated_at = p.seen
+  RETURNING promise.id, promise.deadline_version, p.broken, p.data
+), broke AS (
+  INSERT INTO promise_events (promise_id, type, at, source, deadline_version, data)
+  SELECT id, :event, :now, :source, deadline_version, CAST(data AS JSON)
+  FROM upd WHERE broken
 )
 SELECT count(*) FROM ins
 """)
 
-# Each promise's next check and, for the ones that broke, the break and its event. A row
-# changed since it was read (kept through the API meanwhile) fails the updated_at check
-# and stays as the API left it; it is checked again by the next scan.
-_UPDATE_PROMISES = text("""
-WITH v AS (
-  SELECT * FROM unnest(
-    CAST(:ids AS BIGINT[]), CAST(:seen AS TIMESTAMPTZ[]), CAST(:next AS TIMESTAMPTZ[]),
-    CAST(:broken AS BOOLEAN[]), CAST(:data AS TEXT[])
-  ) AS v(id, seen, next, broken, data)
-), upd AS (
-  UPDATE promises AS p SET
-    next_check_at = v.next,
-    status = CASE WHEN v.broken THEN :broken_status ELSE p.status END,
-    status_changed_at = CASE WHEN v.broken THEN :now ELSE p.status_changed_at END,
-    times_broken = CASE WHEN v.broken THEN p.times_broken + 1 ELSE p.times_broken END,
-    updated_at = CASE WHEN v.broken THEN :now ELSE p.updated_at END
-  FROM v
-  WHERE p.id = v.id AND p.updated_at = v.seen
-  RETURNING p.id, p.deadline_version, v.broken, v.data
-)
-INSERT INTO promise_events (promise_id, type, at, source, deadline_version, data)
-SELECT id, :event, :now, :source, deadline_version, CAST(data AS JSON)
-FROM upd WHERE broken
-""")
 
-
-async def insert_outbox(
-    conn: AsyncConnection, scheduled: Sequence[Scheduled], now: datetime
+async def write_batch(
+    conn: AsyncConnection,
+    changes: Sequence[PromiseChange],
+    scheduled: Sequence[Scheduled],
+    now: datetime,
 ) -> int:
-    """Insert the outbox rows not there yet, with their history; return how many went in."""
-    if not scheduled:
-        return 0
+    """Write one scan batch in one statement; return how many outbox rows went in.
+
+    ``conn`` may be in autocommit: the statement is its own transaction.
+    """
+    params = _outbox_params(scheduled) | _promise_params(changes)
+    params |= {
+        "pending": NotificationStatus.PENDING.value,
+        "broken_status": PromiseStatus.BROKEN.value,
+        "event": PromiseEventType.BROKEN.value,
+        "source": Source.DAEMON.value,
+        "now": now,
+    }
+    return int((await conn.execute(_WRITE_BATCH, params)).scalar_one())
+
+
+def _outbox_params(scheduled: Sequence[Scheduled]) -> dict[str, Any]:
     notices = [s.notice for s in scheduled]
-    params = {
+    return {
         "keys": [n.dedupe_key for n in notices],
         "customers": [n.customer_id for n in notices],
         "promises": [int(n.promise_id) for n in notices],
@@ -101,32 +118,17 @@ async def insert_outbox(
         "held_details": [
             json.dumps({"until": s.not_before.isoformat()}) if s.held else None for s in scheduled
         ],
-        "pending": NotificationStatus.PENDING.value,
-        "now": now,
     }
-    return int((await conn.execute(_INSERT_OUTBOX, params)).scalar_one())
 
 
-async def update_promises(
-    conn: AsyncConnection, changes: Sequence[PromiseChange], now: datetime
-) -> None:
-    """Write each promise's next check, and the break of those that broke, with its event."""
-    if not changes:
-        return
-    await conn.execute(
-        _UPDATE_PROMISES,
-        {
-            "ids": [int(c.promise.id) for c in changes],
-            "seen": [c.promise.updated_at for c in changes],
-            "next": [c.next_check_at for c in changes],
-            "broken": [c.broken for c in changes],
-            "data": [
-                json.dumps({"due_at": c.promise.due_at.isoformat()}) if c.broken else None
-                for c in changes
-            ],
-            "broken_status": PromiseStatus.BROKEN.value,
-            "event": PromiseEventType.BROKEN.value,
-            "source": Source.DAEMON.value,
-            "now": now,
-        },
-    )
+def _promise_params(changes: Sequence[PromiseChange]) -> dict[str, Any]:
+    return {
+        "ids": [int(c.promise.id) for c in changes],
+        "seen": [c.promise.updated_at for c in changes],
+        "next": [c.next_check_at for c in changes],
+        "broken": [c.broken for c in changes],
+        "data": [
+            json.dumps({"due_at": c.promise.due_at.isoformat()}) if c.broken else None
+            for c in changes
+        ],
+    }

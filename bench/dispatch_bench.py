@@ -38,6 +38,7 @@ from notifier.clock import SystemClock
 from notifier.config import Settings
 from notifier.engine.compose import Composer
 from notifier.engine.dispatch import Dispatcher
+from notifier.process import tune_gc
 from notifier.store.store import Store
 from notifier.templates import Company, Renderer
 from tests.fakes.twilio_server import ACCOUNT_SID, AUTH_TOKEN
@@ -246,6 +247,7 @@ def main() -> None:
     if len(sys.argv) == 2 and sys.argv[1].startswith("{"):
         a = child_args()
         child = {"dispatch": _dispatch, "limiter": _limited, "alone": _alone}[a["mode"]]
+        tune_gc()  # the dispatching process is set up as `notifier run` sets itself up
         emit(asyncio.run(child(a)))
         return
     parser = argparse.ArgumentParser(prog="python -m bench.dispatch_bench")

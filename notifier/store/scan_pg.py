@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import text
@@ -99,6 +100,11 @@ async def write_batch(
     return int((await conn.execute(_WRITE_BATCH, params)).scalar_one())
 
 
+@lru_cache(maxsize=256)  # a rule's fallback chain, the same on all its notices
+def _json_list(items: tuple[str, ...]) -> str:
+    return json.dumps(list(items))
+
+
 def _outbox_params(scheduled: Sequence[Scheduled]) -> dict[str, Any]:
     notices = [s.notice for s in scheduled]
     return {
@@ -111,7 +117,7 @@ def _outbox_params(scheduled: Sequence[Scheduled]) -> dict[str, Any]:
         "steps": [n.step for n in notices],
         "priorities": [n.priority for n in notices],
         "choices": [n.channel for n in notices],
-        "fallbacks": [json.dumps(list(n.fallback)) for n in notices],
+        "fallbacks": [_json_list(n.fallback) for n in notices],
         "not_befores": [s.not_before for s in scheduled],
         "payloads": [json.dumps(outbox_payload(n)) for n in notices],
         "held": [s.held for s in scheduled],
@@ -127,8 +133,8 @@ def _promise_params(changes: Sequence[PromiseChange]) -> dict[str, Any]:
         "seen": [c.promise.updated_at for c in changes],
         "next": [c.next_check_at for c in changes],
         "broken": [c.broken for c in changes],
+        # An ISO 8601 instant needs no JSON escaping.
         "data": [
-            json.dumps({"due_at": c.promise.due_at.isoformat()}) if c.broken else None
-            for c in changes
+            f'{{"due_at": "{c.promise.due_at.isoformat()}"}}' if c.broken else None for c in changes
         ],
     }

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
+from typing import Any
 
+from sqlalchemy import any_, bindparam
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql.elements import ColumnElement
 
 from notifier.store.engine import is_sqlite
 
@@ -38,3 +42,17 @@ class StoreBase:
     async def close(self) -> None:
         """Release every pooled connection."""
         await self.engine.dispose()
+
+
+def among(
+    conn: AsyncConnection, column: ColumnElement[Any], values: Iterable[Any]
+) -> ColumnElement[bool]:
+    """``column IN values``; on PostgreSQL one array parameter, not one placeholder a value.
+
+    A thousand placeholders cost SQLAlchemy their expansion on every execution and
+    PostgreSQL a new statement to plan for every list length.
+    """
+    values = list(values)
+    if conn.dialect.name == "postgresql":
+        return column == any_(bindparam(None, values, type_=ARRAY(column.type)))
+    return column.in_(values)

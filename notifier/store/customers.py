@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.domain.ingest import CustomerData, ForgetReport, InteractionData, RowError, Upserted
 from notifier.domain.models import Customer, CustomerId, Direction, NotificationStatus
-from notifier.store.base import StoreBase
+from notifier.store.base import StoreBase, among
 from notifier.store.convert import (
     customers,
     interactions,
@@ -46,7 +46,8 @@ class CustomerQueries(StoreBase):
     async def get_customers(self, ids: Sequence[str]) -> dict[str, Customer]:
         """Return the known customers among ``ids``, by id."""
         async with self.reading() as conn:
-            rows = (await conn.execute(select(customers).where(customers.c.id.in_(ids)))).mappings()
+            query = select(customers).where(among(conn, customers.c.id, set(ids)))
+            rows = (await conn.execute(query)).mappings()
             return {r["id"]: to_customer(r) for r in rows}
 
     async def add_interactions(

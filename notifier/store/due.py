@@ -6,16 +6,13 @@ from collections.abc import AsyncGenerator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Row, Select, String, any_, bindparam, select
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Row, Select, select
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.sql.elements import ColumnElement
-from sqlalchemy.types import TypeEngine
 
 from notifier.domain.models import Customer
 from notifier.domain.notices import SentLedger
 from notifier.domain.outbox import DuePromise
-from notifier.store.base import StoreBase
+from notifier.store.base import StoreBase, among
 from notifier.store.convert import customers, notifications, promises, to_customer, to_promise
 
 _PROMISE_NAMES = tuple(c.name for c in promises.c)
@@ -55,7 +52,7 @@ class DueQueries(StoreBase):
         async with self.reading() as conn:
             rows = await conn.execute(
                 select(promises.c.customer_id, promises.c.id, promises.c.next_check_at).where(
-                    _among(conn, promises.c.customer_id, list(set(customer_ids)), String),
+                    among(conn, promises.c.customer_id, set(customer_ids)),
                     promises.c.next_check_at > after,
                     promises.c.next_check_at <= until,
                 )
@@ -96,22 +93,10 @@ async def _due(conn: AsyncConnection, rows: Sequence[Row[Any]]) -> list[DuePromi
     return due
 
 
-def _among(
-    conn: AsyncConnection,
-    column: ColumnElement[Any],
-    values: list[Any],
-    kind: type[TypeEngine[Any]],
-) -> ColumnElement[bool]:
-    """``column IN values``: on PostgreSQL one array parameter, not a thousand placeholders."""
-    if conn.dialect.name == "postgresql":
-        return column == any_(bindparam(None, values, type_=ARRAY(kind)))
-    return column.in_(values)
-
-
 async def _sent_keys(conn: AsyncConnection, promise_ids: list[int]) -> dict[int, frozenset[str]]:
     rows = await conn.execute(
         select(notifications.c.promise_id, notifications.c.dedupe_key).where(
-            _among(conn, notifications.c.promise_id, promise_ids, BigInteger)
+            among(conn, notifications.c.promise_id, promise_ids)
         )
     )
     keys: dict[int, set[str]] = {}

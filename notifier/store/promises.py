@@ -18,7 +18,7 @@ from notifier.domain.models import (
     PromiseStatus,
     Source,
 )
-from notifier.store.base import StoreBase
+from notifier.store.base import StoreBase, among
 from notifier.store.convert import promise_events, promises, to_promise, to_promise_event
 from notifier.store.upserts import reschedule_data, reschedule_values, upsert_promises
 
@@ -55,7 +55,7 @@ class PromiseQueries(StoreBase):
         if not ids:
             return {}
         async with self.reading() as conn:
-            rows = await conn.execute(select(promises).where(promises.c.id.in_(list(set(ids)))))
+            rows = await conn.execute(select(promises).where(among(conn, promises.c.id, set(ids))))
             return {r["id"]: to_promise(r) for r in rows.mappings()}
 
     async def list_promises(

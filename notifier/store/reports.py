@@ -12,7 +12,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from notifier.domain.models import ChannelName, NotificationStatus
 from notifier.domain.outbox import Notification, scheduled_line
-from notifier.store.base import StoreBase
+from notifier.store.base import StoreBase, among
 from notifier.store.claims import to_notification
 from notifier.store.convert import customers, notification_events, notifications
 from notifier.store.customers import mark_undeliverable
@@ -72,7 +72,7 @@ class ReportQueries(StoreBase):
                 select(
                     notifications.c.customer_id, notifications.c.sent_at, notifications.c.payload
                 ).where(
-                    notifications.c.customer_id.in_(list(set(customer_ids))),
+                    among(conn, notifications.c.customer_id, set(customer_ids)),
                     notifications.c.status.in_(_SENT),
                     notifications.c.sent_at >= since,
                 )

@@ -194,7 +194,9 @@ def throughput(kind: str, channel: str, latency: int, n: int) -> list[Figure]:
             f"outbox {result['counts']}; scan before it {scan_s:.1f} s")  # fmt: skip
     return [Figure("dispatch", kind, case, rate, "sends/s", f">= {target:,.0f}/s",
                    rate >= target, note),
-            Figure("dispatch memory", kind, case, peak, "MB peak RSS")]  # fmt: skip
+            Figure("dispatch memory", kind, case, peak, "MB peak RSS"),
+            Figure("end to end", kind, case, scan_s + seconds, "s", "", None,
+                   "the scan tick, then the dispatch to the last arrival")]  # fmt: skip
 
 
 def limiter(kind: str, channel: str, rate: float, concurrency: int, seconds: float) -> Figure:

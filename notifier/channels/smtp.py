@@ -7,7 +7,6 @@ import ssl
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
-from email.utils import parseaddr
 
 import aiosmtplib
 
@@ -20,7 +19,7 @@ from notifier.channels.base import (
     SendError,
     TransientError,
 )
-from notifier.channels.email_message import build_email, message_id, wire_bytes
+from notifier.channels.email_message import build_email, envelope_sender, message_id
 from notifier.config import SmtpTls
 from notifier.domain.models import ChannelName
 
@@ -120,11 +119,10 @@ class SmtpEmail:
             raise PermanentError(
                 Reason.INVALID_ADDRESS, f"cannot address {message.to!r}: {exc}", None, True
             ) from None
-        envelope = (parseaddr(s.email_from)[1] or s.email_from, [message.to])
-        content = email if isinstance(email, EmailMessage) else wire_bytes(email)
+        envelope = (envelope_sender(s.email_from), [message.to])
         async with self._slots:
             try:
-                response = await self._deliver(content, envelope)
+                response = await self._deliver(email, envelope)
             except SendError:
                 raise
             except Exception as exc:

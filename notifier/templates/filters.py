@@ -107,8 +107,12 @@ def _plain(text: str) -> str:
     return text.replace("\u00a0", " ").replace("\u202f", " ")
 
 
+def _locale_tag(ctx: Context) -> str:
+    return str(ctx.get("locale") or "en")
+
+
 def _babel_locale(ctx: Context) -> Locale:
-    return _parse_locale(str(ctx.get("locale") or "en"))
+    return _parse_locale(_locale_tag(ctx))
 
 
 @lru_cache(maxsize=64)  # a few locales, asked for by several filters in every message
@@ -145,7 +149,13 @@ def _today(ctx: Context) -> date:
 def _date_text(ctx: Context, local: datetime) -> str:
     p = _phrases(ctx)
     pattern = p.date if local.year == _today(ctx).year else p.date_with_year
-    return _plain(format_date(local, pattern, locale=_babel_locale(ctx)))
+    return _formatted_date(local.date(), pattern, _locale_tag(ctx))
+
+
+@lru_cache(maxsize=4096)  # the messages sent in a while name the same few days
+def _formatted_date(day: date, pattern: str, tag: str) -> str:
+    # format_date reads only the date of a datetime: the day, pattern and locale decide it.
+    return _plain(format_date(day, pattern, locale=_parse_locale(tag)))
 
 
 def _time_text(ctx: Context, local: datetime) -> str:
@@ -229,7 +239,7 @@ def short_day_filter(ctx: Context, value: datetime) -> str:
     days = (local.date() - _today(ctx)).days
     if days in (0, 1):
         return p.today if days == 0 else p.tomorrow
-    text = _plain(format_date(local, p.short_day, locale=_babel_locale(ctx)))
+    text = _formatted_date(local.date(), p.short_day, _locale_tag(ctx))
     return p.short_on.format(date=text)
 
 

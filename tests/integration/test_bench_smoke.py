@@ -25,11 +25,13 @@ def test_scan_bench_schedules_every_due_promise() -> None:
 
 
 def test_dispatch_bench_counts_what_the_fake_accepted() -> None:
-    sends, memory = dispatch_bench.throughput("sqlite", "sms", 0, 15)
+    sends, memory, end_to_end = dispatch_bench.throughput("sqlite", "sms", 0, 15)
     assert "15 accepted" in sends.note and "'sent': 15" in sends.note
     assert memory.value > 0
+    assert end_to_end.value > 15 / sends.value  # the scan tick comes on top of the sends
 
 
 def test_naive_design_sends_every_due_job_without_a_grace_time() -> None:
-    figures = baseline.measure("sqlite", 30, 10, 0)
-    assert figures["received"] == 10 and figures["missed"] == 0
+    for workers in (1, baseline.DEFAULT_WORKERS):
+        figures = baseline.measure("sqlite", 30, 10, 0, workers=workers)
+        assert figures["received"] == 10 and figures["missed"] == 0

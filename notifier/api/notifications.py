@@ -18,11 +18,10 @@ router = APIRouter(prefix="/v1", dependencies=[Depends(require_token)], tags=["n
 @router.get("/notifications/{notification_id}")
 async def get_notification(notification_id: int, svc: ServicesDep) -> dict[str, Any]:
     """The notification and its history: rule, routing, attempts, answers, each with a reason."""
-    record = await svc.store.notification_record(notification_id)
     found = await svc.store.notification(notification_id)
-    if record is None or found is None:
+    if found is None:
         raise NotFoundError(f"notification {notification_id} not found")
-    return notification_view(record, found[1])
+    return notification_view(*found)
 
 
 @router.get("/notifications")

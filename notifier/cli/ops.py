@@ -64,11 +64,10 @@ def notification_show(
 
     async def go() -> dict[str, Any]:
         async with _store() as (store, _):
-            record = await store.notification_record(notification_id)
             found = await store.notification(notification_id)
-            if record is None or found is None:
+            if found is None:
                 raise NotFoundError(f"notification {notification_id} not found")
-            return notification_view(record, found[1])
+            return notification_view(*found)
 
     view = run_async(go())
     if as_json:

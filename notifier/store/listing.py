@@ -11,10 +11,10 @@ from sqlalchemy import select
 
 from notifier.domain.forecast import Pending
 from notifier.domain.models import NotificationStatus
-from notifier.domain.outbox import Notification
+from notifier.domain.outbox import Notification, scheduled_line
 from notifier.store.base import StoreBase
 from notifier.store.claims import to_notification
-from notifier.store.convert import notifications
+from notifier.store.convert import notification_events, notifications
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,19 +61,31 @@ class ListingQueries(StoreBase):
         async with self.reading() as conn:
             return [to_record(r) for r in (await conn.execute(query)).mappings()]
 
-    async def notification_record(self, notification_id: int) -> NotificationRecord | None:
-        """Return one notification's record, or None when unknown."""
+    async def notification(
+        self, notification_id: int
+    ) -> tuple[NotificationRecord, list[dict[str, Any]]] | None:
+        """Return the notification and its history, oldest first; None when unknown."""
         async with self.reading() as conn:
-            row = (
-                (
-                    await conn.execute(
-                        select(notifications).where(notifications.c.id == notification_id)
-                    )
+            query = select(notifications).where(notifications.c.id == notification_id)
+            row = (await conn.execute(query)).mappings().first()
+            if row is None:
+                return None
+            events = (
+                await conn.execute(
+                    select(notification_events)
+                    .where(notification_events.c.notification_id == notification_id)
+                    .order_by(notification_events.c.at, notification_events.c.id)
                 )
-                .mappings()
-                .first()
-            )
-        return to_record(row) if row is not None else None
+            ).mappings()
+            history = [
+                {"at": e["at"], "type": e["type"], "channel": e["channel"], "reason": e["reason"],
+                 "detail": e["detail"]}
+                for e in events
+            ]  # fmt: skip
+        if not any(e["type"] == "scheduled" for e in history):  # older rows wrote it out
+            first = scheduled_line(row["created_at"], row["rule_id"], row["stage"], row["payload"])
+            history.insert(0, first)
+        return to_record(row), history
 
     async def pending_notifications(self, limit: int) -> list[Pending]:
         """Return up to ``limit`` pending rows in claim order, each with why it was scheduled."""

@@ -11,9 +11,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from notifier.domain.models import ChannelName, NotificationStatus
-from notifier.domain.outbox import Notification, scheduled_line
 from notifier.store.base import StoreBase, among
-from notifier.store.claims import to_notification
 from notifier.store.convert import customers, notification_events, notifications
 from notifier.store.customers import mark_undeliverable
 from notifier.store.tables import PauseRow, StateRow
@@ -24,39 +22,6 @@ _SENT = [NotificationStatus.SENT.value, NotificationStatus.DELIVERED.value]
 
 
 class ReportQueries(StoreBase):
-    async def notification(
-        self, notification_id: int
-    ) -> tuple[Notification, list[dict[str, Any]]] | None:
-        """Return the notification and its history, oldest first; None when unknown."""
-        async with self.reading() as conn:
-            row = (
-                (
-                    await conn.execute(
-                        select(notifications).where(notifications.c.id == notification_id)
-                    )
-                )
-                .mappings()
-                .first()
-            )
-            if row is None:
-                return None
-            events = (
-                await conn.execute(
-                    select(notification_events)
-                    .where(notification_events.c.notification_id == notification_id)
-                    .order_by(notification_events.c.at, notification_events.c.id)
-                )
-            ).mappings()
-            history = [
-                {"at": e["at"], "type": e["type"], "channel": e["channel"], "reason": e["reason"],
-                 "detail": e["detail"]}
-                for e in events
-            ]  # fmt: skip
-        if not any(e["type"] == "scheduled" for e in history):  # older rows wrote it out
-            first = scheduled_line(row["created_at"], row["rule_id"], row["stage"], row["payload"])
-            history.insert(0, first)
-        return to_notification(row), history
-
     async def sent_since(
         self, customer_ids: Sequence[str], since: datetime
     ) -> dict[str, list[datetime]]:

@@ -84,7 +84,8 @@ async def test_undelivered_moves_the_notification_to_its_next_channel(flow: Flow
     assert len(flow.rig.twilio.messages) == 1  # the SMS was not tried again
     found = await flow.rig.store.notification(row["id"])
     assert found is not None
-    notification, history = found
+    record, history = found
+    notification = record.notification
     assert notification.status is NotificationStatus.SENT and notification.channel == "email"
     undelivered = [e for e in history if e["type"] == "undelivered"]
     assert len(undelivered) == 1

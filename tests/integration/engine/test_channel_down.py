@@ -29,7 +29,8 @@ async def test_bad_twilio_credentials_pause_sms_alert_ops_and_fall_back(rig: Rig
     (listed,) = await rig.store.list_notifications(customer_id="c-1")
     found = await rig.store.notification(listed.notification.id)
     assert found is not None
-    notification, history = found
+    record, history = found
+    notification = record.notification
     assert notification.status is NotificationStatus.SENT and notification.channel == "email"
     assert [e["type"] for e in history if e["type"] != "scheduled"][:3] == [
         "attempt", "channel_down", "attempt",

@@ -1,4 +1,7 @@
-"""The scan's writes: outbox rows and each promise's new state, one transaction a batch."""
+"""The scan's writes: outbox rows and each promise's new state, one transaction a batch.
+
+On PostgreSQL the batch is one statement (`scan_pg.py`); the Core statements here are SQLite's.
+"""
 
 from __future__ import annotations
 
@@ -109,35 +112,21 @@ def _row(s: Scheduled, now: datetime) -> dict[str, Any]:
 async def _update_promises(
     conn: AsyncConnection, changes: Sequence[PromiseChange], now: datetime
 ) -> None:
+    # A row changed since it was read (kept through the API meanwhile) fails the
+    # updated_at check and stays as the API left it; the next scan looks at it again.
+    unchanged = and_(promises.c.id == bindparam("pid"), promises.c.updated_at == bindparam("seen"))
     plain = [c for c in changes if not c.broken]
     if plain:
         await conn.execute(
-            update(promises)
-            .where(
-                and_(
-                    promises.c.id == bindparam("pid"),
-                    promises.c.updated_at == bindparam("seen"),
-                )
-            )
-            .values(next_check_at=bindparam("next")),
-            [
-                {"pid": c.promise.id, "seen": c.promise.updated_at, "next": c.next_check_at}
-                for c in plain
-            ],
+            update(promises).where(unchanged).values(next_check_at=bindparam("next")),
+            _params(plain),
         )
     broken = [c for c in changes if c.broken]
     if not broken:
         return
-    # One statement for the whole batch: a row changed since it was read (kept through the
-    # API meanwhile) fails the updated_at check and stays as the API left it.
     await conn.execute(
         update(promises)
-        .where(
-            and_(
-                promises.c.id == bindparam("pid"),
-                promises.c.updated_at == bindparam("seen"),
-            )
-        )
+        .where(unchanged)
         .values(
             status=PromiseStatus.BROKEN.value,
             status_changed_at=now,
@@ -145,11 +134,10 @@ async def _update_promises(
             next_check_at=bindparam("next"),
             updated_at=now,
         ),
-        [{"pid": c.promise.id, "seen": c.promise.updated_at, "next": c.next_check_at}
-         for c in broken],
-    )  # fmt: skip
-    # asyncpg gives no per-row count for a batch: the rows this transaction broke are the
-    # ones now stamped with this scan's instant.
+        _params(broken),
+    )
+    # An executemany gives no per-row count: the rows this transaction broke are the ones
+    # now stamped with this scan's instant.
     changed = {
         r[0]
         for r in await conn.execute(
@@ -170,3 +158,10 @@ async def _update_promises(
     ]  # fmt: skip
     if events:
         await conn.execute(promise_events.insert(), events)
+
+
+def _params(changes: Sequence[PromiseChange]) -> list[dict[str, Any]]:
+    return [
+        {"pid": c.promise.id, "seen": c.promise.updated_at, "next": c.next_check_at}
+        for c in changes
+    ]

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select, text
+from sqlalchemy.exc import StatementError
 
 from notifier.domain.ingest import CustomerData
 from notifier.domain.models import CustomerId
@@ -29,7 +30,7 @@ async def test_timestamps_come_back_aware_utc(store: Store, clock: FakeClock) ->
 
 async def test_a_naive_timestamp_is_refused(store: Store) -> None:
     async with store.transaction() as conn:
-        with pytest.raises(Exception, match="naive datetime"):
+        with pytest.raises(StatementError, match="naive datetime"):
             await conn.execute(
                 customers.update()
                 .values(updated_at=datetime(2026, 1, 1))

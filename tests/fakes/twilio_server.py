@@ -83,14 +83,20 @@ class TwilioFake(FakeHttpServer):
             return _error(404, 20404, "The requested resource was not found")
         return None
 
-    async def create(self, request: web.Request) -> web.StreamResponse:
-        """POST .../Messages.json: the form becomes a queued message resource."""
+    async def _gate(self, request: web.Request) -> web.StreamResponse | None:
+        """Record the request; answer it now when refused or when a failure is queued."""
         await self.record(request)
         if (refused := self._refusal(request)) is not None:
             return refused
         if (failure := self.next_failure()) is not None:
             await self.misbehave(request, failure)
             return _error(failure.status, failure.code, failure.message, failure.retry_after)
+        return None
+
+    async def create(self, request: web.Request) -> web.StreamResponse:
+        """POST .../Messages.json: the form becomes a queued message resource."""
+        if (answered := await self._gate(request)) is not None:
+            return answered
         form = await request.post()
         to = str(form.get("To", ""))
         if not to:
@@ -144,12 +150,8 @@ class TwilioFake(FakeHttpServer):
 
     async def list(self, request: web.Request) -> web.StreamResponse:
         """GET .../Messages.json: To, From and DateSent filters, Page/PageSize paging."""
-        await self.record(request)
-        if (refused := self._refusal(request)) is not None:
-            return refused
-        if (failure := self.next_failure()) is not None:
-            await self.misbehave(request, failure)
-            return _error(failure.status, failure.code, failure.message, failure.retry_after)
+        if (answered := await self._gate(request)) is not None:
+            return answered
         q = request.query
         found = [m for m in reversed(self.messages) if _matches(m, q)]
         size = min(int(q.get("PageSize", 50)), 1000)

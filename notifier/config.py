@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, BeforeValidator, Field, SecretStr
+from pydantic import AliasChoices, AwareDatetime, BeforeValidator, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from notifier.domain.durations import parse_duration
@@ -15,7 +15,14 @@ def _duration(value: object) -> object:
     return parse_duration(value) if isinstance(value, str) else value
 
 
+def _signed_duration(value: object) -> object:
+    if isinstance(value, str) and value.strip().startswith("-"):
+        return -parse_duration(value.strip()[1:])
+    return _duration(value)
+
+
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
+SignedDuration = Annotated[timedelta, BeforeValidator(_signed_duration)]
 SmtpTls = Literal["none", "starttls", "implicit"]
 
 
@@ -35,7 +42,8 @@ class Settings(BaseSettings):
     # Demo and test
     demo: bool = False
     test_mode: bool = False
-    time_offset: Duration = timedelta(0)
+    time_offset: SignedDuration = timedelta(0)  # may be negative: -3d
+    now: AwareDatetime | None = None  # test mode only: the instant the clock starts at
 
     # Files ops edit
     rules_dir: str = "rules"
@@ -125,6 +133,12 @@ class Settings(BaseSettings):
     # Logging
     log_level: str = "INFO"
     log_format: Literal["auto", "json", "console"] = "auto"
+
+    @model_validator(mode="after")
+    def _now_in_test_mode_only(self) -> Settings:
+        if self.now is not None and not self.test_mode:
+            raise ValueError("NOTIFIER_NOW is read in test mode only: set NOTIFIER_TEST_MODE=1")
+        return self
 
 
 def load_settings() -> Settings:

@@ -12,7 +12,7 @@ from typing import Any, NoReturn, TypeVar
 import typer
 from pydantic import BaseModel, ValidationError
 
-from notifier.clock import SystemClock
+from notifier.clock import system_clock
 from notifier.config import Settings, load_settings
 from notifier.engine.ledger import Ledger, LedgerDefaults
 from notifier.store.store import Store
@@ -69,7 +69,7 @@ async def open_ledger() -> AsyncIterator[Ledger]:
     try:
         yield Ledger(
             store,
-            SystemClock(s.time_offset),
+            system_clock(s),
             LedgerDefaults(locale=s.default_locale, timezone=s.default_timezone),
         )
     finally:

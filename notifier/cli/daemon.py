@@ -10,7 +10,7 @@ from pydantic import SecretStr
 
 from notifier.api.server import ApiServer
 from notifier.cli.app import app, fail, settings
-from notifier.clock import SystemClock
+from notifier.clock import system_clock
 from notifier.config import Settings
 from notifier.engine.daemon import Daemon
 from notifier.engine.demo import load_demo
@@ -78,7 +78,7 @@ async def _serve_locked(s: Settings, lock: DaemonLock, *, api: bool, migrate: bo
         if s.demo:
             ledger = Ledger(
                 store,
-                SystemClock(s.time_offset),
+                system_clock(s),
                 LedgerDefaults(s.default_locale, s.default_timezone),
             )
             customers, promises = await load_demo(ledger)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 import typer
@@ -14,8 +14,10 @@ from notifier.cli.app import (
     emit_json,
     open_ledger,
     run_async,
+    settings,
     validated,
 )
+from notifier.clock import system_clock
 from notifier.domain.durations import DurationError, parse_instant
 from notifier.domain.models import CHANNELS, Customer, Promise, PromiseStatus, Source
 from notifier.engine.ledger import new_external_ref
@@ -44,7 +46,7 @@ PROMISE_OPTIONS = {
 
 def _time(option: str, text: str) -> datetime:
     try:
-        return parse_instant(text, datetime.now(UTC))
+        return parse_instant(text, system_clock(settings()).now())
     except DurationError as exc:
         bad_value(option, str(exc))
 

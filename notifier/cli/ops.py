@@ -12,7 +12,7 @@ import typer
 
 from notifier.channels.registry import build_channels
 from notifier.cli.app import JsonOption, app, bad_value, emit_json, fail, run_async, settings
-from notifier.clock import SystemClock
+from notifier.clock import system_clock
 from notifier.domain.durations import DurationError, format_duration, parse_instant
 from notifier.domain.errors import NotFoundError
 from notifier.domain.forecast import Forecast
@@ -36,7 +36,7 @@ async def _store() -> AsyncIterator[tuple[Store, datetime]]:
     s = settings()
     store = Store.open(s.database_url)
     try:
-        yield store, SystemClock(s.time_offset).now()
+        yield store, system_clock(s).now()
     finally:
         await store.close()
 
@@ -271,7 +271,7 @@ def simulate(
 ) -> None:
     """List what would be sent from now until TIME, in order, and why; sends nothing."""
     s = settings()
-    now = SystemClock(s.time_offset).now()
+    now = system_clock(s).now()
     try:
         end = parse_instant(at, now)
     except DurationError as exc:

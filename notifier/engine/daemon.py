@@ -13,7 +13,7 @@ import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from notifier.channels.registry import build_channels
-from notifier.clock import SystemClock
+from notifier.clock import SystemClock, system_clock
 from notifier.config import Settings
 from notifier.domain.errors import NotifierError
 from notifier.domain.rules.model import RuleSet
@@ -57,7 +57,7 @@ class Daemon:
     lock: DaemonLock | None = None  # taken by the caller before any start-up output
 
     def __post_init__(self) -> None:
-        self.clock = SystemClock(self.settings.time_offset)
+        self.clock = system_clock(self.settings)
         self._scan_lock = asyncio.Lock()
         self._rescan = False
 

@@ -33,7 +33,7 @@ async def test_notifier_demo_prints_apologies_within_a_minute_and_stops_on_sigin
     demo = Daemon(env, tmp_path, ("demo",))
     try:
         demo.start()
-        await wait_for(lambda: "--- sms to " in demo.stdout(), "an SMS apology on the console", 60)
+        await wait_for(lambda: "--- sms to " in demo.stdout(), "an SMS apology on the console")
         demo.send_signal(signal.SIGINT)
         assert await demo.exited() == 0
     finally:

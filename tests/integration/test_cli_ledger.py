@@ -97,3 +97,19 @@ def test_console_script_exit_codes(tmp_path: Path) -> None:
     assert done.stderr.strip() == (
         "notifier: error: the database is not migrated: run 'notifier db upgrade'"
     )
+
+
+async def test_relative_times_count_from_the_instant_the_cli_is_given(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A CLI run in test mode starts its clock at NOTIFIER_NOW, whatever the machine's date.
+    monkeypatch.setenv("NOTIFIER_TEST_MODE", "1")
+    monkeypatch.setenv("NOTIFIER_NOW", "2031-06-01T12:00:00+00:00")
+    code, _, err = await cli("customer", "add", "c-now", "--name", "Ana")
+    assert code == 0, err
+    code, out, err = await cli(
+        "promise", "add", "c-now", "--kind", "delivery", "--due", "now+2h", "--json"
+    )
+    assert code == 0, err
+    due = json.loads(out)["due_at"]
+    assert due.startswith("2031-06-01T14:0"), due

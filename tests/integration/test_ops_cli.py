@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -16,12 +16,15 @@ from tests.integration.rig import ROOT, Rig
 def cli(
     rig: Rig, db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> Cli:
-    """The CLI on the rig's database, its clock a week after the wall clock, like the rig's."""
-    rig.clock.advance(timedelta(days=7))  # still noon in Buenos Aires, and past today
-    offset = int((rig.clock.now() - datetime.now(UTC)).total_seconds())
-    assert offset > 0
+    """The CLI on the rig's database, its clock started at the rig's instant (NOTIFIER_NOW).
+
+    The rig's clock is a fixed instant, whatever the machine's date: the CLI is given that
+    instant, never an offset from the wall clock.
+    """
+    rig.clock.advance(timedelta(days=7))  # still noon in Buenos Aires
     monkeypatch.setenv("NOTIFIER_DATABASE_URL", db_url)
-    monkeypatch.setenv("NOTIFIER_TIME_OFFSET", f"{offset}s")
+    monkeypatch.setenv("NOTIFIER_TEST_MODE", "1")
+    monkeypatch.setenv("NOTIFIER_NOW", rig.clock.now().isoformat())
     monkeypatch.setenv("NOTIFIER_RULES_DIR", str(ROOT / "rules"))
     monkeypatch.setenv("NOTIFIER_TEMPLATES_DIR", str(ROOT / "templates"))
     return Cli(capsys)

@@ -43,7 +43,11 @@ def parse_rule_file(
         return [], [*errors, SchemaError(("rules",), "'rules' must be a list of rules")]
     rules: list[tuple[int, Rule]] = []
     for index, item in enumerate(raw_rules):
-        rule, problems = _parse_rule(item, ("rules", index), defaults)
+        try:
+            rule, problems = _parse_rule(item, ("rules", index), defaults)
+        except Exception as exc:  # a rule the checker cannot read is refused, not the load
+            text = " ".join(f"cannot check this rule: {type(exc).__name__}: {exc}".split())
+            rule, problems = None, [SchemaError(("rules", index), text[:300])]
         errors.extend(problems)
         if rule is not None:
             rules.append((index, rule))

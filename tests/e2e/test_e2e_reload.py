@@ -30,6 +30,21 @@ async def _problems(daemon: Daemon) -> list[str]:
     return list(answer.json()["problems"])
 
 
+def _write(path: Path, text: str) -> None:
+    """Replace ``path`` at once, so a reload never reads it half written."""
+    draft = path.with_name(f".{path.name}.draft")  # neither *.yaml nor *.j2: never loaded
+    draft.write_text(text)
+    draft.replace(path)
+
+
+async def _problems_matching(daemon: Daemon, pattern: re.Pattern[str], what: str) -> list[str]:
+    async def found() -> list[str]:
+        problems = await _problems(daemon)
+        return problems if any(pattern.match(p) for p in problems) else []
+
+    return list(await wait_for(found, what))
+
+
 async def _late_sms(daemon: Daemon, fakes: Fakes, n: int) -> str:
     """Add a late delivery for a new customer; return the SMS it gets."""
     now = datetime.now(UTC)
@@ -52,8 +67,9 @@ async def test_a_broken_rule_or_template_edit_keeps_the_daemon_and_the_last_good
 
     # (a) A rule whose duration overflows any date, written into the watched folder.
     huge = rules / "zz-huge.yaml"
-    huge.write_text(HUGE)
-    found = await wait_for(lambda: _problems(daemon), "the huge rule's problem on /readyz")
+    _write(huge, HUGE)
+    listed = re.compile(re.escape(f"{huge}:"))
+    found = await _problems_matching(daemon, listed, "the huge rule's problem on /readyz")
     assert found == [f"{huge}:{HUGE_PROBLEM}"]
     assert "no llegó" in await _late_sms(daemon, fakes, 1)  # the last good set sends
     huge.unlink()
@@ -62,14 +78,14 @@ async def test_a_broken_rule_or_template_edit_keeps_the_daemon_and_the_last_good
     # (b) A template that raises an ordinary error when rendered.
     sms = templates / "delivery_late" / "sms.es.j2"
     good = sms.read_text()
-    sms.write_text("{{ 1 / 0 }}\n")
+    _write(sms, "{{ 1 / 0 }}\n")
     raised = re.compile(rf"^{re.escape(str(sms))}:1:\d+: .*division by zero")
-    found = await wait_for(lambda: _problems(daemon), "the template's problem on /readyz")
-    assert len(found) == 1 and raised.match(found[0]), found
+    found = await _problems_matching(daemon, raised, "the template's problem on /readyz")
+    assert len(found) == 1, found
     assert "no llegó" in await _late_sms(daemon, fakes, 2)  # the template compiled before
 
     # A good edit is loaded: the watcher still watches, and the new text goes out.
-    sms.write_text(good.replace("como prometimos", "como prometimos (recargado)"))
+    _write(sms, good.replace("como prometimos", "como prometimos (recargado)"))
     await wait_for(lambda: _no_problems(daemon), "the good edit loaded")
     assert "(recargado)" in await _late_sms(daemon, fakes, 3)
     assert daemon.proc is not None and daemon.proc.poll() is None

@@ -122,8 +122,8 @@ _TRIGGERS = ["before_due", "overdue", "on"]
 
 def _business_limit(offset: BusinessDuration, calendar: Calendar) -> str | None:
     """Return why ``offset`` is more business time than ``calendar`` resolves, or None."""
-    # In whole seconds: an absurd amount must be refused here, not overflow a timedelta.
-    day = int(calendar.day_length.total_seconds())
+    # In whole seconds, so that no amount can overflow a timedelta on the way.
+    day = max(int(calendar.day_length.total_seconds()), 1)  # a day of no hours is refused
     most = max_business_seconds(calendar)
     if offset.days * day + offset.hours * 3600 <= most:
         return None

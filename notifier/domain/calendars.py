@@ -19,6 +19,9 @@ import holidays
 # Longer than any sane business duration: a calendar with no working day at all
 # (every weekday a holiday) must end the walk instead of looping forever.
 _MAX_DAYS = 3 * 366
+# The most business time a rule may ask for: a year of the calendar's working weeks,
+# which the three-year walk always finds, however many holidays fall in it.
+MAX_BUSINESS_WEEKS = 52
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -58,6 +61,12 @@ class BusinessDuration:
     def working_time(self, calendar: Calendar) -> timedelta:
         """Return the amount of working time this stands for in ``calendar``."""
         return self.days * calendar.day_length + timedelta(hours=self.hours)
+
+
+def max_business_seconds(calendar: Calendar) -> int:
+    """Return, in seconds, the most working time a business duration may stand for."""
+    day = int(calendar.day_length.total_seconds())
+    return MAX_BUSINESS_WEEKS * len(calendar.weekdays) * max(day, 0)
 
 
 def supported_countries() -> dict[str, tuple[str, ...]]:

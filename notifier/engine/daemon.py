@@ -111,7 +111,7 @@ class Daemon:
         scheduler = self._scheduler()
         tasks = [
             asyncio.create_task(self.dispatcher.run(self.stopping), name="dispatcher"),
-            asyncio.create_task(self.reloader.watch(self.stopping), name="reload"),
+            asyncio.create_task(self.reloader.watch(), name="reload"),
         ]
         if server is not None:
             tasks.append(asyncio.create_task(server.serve(), name="api"))
@@ -121,6 +121,7 @@ class Daemon:
             await self.stopping.wait()
         finally:
             log.info("daemon.stopping")
+            self.reloader.stop()
             scheduler.shutdown(wait=False)
             if server is not None:
                 server.stop()

@@ -1,13 +1,17 @@
 """Rules and templates, reloaded on SIGHUP or a file change through the one checker.
 
 A set with problems is never loaded: the problems are logged as path:line:column,
-shown on /readyz and counted, and the last good set keeps serving.
+shown on /readyz and counted, and the last good set keeps serving. Nothing a file
+holds ends the watch: a checker that raises refuses the set like any other problem,
+and a watcher that fails is armed again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import structlog
@@ -15,13 +19,23 @@ from watchfiles import awatch
 
 from notifier.clock import Clock
 from notifier.config import Settings
+from notifier.domain.problems import Problem
 from notifier.domain.rules.model import RuleSet
-from notifier.engine.rules_check import RuleLoad, defaults_from_settings, load_rules
+from notifier.engine.rules_check import (
+    RuleLoad,
+    defaults_from_settings,
+    describe_failure,
+    display_path,
+    load_rules,
+)
 from notifier.observability import Metrics
 from notifier.store.store import Store
 from notifier.templates import Renderer
 
 log = structlog.get_logger("notifier.reload")
+# A watcher that cannot arm (a folder gone) tries again, less often the longer it fails.
+WATCH_RETRY = timedelta(seconds=1)
+WATCH_RETRY_MAX = timedelta(minutes=1)
 
 
 class Reloader:
@@ -35,17 +49,27 @@ class Reloader:
         self.problems: list[str] = []
         self.on_reload: Callable[[Renderer], None] = lambda _: None
         self._requested = asyncio.Event()
+        # The watcher's own stop event: watchfiles sets the event it watches with when its
+        # task is cancelled, and that must never be the daemon's.
+        self._stopped = asyncio.Event()
         self._recheck: asyncio.Task[int] | None = None
+        self._defaults = defaults_from_settings(settings)  # a bad setting stops start-up
         self._folders = [
             p for p in (settings.rules_dir, settings.templates_dir) if Path(p).is_dir()
         ]
 
     def load(self) -> RuleLoad:
-        """Check and load the files; keep the last good set when the new one has problems."""
-        renderer = Renderer.from_settings(self.settings)
-        result = load_rules(
-            Path(self.settings.rules_dir), renderer, defaults_from_settings(self.settings)
-        )
+        """Check and load the files; keep the last good set when the new one has problems.
+
+        Never raises for what the files hold: any failure becomes a problem of the set.
+        """
+        try:
+            renderer = Renderer.from_settings(self.settings)
+            result = load_rules(Path(self.settings.rules_dir), renderer, self._defaults)
+        except Exception as exc:  # the templates folder cannot even be listed: same refusal
+            where = display_path(Path(self.settings.templates_dir))
+            failed = Problem(where, 1, 1, describe_failure("cannot read the templates", exc))
+            renderer, result = None, RuleLoad(None, (failed,), ())
         errors = [str(p) for p in result.problems if p.severity == "error"]
         self.metrics.rules_problems.set(len(errors))
         for problem in result.problems:
@@ -63,22 +87,34 @@ class Reloader:
         """Reload soon (SIGHUP)."""
         self._requested.set()
 
-    async def watch(self, stopping: asyncio.Event) -> None:
-        """Reload on SIGHUP and whenever a file under the rules or templates folders changes."""
-        watcher = asyncio.create_task(self._watch_files(stopping))
+    def stop(self) -> None:
+        """End ``watch`` and its file watcher (the daemon calls this on shutdown)."""
+        self._stopped.set()
+
+    async def watch(self) -> None:
+        """Reload on SIGHUP and on file changes under the folders, until ``stop``.
+
+        A reload that fails (the store down while publishing, say) is logged; the next
+        request tries again.
+        """
+        watcher = asyncio.create_task(self._watch_files(), name="reload-files")
         try:
-            while not stopping.is_set():
+            while not self._stopped.is_set():
                 waiters = [asyncio.ensure_future(self._requested.wait()),
-                           asyncio.ensure_future(stopping.wait())]  # fmt: skip
+                           asyncio.ensure_future(self._stopped.wait())]  # fmt: skip
                 await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
                 for w in waiters:
                     w.cancel()
-                if stopping.is_set():
+                if self._stopped.is_set():
                     break
                 self._requested.clear()
-                await self.reload()
+                try:
+                    await self.reload()
+                except Exception as exc:
+                    self.metrics.rules_reload.labels("failed").inc()
+                    log.error("rules.reload_failed", error=describe_failure("reload", exc))
         finally:
-            watcher.cancel()
+            self._stopped.set()  # the watcher's thread sees it and returns
             await asyncio.gather(watcher, return_exceptions=True)
 
     async def reload(self) -> bool:
@@ -98,14 +134,30 @@ class Reloader:
         # New rules may fire sooner or later than the old ones: look at every unsettled
         # promise again, in batches, in the background.
         self._recheck = asyncio.create_task(self.store.recheck_unsettled(now))
+        self._recheck.add_done_callback(_log_recheck_failure)
         return True
 
-    async def _watch_files(self, stopping: asyncio.Event) -> None:
-        paths = self._folders
-        if not paths:
-            return
-        try:
-            async for _ in awatch(*paths, stop_event=stopping, debounce=300, recursive=True):
-                self.request()
-        except Exception:  # watching is a convenience; SIGHUP still works
-            log.exception("reload.watch_failed")
+    async def _watch_files(self) -> None:
+        delay = WATCH_RETRY
+        while self._folders and not self._stopped.is_set():
+            try:
+                async for _ in awatch(
+                    *self._folders, stop_event=self._stopped, debounce=300, recursive=True
+                ):
+                    delay = WATCH_RETRY
+                    self.request()
+                return  # awatch ends only once told to stop
+            except Exception as exc:  # watching is a convenience; SIGHUP still works
+                self.metrics.rules_reload.labels("watch_failed").inc()
+                log.error(
+                    "reload.watch_failed", error=describe_failure("watch", exc),
+                    retry_in=delay.total_seconds(),
+                )  # fmt: skip
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopped.wait(), delay.total_seconds())
+            delay = min(delay * 2, WATCH_RETRY_MAX)
+
+
+def _log_recheck_failure(task: asyncio.Task[int]) -> None:
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        log.error("rules.recheck_failed", error=describe_failure("recheck", exc))

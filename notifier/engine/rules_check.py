@@ -2,7 +2,9 @@
 
 Every problem is reported at once, as ``path:line:column: message``: YAML, schema,
 duplicate ids across files, and the templates each rule can reach. A set with any
-error is never returned, so a broken file is never half-loaded.
+error is never returned, so a broken file is never half-loaded. Whatever a file
+holds, the checker returns problems and never raises: an exception in reading a
+file, checking a rule or rendering a template becomes a problem at that file.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
+from types import TracebackType
 from typing import Protocol
 
 from notifier.config import Settings
@@ -65,7 +68,25 @@ def load_rules(
     defaults: RuleDefaults | None = None,
 ) -> RuleLoad:
     """Return the rule set of ``rules_dir`` and every problem, checked against ``renderer``."""
-    defaults = defaults or RuleDefaults()
+    try:
+        return _load_rules(rules_dir, renderer, defaults or RuleDefaults())
+    except Exception as exc:  # a checker bug refuses the set; it never stops the caller
+        failed = Problem(display_path(rules_dir), 1, 1, describe_failure("cannot check", exc))
+        return RuleLoad(None, (failed,), ())
+
+
+def describe_failure(what: str, exc: BaseException) -> str:
+    """Return ``what: Type: message`` on one line, cut to a readable length."""
+    text = " ".join(f"{what}: {type(exc).__name__}: {exc}".split())
+    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 3] + "..."
+
+
+MAX_MESSAGE = 300
+
+
+def _load_rules(
+    rules_dir: Path, renderer: MessageCatalog | None, defaults: RuleDefaults
+) -> RuleLoad:
     shown = display_path(rules_dir)
     if not rules_dir.is_dir():
         return RuleLoad(None, (Problem(shown, 1, 1, "rules directory not found"),), ())
@@ -100,11 +121,15 @@ def _load_file(path: Path, defaults: RuleDefaults, problems: list[Problem]) -> l
     except OSError as exc:
         problems.append(Problem(shown, 1, 1, f"cannot read: {exc.strerror or exc}"))
         return []
-    doc, found = read_yaml(raw, shown)
-    problems.extend(found)
-    if doc is None:
+    try:
+        doc, found = read_yaml(raw, shown)
+        problems.extend(found)
+        if doc is None:
+            return []
+        rules, errors = parse_rule_file(doc.data, defaults)
+    except Exception as exc:  # the file is refused; the other files are still checked
+        problems.append(Problem(shown, 1, 1, describe_failure("cannot check this file", exc)))
         return []
-    rules, errors = parse_rule_file(doc.data, defaults)
     for error in errors:
         mark = doc.mark(error.path, at_key=error.at_key)
         problems.append(Problem(shown, mark.line, mark.column, error.message, error.severity))
@@ -168,8 +193,35 @@ def _template_problems(placed: list[_Placed], renderer: MessageCatalog) -> Itera
                     if locale in missing or (message, channel, locale) in checked:
                         continue
                     checked.add((message, channel, locale))
-                    for problem in renderer.check_message(message, channel, locale):
-                        yield replace(problem, file=display_path(Path(problem.file)))
+                    yield from _checked_message(renderer, message, channel, locale)
+
+
+def _checked_message(
+    renderer: MessageCatalog, message: str, channel: ChannelName, locale: str
+) -> list[Problem]:
+    try:
+        found = renderer.check_message(message, channel, locale)
+    except Exception as exc:  # a template that raises what the renderer does not catch
+        # Only locales with a template get here, so the path is known.
+        where = renderer.template_path(message, channel, locale) or Path(message)
+        line = _line_in(exc.__traceback__, where)
+        return [Problem(display_path(where), line, 1, describe_failure("cannot render", exc))]
+    return [replace(p, file=display_path(Path(p.file))) for p in found]
+
+
+def _line_in(tb: TracebackType | None, path: Path) -> int:
+    # A compiled template's frames carry its file name, and the template itself in their
+    # globals to map the generated code's line back to the template's: the last one is
+    # where the template raised.
+    line = 1
+    while tb is not None:
+        frame = tb.tb_frame
+        if Path(frame.f_code.co_filename) == path:
+            template = frame.f_globals.get("__jinja_template__")
+            lineno = getattr(template, "get_corresponding_lineno", None)
+            line = int(lineno(tb.tb_lineno)) if callable(lineno) else tb.tb_lineno
+        tb = tb.tb_next
+    return line
 
 
 def defaults_from_settings(settings: Settings) -> RuleDefaults:

@@ -172,3 +172,18 @@ def test_the_examples_in_the_docs_are_valid(tmp_path: Path) -> None:
         body = block if block.startswith("rules:") else "rules:\n" + block
         (tmp_path / f"doc{i}.yaml").write_text(body.replace("id: ", f"id: d{i}-"))
     assert [str(p) for p in load_rules(tmp_path).problems] == []
+
+
+def test_a_template_that_raises_any_error_is_a_problem_at_its_line(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "r.yaml").write_text(
+        "rules: [{id: r, when: {overdue: 1h}, notify: {message: m, channel: sms}}]"
+    )
+    templates = _templates(tmp_path)
+    (templates / "m" / "sms.es.j2").write_text("Hola\n{{ 1 / 0 }}\n")
+    load = load_rules(rules, Renderer(templates))
+    assert load.rules is None
+    assert [str(p) for p in load.problems] == [
+        f"{templates / 'm' / 'sms.es.j2'}:2:1: cannot render: ZeroDivisionError: division by zero"
+    ]

@@ -10,6 +10,7 @@ from notifier.domain.models import PromiseStatus
 from notifier.domain.problems import Severity
 from notifier.domain.rules.match import CUSTOMER_FIELDS, PROMISE_FIELDS
 from notifier.domain.rules.model import OPERATORS, Condition, ConditionValue, Operator, Scalar
+from notifier.domain.rules.regex import Regex, compile_regex
 from notifier.domain.rules.spelling import did_you_mean, one_of
 
 Path = tuple[str | int, ...]
@@ -126,13 +127,10 @@ def _scalar(value: object, op: str) -> Scalar:
     )
 
 
-def _regex(operand: object) -> re.Pattern[str]:
+def _regex(operand: object) -> Regex:
     if not isinstance(operand, str):
         raise ValueError("'regex' needs a pattern in quotes")
-    try:
-        return re.compile(operand)
-    except (re.error, RecursionError, OverflowError) as exc:
-        raise ValueError(f"invalid regex {operand!r}: {exc}") from None
+    return compile_regex(operand)
 
 
 def _bound(op: str, operand: object) -> Scalar | datetime:

@@ -16,6 +16,9 @@ _BUSINESS = re.compile(r"^\s*(\d+)\s*business[_ ](day|hour)(s?)\s*$")
 _TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 _ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
 _MESSAGE = re.compile(r"^[a-z][a-z0-9_]{0,99}$")
+# Ten years: longer than any promise is tracked, and far enough inside datetime's range
+# that a deadline plus every repeat of a rule never overflows it.
+MAX_DURATION = timedelta(days=3650)
 
 
 def wall_duration(value: object, *, allow_zero: bool = False) -> timedelta:
@@ -28,6 +31,10 @@ def wall_duration(value: object, *, allow_zero: bool = False) -> timedelta:
         result = parse_duration(value)
     except DurationError as exc:
         raise ValueError(str(exc)) from None
+    except (OverflowError, ValueError):  # more days than a timedelta (or int()) holds
+        result = timedelta.max
+    if result > MAX_DURATION:
+        raise ValueError(f"invalid duration {value!r}: at most 3650d (ten years)")
     if result <= timedelta(0) and not allow_zero:
         raise ValueError(f"invalid duration {value!r}: must be greater than zero")
     return result
@@ -36,7 +43,10 @@ def wall_duration(value: object, *, allow_zero: bool = False) -> timedelta:
 def offset(value: object, *, allow_zero: bool = False) -> Offset:
     """Return a clock duration or ``N business_day(s)`` / ``N business_hour(s)``."""
     if isinstance(value, str) and (found := _BUSINESS.match(value)):
-        amount, unit, plural = int(found[1]), found[2], found[3]
+        digits, unit, plural = found[1].lstrip("0") or "0", found[2], found[3]
+        if len(digits) > 6:  # no calendar has a million working hours in a year
+            raise ValueError(f"invalid duration {value!r}: more than a year of working time")
+        amount = int(digits)
         if amount == 0:
             raise ValueError(f"invalid duration {value!r}: must be greater than zero")
         if (amount == 1) == bool(plural):

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import operator
-import re
 from collections.abc import Mapping
 from datetime import datetime
 
 from notifier.domain.models import Customer, Promise
 from notifier.domain.rules.model import Condition, Rule
+from notifier.domain.rules.regex import Regex
 
 # Customer fields a rule may test; addresses are there for ``exists`` checks.
 CUSTOMER_FIELDS: tuple[str, ...] = (
@@ -44,11 +44,7 @@ def holds(condition: Condition, promise: Promise, customer: Customer) -> bool:
                 present and isinstance(value, tuple) and any(_equal(actual, v) for v in value)
             )
         case "regex":
-            return (
-                isinstance(value, re.Pattern)
-                and isinstance(actual, str)
-                and value.search(actual) is not None
-            )
+            return isinstance(value, Regex) and isinstance(actual, str) and value.search(actual)
         case "gt" | "gte" | "lt" | "lte":
             return present and _compare(condition.op, actual, value)
     return False

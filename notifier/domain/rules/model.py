@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Literal, TypeAlias
@@ -11,13 +10,14 @@ from notifier.domain.calendars import BusinessDuration, Calendar
 from notifier.domain.models import ChannelName
 from notifier.domain.notices import Priority
 from notifier.domain.quiet_hours import QuietHours
+from notifier.domain.rules.regex import Regex
 
 Operator = Literal["eq", "ne", "in", "not_in", "regex", "exists", "gt", "gte", "lt", "lte"]
 OPERATORS: tuple[Operator, ...] = (
     "eq", "ne", "in", "not_in", "regex", "exists", "gt", "gte", "lt", "lte",
 )  # fmt: skip
 Scalar: TypeAlias = str | int | float | bool | None
-ConditionValue: TypeAlias = Scalar | tuple[Scalar, ...] | re.Pattern[str] | datetime
+ConditionValue: TypeAlias = Scalar | tuple[Scalar, ...] | Regex | datetime
 Event = Literal["kept", "broken", "rescheduled", "cancelled"]
 EVENTS: tuple[Event, ...] = ("kept", "broken", "rescheduled", "cancelled")
 Offset: TypeAlias = timedelta | BusinessDuration

@@ -5,7 +5,12 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
-from notifier.domain.calendars import Calendar, supported_countries
+from notifier.domain.calendars import (
+    BusinessDuration,
+    Calendar,
+    max_business_seconds,
+    supported_countries,
+)
 from notifier.domain.quiet_hours import QuietHours
 from notifier.domain.rules.conditions import Path, SchemaError, parse_match
 from notifier.domain.rules.model import (
@@ -43,7 +48,11 @@ def parse_rule_file(
         return [], [*errors, SchemaError(("rules",), "'rules' must be a list of rules")]
     rules: list[tuple[int, Rule]] = []
     for index, item in enumerate(raw_rules):
-        rule, problems = _parse_rule(item, ("rules", index), defaults)
+        try:
+            rule, problems = _parse_rule(item, ("rules", index), defaults)
+        except Exception as exc:  # a rule the checker cannot read is refused, not the load
+            text = " ".join(f"cannot check this rule: {type(exc).__name__}: {exc}".split())
+            rule, problems = None, [SchemaError(("rules", index), text[:300])]
         errors.extend(problems)
         if rule is not None:
             rules.append((index, rule))
@@ -79,6 +88,10 @@ def _build(
     calendar = _calendar(model.calendar, defaults.calendar, (*where, "calendar"), errors)
     if when is None or notify is None or errors:
         return None, errors
+    if isinstance(when.offset, BusinessDuration):
+        too_long = _business_limit(when.offset, calendar)
+        if too_long is not None:
+            return None, [SchemaError((*where, "when", when.trigger), too_long)]
     backfill = model.backfill or defaults.backfill
     return Rule(
         model.id, when, notify, model.description, conditions, escalate, calendar, backfill
@@ -105,6 +118,20 @@ def _when(model: RuleModel, where: Path, errors: list[SchemaError]) -> When | No
 
 
 _TRIGGERS = ["before_due", "overdue", "on"]
+
+
+def _business_limit(offset: BusinessDuration, calendar: Calendar) -> str | None:
+    """Return why ``offset`` is more business time than ``calendar`` resolves, or None."""
+    # In whole seconds, so that no amount can overflow a timedelta on the way.
+    day = max(int(calendar.day_length.total_seconds()), 1)  # a day of no hours is refused
+    most = max_business_seconds(calendar)
+    if offset.days * day + offset.hours * 3600 <= most:
+        return None
+    if offset.days:
+        limit = f"{most // day} business_days, a year of this calendar's working days"
+    else:
+        limit = f"{most // 3600} business_hours, a year of this calendar's working hours"
+    return f"invalid duration '{offset}': at most {limit}"
 
 
 def _notify(

@@ -12,9 +12,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from jinja2 import FileSystemLoader, Template, TemplateNotFound, TemplateSyntaxError
+from jinja2 import FileSystemLoader, Template, TemplateNotFound
 from jinja2.exceptions import SecurityError
-from jinja2.exceptions import TemplateError as JinjaTemplateError
 from jinja2.runtime import Context
 
 from notifier.config import Settings
@@ -23,9 +22,11 @@ from notifier.domain.models import CHANNELS, ChannelName
 from notifier.domain.problems import Problem
 from notifier.templates.diagnostics import locate, sms_problems
 from notifier.templates.filters import FILTERS
+from notifier.templates.limits import LimitExceeded, RenderLimits, output_message, render_budget
 from notifier.templates.samples import SAMPLES
-from notifier.templates.sandbox import MAX_OUTPUT, BoundedSandbox, step_budget
+from notifier.templates.sandbox import BoundedSandbox
 from notifier.templates.segments import SegmentInfo, count_segments, transliterate
+from notifier.templates.workers import RenderPool
 
 EMAIL_BLOCKS = ("subject", "text", "html")
 _FILE = re.compile(r"^(?P<channel>[a-z]+)\.(?P<locale>[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*)\.j2$")
@@ -81,8 +82,11 @@ class Renderer:
         default_locale: str = "es",
         max_sms_segments: int = 3,
         transliterate: bool = False,
+        limits: RenderLimits | None = None,
     ) -> None:
         self.templates_dir = Path(templates_dir)
+        self.limits = limits or RenderLimits()
+        self._pool = RenderPool(self.limits.timeout)  # starts its threads on first use only
         self.default_locale = normalize_locale(default_locale)
         self.max_sms_segments = max_sms_segments
         self.transliterate = transliterate
@@ -99,7 +103,13 @@ class Renderer:
             default_locale=settings.default_locale,
             max_sms_segments=settings.max_sms_segments,
             transliterate=settings.sms_transliterate,
+            limits=RenderLimits.from_settings(settings),
         )
+
+    @property
+    def workers_started(self) -> bool:
+        """True once ``render_async`` started the worker threads (``render`` never does)."""
+        return self._pool.started
 
     def locales(self) -> list[str]:
         """Every locale shipped anywhere under the templates folder, sorted."""
@@ -130,7 +140,11 @@ class Renderer:
     def render(
         self, message: str, channel: ChannelName, locale: str, context: Mapping[str, object]
     ) -> Rendered:
-        """Render ``message`` for ``channel``; raises TemplateError with path:line:column."""
+        """Render ``message`` for ``channel``; raises TemplateError with path:line:column.
+
+        Any failure, a limit or an ordinary exception (``1 / 0``), becomes a TemplateError
+        naming the template and, when Jinja's traceback gives it, the line.
+        """
         name = self._resolve(message, channel, locale)
         if name is None:
             raise TemplateError(self._missing(message, channel, locale))
@@ -149,9 +163,9 @@ class Renderer:
         }
         path = str(self.templates_dir / name)
         try:
-            with step_budget():
-                parts = _render_parts(template, variables, channel == "email")
-        except (JinjaTemplateError, SecurityError, RecursionError, TypeError, ValueError) as exc:
+            with render_budget(self.limits):
+                parts = _render_parts(template, variables, channel == "email", self.limits)
+        except Exception as exc:  # a template may raise anything: it is the template's fault
             raise TemplateError(locate(exc, self.templates_dir, path)) from exc
         if channel == "email":
             subject = " ".join(parts["subject"].split())
@@ -169,6 +183,22 @@ class Renderer:
                 text, info = plain, plain_info
         return Rendered(message, channel, used, path, text, sms=info)
 
+    async def render_async(
+        self, message: str, channel: ChannelName, locale: str, context: Mapping[str, object]
+    ) -> Rendered:
+        """``render`` in a worker thread, so a slow template never blocks the event loop."""
+        return await self._pool.run(
+            self.render, message, channel, locale, context, on_timeout=self._late(message)
+        )
+
+    def _late(self, message: str) -> Callable[[], TemplateError]:
+        def late() -> TemplateError:
+            where = self.templates_dir / message
+            text = f"template exceeds the {self.limits.timeout.total_seconds():g} s time limit "
+            return TemplateError(Problem(str(where), 1, 1, text + "and is still running"))
+
+        return late
+
     def check_message(self, message: str, channel: ChannelName, locale: str) -> list[Problem]:
         """Render against every sample: errors for failures and SMS over 1,600 characters,
         warnings for SMS over ``max_sms_segments``; each at the template's path:line:column."""
@@ -179,15 +209,24 @@ class Renderer:
         for sample, context in SAMPLES.items():
             try:
                 rendered = self.render(message, channel, locale, context)
+                found = (
+                    sms_problems(
+                        rendered.text, rendered.sms, rendered.path, sample, self.max_sms_segments
+                    )
+                    if rendered.sms is not None
+                    else []
+                )
             except TemplateError as exc:
                 problems.setdefault(exc.problem.message, exc.problem)
+                if isinstance(exc.__cause__, LimitExceeded):
+                    break  # a bomb: the other samples would only spend the same again
                 continue
-            if rendered.sms is not None:
-                found = sms_problems(
-                    rendered.text, rendered.sms, rendered.path, sample, self.max_sms_segments
-                )
-                for problem in found:
-                    problems.setdefault(problem.message.split(" (sample")[0], problem)
+            except Exception as exc:  # never let one template stop the whole check
+                path = str(self.templates_dir / name)
+                problems.setdefault(str(exc), Problem(path, 1, 1, f"cannot check: {exc!r}"))
+                break
+            for problem in found:
+                problems.setdefault(problem.message.split(" (sample")[0], problem)
         return sorted(problems.values())
 
     def _resolve(self, message: str, channel: str, locale: str) -> str | None:
@@ -206,7 +245,7 @@ class Renderer:
     def _template(self, name: str) -> Template:
         try:
             return self._env.get_template(name)
-        except (TemplateSyntaxError, SecurityError) as exc:
+        except Exception as exc:  # syntax, an unreadable file, a parser pushed too deep
             template_path = str(self.templates_dir / name)
             raise TemplateError(locate(exc, self.templates_dir, template_path)) from exc
 
@@ -218,10 +257,12 @@ class Renderer:
         return Problem(str(where), 1, 1, f"no template for {channel} in {locale} (tried {tried})")
 
 
-def _render_parts(template: Template, variables: dict[str, object], email: bool) -> dict[str, str]:
+def _render_parts(
+    template: Template, variables: dict[str, object], email: bool, limits: RenderLimits
+) -> dict[str, str]:
     context = template.new_context(variables)
     if not email:
-        return {"body": _tidy(_bounded(template.root_render_func(context)))}
+        return {"body": _tidy(_bounded(template.root_render_func(context), limits.max_output))}
     missing = [b for b in EMAIL_BLOCKS if b not in template.blocks]
     if missing:
         raise SecurityError(f"an email template must define the blocks {', '.join(missing)}")
@@ -230,7 +271,7 @@ def _render_parts(template: Template, variables: dict[str, object], email: bool)
     parts: dict[str, list[str]] = {}
     for name in EMAIL_BLOCKS:
         context.blocks[name][0] = _capturing(context.blocks[name][0], parts.setdefault(name, []))
-    _bounded(template.root_render_func(context))
+    _bounded(template.root_render_func(context), limits.max_output)
     return {name: _tidy("".join(chunks)) for name, chunks in parts.items()}
 
 
@@ -245,13 +286,13 @@ def _capturing(
     return render
 
 
-def _bounded(chunks: Iterable[str]) -> str:
+def _bounded(chunks: Iterable[str], limit: int) -> str:
     out: list[str] = []
     size = 0
     for chunk in chunks:
         size += len(chunk)
-        if size > MAX_OUTPUT:
-            raise SecurityError(f"rendered message is over the limit of {MAX_OUTPUT} characters")
+        if size > limit:
+            raise LimitExceeded(output_message(limit))
         out.append(chunk)
     return "".join(out)
 

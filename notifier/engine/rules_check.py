@@ -168,8 +168,20 @@ def _template_problems(placed: list[_Placed], renderer: MessageCatalog) -> Itera
                     if locale in missing or (message, channel, locale) in checked:
                         continue
                     checked.add((message, channel, locale))
-                    for problem in renderer.check_message(message, channel, locale):
+                    for problem in _checked_message(renderer, message, channel, locale):
                         yield replace(problem, file=display_path(Path(problem.file)))
+
+
+def _checked_message(
+    renderer: MessageCatalog, message: str, channel: ChannelName, locale: str
+) -> list[Problem]:
+    """The template's problems; an exception from checking it is one more, at its path."""
+    try:
+        return renderer.check_message(message, channel, locale)
+    except Exception as exc:  # whatever a template does, the check reports it, never raises
+        path = renderer.template_path(message, channel, locale)
+        where = str(path) if path is not None else message
+        return [Problem(where, 1, 1, f"cannot check: {type(exc).__name__}: {exc}")]
 
 
 def defaults_from_settings(settings: Settings) -> RuleDefaults:

@@ -42,17 +42,16 @@ def checked(budget: Budget, result: object, what: str) -> Any:
     """Return ``result`` once its size is within the limit; an iterator comes back counted."""
     if isinstance(result, Iterator) and not isinstance(result, str | bytes):
         return counted(budget, result, what)
-    budget.value(measure(result, budget.limits.max_value), what)
+    budget.value(budget.size(result), what)
     return result
 
 
 def counted(budget: Budget, items: Iterable[object], what: str) -> Iterator[object]:
     """Yield ``items``, refusing once what they add up to passes the value limit."""
-    limit = budget.limits.max_value
     total = 0
     for item in items:
         budget.tick()
-        total += 1 + measure(item, limit)
+        total += 1 + budget.size(item)
         budget.value(total, what)
         yield item
 
@@ -105,7 +104,7 @@ def _replace(budget: Budget, args: Args, kwargs: Kwargs, lead: Any) -> tuple[Arg
 def _center(budget: Budget, args: Args, kwargs: Kwargs, lead: Any) -> tuple[Args, Kwargs]:
     value, width = _params(args, kwargs, ("value", "width"), (80,))
     if isinstance(width, int):
-        budget.value(max(measure(value, budget.limits.max_value), width), "center")
+        budget.value(max(budget.size(value), width), "center")
     return args, kwargs
 
 
@@ -119,7 +118,7 @@ def _indent(budget: Budget, args: Args, kwargs: Kwargs, lead: Any) -> tuple[Args
 def _batch(budget: Budget, args: Args, kwargs: Kwargs, lead: Any) -> tuple[Args, Kwargs]:
     _, linecount, fill_with = _params(args, kwargs, ("value", "linecount", "fill_with"), (None,))
     if fill_with is not None and isinstance(linecount, int):
-        budget.value(linecount * (1 + measure(fill_with, budget.limits.max_value)), "batch")
+        budget.value(linecount * (1 + budget.size(fill_with)), "batch")
     return args, kwargs
 
 
@@ -211,11 +210,10 @@ def bounded_sum(
     if _numbers([start, *items]):
         return sum(items, start)  # type: ignore[arg-type]  # numbers, checked above
     total = start
-    limit = budget.limits.max_value
-    size = measure(start, limit)
+    size = budget.size(start)
     for item in items:
         budget.tick()
-        size += measure(item, limit)  # what total + item will hold, before it is built
+        size += budget.size(item)  # what total + item will hold, before it is built
         budget.value(size, "sum")
         total = total + item
     return total
@@ -249,7 +247,7 @@ def _params(
 def check_method(budget: Budget, owner: object, name: str, args: Args, kwargs: Kwargs) -> Args:
     """Size a str, bytes or dict method's result before it runs; return the arguments to use."""
     limit = budget.limits.max_value
-    what = f"{type(owner).__name__}.{name}"
+    what = f"{(owner if isinstance(owner, type) else type(owner)).__name__}.{name}"
     if isinstance(owner, str | bytes):
         n = len(owner)
         if name in ("center", "ljust", "rjust", "zfill") and args and isinstance(args[0], int):
@@ -275,7 +273,7 @@ def check_method(budget: Budget, owner: object, name: str, args: Args, kwargs: K
     elif isinstance(owner, dict | type) and name == "fromkeys" and args:
         keys = materialize(budget, args[0], what)
         value = args[1] if len(args) > 1 else None
-        budget.value(len(keys) * (1 + measure(value, limit)) + measure(keys, limit), what)
+        budget.value(len(keys) * (1 + budget.size(value)) + budget.size(keys), what)
         return (keys, *args[1:])
     return args
 

@@ -20,6 +20,7 @@ from jinja2.exceptions import SecurityError
 
 from notifier.config import Settings
 from notifier.domain.errors import NotifierError
+from notifier.templates.sizes import Cache, measure
 
 MAX_STEPS = 20_000  # loop iterations plus calls, per render
 MAX_RANGE = 1_000  # items one range() may hold
@@ -77,10 +78,11 @@ class RenderLimits:
 class Budget:
     """What is left of one render's limits: steps, time and text written."""
 
-    __slots__ = ("deadline", "limits", "steps", "written")
+    __slots__ = ("deadline", "limits", "sizes", "steps", "written")
 
     def __init__(self, limits: RenderLimits) -> None:
         self.limits = limits
+        self.sizes: Cache = {}
         self.steps = limits.max_steps
         self.written = 0
         self.deadline = time.monotonic() + limits.timeout.total_seconds()
@@ -101,6 +103,10 @@ class Budget:
                 f"template exceeds the limit of {self.limits.max_steps} loop steps and calls"
             )
         self.tick()
+
+    def size(self, value: object) -> int:
+        """``value``'s size (characters plus items, nested), counted at most once per render."""
+        return measure(value, self.limits.max_value, self.sizes)
 
     def value(self, size: int, what: str) -> None:
         """Refuse a value of ``size`` (characters plus items) past NOTIFIER_RENDER_MAX_VALUE."""

@@ -42,7 +42,7 @@ from markupsafe import Markup
 
 from notifier.templates.guards import bounded_sum, check_method, checked, guard_filter
 from notifier.templates.limits import MAX_INT_BITS, MAX_RANGE, Budget, LimitExceeded, current
-from notifier.templates.sizes import field_size, measure, printf_size
+from notifier.templates.sizes import field_size, printf_size
 
 _DROPPED_FILTERS = ("pprint",)  # output grows with nesting depth; no use in a message
 
@@ -77,7 +77,7 @@ def _written(context: Context, size: int) -> str:
 @pass_context
 def _finalize(context: Context, value: Any) -> Any:
     budget = current()
-    budget.write(measure(value, budget.limits.max_value))
+    budget.write(budget.size(value))
     return value
 
 
@@ -85,8 +85,7 @@ def _finalize(context: Context, value: Any) -> Any:
 def _concat(eval_ctx: EvalContext, *values: Any) -> str:
     budget = current()
     budget.tick()
-    limit = budget.limits.max_value
-    budget.value(sum(measure(v, limit) for v in values), "~")
+    budget.value(sum(budget.size(v) for v in values), "~")
     join = markup_join if eval_ctx.autoescape or eval_ctx.volatile else str_join
     return checked(budget, join(values), "~")  # type: ignore[no-any-return]  # a str
 
@@ -94,7 +93,7 @@ def _concat(eval_ctx: EvalContext, *values: Any) -> str:
 @pass_context
 def _literal(context: Context, value: Any) -> Any:
     budget = current()
-    budget.value(measure(value, budget.limits.max_value), "[...]")
+    budget.value(budget.size(value), "[...]")
     return value
 
 
@@ -135,7 +134,7 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         if operator == "*":
             for seq, n in ((left, right), (right, left)):
                 if isinstance(seq, str | bytes | list | tuple) and isinstance(n, int):
-                    budget.value(measure(seq, limit) * n, "*")
+                    budget.value(budget.size(seq) * n, "*")
             if _is_int(left) and _is_int(right):
                 _refuse_bits(left.bit_length() + right.bit_length(), "*")
         elif operator == "**" and _is_int(left) and _is_int(right):
@@ -143,7 +142,7 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         elif operator == "+":
             sized = (str, bytes, list, tuple)
             if isinstance(left, sized) and isinstance(right, sized):
-                budget.value(measure(left, limit) + measure(right, limit), "+")
+                budget.value(budget.size(left) + budget.size(right), "+")
         elif operator == "%" and isinstance(left, str | bytes):
             budget.value(printf_size(left, right, limit), "%")
         return checked(budget, super().call_binop(context, operator, left, right), operator)

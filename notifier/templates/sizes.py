@@ -11,35 +11,47 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, MappingView
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+Cache = dict[int, tuple[object, int]]  # id -> (the container, kept alive; its size)
 
-def measure(value: object, limit: int) -> int:
-    """The size of ``value`` (characters plus items, nested); past ``limit`` it stops early."""
-    total = 0
-    stack = [value]
-    while stack:
-        v = stack.pop()
-        if isinstance(v, str | bytes):
-            total += len(v)
-        elif isinstance(v, list | tuple | set | frozenset | range | MappingView):
-            total += len(v)
-            if total > limit:
-                return total
-            stack.extend(v)  # type: ignore[arg-type]  # MappingView is iterable
-        elif isinstance(v, Mapping):
-            total += len(v)
-            if total > limit:
-                return total
-            stack.extend(v.keys())
-            stack.extend(v.values())
-        elif isinstance(v, int) and not isinstance(v, bool):
-            total += v.bit_length() * 3 // 10 + 1  # decimal digits, about
-        else:
-            total += 1
+
+def measure(value: object, limit: int, cache: Cache | None = None) -> int:
+    """The size of ``value`` (characters plus items, nested); past ``limit`` it stops early.
+
+    ``cache`` remembers the size of containers already measured (a render measures the
+    same context lists again and again); templates cannot change a list or dict.
+    """
+    if isinstance(value, str | bytes):  # most values: answer at once
+        return len(value)
+    if value is None or isinstance(value, float | bool | datetime | date | timedelta):
+        return 1
+    if isinstance(value, int):
+        return value.bit_length() * 3 // 10 + 1  # decimal digits, about
+    if cache is not None:
+        hit = cache.get(id(value))
+        if hit is not None and hit[0] is value:
+            return hit[1]
+    children: Iterable[object]
+    if isinstance(value, dict):
+        children = (*value.keys(), *value.values())
+    elif isinstance(value, list | tuple | set | frozenset | range):
+        children = value
+    elif isinstance(value, Mapping):
+        children = (*value.keys(), *value.values())
+    elif isinstance(value, MappingView):
+        children = value  # type: ignore[assignment]  # a view iterates its keys or items
+    else:
+        return 1
+    total = len(value)
+    for child in children:
         if total > limit:
             return total
+        total += measure(child, limit, cache)
+    if cache is not None and total <= limit:
+        cache[id(value)] = (value, total)
     return total
 
 

@@ -145,7 +145,7 @@ BOMBS = [
     ),
     pytest.param(
         "{{ {}.fromkeys(range(1000), 'x' * 100000)|length }}",
-        VALUE + " ('type.fromkeys')",
+        VALUE + " ('dict.fromkeys')",
         id="fromkeys",
     ),
     pytest.param(

@@ -26,8 +26,10 @@ GRACE = timedelta(seconds=5)
 class RenderPool:
     """A small, lazily started thread pool; ``run`` awaits a function in it."""
 
-    def __init__(self, timeout: timedelta, workers: int = WORKERS) -> None:
-        self._wait = (timeout + GRACE).total_seconds()
+    def __init__(
+        self, timeout: timedelta, workers: int = WORKERS, grace: timedelta = GRACE
+    ) -> None:
+        self._wait = (timeout + grace).total_seconds()
         self._workers = workers
         self._executor: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()

@@ -144,8 +144,8 @@ def _slow_text(name: str) -> Precheck:
 
 
 def _wordwrap(budget: Budget, args: Args, kwargs: Kwargs, lead: Any) -> tuple[Args, Kwargs]:
-    s, wrapstring = _params(args, kwargs, ("s", "width", "break_long_words", "wrapstring"),
-                            (79, True, None))[::3]  # fmt: skip
+    names = ("s", "width", "break_long_words", "wrapstring")
+    s, _, _, wrapstring = _params(args, kwargs, names, (79, True, None))
     refuse_slow_text(budget, s, "wordwrap")
     text = str(s)
     # At most one line per character (width 1), each joined by wrapstring.

@@ -18,12 +18,17 @@ from typing import Any
 Cache = dict[int, tuple[object, int]]  # id -> (the container, kept alive; its size)
 
 
-def measure(value: object, limit: int, cache: Cache | None = None) -> int:
+MAX_DEPTH = 64  # deeper than this (customer JSON can nest), count without recursing
+
+
+def measure(value: object, limit: int, cache: Cache | None = None, depth: int = 0) -> int:
     """The size of ``value`` (characters plus items, nested); past ``limit`` it stops early.
 
     ``cache`` remembers the size of containers already measured (a render measures the
     same context lists again and again); templates cannot change a list or dict.
     """
+    if depth > MAX_DEPTH:
+        return _measure_flat(value, limit)
     if isinstance(value, str | bytes):  # most values: answer at once
         return len(value)
     if value is None or isinstance(value, float | bool | datetime | date | timedelta):
@@ -49,9 +54,28 @@ def measure(value: object, limit: int, cache: Cache | None = None) -> int:
     for child in children:
         if total > limit:
             return total
-        total += measure(child, limit, cache)
+        total += measure(child, limit, cache, depth + 1)
     if cache is not None and total <= limit:
         cache[id(value)] = (value, total)
+    return total
+
+
+def _measure_flat(value: object, limit: int) -> int:
+    # The same count with a stack instead of recursion, for deeply nested values.
+    total = 0
+    stack = [value]
+    while stack and total <= limit:
+        v = stack.pop()
+        if isinstance(v, str | bytes):
+            total += len(v)
+        elif isinstance(v, Mapping):
+            total += len(v)
+            stack.extend((*v.keys(), *v.values()))
+        elif isinstance(v, list | tuple | set | frozenset | range | MappingView):
+            total += len(v)
+            stack.extend(v)  # type: ignore[arg-type]  # a view iterates its keys or items
+        else:
+            total += measure(v, limit)
     return total
 
 

@@ -328,3 +328,15 @@ def test_an_include_inside_the_folder_works(tmp_path: Path) -> None:
     renderer = Renderer(tmp_path / "templates")
     assert renderer.render("evil", "sms", "es", SAMPLES["delivery"]).text == "— Acme & Hijos"
     assert renderer.messages() == ["evil"]
+
+
+def test_deeply_nested_customer_data_is_measured_without_recursing(tmp_path: Path) -> None:
+    nested: dict[str, object] = {}
+    inner = nested
+    for _ in range(5000):  # JSON attributes from upstream may nest deep
+        inner["a"] = {}
+        inner = inner["a"]  # type: ignore[assignment]  # built one level at a time
+    promise = {**SAMPLES["delivery"]["promise"], "attributes": nested}  # type: ignore[dict-item]
+    context = {**SAMPLES["delivery"], "promise": promise}
+    renderer = _renderer(tmp_path, "{{ ([promise] + others)|length }} {{ [promise]|length }}")
+    assert renderer.render("evil", "sms", "es", context).text == "1 1"

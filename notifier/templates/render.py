@@ -8,14 +8,12 @@ message. Reloading templates means building a new ``Renderer``.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
 from jinja2 import FileSystemLoader, Template, TemplateNotFound
-from jinja2.exceptions import SecurityError
-from jinja2.runtime import Context
 
 from notifier.config import Settings
 from notifier.domain.errors import NotifierError
@@ -23,13 +21,13 @@ from notifier.domain.models import CHANNELS, ChannelName
 from notifier.domain.problems import Problem
 from notifier.templates.diagnostics import locate, sms_problems
 from notifier.templates.filters import FILTERS
-from notifier.templates.limits import LimitExceeded, RenderLimits, output_message, render_budget
+from notifier.templates.limits import LimitExceeded, RenderLimits, render_budget
+from notifier.templates.parts import render_parts
 from notifier.templates.samples import SAMPLES
 from notifier.templates.sandbox import BoundedSandbox
 from notifier.templates.segments import SegmentInfo, count_segments, transliterate
 from notifier.templates.workers import RenderPool
 
-EMAIL_BLOCKS = ("subject", "text", "html")
 _FILE = re.compile(r"^(?P<channel>[a-z]+)\.(?P<locale>[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*)\.j2$")
 
 
@@ -165,7 +163,7 @@ class Renderer:
         path = str(self.templates_dir / name)
         try:
             with render_budget(self.limits):
-                parts = _render_parts(template, variables, channel == "email", self.limits)
+                parts = render_parts(template, variables, channel == "email", self.limits)
         except Exception as exc:  # a template may raise anything: it is the template's fault
             raise TemplateError(locate(exc, self.templates_dir, path)) from exc
         if channel == "email":
@@ -254,52 +252,6 @@ class Renderer:
         if message not in self.messages():
             return Problem(str(where), 1, 1, f"no message {message!r} in {self.templates_dir}")
         return Problem(str(where), 1, 1, f"no template for {channel} in {locale} (tried {tried})")
-
-
-def _render_parts(
-    template: Template, variables: dict[str, object], email: bool, limits: RenderLimits
-) -> dict[str, str]:
-    context = template.new_context(variables)
-    if not email:
-        return {"body": _tidy(_bounded(template.root_render_func(context), limits.max_output))}
-    missing = [b for b in EMAIL_BLOCKS if b not in template.blocks]
-    if missing:
-        raise SecurityError(f"an email template must define the blocks {', '.join(missing)}")
-    # One pass over the whole template (so its top-level imports run), keeping
-    # what each block wrote on the way.
-    parts: dict[str, list[str]] = {}
-    for name in EMAIL_BLOCKS:
-        context.blocks[name][0] = _capturing(context.blocks[name][0], parts.setdefault(name, []))
-    _bounded(template.root_render_func(context), limits.max_output)
-    return {name: _tidy("".join(chunks)) for name, chunks in parts.items()}
-
-
-def _capturing(
-    block: Callable[[Context], Iterator[str]], sink: list[str]
-) -> Callable[[Context], Iterator[str]]:
-    def render(context: Context) -> Iterator[str]:
-        for chunk in block(context):
-            sink.append(chunk)
-            yield chunk
-
-    return render
-
-
-def _bounded(chunks: Iterable[str], limit: int) -> str:
-    out: list[str] = []
-    size = 0
-    for chunk in chunks:
-        size += len(chunk)
-        if size > limit:
-            raise LimitExceeded(output_message(limit))
-        out.append(chunk)
-    return "".join(out)
-
-
-def _tidy(text: str) -> str:
-    # Templates indent their logic; the reader sees no trailing spaces and at most one blank line.
-    lines = [line.rstrip() for line in text.strip().splitlines()]
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines))
 
 
 def _index(root: Path) -> Iterator[tuple[tuple[str, str, str], Path]]:

@@ -40,7 +40,13 @@ from jinja2.utils import pass_eval_context
 from jinja2.visitor import NodeTransformer
 from markupsafe import Markup
 
-from notifier.templates.guards import bounded_sum, check_method, checked, guard_filter
+from notifier.templates.guards import (
+    bounded_sum,
+    check_method,
+    checked,
+    guard_filter,
+    materialize,
+)
 from notifier.templates.limits import MAX_INT_BITS, MAX_RANGE, Budget, LimitExceeded, current
 from notifier.templates.sizes import field_size, printf_size
 
@@ -77,6 +83,10 @@ def _written(context: Context, size: int) -> str:
 @pass_context
 def _finalize(context: Context, value: Any) -> Any:
     budget = current()
+    if isinstance(value, Iterator):
+        # Written out as the list it yields, never as '<generator object at 0x...>'; a
+        # filter that fails only when iterated ([1, 2] | slice(0)) fails here, cleanly.
+        value = materialize(budget, value, "output")
     budget.write(budget.size(value))
     return value
 

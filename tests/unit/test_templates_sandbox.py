@@ -210,6 +210,7 @@ ORDINARY = [
     pytest.param("{{ 1 / 0 }}", "ZeroDivisionError: division by zero", id="zero-division"),
     pytest.param("{{ 10.0 ** 400 }}", "OverflowError", id="float-overflow"),
     pytest.param("{{ [1, 2]|slice(0)|list }}", "ZeroDivisionError", id="slice-zero"),
+    pytest.param("{{ [1, 2]|slice(0) }}", "ZeroDivisionError", id="slice-zero-written"),
     pytest.param("{{ 'abc'|truncate(1) }}", "AssertionError", id="filter-assert"),
     pytest.param("{{ '%d' % 'x' }}", "TypeError", id="type-error"),
     pytest.param("{{ ('9' * 5000)|int(base=10) + {} }}", "TypeError", id="int-then-type"),
@@ -257,10 +258,11 @@ def test_legal_templates_near_the_limits_render(tmp_path: Path) -> None:
     body = (
         "{{ 'x' * 60000 }}|{{ ['a', 'b']|join(', ') }}|{{ '%05.1f' % 3.14159 }}|"
         "{{ '{:>6}'.format('ab') }}|{{ 'a' ~ 1 ~ none }}|{{ [[1], [2]]|sum(start=[]) }}|"
-        "{{ 'ab'|center(6) }}|{{ [1, 2, 3]|sum }}|{{ 'a-b'.replace('-', '+') }}"
+        "{{ 'ab'|center(6) }}|{{ [1, 2, 3]|sum }}|{{ 'a-b'.replace('-', '+') }}|"
+        "{{ [1, 2, 3]|batch(2) }}"
     )
     text = _renderer(tmp_path, body).render("evil", "sms", "es", SAMPLES["delivery"]).text
-    assert text == "x" * 60000 + "|a, b|003.1|    ab|a1None|[1, 2]|  ab  |6|a+b"
+    assert text == "x" * 60000 + "|a, b|003.1|    ab|a1None|[1, 2]|  ab  |6|a+b|[[1, 2], [3]]"
 
 
 def test_the_limits_are_settings(tmp_path: Path) -> None:

@@ -76,7 +76,8 @@ def _stepping(budget: Budget, iterable: Iterable[object]) -> Iterator[object]:
 
 @pass_context
 def _written(context: Context, size: int) -> str:
-    current().write(size)
+    # A template may name this filter too: it can only ever add to what it has written.
+    current().write(size if isinstance(size, int) and size > 0 else 0)
     return ""
 
 

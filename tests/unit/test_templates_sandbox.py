@@ -167,6 +167,12 @@ BOMBS = [
         id="static-text-in-a-loop",
     ),
     pytest.param(
+        "{% macro m() %}{% for i in range(100) %}{{ (-1000000)|_written }}{{ 'x' * 100000 }}"
+        "{% endfor %}{% endmacro %}{{ m()|length }}",
+        TEXT,
+        id="internal-filter-cannot-give-back",
+    ),
+    pytest.param(
         "{{ ('<>' * 300000)|striptags }}", "64 KB limit on text for 'striptags'", id="striptags"
     ),
     pytest.param("{{ range(10**20) }}", "limit of 1000 items in one range()", id="huge-range"),

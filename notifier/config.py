@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     company_support_hours: str = "Lun a vie, 9 a 18 h"
     sms_transliterate: bool = False
     max_sms_segments: int = 3
+    render_timeout: Duration = timedelta(seconds=1)  # one render, cooperative deadline
+    render_max_output: int = 65_536  # characters of one rendered message
+    render_max_value: int = 1_000_000  # characters plus items of any one value in a render
     help_text: str = (
         "Acme: mensajes sobre tus pedidos. Responde STOP para no recibir más, START para volver."
     )

@@ -8,7 +8,7 @@ import typer
 
 from notifier.cli.app import JsonOption, app, emit_json, fail, settings
 from notifier.domain.models import CHANNELS, ChannelName, is_channel
-from notifier.templates import SAMPLES, Company, Rendered, Renderer
+from notifier.templates import SAMPLES, Company, Rendered, Renderer, RenderLimits
 
 messages_app = typer.Typer(
     help="Preview the messages in the templates folder.", no_args_is_help=True
@@ -35,6 +35,7 @@ def preview(
         default_locale=config.default_locale,
         max_sms_segments=config.max_sms_segments,
         transliterate=config.sms_transliterate,
+        limits=RenderLimits.from_settings(config),
     )
     if message not in renderer.messages():
         known = ", ".join(renderer.messages()) or "none"

@@ -15,7 +15,7 @@ from notifier.engine.rules_check import (
     display_path,
     load_rules,
 )
-from notifier.templates import Renderer
+from notifier.templates import Renderer, RenderLimits
 
 rules_app = typer.Typer(help="Rule files: check them.", no_args_is_help=True)
 app.add_typer(rules_app, name="rules")
@@ -41,6 +41,7 @@ def rules_check(
             default_locale=s.default_locale,
             max_sms_segments=s.max_sms_segments,
             transliterate=s.sms_transliterate,
+            limits=RenderLimits.from_settings(s),
         )
     else:
         extra.append(Problem(display_path(templates_dir), 1, 1, "templates directory not found"))

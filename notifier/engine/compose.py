@@ -24,7 +24,7 @@ class Composer:
     company: Company
     settings: Settings
 
-    def render(
+    async def render(
         self,
         n: Notification,
         message: str,
@@ -35,7 +35,11 @@ class Composer:
         now: datetime,
         timeline: Sequence[TimelineEntry] = (),
     ) -> Rendered:
-        """Render ``message`` for ``channel`` in the customer's locale (ops: the default)."""
+        """Render ``message`` for ``channel`` in the customer's locale (ops: the default).
+
+        The render runs in the renderer's worker threads, off the event loop, bounded in
+        time; any failure comes back as a TemplateError.
+        """
         context = build_context(
             customer,
             promise,
@@ -47,7 +51,7 @@ class Composer:
             timeline=timeline,
         )
         locale = customer.locale if n.audience == "customer" else self.settings.default_locale
-        return self.renderer.render(message, channel, locale, context)
+        return await self.renderer.render_async(message, channel, locale, context)
 
     def outbound(
         self,

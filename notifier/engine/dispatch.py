@@ -264,7 +264,7 @@ class Dispatcher:
             message = "several_late" if a.members else n.message
             timeline = await self.store.timeline(n.customer_id) if n.audience == "ops" else []
             try:
-                rendered = self.composer.render(
+                rendered = await self.composer.render(
                     n, message, send.channel, customer, promise, others, now, timeline
                 )
             except TemplateError as exc:

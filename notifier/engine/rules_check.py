@@ -199,6 +199,7 @@ def _template_problems(placed: list[_Placed], renderer: MessageCatalog) -> Itera
 def _checked_message(
     renderer: MessageCatalog, message: str, channel: ChannelName, locale: str
 ) -> list[Problem]:
+    """The template's problems; an exception from checking it is one more, at its path."""
     try:
         found = renderer.check_message(message, channel, locale)
     except Exception as exc:  # a template that raises what the renderer does not catch

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from notifier.templates.context import Company, TimelineEntry, build_context
+from notifier.templates.limits import RenderLimits
 from notifier.templates.render import Rendered, Renderer, TemplateError
 from notifier.templates.samples import SAMPLES
 from notifier.templates.segments import SegmentInfo, count_segments, transliterate
@@ -10,6 +11,7 @@ from notifier.templates.segments import SegmentInfo, count_segments, translitera
 __all__ = [
     "SAMPLES",
     "Company",
+    "RenderLimits",
     "Rendered",
     "Renderer",
     "SegmentInfo",

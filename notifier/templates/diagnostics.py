@@ -10,6 +10,7 @@ from jinja2 import Template, TemplateSyntaxError, UndefinedError
 from jinja2.exceptions import SecurityError
 
 from notifier.domain.problems import Problem
+from notifier.templates.limits import LimitExceeded
 from notifier.templates.segments import SegmentInfo
 
 TWILIO_MAX_CHARS = 1600
@@ -59,13 +60,20 @@ def sms_problems(
 
 
 def _describe(exc: BaseException) -> str:
+    if isinstance(exc, LimitExceeded):
+        return str(exc)
     if isinstance(exc, UndefinedError):
         return f"undefined variable: {exc.message}"
     if isinstance(exc, SecurityError):
         return f"refused by the sandbox: {exc}"
     if isinstance(exc, RecursionError):
         return "refused: recursion too deep (a macro that calls itself?)"
-    return f"cannot render: {type(exc).__name__}: {exc}"
+    text = " ".join(str(exc).split())[:200]  # one line, whatever the exception says
+    return (
+        f"cannot render: {type(exc).__name__}: {text}"
+        if text
+        else f"cannot render: {type(exc).__name__}"
+    )
 
 
 def _template_frame(tb: TracebackType | None) -> tuple[Template, int] | None:

@@ -8,14 +8,12 @@ message. Reloading templates means building a new ``Renderer``.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
-from jinja2 import FileSystemLoader, Template, TemplateNotFound, TemplateSyntaxError
-from jinja2.exceptions import SecurityError
-from jinja2.exceptions import TemplateError as JinjaTemplateError
-from jinja2.runtime import Context
+from jinja2 import FileSystemLoader, Template, TemplateNotFound
 
 from notifier.config import Settings
 from notifier.domain.errors import NotifierError
@@ -23,11 +21,13 @@ from notifier.domain.models import CHANNELS, ChannelName
 from notifier.domain.problems import Problem
 from notifier.templates.diagnostics import locate, sms_problems
 from notifier.templates.filters import FILTERS
+from notifier.templates.limits import LimitExceeded, RenderLimits, render_budget
+from notifier.templates.parts import render_parts
 from notifier.templates.samples import SAMPLES
-from notifier.templates.sandbox import MAX_OUTPUT, BoundedSandbox, step_budget
+from notifier.templates.sandbox import BoundedSandbox
 from notifier.templates.segments import SegmentInfo, count_segments, transliterate
+from notifier.templates.workers import RenderPool
 
-EMAIL_BLOCKS = ("subject", "text", "html")
 _FILE = re.compile(r"^(?P<channel>[a-z]+)\.(?P<locale>[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*)\.j2$")
 
 
@@ -81,8 +81,11 @@ class Renderer:
         default_locale: str = "es",
         max_sms_segments: int = 3,
         transliterate: bool = False,
+        limits: RenderLimits | None = None,
     ) -> None:
         self.templates_dir = Path(templates_dir)
+        self.limits = limits or RenderLimits()
+        self._pool = RenderPool(self.limits.timeout)  # starts its threads on first use only
         self.default_locale = normalize_locale(default_locale)
         self.max_sms_segments = max_sms_segments
         self.transliterate = transliterate
@@ -99,7 +102,13 @@ class Renderer:
             default_locale=settings.default_locale,
             max_sms_segments=settings.max_sms_segments,
             transliterate=settings.sms_transliterate,
+            limits=RenderLimits.from_settings(settings),
         )
+
+    @property
+    def workers_started(self) -> bool:
+        """True once ``render_async`` started the worker threads (``render`` never does)."""
+        return self._pool.started
 
     def locales(self) -> list[str]:
         """Every locale shipped anywhere under the templates folder, sorted."""
@@ -130,7 +139,11 @@ class Renderer:
     def render(
         self, message: str, channel: ChannelName, locale: str, context: Mapping[str, object]
     ) -> Rendered:
-        """Render ``message`` for ``channel``; raises TemplateError with path:line:column."""
+        """Render ``message`` for ``channel``; raises TemplateError with path:line:column.
+
+        Any failure, a limit or an ordinary exception (``1 / 0``), becomes a TemplateError
+        naming the template and, when Jinja's traceback gives it, the line.
+        """
         name = self._resolve(message, channel, locale)
         if name is None:
             raise TemplateError(self._missing(message, channel, locale))
@@ -149,9 +162,9 @@ class Renderer:
         }
         path = str(self.templates_dir / name)
         try:
-            with step_budget():
-                parts = _render_parts(template, variables, channel == "email")
-        except (JinjaTemplateError, SecurityError, RecursionError, TypeError, ValueError) as exc:
+            with render_budget(self.limits):
+                parts = render_parts(template, variables, channel == "email", self.limits)
+        except Exception as exc:  # a template may raise anything: it is the template's fault
             raise TemplateError(locate(exc, self.templates_dir, path)) from exc
         if channel == "email":
             subject = " ".join(parts["subject"].split())
@@ -169,6 +182,20 @@ class Renderer:
                 text, info = plain, plain_info
         return Rendered(message, channel, used, path, text, sms=info)
 
+    async def render_async(
+        self, message: str, channel: ChannelName, locale: str, context: Mapping[str, object]
+    ) -> Rendered:
+        """``render`` in a worker thread, so a slow template never blocks the event loop."""
+        late = partial(self._still_running, message, channel, locale)
+        return await self._pool.run(self.render, message, channel, locale, context, on_timeout=late)
+
+    def _still_running(self, message: str, channel: ChannelName, locale: str) -> TemplateError:
+        # The render overran its own deadline inside one long operation: stop waiting.
+        path = self.template_path(message, channel, locale) or self.templates_dir / message
+        seconds = self.limits.timeout.total_seconds()
+        text = f"template exceeds the {seconds:g} s time limit (NOTIFIER_RENDER_TIMEOUT)"
+        return TemplateError(Problem(str(path), 1, 1, f"{text} and is still running"))
+
     def check_message(self, message: str, channel: ChannelName, locale: str) -> list[Problem]:
         """Render against every sample: errors for failures and SMS over 1,600 characters,
         warnings for SMS over ``max_sms_segments``; each at the template's path:line:column."""
@@ -179,15 +206,24 @@ class Renderer:
         for sample, context in SAMPLES.items():
             try:
                 rendered = self.render(message, channel, locale, context)
+                found = (
+                    sms_problems(
+                        rendered.text, rendered.sms, rendered.path, sample, self.max_sms_segments
+                    )
+                    if rendered.sms is not None
+                    else []
+                )
             except TemplateError as exc:
                 problems.setdefault(exc.problem.message, exc.problem)
+                if isinstance(exc.__cause__, LimitExceeded):
+                    break  # a bomb: the other samples would only spend the same again
                 continue
-            if rendered.sms is not None:
-                found = sms_problems(
-                    rendered.text, rendered.sms, rendered.path, sample, self.max_sms_segments
-                )
-                for problem in found:
-                    problems.setdefault(problem.message.split(" (sample")[0], problem)
+            except Exception as exc:  # never let one template stop the whole check
+                path = str(self.templates_dir / name)
+                problems.setdefault(str(exc), Problem(path, 1, 1, f"cannot check: {exc!r}"))
+                break
+            for problem in found:
+                problems.setdefault(problem.message.split(" (sample")[0], problem)
         return sorted(problems.values())
 
     def _resolve(self, message: str, channel: str, locale: str) -> str | None:
@@ -206,7 +242,7 @@ class Renderer:
     def _template(self, name: str) -> Template:
         try:
             return self._env.get_template(name)
-        except (TemplateSyntaxError, SecurityError) as exc:
+        except Exception as exc:  # syntax, an unreadable file, a parser pushed too deep
             template_path = str(self.templates_dir / name)
             raise TemplateError(locate(exc, self.templates_dir, template_path)) from exc
 
@@ -216,50 +252,6 @@ class Renderer:
         if message not in self.messages():
             return Problem(str(where), 1, 1, f"no message {message!r} in {self.templates_dir}")
         return Problem(str(where), 1, 1, f"no template for {channel} in {locale} (tried {tried})")
-
-
-def _render_parts(template: Template, variables: dict[str, object], email: bool) -> dict[str, str]:
-    context = template.new_context(variables)
-    if not email:
-        return {"body": _tidy(_bounded(template.root_render_func(context)))}
-    missing = [b for b in EMAIL_BLOCKS if b not in template.blocks]
-    if missing:
-        raise SecurityError(f"an email template must define the blocks {', '.join(missing)}")
-    # One pass over the whole template (so its top-level imports run), keeping
-    # what each block wrote on the way.
-    parts: dict[str, list[str]] = {}
-    for name in EMAIL_BLOCKS:
-        context.blocks[name][0] = _capturing(context.blocks[name][0], parts.setdefault(name, []))
-    _bounded(template.root_render_func(context))
-    return {name: _tidy("".join(chunks)) for name, chunks in parts.items()}
-
-
-def _capturing(
-    block: Callable[[Context], Iterator[str]], sink: list[str]
-) -> Callable[[Context], Iterator[str]]:
-    def render(context: Context) -> Iterator[str]:
-        for chunk in block(context):
-            sink.append(chunk)
-            yield chunk
-
-    return render
-
-
-def _bounded(chunks: Iterable[str]) -> str:
-    out: list[str] = []
-    size = 0
-    for chunk in chunks:
-        size += len(chunk)
-        if size > MAX_OUTPUT:
-            raise SecurityError(f"rendered message is over the limit of {MAX_OUTPUT} characters")
-        out.append(chunk)
-    return "".join(out)
-
-
-def _tidy(text: str) -> str:
-    # Templates indent their logic; the reader sees no trailing spaces and at most one blank line.
-    lines = [line.rstrip() for line in text.strip().splitlines()]
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines))
 
 
 def _index(root: Path) -> Iterator[tuple[tuple[str, str, str], Path]]:

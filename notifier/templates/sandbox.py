@@ -2,102 +2,114 @@
 
 Jinja2's ``SandboxedEnvironment`` already refuses attribute walks such as
 ``__globals__`` or ``__subclasses__``. A message must also never exhaust memory or
-time, so on top of it this environment:
+time (``limits.py`` holds the bounds), so on top of it this environment:
 
-- intercepts ``*``, ``**``, ``+`` and ``%`` and refuses results past ``MAX_VALUE``;
-- caps ``range`` at ``MAX_RANGE`` and every call and loop step against a per-render
-  budget of ``MAX_STEPS`` (so nested loops and recursive macros stop early);
-- refuses ``recursive`` loops, widths and padding past ``MAX_WIDTH``;
-- leaves out ``lipsum`` and ``namespace`` (the only way to accumulate across loop
-  iterations), and forbids changing lists and dicts (``ImmutableSandboxedEnvironment``);
+- sizes the result of ``*``, ``+``, ``%``, ``**`` and ``~`` before building it, and
+  every builtin filter and str/bytes/dict method that can grow its input
+  (``guards.py``); list and dict literals are sized as they are built;
+- counts every text a template writes, in macros, blocks and ``set`` blocks too;
+- caps ``range`` at ``MAX_RANGE`` and every call and loop step against the render's
+  step budget and deadline (so nested loops and recursive macros stop early);
+- refuses ``recursive`` loops; leaves out ``lipsum``, ``namespace`` (the only way to
+  accumulate across loop iterations) and ``pprint``, and forbids changing lists and
+  dicts (``ImmutableSandboxedEnvironment``);
 - turns autoescape on inside a block named ``html`` only, so a subject or a plain
   text part never shows ``&amp;``.
 
-The renderer caps the rendered size with ``MAX_OUTPUT``.
+The renderer caps the rendered message at NOTIFIER_RENDER_MAX_OUTPUT.
 """
 
 from __future__ import annotations
 
-import contextvars
-import re
+import math
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from functools import update_wrapper
+from string import Formatter
 from typing import Any
 
-from jinja2 import BaseLoader, StrictUndefined, TemplateSyntaxError, nodes
+from jinja2 import BaseLoader, StrictUndefined, TemplateSyntaxError, nodes, pass_context
 from jinja2.exceptions import SecurityError
-from jinja2.runtime import Context
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.nodes import EvalContext
+from jinja2.runtime import Context, markup_join, str_join
+from jinja2.sandbox import (
+    ImmutableSandboxedEnvironment,
+    SandboxedEscapeFormatter,
+    SandboxedFormatter,
+)
+from jinja2.utils import pass_eval_context
+from jinja2.visitor import NodeTransformer
+from markupsafe import Markup
 
-MAX_VALUE = 64_000  # characters or items any one intermediate value may hold
-MAX_OUTPUT = 256_000  # characters a whole rendered template may hold
-MAX_RANGE = 1_000
-MAX_STEPS = 20_000  # loop iterations plus calls, per render
-MAX_WIDTH = 1_000  # padding, indentation and format widths
-MAX_EXPONENT_BITS = 4_096
+from notifier.templates.guards import (
+    bounded_sum,
+    check_method,
+    checked,
+    guard_filter,
+    materialize,
+)
+from notifier.templates.limits import MAX_INT_BITS, MAX_RANGE, Budget, LimitExceeded, current
+from notifier.templates.sizes import field_size, printf_size
 
-_STEPS: contextvars.ContextVar[list[int]] = contextvars.ContextVar("template_steps")
-_WIDE_FORMAT = re.compile(r"%[-+ #0]*(\*|\d{4,})|\{[^{}]*?\d{4,}[^{}]*\}")
-_WIDTH_METHODS = frozenset({"ljust", "rjust", "center", "zfill", "expandtabs"})
-_WIDTH_FILTERS = frozenset({"center", "indent", "truncate", "wordwrap", "batch", "slice"})
-
-
-@contextmanager
-def step_budget(steps: int = MAX_STEPS) -> Iterator[None]:
-    """Give the renders inside this block ``steps`` loop iterations and calls between them."""
-    token = _STEPS.set([steps])
-    try:
-        yield
-    finally:
-        _STEPS.reset(token)
-
-
-def _spend() -> None:
-    budget = _STEPS.get(None)
-    if budget is None:
-        return
-    budget[0] -= 1
-    if budget[0] < 0:
-        raise SecurityError(f"template exceeds {MAX_STEPS} loop steps and calls")
-
-
-def _check_size(value: object, what: str) -> object:
-    if isinstance(value, str | list | tuple) and len(value) > MAX_VALUE:
-        raise SecurityError(f"{what} would build {len(value)} items (limit {MAX_VALUE})")
-    return value
-
-
-def _sized(value: object) -> int | None:
-    return len(value) if isinstance(value, str | list | tuple) else None
-
-
-def _check_format(fmt: object) -> None:
-    if isinstance(fmt, str) and _WIDE_FORMAT.search(fmt):
-        raise SecurityError(f"format widths over {MAX_WIDTH} are not allowed")
-
-
-def _check_widths(args: Iterable[object], what: str) -> None:
-    for arg in args:
-        if isinstance(arg, int) and not isinstance(arg, bool) and abs(arg) > MAX_WIDTH:
-            raise SecurityError(f"{what}: width {arg} is over the limit of {MAX_WIDTH}")
+_DROPPED_FILTERS = ("pprint",)  # output grows with nesting depth; no use in a message
 
 
 def _bounded_range(*args: int) -> range:
     rng = range(*args)
-    if len(rng) > MAX_RANGE:
-        raise SecurityError(f"range of {len(rng)} items is over the limit of {MAX_RANGE}")
+    try:
+        size = len(rng)
+    except OverflowError:
+        size = MAX_RANGE + 1
+    if size > MAX_RANGE:
+        raise LimitExceeded(f"template exceeds the limit of {MAX_RANGE} items in one range()")
     return rng
 
 
 def _steps(iterable: Iterable[object]) -> Iterator[object]:
+    return _stepping(current(), iterable)
+
+
+def _stepping(budget: Budget, iterable: Iterable[object]) -> Iterator[object]:
     for item in iterable:
-        _spend()
+        budget.spend()
         yield item
 
 
+@pass_context
+def _written(context: Context, size: int) -> str:
+    # A template may name this filter too: it can only ever add to what it has written.
+    current().write(size if isinstance(size, int) and size > 0 else 0)
+    return ""
+
+
+@pass_context
+def _finalize(context: Context, value: Any) -> Any:
+    budget = current()
+    if isinstance(value, Iterator):
+        # Written out as the list it yields, never as '<generator object at 0x...>'; a
+        # filter that fails only when iterated ([1, 2] | slice(0)) fails here, cleanly.
+        value = materialize(budget, value, "output")
+    budget.write(budget.size(value))
+    return value
+
+
+@pass_eval_context
+def _concat(eval_ctx: EvalContext, *values: Any) -> str:
+    budget = current()
+    budget.tick()
+    budget.value(sum(budget.size(v) for v in values), "~")
+    join = markup_join if eval_ctx.autoescape or eval_ctx.volatile else str_join
+    return checked(budget, join(values), "~")  # type: ignore[no-any-return]  # a str
+
+
+@pass_context
+def _literal(context: Context, value: Any) -> Any:
+    budget = current()
+    budget.value(budget.size(value), "[...]")
+    return value
+
+
 class BoundedSandbox(ImmutableSandboxedEnvironment):
-    """A Jinja2 sandbox with StrictUndefined and bounds on size, loops and calls."""
+    """A Jinja2 sandbox with StrictUndefined and bounds on size, time, loops and calls."""
 
     intercepted_binops = frozenset({"*", "**", "+", "%"})
 
@@ -111,52 +123,70 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
             keep_trailing_newline=False,
             auto_reload=False,
             cache_size=-1,
+            finalize=_finalize,
         )
         self.globals.pop("lipsum", None)
         self.globals.pop("namespace", None)
         self.globals["range"] = _bounded_range
-        self.filters["_steps"] = _steps
-        for name in _WIDTH_FILTERS | {"format", "replace"}:
-            self.filters[name] = _guard_filter(name, self.filters[name])
+        for name in _DROPPED_FILTERS:
+            self.filters.pop(name, None)
+        self.filters["sum"] = bounded_sum
+        for name, func in list(self.filters.items()):
+            self.filters[name] = guard_filter(name, func)
+        self.filters.update(
+            {"_steps": _steps, "_written": _written, "_concat": _concat, "_literal": _literal}
+        )
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         """Apply ``operator`` unless its result would be too big to build."""
+        budget = current()
+        budget.tick()
+        limit = budget.limits.max_value
         if operator == "*":
             for seq, n in ((left, right), (right, left)):
-                size = _sized(seq)
-                if size is not None and isinstance(n, int) and size * n > MAX_VALUE:
-                    raise SecurityError(
-                        f"repeating {size} items {n} times is over the limit of {MAX_VALUE}"
-                    )
-        elif operator == "**" and isinstance(left, int) and isinstance(right, int):
-            if max(abs(left), 2).bit_length() * abs(right) > MAX_EXPONENT_BITS:
-                raise SecurityError(f"{left} ** {right} is too large a number")
+                if isinstance(seq, str | bytes | list | tuple) and isinstance(n, int):
+                    budget.value(budget.size(seq) * n, "*")
+            if _is_int(left) and _is_int(right):
+                _refuse_bits(left.bit_length() + right.bit_length(), "*")
+        elif operator == "**" and _is_int(left) and _is_int(right):
+            _refuse_bits(math.log2(max(abs(left), 2)) * abs(right), "**")
         elif operator == "+":
-            a, b = _sized(left), _sized(right)
-            if a is not None and b is not None and a + b > MAX_VALUE:
-                raise SecurityError(f"joining {a} and {b} items is over the limit of {MAX_VALUE}")
-        elif operator == "%":
-            _check_format(left)
-        return _check_size(super().call_binop(context, operator, left, right), operator)
+            sized = (str, bytes, list, tuple)
+            if isinstance(left, sized) and isinstance(right, sized):
+                budget.value(budget.size(left) + budget.size(right), "+")
+        elif operator == "%" and isinstance(left, str | bytes):
+            budget.value(printf_size(left, right, limit), "%")
+        return checked(budget, super().call_binop(context, operator, left, right), operator)
 
     def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
-        """Call ``__obj`` from a template, counting the call against the step budget."""
-        _spend()
-        name = getattr(__obj, "__name__", "")
-        if isinstance(getattr(__obj, "__self__", None), str):
-            if name in _WIDTH_METHODS:
-                _check_widths([*args, *kwargs.values()], f"str.{name}")
-            if name == "replace" and len(args) >= 2:
-                _check_replace(__obj.__self__, args[0], args[1])
+        """Call ``__obj`` from a template: a step, its size checked before and after."""
+        budget = current()
+        budget.spend()
+        name = getattr(__obj, "__name__", "") or "call"
+        owner = getattr(__obj, "__self__", None)
+        if owner is not None:
+            args = check_method(budget, owner, name, args, kwargs)
         result = super().call(__context, __obj, *args, **kwargs)
-        return _check_size(result, f"{name or 'call'}()")
+        return checked(budget, result, f"{name}()")
 
     def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
-        """Sandbox ``str.format`` as Jinja2 does, and refuse huge field widths."""
+        """Sandbox ``str.format`` as Jinja2 does, sizing every field before it is written."""
         wrapped = super().wrap_str_format(value)
-        if wrapped is not None:
-            _check_format(value.__self__)
-        return wrapped
+        if wrapped is None:
+            return None
+        text: str = value.__self__
+        is_map = value.__name__ == "format_map"
+        markup = isinstance(text, Markup)
+
+        def sized(*args: Any, **kwargs: Any) -> str:
+            budget = current()
+            budget.tick()
+            formatter = _SizedFormatter(self, markup, budget.limits.max_value, len(text))
+            if is_map:
+                kwargs, args = (args[0] if args else {}), ()
+            return type(text)(formatter.vformat(text, args, kwargs))
+
+        return update_wrapper(sized, value)
 
     def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
         tree = super()._parse(source, name, filename)
@@ -165,32 +195,86 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
                 raise TemplateSyntaxError(
                     "recursive loops are not allowed in messages", loop.lineno, name, filename
                 )
-            loop.iter = nodes.Filter(loop.iter, "_steps", [], [], None, None, lineno=loop.lineno)
+        tree = _Bounding().visit(tree)
+        tree.set_environment(self)
         for block in tree.find_all(nodes.Block):
             if block.name == "html":
                 on = nodes.Keyword("autoescape", nodes.Const(True), lineno=block.lineno)
                 block.body = [
                     nodes.ScopedEvalContextModifier([on], block.body, lineno=block.lineno)
                 ]
-        return tree
+        return tree  # type: ignore[no-any-return]  # visit returns the Template it was given
 
 
-def _check_replace(text: object, old: object, new: object) -> None:
-    if isinstance(text, str) and isinstance(old, str) and isinstance(new, str):
-        grown = len(text) + (text.count(old) if old else len(text) + 1) * len(new)
-        if grown > MAX_VALUE:
-            raise SecurityError(f"replace would build {grown} characters (limit {MAX_VALUE})")
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _guard_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
-    def guarded(*args: Any, **kwargs: Any) -> Any:
-        values = [a for a in args if not isinstance(a, Context)]
-        if name == "format" and values:
-            _check_format(values[0])
-        elif name == "replace" and len(values) >= 3:
-            _check_replace(values[0], values[1], values[2])
-        else:
-            _check_widths([*values[1:], *kwargs.values()], f"filter {name}")
-        return _check_size(func(*args, **kwargs), f"filter {name}")
+def _refuse_bits(bits: float, what: str) -> None:
+    if bits > MAX_INT_BITS:
+        raise LimitExceeded(
+            f"template exceeds the limit of {MAX_INT_BITS} bits on one number ({what!r})"
+        )
 
-    return update_wrapper(guarded, func)
+
+def _filter(node: nodes.Expr, name: str, *args: nodes.Expr) -> nodes.Filter:
+    return nodes.Filter(node, name, list(args), [], None, None, lineno=node.lineno)
+
+
+class _Bounding(NodeTransformer):
+    """Rewrites a parsed template so that what it builds and writes passes the checks."""
+
+    def visit_For(self, node: nodes.For) -> nodes.Node:
+        self.generic_visit(node)
+        node.iter = _filter(node.iter, "_steps")  # type: ignore[arg-type]  # an expression
+        return node
+
+    def visit_Concat(self, node: nodes.Concat) -> nodes.Node:
+        self.generic_visit(node)
+        first, *rest = node.nodes
+        return _filter(first, "_concat", *rest)
+
+    def visit_List(self, node: nodes.List) -> nodes.Node:
+        self.generic_visit(node)
+        return _filter(node, "_literal")
+
+    def visit_Dict(self, node: nodes.Dict) -> nodes.Node:
+        self.generic_visit(node)
+        return _filter(node, "_literal")
+
+    def visit_Tuple(self, node: nodes.Tuple) -> nodes.Node:
+        self.generic_visit(node)
+        return node if node.ctx != "load" else _filter(node, "_literal")
+
+    def visit_Output(self, node: nodes.Output) -> nodes.Node:
+        self.generic_visit(node)
+        static = sum(len(n.data) for n in node.nodes if isinstance(n, nodes.TemplateData))
+        if static:
+            node.nodes.insert(0, _filter(nodes.Const(static, lineno=node.lineno), "_written"))
+        return node
+
+
+class _SizedFormatter(Formatter):
+    """Counts what ``str.format`` writes, field by field, before it writes it."""
+
+    def __init__(self, env: BoundedSandbox, markup: bool, limit: int, literal: int) -> None:
+        self._inner: SandboxedFormatter = (
+            SandboxedEscapeFormatter(env, escape=Markup.escape)
+            if markup
+            else SandboxedFormatter(env)
+        )
+        self._limit = limit
+        self._total = literal
+
+    def get_field(self, field_name: str, args: Any, kwargs: Any) -> Any:
+        return self._inner.get_field(field_name, args, kwargs)
+
+    def format_field(self, value: Any, format_spec: str) -> Any:
+        budget = current()
+        budget.tick()
+        self._total += field_size(value, format_spec, self._limit)
+        budget.value(self._total, "format")
+        return self._inner.format_field(value, format_spec)
+
+
+__all__ = ["BoundedSandbox", "SecurityError"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -187,3 +188,55 @@ def test_a_template_that_raises_any_error_is_a_problem_at_its_line(tmp_path: Pat
     assert [str(p) for p in load.problems] == [
         f"{templates / 'm' / 'sms.es.j2'}:2:1: cannot render: ZeroDivisionError: division by zero"
     ]
+
+
+TEMPLATE_FAILURES = [
+    pytest.param(
+        "{% set s = 'x' * 60000 %}{{ s|join(s)|length }}",
+        "template exceeds the 1 MB limit on one value ('join')",
+        id="join-bomb",
+    ),
+    pytest.param(
+        "{% set l = ['x'] * 400 %}{{ ([l] * 2000)|sum(start=[]) }}",
+        "template exceeds the 1 MB limit on one value ('*')",
+        id="sum-bomb",
+    ),
+    pytest.param(
+        "{% set s = 'x' * 900000 %}{{ s ~ s ~ s }}",
+        "template exceeds the 1 MB limit on one value ('~')",
+        id="tilde-bomb",
+    ),
+    pytest.param("{{ 1 / 0 }}", "cannot render: ZeroDivisionError", id="zero-division"),
+    pytest.param("{{ 10.0 ** 400 }}", "cannot render: OverflowError", id="overflow"),
+    pytest.param("{{ range(10**20) }}", "limit of 1000 items in one range()", id="range"),
+    pytest.param("{{ [1, 2]|slice(0)|list }}", "cannot render: ZeroDivisionError", id="slice"),
+]
+
+
+@pytest.mark.parametrize(("body", "message"), TEMPLATE_FAILURES)
+def test_cli_refuses_a_template_that_fails_naming_it(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    body: str,
+    message: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    # A loaded machine must not turn a size refusal into a time one.
+    monkeypatch.setenv("NOTIFIER_RENDER_TIMEOUT", "60s")
+    (tmp_path / "templates" / "m").mkdir(parents=True)
+    (tmp_path / "templates" / "m" / "sms.es.j2").write_text("Hola\n" + body)
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "r.yaml").write_text(
+        "rules: [{id: r, when: {overdue: 1h}, notify: {message: m, channel: sms}}]"
+    )
+    tracemalloc.start()
+    try:
+        assert main(["rules", "check"]) == 1
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("templates/m/sms.es.j2:2:")
+    assert message in line
+    assert peak < 60_000_000  # bytes: refused before it built what it asked for

@@ -42,6 +42,11 @@ class ApiServer:
         # inside the daemon's loop; this way start-up fails with one clear line instead.
         self.socket = _bind(s.http_host, s.http_port)
 
+    @property
+    def port(self) -> int:
+        """The port taken (the one the OS chose when NOTIFIER_HTTP_PORT is 0)."""
+        return int(self.socket.getsockname()[1])
+
     async def serve(self) -> None:
         """Serve until stop() is called."""
         await self.server.serve(sockets=[self.socket])

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Literal
 
+from babel.numbers import is_currency
 from pydantic import (
     AfterValidator,
     AliasChoices,
@@ -26,6 +27,7 @@ from sqlalchemy.exc import ArgumentError
 
 from notifier.config_errors import SettingsError, describe
 from notifier.domain.durations import DurationError, parse_duration
+from notifier.schemas import check_locale, check_timezone
 
 # The drivers notifier ships and tests; the URL's scheme must name one of them.
 DATABASES = ("sqlite+aiosqlite", "postgresql+asyncpg")
@@ -190,6 +192,34 @@ class Settings(BaseSettings):
     def _blank_is_unset(cls, token: SecretStr | None) -> SecretStr | None:
         # `NOTIFIER_API_TOKEN=` in an env file means "none", not "the empty token".
         return token if token is not None and token.get_secret_value().strip() else None
+
+    # Every customer without a zone, locale or currency of their own gets these: one that
+    # cannot load would fail each of their messages, not start-up.
+    @field_validator("default_timezone")
+    @classmethod
+    def _real_zone(cls, zone: str) -> str:
+        try:
+            return check_timezone(zone)
+        except ValueError:
+            raise ValueError(
+                "is not an IANA time zone (e.g. America/Argentina/Buenos_Aires)"
+            ) from None
+
+    @field_validator("default_locale")
+    @classmethod
+    def _known_locale(cls, locale: str) -> str:
+        try:
+            check_locale(locale)
+        except ValueError:
+            raise ValueError("is not a locale (e.g. es, es-AR, en, pt-BR)") from None
+        return locale
+
+    @field_validator("default_currency")
+    @classmethod
+    def _known_currency(cls, currency: str) -> str:
+        if not is_currency(currency):
+            raise ValueError("is not an ISO 4217 currency code (e.g. USD, ARS)")
+        return currency
 
     @field_validator("log_level")
     @classmethod

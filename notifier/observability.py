@@ -20,9 +20,9 @@ from structlog.processors import ExceptionRenderer
 from structlog.tracebacks import ExceptionDictTransformer
 from structlog.typing import Processor
 
-# A + and 7 to 15 digits, each optionally after one or two of space . - ( ):
-# +5491155551234, +54 9 11 5555-1234, +1 (212) 555-0117.
-_PHONE = re.compile(r"\+\d(?:[ .()-]{0,2}\d){6,14}")
+# A + (or %2B, URL-encoded) and 7 to 15 digits, each optionally after one or two of
+# space . - ( ): +5491155551234, +54 9 11 5555-1234, +1 (212) 555-0117.
+_PHONE = re.compile(r"(?:\+|%2[Bb])\d(?:[ .()-]{0,2}\d){6,14}")
 _EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+)")
 # Message content is never logged, whatever the nesting: these keys are withheld.
 _WITHHELD = frozenset({"body", "text", "html", "subject"})
@@ -38,7 +38,7 @@ def mask_phone(value: str) -> str:
 
 
 def _masked_number(match: re.Match[str]) -> str:
-    digits = re.sub(r"\D", "", match.group(0))
+    digits = re.sub(r"\D", "", match.group(0).removeprefix("%2B").removeprefix("%2b"))
     head = max(1, min(5, len(digits) - 8))  # a short number keeps fewer leading digits
     return f"+{digits[:head]}****{digits[-4:]}"
 
@@ -50,7 +50,10 @@ def mask_email(value: str) -> str:
 
 def mask(value: str) -> str:
     """Mask every phone number and email address in ``value``."""
-    return mask_email(mask_phone(value))
+    # Most lines hold neither; the membership tests spare them both scans.
+    if "+" in value or "%2" in value:
+        value = mask_phone(value)
+    return mask_email(value) if "@" in value else value
 
 
 def _withhold(value: Any) -> Any:

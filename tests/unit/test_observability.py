@@ -44,6 +44,7 @@ def _lines(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
         pytest.param("+54 9 11 5555-1234", "+54911****1234", id="formatted-phone"),
         pytest.param("call +1 (212) 555-0117 now", "call +121****0117 now", id="parentheses"),
         pytest.param("+52.55.5555.0104", "+5255****0104", id="dots"),
+        pytest.param("To=%2B5491155551234&Body=x", "To=+54911****1234&Body=x", id="url-encoded"),
         pytest.param(
             "at 2026-12-01T21:30:42+00:00",
             "at 2026-12-01T21:30:42+00:00",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import threading
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
@@ -121,6 +122,8 @@ def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:
         ),
         max(numeric, logging.WARNING),
     )
+    if json_out:
+        _route_uncaught()
 
 
 def _route_standard_logging(formatter: logging.Formatter, level: int) -> None:
@@ -144,6 +147,28 @@ def _route_standard_logging(formatter: logging.Formatter, level: int) -> None:
     # APScheduler's notes on skipped or coalesced runs are expected here (the scan never
     # overlaps itself by design), its errors are not.
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
+
+
+def _route_uncaught() -> None:
+    """Log what Python would print as traceback text itself: a thread's uncaught exception,
+    an exception raised where none can propagate (a __del__), a warning."""
+    log = structlog.get_logger("notifier.python")
+
+    def thread_failed(args: threading.ExceptHookArgs) -> None:
+        if args.exc_value is None or args.exc_type is SystemExit:
+            return
+        thread = args.thread.name if args.thread is not None else None
+        exc_info = (args.exc_type, args.exc_value, args.exc_traceback)
+        log.error("thread.uncaught", thread=thread, exc_info=exc_info)
+
+    def unraisable(args: Any) -> None:  # sys.UnraisableHookArgs
+        exc_info = (args.exc_type, args.exc_value, args.exc_traceback)
+        log.error("python.unraisable", message=args.err_msg or "Exception ignored",
+                  exc_info=exc_info if args.exc_value is not None else None)  # fmt: skip
+
+    threading.excepthook = thread_failed
+    sys.unraisablehook = unraisable
+    logging.captureWarnings(True)  # as py.warnings records, through the handler above
 
 
 class Metrics:

@@ -6,6 +6,8 @@ import asyncio
 import json
 import logging
 import socket
+import sys
+import threading
 from collections.abc import Iterator
 
 import httpx
@@ -24,10 +26,13 @@ from tests.fakes.smtp_server import free_port
 def _reset_logging() -> Iterator[None]:
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
+    hooks = threading.excepthook, sys.unraisablehook
     yield
     structlog.reset_defaults()
     root.handlers[:] = handlers
     root.setLevel(level)
+    threading.excepthook, sys.unraisablehook = hooks
+    logging.captureWarnings(False)
 
 
 def _failing_app() -> FastAPI:

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
+import threading
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,10 +23,13 @@ from notifier.observability import configure_logging, mask, mask_email, mask_pho
 def _reset_logging() -> Iterator[None]:
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
+    hooks = threading.excepthook, sys.unraisablehook
     yield
     structlog.reset_defaults()
     root.handlers[:] = handlers
     root.setLevel(level)
+    threading.excepthook, sys.unraisablehook = hooks
+    logging.captureWarnings(False)
 
 
 def _lines(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
@@ -177,3 +183,18 @@ def test_configuring_twice_leaves_one_handler(capsys: pytest.CaptureFixture[str]
     configure_logging("WARNING", "json")
     logging.getLogger("uvicorn.error").warning("once")
     assert [line["event"] for line in _lines(capsys)] == ["once"]
+
+
+def test_a_threads_uncaught_exception_and_a_warning_are_json_lines_too(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging("INFO", "json")
+    worker = threading.Thread(target=_fail, args=("+5491155551234",), name="worker")
+    worker.start()
+    worker.join()
+    warnings.warn("pool not closed", RuntimeWarning, stacklevel=1)
+    thread_line, warning_line = _lines(capsys)
+    assert (thread_line["event"], thread_line["thread"]) == ("thread.uncaught", "worker")
+    assert thread_line["exception"][0]["exc_value"] == "cannot reach +54911****1234"
+    assert warning_line["logger"] == "py.warnings"
+    assert "RuntimeWarning: pool not closed" in warning_line["event"]

@@ -37,6 +37,9 @@ _REASONS: dict[str, str] = {
     "json_invalid": "is not valid JSON",
     "dict_type": "is not a JSON object",
     "string_type": "is not text",
+    "datetime_parsing": "is not an ISO 8601 instant (e.g. 2026-11-24T09:00:00-03:00)",
+    "datetime_from_date_parsing": "is not an ISO 8601 instant (e.g. 2026-11-24T09:00:00-03:00)",
+    "timezone_aware": "needs a UTC offset (e.g. 2026-11-24T09:00:00-03:00)",
     "string_too_short": "must be at least {min_length} characters long",
     "too_short": "must be at least {min_length} characters long",  # SecretStr's check
 }
@@ -59,9 +62,12 @@ def describe(exc: ValidationError | SourceError, fields: Mapping[str, FieldInfo]
     problems: list[str] = []
     for error in exc.errors(include_url=False):
         loc = error["loc"]
-        name = str(loc[0]) if loc else ""
-        inner = "".join(f"[{part!r}]" for part in loc[1:])
         reason = _reason(error)
+        if not loc:  # a check across settings: its message names the variables itself
+            problems.append(reason)
+            continue
+        name = str(loc[0])
+        inner = "".join(f"[{part!r}]" for part in loc[1:])
         value = _shown(name, error.get("input"), fields)
         problems.append(f"{variable(name, fields)}{inner}: {value} {reason}".replace("  ", " "))
     return problems

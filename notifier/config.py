@@ -1,28 +1,76 @@
-"""Settings from the environment (prefix ``NOTIFIER_``), read once at start-up."""
+"""Settings from the environment (prefix ``NOTIFIER_``), read once at start-up.
+
+A value that cannot work (not a duration, a port past 65535, a rate of zero, a database
+notifier has no driver for) stops start-up: load_settings raises SettingsError with one
+line per problem, naming the variable (notifier/config_errors.py words them).
+"""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, AwareDatetime, BeforeValidator, Field, SecretStr, model_validator
+from babel.numbers import is_currency
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    AwareDatetime,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsError as SourceError
+from sqlalchemy import make_url
+from sqlalchemy.exc import ArgumentError
 
-from notifier.domain.durations import parse_duration
+from notifier.config_errors import SettingsError, describe
+from notifier.domain.durations import DurationError, parse_duration
+from notifier.schemas import check_locale, check_timezone
+
+# The drivers notifier ships and tests; the URL's scheme must name one of them.
+DATABASES = ("sqlite+aiosqlite", "postgresql+asyncpg")
+_SUPPORTED = (
+    "notifier supports sqlite+aiosqlite:///path/to/notifier.db and "
+    "postgresql+asyncpg://user:password@host:port/db"
+)
+_DRIVER_HINTS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg",
+                 "postgres": "postgresql+asyncpg"}  # fmt: skip
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 def _duration(value: object) -> object:
-    return parse_duration(value) if isinstance(value, str) else value
+    if not isinstance(value, str):
+        return value
+    try:
+        return parse_duration(value)
+    except DurationError:
+        raise ValueError("is not a duration (e.g. 30s, 5m)") from None
+
+
+def _positive(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError("must be longer than 0s")
+    return value
 
 
 def _signed_duration(value: object) -> object:
     if isinstance(value, str) and value.strip().startswith("-"):
-        return -parse_duration(value.strip()[1:])
+        parsed = _duration(value.strip()[1:])
+        return -parsed if isinstance(parsed, timedelta) else parsed
     return _duration(value)
 
 
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
 SignedDuration = Annotated[timedelta, BeforeValidator(_signed_duration)]
+PositiveDuration = Annotated[timedelta, BeforeValidator(_duration), AfterValidator(_positive)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+ListenPort = Annotated[int, Field(ge=0, le=65535)]  # 0: any free port, announced at start
+Count = Annotated[int, Field(ge=1)]  # sizes and limits: zero would stall the daemon
+Rate = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 SmtpTls = Literal["none", "starttls", "implicit"]
 
 
@@ -34,7 +82,7 @@ class Settings(BaseSettings):
     # Store and HTTP
     database_url: str = "sqlite+aiosqlite:///./notifier.db"
     http_host: str = "127.0.0.1"
-    http_port: int = 8080
+    http_port: ListenPort = 8080
     api_token: SecretStr | None = None
     secret_key: SecretStr | None = None  # signs unsubscribe links and customer pages
     public_url: str | None = None
@@ -57,7 +105,7 @@ class Settings(BaseSettings):
     company_help_url: str = "https://example.com/help"
     company_support_hours: str = "Lun a vie, 9 a 18 h"
     sms_transliterate: bool = False
-    max_sms_segments: int = 3
+    max_sms_segments: Count = 3
     render_timeout: Duration = timedelta(seconds=1)  # one render, cooperative deadline
     render_max_output: int = 65_536  # characters of one rendered message
     render_max_value: int = 1_000_000  # characters plus items of any one value in a render
@@ -72,12 +120,12 @@ class Settings(BaseSettings):
 
     # Email (SMTP)
     smtp_host: str | None = None
-    smtp_port: int = 587
+    smtp_port: Port = 587
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
     smtp_tls: SmtpTls = "starttls"
-    smtp_timeout: Duration = timedelta(seconds=30)
-    smtp_pool_size: int = 8  # connections kept open to the relay (sends in flight at once)
+    smtp_timeout: PositiveDuration = timedelta(seconds=30)
+    smtp_pool_size: Count = 8  # connections kept open to the relay (sends in flight at once)
     smtp_ca_file: str | None = None  # PEM CAs trusted instead of the system store
     email_from: str | None = None
     email_reply_to: str | None = None
@@ -95,7 +143,7 @@ class Settings(BaseSettings):
     twilio_messaging_service_sid: str | None = None
     twilio_whatsapp_from: str | None = None
     twilio_base_url: str | None = None
-    twilio_validity_period: Duration = timedelta(hours=4)
+    twilio_validity_period: PositiveDuration = timedelta(hours=4)
     whatsapp_content_sids: dict[str, str] = Field(default_factory=dict)
     # A Twilio Webhook Rule signs with this SharedKey secret instead of the auth token.
     twilio_webhook_shared_key: SecretStr | None = None
@@ -114,24 +162,25 @@ class Settings(BaseSettings):
     ops_email: str | None = None
 
     # Daemon
-    scan_interval: Duration = timedelta(seconds=30)
-    scan_batch_size: int = 1000
+    scan_interval: PositiveDuration = timedelta(seconds=30)
+    scan_batch_size: Count = 1000
     consolidation_window: Duration = timedelta(minutes=10)
-    frequency_cap: int = 3
-    dispatch_concurrency: int = 64
-    max_attempts: int = 8
-    lease: Duration = timedelta(seconds=60)
+    frequency_cap: Count = 3
+    dispatch_concurrency: Count = 64
+    max_attempts: Count = 8
+    lease: PositiveDuration = timedelta(seconds=60)
     resend_unknown: bool = False
     shutdown_grace: Duration = timedelta(seconds=20)
-    dispatch_batch_size: int = 200
-    channel_probe: Duration = timedelta(minutes=5)  # a channel found down is tried again then
+    dispatch_batch_size: Count = 200
+    # A channel found down is tried again after channel_probe.
+    channel_probe: PositiveDuration = timedelta(minutes=5)
 
     # Sender rate limits (docs/operations.md gives the providers' figures behind them).
-    rate_sms: float = 10.0  # SMS segments per second, as carriers count them
-    rate_whatsapp: float = 80.0  # messages per second (Twilio's default WhatsApp throughput)
-    rate_email: float = 14.0  # messages per second (a typical SMTP relay's sending rate)
-    rate_x: float = 1.0  # direct messages per second
-    x_daily_quota: int | None = 1440  # X Pro tier: about 1,440 direct messages a day per app
+    rate_sms: Rate = 10.0  # SMS segments per second, as carriers count them
+    rate_whatsapp: Rate = 80.0  # messages per second (Twilio's default WhatsApp throughput)
+    rate_email: Rate = 14.0  # messages per second (a typical SMTP relay's sending rate)
+    rate_x: Rate = 1.0  # direct messages per second
+    x_daily_quota: Count | None = 1440  # X Pro tier: about 1,440 direct messages a day per app
 
     # Logging
     log_level: str = "INFO"
@@ -143,7 +192,66 @@ class Settings(BaseSettings):
             raise ValueError("NOTIFIER_NOW is read in test mode only: set NOTIFIER_TEST_MODE=1")
         return self
 
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, url: str) -> str:
+        try:
+            parsed = make_url(url)
+        except (ArgumentError, ValueError):
+            raise ValueError(f"is not a database URL: {_SUPPORTED}") from None
+        if parsed.drivername in DATABASES:
+            return url
+        hint = _DRIVER_HINTS.get(parsed.drivername.split("+")[0])
+        if hint is None:
+            raise ValueError(f"is not a supported database: {_SUPPORTED}")
+        fixed = parsed.set(drivername=hint).render_as_string(hide_password=True)
+        raise ValueError(f"is not a supported database: {_SUPPORTED} (here: {fixed})")
+
+    @field_validator("api_token")
+    @classmethod
+    def _blank_is_unset(cls, token: SecretStr | None) -> SecretStr | None:
+        # `NOTIFIER_API_TOKEN=` in an env file means "none", not "the empty token".
+        return token if token is not None and token.get_secret_value().strip() else None
+
+    # Every customer without a zone, locale or currency of their own gets these: one that
+    # cannot load would fail each of their messages, not start-up.
+    @field_validator("default_timezone")
+    @classmethod
+    def _real_zone(cls, zone: str) -> str:
+        try:
+            return check_timezone(zone)
+        except ValueError:
+            raise ValueError(
+                "is not an IANA time zone (e.g. America/Argentina/Buenos_Aires)"
+            ) from None
+
+    @field_validator("default_locale")
+    @classmethod
+    def _known_locale(cls, locale: str) -> str:
+        try:
+            check_locale(locale)
+        except ValueError:
+            raise ValueError("is not a locale (e.g. es, es-AR, en, pt-BR)") from None
+        return locale
+
+    @field_validator("default_currency")
+    @classmethod
+    def _known_currency(cls, currency: str) -> str:
+        if not is_currency(currency):
+            raise ValueError("is not an ISO 4217 currency code (e.g. USD, ARS)")
+        return currency
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, level: str) -> str:
+        if level.upper() not in LOG_LEVELS:
+            raise ValueError(f"is not a log level ({', '.join(LOG_LEVELS)})")
+        return level.upper()
+
 
 def load_settings() -> Settings:
-    """Return the settings read from the environment."""
-    return Settings()
+    """Return the settings read from the environment; raises SettingsError, one line a problem."""
+    try:
+        return Settings()
+    except (ValidationError, SourceError) as exc:
+        raise SettingsError(describe(exc, Settings.model_fields)) from None

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import uvicorn
 
@@ -33,14 +34,15 @@ class ApiServer:
         app = create_app(services)
         app.state.metrics = metrics
         s = services.settings
-        config = uvicorn.Config(
-            app, host=s.http_host, port=s.http_port, log_level="warning", access_log=False,
-            lifespan="off",
-        )  # fmt: skip
-        self.server = _QuietServer(config)
+        self.server = _QuietServer(server_config(app, s.http_host, s.http_port))
         # Bound here, not in serve(): uvicorn answers a port in use with sys.exit() from
         # inside the daemon's loop; this way start-up fails with one clear line instead.
         self.socket = _bind(s.http_host, s.http_port)
+
+    @property
+    def port(self) -> int:
+        """The port taken (the one the OS chose when NOTIFIER_HTTP_PORT is 0)."""
+        return int(self.socket.getsockname()[1])
 
     async def serve(self) -> None:
         """Serve until stop() is called."""
@@ -49,6 +51,18 @@ class ApiServer:
     def stop(self) -> None:
         """Finish the requests under way, then return from serve()."""
         self.server.should_exit = True
+
+
+def server_config(app: Callable[..., Any], host: str, port: int) -> uvicorn.Config:
+    """uvicorn's settings: its loggers left to configure_logging, so its errors are JSON too.
+
+    uvicorn's default log_config installs its own text handlers ("Traceback (most recent
+    call last)" in the daemon's JSON stderr); None keeps it from touching logging at all.
+    """
+    return uvicorn.Config(
+        app, host=host, port=port, log_level="warning", access_log=False, lifespan="off",
+        log_config=None,
+    )  # fmt: skip
 
 
 def _bind(host: str, port: int) -> socket.socket:

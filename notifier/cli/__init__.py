@@ -21,6 +21,7 @@ from notifier.cli import (  # noqa: F401
     rules,
 )
 from notifier.cli.app import app
+from notifier.config_errors import SettingsError
 from notifier.domain.errors import NotifierError
 
 # Typer may vendor its own click: find its exception classes through a public one.
@@ -51,6 +52,10 @@ def main(argv: list[str] | None = None) -> int:
     except _ClickException as exc:
         print(f"notifier: error: {getattr(exc, 'message', exc)}", file=sys.stderr)
         return int(getattr(exc, "exit_code", 1))
+    except SettingsError as exc:  # a bad environment is an error, not a usage error
+        for problem in exc.problems:
+            print(f"notifier: error: {problem}", file=sys.stderr)
+        return 1
     except NotifierError as exc:
         print(f"notifier: error: {exc}", file=sys.stderr)
         return 1

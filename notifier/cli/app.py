@@ -7,11 +7,12 @@ import json
 import sys
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
-from typing import Any, NoReturn, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from pydantic import BaseModel, ValidationError
 
+from notifier import __version__
 from notifier.clock import system_clock
 from notifier.config import Settings, load_settings
 from notifier.engine.ledger import Ledger, LedgerDefaults
@@ -25,6 +26,29 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
+
+
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        typer.echo(f"notifier {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the version and exit.",
+        ),
+    ] = False,
+) -> None:
+    # Eager, and before any settings are read: `--version` answers whatever the environment.
+    pass
+
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)

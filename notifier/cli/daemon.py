@@ -34,7 +34,15 @@ def run(
     s = settings()
     configure_logging(s.log_level, s.log_format)
     tune_gc()
-    asyncio.run(_serve(s, api=not no_api, migrate=False))
+    if s.demo:
+        # README asks for NOTIFIER_DEMO=1 in a second terminal; if it leaks into a real
+        # daemon, it must not fill that database with demo customers and message them.
+        typer.echo(
+            "notifier: warning: NOTIFIER_DEMO is set: channels without credentials print "
+            "instead of sending; demo data is loaded only by 'notifier demo'",
+            err=True,
+        )
+    asyncio.run(_serve(s, api=not no_api, demo_data=False))
 
 
 @app.command("demo")
@@ -51,22 +59,23 @@ def demo(
     )
     configure_logging(s.log_level, s.log_format)
     tune_gc()
-    asyncio.run(_serve(s, api=not no_api, migrate=True))
+    asyncio.run(_serve(s, api=not no_api, demo_data=True))
 
 
-async def _serve(s: Settings, *, api: bool, migrate: bool) -> None:
+async def _serve(s: Settings, *, api: bool, demo_data: bool) -> None:
+    """Serve until stopped; ``demo_data`` (``notifier demo`` only) migrates and loads the demo."""
     # A second daemon on this SQLite file must refuse before migrating, loading the demo
     # or announcing anything: its one line of output is the refusal.
     lock = DaemonLock.for_url(s.database_url)
     lock.acquire()
     try:
-        await _serve_locked(s, lock, api=api, migrate=migrate)
+        await _serve_locked(s, lock, api=api, demo_data=demo_data)
     finally:
         lock.release()
 
 
-async def _serve_locked(s: Settings, lock: DaemonLock, *, api: bool, migrate: bool) -> None:
-    if migrate:
+async def _serve_locked(s: Settings, lock: DaemonLock, *, api: bool, demo_data: bool) -> None:
+    if demo_data:
         await asyncio.to_thread(upgrade, s.database_url)
     store = Store.open(s.database_url)
     try:
@@ -75,7 +84,7 @@ async def _serve_locked(s: Settings, lock: DaemonLock, *, api: bool, migrate: bo
                 f"the database {redact_url(s.database_url)} is not at the newest schema: "
                 "run 'notifier db upgrade'"
             )
-        if s.demo:
+        if demo_data:
             ledger = Ledger(
                 store,
                 system_clock(s),
@@ -83,7 +92,7 @@ async def _serve_locked(s: Settings, lock: DaemonLock, *, api: bool, migrate: bo
             )
             customers, promises = await load_demo(ledger)
             _banner(s, api, customers, promises)
-        elif api and s.api_token is None:
+        if api and s.api_token is None:
             typer.echo(
                 "notifier: warning: NOTIFIER_API_TOKEN is not set: /v1 answers 503 until it is",
                 err=True,
@@ -98,7 +107,7 @@ def _listening(services: Services, metrics: Metrics) -> ApiServer:
     """Return the API server once it holds its port, and say where."""
     server = ApiServer(services, metrics)
     s = services.settings
-    typer.echo(f"notifier: listening on http://{s.http_host}:{s.http_port}", err=True)
+    typer.echo(f"notifier: listening on http://{s.http_host}:{server.port}", err=True)
     return server
 
 
@@ -116,9 +125,13 @@ def _banner(s: Settings, api: bool, customers: int, promises: int) -> None:
     if api:
         base = f"http://{s.http_host}:{s.http_port}"
         token = s.api_token.get_secret_value() if s.api_token else ""
-        lines += [
-            f"API: {base}/docs  (bearer token: {token})",
-            f"try: curl -H 'Authorization: Bearer {token}' {base}/v1/customers/demo-ana/timeline",
-        ]
+        if token:
+            lines += [
+                f"API: {base}/docs  (bearer token: {token})",
+                f"try: curl -H 'Authorization: Bearer {token}' "
+                f"{base}/v1/customers/demo-ana/timeline",
+            ]
+        else:  # never print an empty token: say how to set one
+            lines.append(f"API: {base}/docs  (no bearer token: set NOTIFIER_API_TOKEN)")
     lines.append("stop with Ctrl-C")
     typer.echo("\n".join(lines), err=True)

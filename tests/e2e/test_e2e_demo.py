@@ -40,3 +40,4 @@ async def test_notifier_demo_prints_apologies_within_a_minute_and_stops_on_sigin
         await demo.close()
     assert (tmp_path / "notifier.db").exists()
     assert "notifier demo: loaded" in demo.stderr()
+    assert "(bearer token: demo-token)" in demo.stderr()  # README's token, never an empty one

@@ -1,9 +1,15 @@
-"""Logs never carry a full phone number, an email address, a message body or a secret."""
+"""Logs never carry a full phone number, an email address, a message body or a secret,
+and an exception in JSON is data (type, message, frames), never traceback text."""
 
 from __future__ import annotations
 
 import json
+import logging
+import sys
+import threading
+import warnings
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import structlog
@@ -14,9 +20,22 @@ from notifier.observability import configure_logging, mask, mask_email, mask_pho
 
 
 @pytest.fixture(autouse=True)
-def _reset_structlog() -> Iterator[None]:
+def _reset_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    hooks = threading.excepthook, sys.unraisablehook
     yield
     structlog.reset_defaults()
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    threading.excepthook, sys.unraisablehook = hooks
+    logging.captureWarnings(False)
+
+
+def _lines(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return [json.loads(line) for line in err.splitlines()]
 
 
 @pytest.mark.parametrize(
@@ -28,6 +47,16 @@ def _reset_structlog() -> Iterator[None]:
             "to +5511987654321 and jo@x.io", "to +55119****4321 and j***@x.io", id="mixed"
         ),
         pytest.param("order 12345", "order 12345", id="short-digits-untouched"),
+        pytest.param("+54 9 11 5555-1234", "+54911****1234", id="formatted-phone"),
+        pytest.param("call +1 (212) 555-0117 now", "call +121****0117 now", id="parentheses"),
+        pytest.param("+52.55.5555.0104", "+5255****0104", id="dots"),
+        pytest.param("To=%2B5491155551234&Body=x", "To=+54911****1234&Body=x", id="url-encoded"),
+        pytest.param(
+            "at 2026-12-01T21:30:42+00:00",
+            "at 2026-12-01T21:30:42+00:00",
+            id="utc-offset-untouched",
+        ),
+        pytest.param("amount 1e+27", "amount 1e+27", id="exponent-untouched"),
     ],
 )
 def test_mask(raw: str, masked: str) -> None:
@@ -63,3 +92,109 @@ def test_secrets_never_show_in_settings_output() -> None:
     shown = repr(s) + str(s) + s.model_dump_json()
     for secret in ("tw-secret-123", "smtp-secret-456", "api-secret-789"):
         assert secret not in shown
+
+
+class _Customer:
+    def __repr__(self) -> str:
+        return "Customer(phone='+5491155551234', email='ana.perez@example.com')"
+
+
+def test_every_value_is_masked_nested_in_lists_or_in_a_repr(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging("INFO", "json")
+    structlog.get_logger("t").info(
+        "import.row",
+        row={"phones": ["+54 9 11 5555-1234"], "contact": {"mail": "ana.perez@example.com"}},
+        found=_Customer(),
+        message={"subject": "Tu pedido", "html": "<p>Hola</p>"},
+    )
+    [line] = _lines(capsys)
+    shown = json.dumps(line)
+    for secret in ("5555-1234", "+5491155551234", "ana.perez", "Tu pedido", "Hola"):
+        assert secret not in shown
+    assert line["row"] == {"phones": ["+54911****1234"], "contact": {"mail": "a***@example.com"}}
+    assert line["message"] == {"subject": "[withheld]", "html": "[withheld]"}
+
+
+def _fail(address: str) -> None:
+    raise ValueError(f"cannot reach {address}")
+
+
+def test_an_exception_is_logged_as_data_with_frames_and_no_locals(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging("INFO", "json")
+    secret_local = "+5491155559999"  # noqa: F841  # a local the frames must not carry
+    try:
+        _fail("+54 9 11 5555-1234")
+    except ValueError:
+        structlog.get_logger("t").exception("scan.error", promise_id=7)
+    [line] = _lines(capsys)
+    assert (line["event"], line["level"], line["promise_id"]) == ("scan.error", "error", 7)
+    [exc] = line["exception"]
+    assert (exc["exc_type"], exc["exc_value"]) == ("ValueError", "cannot reach +54911****1234")
+    assert [f["name"] for f in exc["frames"]] == [
+        "test_an_exception_is_logged_as_data_with_frames_and_no_locals",
+        "_fail",
+    ]
+    assert all(set(f) == {"filename", "lineno", "name"} for f in exc["frames"])
+    assert exc["frames"][-1]["filename"].endswith("test_observability.py")
+    assert "5555" not in json.dumps(line).replace("****", "")
+
+
+def test_a_chained_exception_keeps_both_in_order(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("INFO", "json")
+    try:
+        try:
+            _fail("the relay")
+        except ValueError as exc:
+            raise RuntimeError("send failed") from exc
+    except RuntimeError:
+        structlog.get_logger("t").exception("dispatch.error")
+    [line] = _lines(capsys)
+    assert [(e["exc_type"], e["is_cause"]) for e in line["exception"]] == [
+        ("RuntimeError", False),
+        ("ValueError", True),
+    ]
+
+
+@pytest.mark.parametrize("name", ["uvicorn.error", "uvicorn.access", "uvicorn", "asyncio"])
+def test_standard_library_records_go_through_the_same_pipeline(
+    capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    configure_logging("INFO", "json")
+    try:
+        _fail("ana.perez@example.com")
+    except ValueError:
+        logging.getLogger(name).error("Exception in ASGI application\n", exc_info=True)
+    logging.getLogger(name).info("below WARNING: a library's chatter is not shown")
+    [line] = _lines(capsys)
+    assert line["event"] == "Exception in ASGI application"
+    assert (line["logger"], line["level"]) == (name, "error")
+    assert "timestamp" in line
+    [exc] = line["exception"]
+    assert (exc["exc_type"], exc["exc_value"]) == ("ValueError", "cannot reach a***@example.com")
+    assert exc["frames"][-1]["name"] == "_fail"
+
+
+def test_configuring_twice_leaves_one_handler(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("INFO", "json")
+    configure_logging("WARNING", "json")
+    logging.getLogger("uvicorn.error").warning("once")
+    assert [line["event"] for line in _lines(capsys)] == ["once"]
+
+
+def test_a_threads_uncaught_exception_and_a_warning_are_json_lines_too(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging("INFO", "json")
+    worker = threading.Thread(target=_fail, args=("+5491155551234",), name="worker")
+    worker.start()
+    worker.join()
+    warnings.warn("pool not closed", RuntimeWarning, stacklevel=1)
+    thread_line, warning_line = _lines(capsys)
+    assert (thread_line["event"], thread_line["thread"]) == ("thread.uncaught", "worker")
+    assert thread_line["exception"][0]["exc_value"] == "cannot reach +54911****1234"
+    assert warning_line["logger"] == "py.warnings"
+    assert "RuntimeWarning: pool not closed" in warning_line["event"]

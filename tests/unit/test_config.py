@@ -1,0 +1,76 @@
+"""Settings: what a blank value means, and that a refused secret is never echoed."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import pytest
+from pydantic import AwareDatetime, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from notifier.config import Settings
+from notifier.config_errors import describe
+
+
+@pytest.mark.parametrize("blank", ["", "   "], ids=["empty", "spaces"])
+def test_a_blank_api_token_is_no_token(blank: str) -> None:
+    assert Settings(api_token=SecretStr(blank)).api_token is None
+
+
+def test_the_defaults_are_valid() -> None:
+    assert Settings().scan_interval.total_seconds() == 30
+
+
+class _WithSecret(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="NOTIFIER_")
+    secret_key: Annotated[SecretStr, Field(min_length=32)]
+
+
+def test_a_refused_secret_is_named_but_never_shown(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NOTIFIER_SECRET_KEY", "short-secret")
+    with pytest.raises(ValidationError) as caught:
+        _WithSecret()
+    [line] = describe(caught.value, _WithSecret.model_fields)
+    assert line == "NOTIFIER_SECRET_KEY: (value hidden) must be at least 32 characters long"
+
+
+class _CrossChecked(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="NOTIFIER_")
+    test_mode: bool = False
+    now: AwareDatetime | None = None
+
+    @model_validator(mode="after")
+    def _now_in_test_mode_only(self) -> _CrossChecked:
+        if self.now is not None and not self.test_mode:
+            raise ValueError("NOTIFIER_NOW is read in test mode only: set NOTIFIER_TEST_MODE=1")
+        return self
+
+
+@pytest.mark.parametrize(
+    ("now", "line"),
+    [
+        pytest.param(
+            "2026-11-24T09:00:00-03:00",
+            "NOTIFIER_NOW is read in test mode only: set NOTIFIER_TEST_MODE=1",
+            id="across-settings",
+        ),
+        pytest.param(
+            "tomorrow",
+            "NOTIFIER_NOW: 'tomorrow' is not an ISO 8601 instant (e.g. 2026-11-24T09:00:00-03:00)",
+            id="not-an-instant",
+        ),
+        pytest.param(
+            "2026-11-24T09:00:00",
+            "NOTIFIER_NOW: '2026-11-24T09:00:00' needs a UTC offset "
+            "(e.g. 2026-11-24T09:00:00-03:00)",
+            id="naive",
+        ),
+    ],
+)
+def test_instants_and_checks_across_settings_read_as_one_line(
+    monkeypatch: pytest.MonkeyPatch, now: str, line: str
+) -> None:
+    monkeypatch.setenv("NOTIFIER_NOW", now)
+    with pytest.raises(ValidationError) as caught:
+        _CrossChecked()
+    assert describe(caught.value, _CrossChecked.model_fields) == [line]

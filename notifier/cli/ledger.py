@@ -17,6 +17,7 @@ from notifier.cli.app import (
     validated,
 )
 from notifier.domain.durations import DurationError, parse_instant
+from notifier.domain.limits import MAX_ID, WINDOW
 from notifier.domain.models import CHANNELS, Customer, Promise, PromiseStatus, Source
 from notifier.engine.ledger import new_external_ref
 from notifier.schemas import CustomerIn, InteractionIn, PromiseIn, RescheduleIn
@@ -42,11 +43,18 @@ PROMISE_OPTIONS = {
 }  # fmt: skip
 
 
+PromiseIdArgument = Annotated[int, typer.Argument(metavar="ID", min=1, max=MAX_ID)]
+
+
 def _time(option: str, text: str) -> datetime:
+    # The window itself is checked by the schema, as for the API; this only catches a
+    # time too far out for Python's datetime to hold at all (now+99999999999d, year 9999-03:00).
     try:
         return parse_instant(text, datetime.now(UTC))
     except DurationError as exc:
         bad_value(option, str(exc))
+    except OverflowError:
+        bad_value(option, f"{text!r} is outside the times the ledger keeps ({WINDOW})")
 
 
 def _show(value: datetime | None) -> str:
@@ -249,24 +257,20 @@ def _settle(promise_id: int, action: str, as_json: bool) -> None:
 
 
 @promise_app.command("keep")
-def promise_keep(
-    promise_id: Annotated[int, typer.Argument(metavar="ID")], as_json: bool = JsonOption
-) -> None:
+def promise_keep(promise_id: PromiseIdArgument, as_json: bool = JsonOption) -> None:
     """Mark a promise kept."""
     _settle(promise_id, "keep", as_json)
 
 
 @promise_app.command("cancel")
-def promise_cancel(
-    promise_id: Annotated[int, typer.Argument(metavar="ID")], as_json: bool = JsonOption
-) -> None:
+def promise_cancel(promise_id: PromiseIdArgument, as_json: bool = JsonOption) -> None:
     """Mark a promise cancelled."""
     _settle(promise_id, "cancel", as_json)
 
 
 @promise_app.command("reschedule")
 def promise_reschedule(
-    promise_id: Annotated[int, typer.Argument(metavar="ID")],
+    promise_id: PromiseIdArgument,
     due: Annotated[str, typer.Option("--due", metavar="TIME")],
     window_start: Annotated[str | None, typer.Option("--window-start", metavar="TIME")] = None,
     as_json: bool = JsonOption,

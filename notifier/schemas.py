@@ -33,14 +33,15 @@ from notifier.domain.limits import AMOUNT_KEY, check_amount, check_instant, unsa
 from notifier.domain.models import ChannelName, CustomerId, Direction
 
 _ZONES = frozenset(available_timezones())
-# The continents and oceans of IANA's Area/Location names, and the legacy country links
-# (US/Eastern, Brazil/East ...) that still name a region. Not Etc/GMT+3 (a fixed offset
-# whose sign is inverted: UTC-3), EST5EDT, Factory, localtime or posixrules.
+# The continents and oceans of IANA's Area/Location names, the legacy country links
+# (US/Eastern, Brazil/East ...) that still name a region, and Etc's fixed offsets (mind
+# their POSIX sign: Etc/GMT+3 is UTC-3). Not Factory, localtime, posixrules, nor the
+# one-word aliases (Japan, EST5EDT, GMT) whose Area/Location name says more.
 _AREAS = frozenset({
     "Africa", "America", "Antarctica", "Arctic", "Asia", "Atlantic", "Australia", "Europe",
-    "Indian", "Pacific", "Brazil", "Canada", "Chile", "Mexico", "US",
+    "Indian", "Pacific", "Brazil", "Canada", "Chile", "Mexico", "US", "Etc",
 })  # fmt: skip
-_UTC_NAMES = frozenset({"UTC", "Etc/UTC"})
+_UTC_NAMES = frozenset({"UTC"})
 # Not languages: CLDR's root, BCP 47's "undetermined", and the POSIX locale names (Babel
 # reads them all as some real locale, silently).
 _NOT_LANGUAGES = frozenset({"root", "und", "c", "posix"})

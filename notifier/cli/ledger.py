@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
+from pydantic import TypeAdapter, ValidationError
 
 from notifier.cli.app import (
     JsonOption,
@@ -20,7 +21,7 @@ from notifier.domain.durations import DurationError, parse_instant
 from notifier.domain.limits import MAX_ID, WINDOW
 from notifier.domain.models import CHANNELS, Customer, Promise, PromiseStatus, Source
 from notifier.engine.ledger import new_external_ref
-from notifier.schemas import CustomerIn, InteractionIn, PromiseIn, RescheduleIn
+from notifier.schemas import CustomerIn, Identifier, InteractionIn, PromiseIn, RescheduleIn
 from notifier.views import customer_view, forget_view, promise_view, timeline_view
 
 customer_app = typer.Typer(help="Customers: add, show, timeline, forget.", no_args_is_help=True)
@@ -57,6 +58,17 @@ def _time(option: str, text: str) -> datetime:
         bad_value(option, f"{text!r} is outside the times the ledger keeps ({WINDOW})")
 
 
+_IDENTIFIER: TypeAdapter[str] = TypeAdapter(Identifier)
+
+
+def _customer_id(value: str) -> str:
+    # The API checks the id in its path; the CLI holds it in an argument, the same way.
+    try:
+        return _IDENTIFIER.validate_python(value)
+    except ValidationError as exc:
+        bad_value("ID", str(exc.errors()[0]["msg"]))
+
+
 def _show(value: datetime | None) -> str:
     return value.isoformat() if value else "-"
 
@@ -90,6 +102,7 @@ def customer_add(
     if no_consent:
         data["consent"] = dict.fromkeys(no_consent, False)
     body = validated(CustomerIn, data, CUSTOMER_OPTIONS)
+    customer_id = _customer_id(customer_id)
 
     async def go() -> tuple[Customer, bool]:
         async with open_ledger() as ledger:

@@ -98,6 +98,7 @@ async def test_customer_promise_round_trip(cli: Cli) -> None:
         pytest.param(["interaction", "add", "c-9", "--channel", "sms", "--direction", "inbound",
                       "--at", "0001-01-01T00:00:00+01:00"], 2, "'--at'", id="at-year-1"),
         pytest.param(["notification", "show", str(2**63)], 2, "'ID'", id="notification-id"),
+        pytest.param(["customer", "add", "c 9", "--name", "X"], 2, "'ID'", id="customer-id"),
         pytest.param(["customer", "show"], 2, "Missing argument", id="missing-argument"),
     ],
 )  # fmt: skip

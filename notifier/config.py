@@ -86,6 +86,7 @@ class Settings(BaseSettings):
     api_token: SecretStr | None = None
     secret_key: SecretStr | None = None  # signs unsubscribe links and customer pages
     public_url: str | None = None
+    max_body_bytes: int = Field(default=1_048_576, ge=1)  # larger request bodies get 413
 
     # Demo and test
     demo: bool = False

@@ -7,7 +7,7 @@ with the same words by ``notifier customer add`` and by ``notifier import``.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import lru_cache
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, available_timezones
@@ -19,17 +19,35 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     JsonValue,
+    field_validator,
     model_validator,
 )
 
+from notifier.domain.durations import looks_like_iso_instant
 from notifier.domain.ingest import CustomerData, InteractionData, PromiseData
+from notifier.domain.limits import AMOUNT_KEY, check_amount, check_instant, unsafe_value
 from notifier.domain.models import ChannelName, CustomerId, Direction
 
 _ZONES = frozenset(available_timezones())
+# The continents and oceans of IANA's Area/Location names, the legacy country links
+# (US/Eastern, Brazil/East ...) that still name a region, and Etc's fixed offsets (mind
+# their POSIX sign: Etc/GMT+3 is UTC-3). Not Factory, localtime, posixrules, nor the
+# one-word aliases (Japan, EST5EDT, GMT) whose Area/Location name says more.
+_AREAS = frozenset({
+    "Africa", "America", "Antarctica", "Arctic", "Asia", "Atlantic", "Australia", "Europe",
+    "Indian", "Pacific", "Brazil", "Canada", "Chile", "Mexico", "US", "Etc",
+})  # fmt: skip
+_UTC_NAMES = frozenset({"UTC"})
+# Not languages: CLDR's root, BCP 47's "undetermined", and the POSIX locale names (Babel
+# reads them all as some real locale, silently).
+_NOT_LANGUAGES = frozenset({"root", "und", "c", "posix"})
 _KIND = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_DIGITS = re.compile(r"^\s*[+-]?[\d.]+\s*$")
+_INSTANT_EXAMPLE = "2026-11-24T09:00:00-03:00"
 
 
 def check_phone(value: str) -> str:
@@ -55,20 +73,28 @@ def check_email(value: str) -> str:
 
 
 def check_timezone(value: str) -> str:
-    """Return ``value`` when it names an IANA timezone."""
+    """Return ``value`` when it names a region's IANA timezone (Area/Location) or UTC."""
     if value not in _ZONES:
         raise ValueError(f"unknown IANA timezone {value!r} (e.g. America/Argentina/Buenos_Aires)")
+    if value not in _UTC_NAMES and value.partition("/")[0] not in _AREAS:
+        raise ValueError(
+            f"{value!r} is not a region's timezone: use an IANA Area/Location name "
+            "(e.g. America/Argentina/Buenos_Aires) or UTC"
+        )
     ZoneInfo(value)
     return value
 
 
 @lru_cache(maxsize=1024)
 def check_locale(value: str) -> str:
-    """Return the locale as a BCP 47 tag (es, es-AR, pt-BR) when Babel knows it."""
+    """Return the locale as a BCP 47 tag (es, es-AR, pt-BR) when Babel knows its language."""
+    unknown = f"unknown locale {value!r} (e.g. es, es-AR, en, pt-BR)"
+    if value.replace("-", "_").partition("_")[0].lower() in _NOT_LANGUAGES:
+        raise ValueError(unknown)
     try:
         locale = Locale.parse(value.replace("-", "_"))
-    except (UnknownLocaleError, ValueError):
-        raise ValueError(f"unknown locale {value!r} (e.g. es, es-AR, en, pt-BR)") from None
+    except (UnknownLocaleError, ValueError, TypeError):
+        raise ValueError(unknown) from None
     return f"{locale.language}-{locale.territory}" if locale.territory else locale.language
 
 
@@ -79,12 +105,41 @@ def check_kind(value: str) -> str:
     return value
 
 
+def iso_instant(value: object) -> object:
+    """Pass a datetime, or a string in ISO 8601 with a date and a time; refuse the rest.
+
+    pydantic parses the rest of the string (and wants its offset); numbers, and strings of
+    digits such as ``"20261201"``, it would read as seconds since 1970.
+    """
+    if isinstance(value, datetime) or (isinstance(value, str) and looks_like_iso_instant(value)):
+        return value
+    numeric = isinstance(value, int | float) or (isinstance(value, str) and _DIGITS.match(value))
+    raise ValueError(
+        "Input should be a valid datetime: an ISO 8601 string with a date, a time and an "
+        f"offset, e.g. {_INSTANT_EXAMPLE}"
+        + (" (a number is not read as a time)" if numeric else "")
+    )
+
+
 def to_utc(value: datetime) -> datetime:
-    """Return the same instant in UTC: the ledger stores and compares UTC only."""
-    return value.astimezone(UTC)
+    """Return the same instant in UTC: the ledger stores and compares UTC only.
+
+    ValueError when it lies outside the ledger's window (1970 .. 2200).
+    """
+    return check_instant(value)
 
 
-Instant = Annotated[AwareDatetime, AfterValidator(to_utc)]
+def check_attributes(value: dict[str, JsonValue]) -> dict[str, JsonValue]:
+    """Return the attributes when an ``amount`` among them can be formatted as money."""
+    if AMOUNT_KEY in value:
+        try:
+            check_amount(value[AMOUNT_KEY])
+        except ValueError as exc:
+            raise ValueError(f"{AMOUNT_KEY}: {exc}") from None
+    return value
+
+
+Instant = Annotated[AwareDatetime, BeforeValidator(iso_instant), AfterValidator(to_utc)]
 Phone = Annotated[str, AfterValidator(check_phone)]
 Email = Annotated[str, AfterValidator(check_email)]
 Timezone = Annotated[str, AfterValidator(check_timezone)]
@@ -95,6 +150,16 @@ Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _storable(cls, value: object) -> object:
+        # Before any other check, so that the answer is the same for every field: no NUL
+        # in any string and no NaN or Infinity in any number, however deeply nested.
+        problem = unsafe_value(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
 
 
 class CustomerIn(Strict):
@@ -140,7 +205,9 @@ class PromiseIn(Strict):
     window_start: Instant | None = None
     estimate_at: Instant | None = None
     external_ref: Annotated[str, Field(min_length=1, max_length=200)] | None = None
-    attributes: dict[str, JsonValue] = Field(default_factory=dict)
+    attributes: Annotated[dict[str, JsonValue], AfterValidator(check_attributes)] = Field(
+        default_factory=dict
+    )
 
     @model_validator(mode="after")
     def _window_before_due(self) -> PromiseIn:

@@ -8,7 +8,9 @@ from fastapi.responses import JSONResponse
 
 from notifier import __version__
 from notifier.api import health, ingest, notifications, runtime, unsubscribe, webhooks
+from notifier.api.body_limit import BodyLimit
 from notifier.api.deps import Services
+from notifier.api.failures import FailureBoundary
 from notifier.domain.errors import ConflictError, InvalidInputError, NotFoundError
 
 
@@ -30,6 +32,9 @@ def create_app(svc: Services) -> FastAPI:
     app.add_exception_handler(NotFoundError, _not_found)  # type: ignore[arg-type]
     app.add_exception_handler(ConflictError, _conflict)  # type: ignore[arg-type]
     app.add_exception_handler(InvalidInputError, _invalid_input)  # type: ignore[arg-type]
+    # The last added runs first: the boundary sees whatever the body limit lets through.
+    app.add_middleware(BodyLimit, max_bytes=svc.settings.max_body_bytes)
+    app.add_middleware(FailureBoundary)
     return app
 
 

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Response, status
 
 from notifier.api.deps import ServicesDep, require_token
+from notifier.domain.limits import MAX_ID
 from notifier.domain.models import PromiseStatus, Source
 from notifier.engine.ledger import new_external_ref
 from notifier.schemas import CustomerIn, Identifier, InteractionIn, PromiseIn, RescheduleIn
@@ -20,6 +21,7 @@ from notifier.views import (
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(require_token)], tags=["ledger"])
 CustomerPath = Annotated[Identifier, Path(description="The customer's external id")]
+PromisePath = Annotated[int, Path(ge=1, le=MAX_ID, description="The promise's id")]
 
 
 @router.put("/customers/{customer_id}")
@@ -66,7 +68,7 @@ async def put_promise(body: PromiseIn, response: Response, svc: ServicesDep) -> 
 
 
 @router.get("/promises/{promise_id}")
-async def get_promise(promise_id: int, svc: ServicesDep) -> dict[str, Any]:
+async def get_promise(promise_id: PromisePath, svc: ServicesDep) -> dict[str, Any]:
     """The promise and its events, oldest first."""
     promise = await svc.ledger.promise(promise_id)
     events = await svc.store.promise_events(promise_id)
@@ -79,7 +81,7 @@ async def list_promises(
     customer: Identifier | None = None,
     status_: Annotated[PromiseStatus | None, Query(alias="status")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    after: int | None = None,
+    after: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
 ) -> list[dict[str, Any]]:
     """Promises in id order; page with ``after`` (the last id seen)."""
     found = await svc.ledger.list_promises(
@@ -89,20 +91,20 @@ async def list_promises(
 
 
 @router.post("/promises/{promise_id}/keep")
-async def keep_promise(promise_id: int, svc: ServicesDep) -> dict[str, Any]:
+async def keep_promise(promise_id: PromisePath, svc: ServicesDep) -> dict[str, Any]:
     """Mark the promise kept."""
     return promise_view(await svc.ledger.keep(promise_id, Source.API))
 
 
 @router.post("/promises/{promise_id}/cancel")
-async def cancel_promise(promise_id: int, svc: ServicesDep) -> dict[str, Any]:
+async def cancel_promise(promise_id: PromisePath, svc: ServicesDep) -> dict[str, Any]:
     """Mark the promise cancelled."""
     return promise_view(await svc.ledger.cancel(promise_id, Source.API))
 
 
 @router.post("/promises/{promise_id}/reschedule")
 async def reschedule_promise(
-    promise_id: int, body: RescheduleIn, svc: ServicesDep
+    promise_id: PromisePath, body: RescheduleIn, svc: ServicesDep
 ) -> dict[str, Any]:
     """Move the deadline: recorded as rescheduled, counted as broken, watched afresh."""
     promise = await svc.ledger.reschedule(promise_id, body.due_at, body.window_start, Source.API)

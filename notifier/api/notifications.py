@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 
 from notifier.api.deps import ServicesDep, require_token
 from notifier.domain.errors import NotFoundError
+from notifier.domain.limits import MAX_ID
 from notifier.domain.models import NotificationStatus
 from notifier.schemas import Identifier
 from notifier.views import notification_line_view, notification_view
@@ -16,7 +17,9 @@ router = APIRouter(prefix="/v1", dependencies=[Depends(require_token)], tags=["n
 
 
 @router.get("/notifications/{notification_id}")
-async def get_notification(notification_id: int, svc: ServicesDep) -> dict[str, Any]:
+async def get_notification(
+    notification_id: Annotated[int, Path(ge=1, le=MAX_ID)], svc: ServicesDep
+) -> dict[str, Any]:
     """The notification and its history: rule, routing, attempts, answers, each with a reason."""
     found = await svc.store.notification(notification_id)
     if found is None:
@@ -30,7 +33,7 @@ async def list_notifications(
     customer: Identifier | None = None,
     status_: Annotated[NotificationStatus | None, Query(alias="status")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    before: int | None = None,
+    before: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
 ) -> list[dict[str, Any]]:
     """Notifications newest first; page with ``before`` (the last id seen)."""
     found = await svc.store.list_notifications(

@@ -9,7 +9,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from notifier.api.deps import ServicesDep, require_token
-from notifier.domain.durations import DurationError, parse_positive_duration
+from notifier.domain.durations import DurationError, format_duration, parse_positive_duration
+from notifier.domain.errors import InvalidInputError
+from notifier.domain.limits import LATEST, MAX_CLOCK_ADVANCE, WINDOW
 from notifier.observability import Metrics
 
 router = APIRouter(tags=["runtime"])
@@ -32,9 +34,14 @@ class ClockAdvance(BaseModel):
     @classmethod
     def _duration(cls, value: str) -> str:
         try:
-            parse_positive_duration(value)
+            step = parse_positive_duration(value)
         except DurationError as exc:
             raise ValueError(str(exc)) from None
+        except OverflowError:  # more days than a timedelta holds
+            step = MAX_CLOCK_ADVANCE * 2
+        if step > MAX_CLOCK_ADVANCE:
+            limit = format_duration(MAX_CLOCK_ADVANCE)
+            raise ValueError(f"{value!r} is too far: advance at most {limit} at a time")
         return value
 
 
@@ -43,5 +50,8 @@ async def advance_clock(body: ClockAdvance, svc: ServicesDep) -> dict[str, str]:
     """Move the daemon's clock forward (NOTIFIER_TEST_MODE=1 only)."""
     if not svc.settings.test_mode or svc.advance_clock is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "not in test mode")
-    svc.advance_clock(parse_positive_duration(body.advance))
+    step = parse_positive_duration(body.advance)
+    if svc.clock.now() + step >= LATEST:
+        raise InvalidInputError("advance", f"the clock would leave {WINDOW}")
+    svc.advance_clock(step)
     return {"now": svc.clock.now().isoformat()}

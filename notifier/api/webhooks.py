@@ -20,6 +20,7 @@ from notifier.api.deps import Services, ServicesDep
 from notifier.channels.base import OutboundMessage, SendError
 from notifier.channels.keywords import classify_inbound
 from notifier.domain.ingest import InteractionData, TimelineEntry
+from notifier.domain.limits import NUL
 from notifier.domain.models import ChannelName, Customer, Direction
 from notifier.observability import mask_phone
 from notifier.store.deliveries import DeliveryReport
@@ -56,7 +57,9 @@ async def signed_params(request: Request, svc: ServicesDep) -> Params:
     if not signature or not validator.validate(url, signed, signature, algorithm):
         log.warning("webhooks.bad_signature", path=request.url.path, signed=bool(signature))
         raise HTTPException(status.HTTP_403_FORBIDDEN, "missing or invalid X-Twilio-Signature")
-    return params
+    # Kept as the customer wrote it, but for NUL, which PostgreSQL text cannot hold: refusing
+    # the form would only make Twilio post it again.
+    return ImmutableMultiDict([(k, v.replace(NUL, "\ufffd")) for k, v in params.multi_items()])
 
 
 def _secret_name(settings_header: str | None) -> str:

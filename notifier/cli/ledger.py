@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import typer
+from pydantic import TypeAdapter, ValidationError
 
 from notifier.cli.app import (
     JsonOption,
@@ -19,9 +20,10 @@ from notifier.cli.app import (
 )
 from notifier.clock import system_clock
 from notifier.domain.durations import DurationError, parse_instant
+from notifier.domain.limits import MAX_ID, WINDOW
 from notifier.domain.models import CHANNELS, Customer, Promise, PromiseStatus, Source
 from notifier.engine.ledger import new_external_ref
-from notifier.schemas import CustomerIn, InteractionIn, PromiseIn, RescheduleIn
+from notifier.schemas import CustomerIn, Identifier, InteractionIn, PromiseIn, RescheduleIn
 from notifier.views import customer_view, forget_view, promise_view, timeline_view
 
 customer_app = typer.Typer(help="Customers: add, show, timeline, forget.", no_args_is_help=True)
@@ -44,11 +46,29 @@ PROMISE_OPTIONS = {
 }  # fmt: skip
 
 
+PromiseIdArgument = Annotated[int, typer.Argument(metavar="ID", min=1, max=MAX_ID)]
+
+
 def _time(option: str, text: str) -> datetime:
+    # The window itself is checked by the schema, as for the API; this only catches a
+    # time too far out for Python's datetime to hold at all (now+99999999999d, year 9999-03:00).
     try:
         return parse_instant(text, system_clock(settings()).now())
     except DurationError as exc:
         bad_value(option, str(exc))
+    except OverflowError:
+        bad_value(option, f"{text!r} is outside the times the ledger keeps ({WINDOW})")
+
+
+_IDENTIFIER: TypeAdapter[str] = TypeAdapter(Identifier)
+
+
+def _customer_id(value: str) -> str:
+    # The API checks the id in its path; the CLI holds it in an argument, the same way.
+    try:
+        return _IDENTIFIER.validate_python(value)
+    except ValidationError as exc:
+        bad_value("ID", str(exc.errors()[0]["msg"]))
 
 
 def _show(value: datetime | None) -> str:
@@ -84,6 +104,7 @@ def customer_add(
     if no_consent:
         data["consent"] = dict.fromkeys(no_consent, False)
     body = validated(CustomerIn, data, CUSTOMER_OPTIONS)
+    customer_id = _customer_id(customer_id)
 
     async def go() -> tuple[Customer, bool]:
         async with open_ledger() as ledger:
@@ -251,24 +272,20 @@ def _settle(promise_id: int, action: str, as_json: bool) -> None:
 
 
 @promise_app.command("keep")
-def promise_keep(
-    promise_id: Annotated[int, typer.Argument(metavar="ID")], as_json: bool = JsonOption
-) -> None:
+def promise_keep(promise_id: PromiseIdArgument, as_json: bool = JsonOption) -> None:
     """Mark a promise kept."""
     _settle(promise_id, "keep", as_json)
 
 
 @promise_app.command("cancel")
-def promise_cancel(
-    promise_id: Annotated[int, typer.Argument(metavar="ID")], as_json: bool = JsonOption
-) -> None:
+def promise_cancel(promise_id: PromiseIdArgument, as_json: bool = JsonOption) -> None:
     """Mark a promise cancelled."""
     _settle(promise_id, "cancel", as_json)
 
 
 @promise_app.command("reschedule")
 def promise_reschedule(
-    promise_id: Annotated[int, typer.Argument(metavar="ID")],
+    promise_id: PromiseIdArgument,
     due: Annotated[str, typer.Option("--due", metavar="TIME")],
     window_start: Annotated[str | None, typer.Option("--window-start", metavar="TIME")] = None,
     as_json: bool = JsonOption,

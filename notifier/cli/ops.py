@@ -16,6 +16,7 @@ from notifier.clock import system_clock
 from notifier.domain.durations import DurationError, format_duration, parse_instant
 from notifier.domain.errors import NotFoundError
 from notifier.domain.forecast import Forecast
+from notifier.domain.limits import MAX_ID
 from notifier.domain.models import CHANNELS, NotificationStatus
 from notifier.domain.rules.spelling import did_you_mean, one_of
 from notifier.engine.rules_check import defaults_from_settings, load_rules
@@ -58,7 +59,8 @@ def _ago(at: datetime | None, now: datetime) -> str:
 
 @notification_app.command("show")
 def notification_show(
-    notification_id: Annotated[int, typer.Argument(metavar="ID")], as_json: bool = JsonOption
+    notification_id: Annotated[int, typer.Argument(metavar="ID", min=1, max=MAX_ID)],
+    as_json: bool = JsonOption,
 ) -> None:
     """Show a notification and its history: the rule, routing, attempts, and every reason."""
 
@@ -99,7 +101,9 @@ def notification_list(
     customer: Annotated[str | None, typer.Option("--customer", metavar="ID")] = None,
     status: Annotated[NotificationStatus | None, typer.Option("--status", metavar="S")] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000, help="Page size")] = 50,
-    before: Annotated[int | None, typer.Option("--before", metavar="ID", help="Next page")] = None,
+    before: Annotated[
+        int | None, typer.Option("--before", metavar="ID", min=0, max=MAX_ID, help="Next page")
+    ] = None,
     as_json: bool = JsonOption,
 ) -> None:
     """List notifications, newest first, 50 a page (--before the last id for the next)."""

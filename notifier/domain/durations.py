@@ -21,6 +21,9 @@ _UNITS: dict[str, timedelta] = {
 _PART = re.compile(r"(\d+)\s*([smhdw])")
 _WHOLE = re.compile(r"^\s*(?:\d+\s*[smhdw]\s*)+$")
 _RELATIVE = re.compile(r"^now\s*(?:([+-])\s*(.+))?$")
+# ISO 8601's extended form with a date and a time: "20261201" is a date in the basic form,
+# and a string of digits is what JSON tools and pydantic would read as Unix seconds.
+_ISO_DATE_TIME = re.compile(r"^\s*\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
 
 
 class DurationError(ValueError):
@@ -67,6 +70,11 @@ def format_duration(value: timedelta) -> str:
     return sign + "".join(parts)
 
 
+def looks_like_iso_instant(text: str) -> bool:
+    """True when ``text`` starts as ISO 8601 with a date and a time (2026-11-24T09:00)."""
+    return bool(_ISO_DATE_TIME.match(text))
+
+
 def parse_instant(text: str, now: datetime) -> datetime:
     """Return the aware UTC instant for ISO 8601 with an offset, or ``now[+-]DURATION``."""
     raw = text.strip()
@@ -78,6 +86,8 @@ def parse_instant(text: str, now: datetime) -> datetime:
         delta = parse_duration(amount)
         return (now + delta if sign == "+" else now - delta).astimezone(UTC)
     try:
+        if not looks_like_iso_instant(raw):
+            raise ValueError(raw)
         value = datetime.fromisoformat(raw.replace("Z", "+00:00") if raw.endswith("Z") else raw)
     except ValueError:
         raise DurationError(

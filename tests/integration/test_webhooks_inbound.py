@@ -8,11 +8,13 @@ from base64 import b64encode
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 from structlog.testing import capture_logs
 from twilio.request_validator import RequestValidator
 
 from notifier.domain.ingest import InteractionData
 from notifier.domain.models import ChannelName, CustomerId, Direction
+from notifier.store.convert import interactions
 from tests.webhooks_fixtures import HELP, OPS, PUBLIC_URL, Hooks, hooks, signature
 
 __all__ = ["hooks"]  # the fixture, imported for pytest
@@ -275,3 +277,13 @@ async def test_logs_carry_neither_the_text_nor_the_full_number(hooks: Hooks) -> 
     assert text not in flat and "Corrientes" not in flat
     assert PHONE not in flat and PHONE[1:] not in flat
     assert "0101" in flat  # the masked number still tells senders apart
+
+
+async def test_a_nul_in_a_signed_text_is_kept_as_a_replacement_character(hooks: Hooks) -> None:
+    # PostgreSQL text cannot hold U+0000; refusing the form would only make Twilio resend it.
+    await hooks.customer("c-1")
+    answer = await hooks.twilio(INBOUND, sms("STOP\x00now"))
+    assert answer.status_code == 200, answer.text
+    async with hooks.store.reading() as conn:
+        bodies = list(await conn.scalars(select(interactions.c.body)))
+    assert bodies == ["STOP\ufffdnow"]

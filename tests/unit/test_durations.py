@@ -82,7 +82,9 @@ def test_instants(text: str, expected: datetime) -> None:
     assert got == expected and got.tzinfo is UTC
 
 
-@pytest.mark.parametrize("text", ["2026-11-24T09:00:00", "tomorrow", "now+", "now*2h"])
+@pytest.mark.parametrize(
+    "text", ["2026-11-24T09:00:00", "tomorrow", "now+", "now*2h", "20261201", "2026-11-24"]
+)
 def test_bad_instants(text: str) -> None:
     with pytest.raises(DurationError):
         parse_instant(text, NOW)

@@ -80,3 +80,64 @@ def test_emails_are_checked_without_network() -> None:
 def test_promise_validation_never_crashes(data: dict[str, str]) -> None:
     with contextlib.suppress(ValidationError):  # any other exception fails the test
         PromiseIn.model_validate(data)
+
+
+@pytest.mark.parametrize(
+    "zone", ["Factory", "localtime", "posixrules", "posix/Europe/Madrid", "EST5EDT", "GMT", "Japan"]
+)
+def test_timezones_must_name_a_region(zone: str) -> None:
+    with pytest.raises(ValueError, match="IANA"):
+        check_timezone(zone)
+
+
+@pytest.mark.parametrize(
+    "zone",
+    [
+        "UTC",
+        "Etc/UTC",
+        "Etc/GMT+3",
+        "America/Argentina/Buenos_Aires",
+        "US/Eastern",
+        "Pacific/Chatham",
+    ],
+)
+def test_region_timezones_and_utc_are_accepted(zone: str) -> None:
+    assert check_timezone(zone) == zone
+
+
+@pytest.mark.parametrize("raw", ["root", "und", "C", "POSIX", "c_POSIX", "und-AR", ""])
+def test_locales_that_are_no_language_are_refused(raw: str) -> None:
+    with pytest.raises(ValueError, match="unknown locale"):
+        check_locale(raw)
+
+
+@pytest.mark.parametrize(
+    ("raw", "words"),
+    [
+        pytest.param("20261201", "ISO 8601", id="digits"),
+        pytest.param("1764590400", "number", id="epoch-string"),
+        pytest.param(1764590400, "number", id="epoch-number"),
+        pytest.param(1.5, "number", id="float"),
+        pytest.param("2026-12-01", "ISO 8601", id="date-only"),
+        pytest.param("9999-12-31T23:00:00-03:00", "outside", id="overflow"),
+        pytest.param("2200-01-01T00:00:00Z", "outside", id="2200"),
+    ],
+)
+def test_instants_are_iso_strings_inside_the_window(raw: object, words: str) -> None:
+    body = {"customer_id": "c-1", "kind": "delivery", "due_at": raw}
+    with pytest.raises(ValidationError, match=words):
+        PromiseIn.model_validate(body)
+
+
+@given(
+    st.recursive(
+        st.text() | st.floats(),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+        max_leaves=8,
+    )
+)
+def test_attribute_validation_never_crashes(attributes: object) -> None:
+    body = {"customer_id": "c-1", "kind": "delivery", "due_at": "2026-12-01T10:00:00Z",
+            "attributes": {"x": attributes, "amount": attributes}}  # fmt: skip
+    with contextlib.suppress(ValidationError):  # any other exception fails the test
+        PromiseIn.model_validate(body)

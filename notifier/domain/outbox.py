@@ -15,6 +15,7 @@ from notifier.domain.models import (
     JSONValue,
     NotificationId,
     NotificationStatus,
+    PlanError,
     Promise,
     PromiseId,
 )
@@ -130,11 +131,18 @@ class DuePromise:
 
 @dataclass(frozen=True, slots=True)
 class PromiseChange:
-    """The scan's verdict on one promise: its new check time, and whether it broke."""
+    """The scan's verdict on one promise: its new check time, and whether it broke.
+
+    ``error`` is the promise's plan-error state to write (None clears it); ``report``
+    asks for a ``plan_error`` event: on the first failure of a run and when its reason
+    changes, not on every retry.
+    """
 
     promise: Promise  # as read: the write only lands if nobody changed it since
     next_check_at: datetime | None
     broken: bool = False
+    error: PlanError | None = None
+    report: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -120,6 +120,24 @@ def back_in_outbox(
     )  # fmt: skip
 
 
+# Why a row ended ``failed`` when one of its own values broke a stage (docs/operations.md).
+RENDER_ERROR = "render_error"  # composing or rendering the message
+COMPOSE_ERROR = "compose_error"  # building the channel's message from the rendered text
+ROUTE_ERROR = "route_error"  # deciding the channel, the cap, the grouping
+SEND_ERROR = "send_error"  # the adapter raised something that is not a SendError
+WRITE_ERROR = "write_error"  # the row's own outcome could not be written as it was
+
+
+def failed(
+    notification_id: NotificationId, reason: str, text: str, channel: ChannelName | None = None
+) -> Change:
+    """Return the change that ends a row ``failed``: ``reason: text`` in its error and history."""
+    line = f"{reason}: {text}"
+    event = Event("failed", line, channel, {"error": reason})
+    return Change(notification_id, event, NotificationStatus.FAILED, error_code=reason,
+                  error=line, release=True)  # fmt: skip
+
+
 @dataclass(frozen=True, slots=True)
 class DuePromise:
     """A promise the scan must look at, with what it needs to decide."""

@@ -81,7 +81,8 @@ async def plan_batch(
             await asyncio.sleep(0)  # let the batch being written hear back from the database
     planned = {} if planned is None else planned
     for c in changes:
-        if c.next_check_at is not None:
+        # A promise in plan error gives no notice at its next check: nothing waits for it.
+        if c.next_check_at is not None and c.error is None:
             planned.setdefault(c.promise.customer_id, []).append((c.promise.id, c.next_check_at))
     upcoming: Upcoming = {}
     if notices:

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 
+from notifier.channels.base import Channel, OutboundMessage, Receipt
 from notifier.domain.models import NotificationStatus
 from notifier.engine.recovery import recover
 from tests.integration.poison import (
@@ -129,3 +130,39 @@ async def test_a_poisoned_promise_folded_into_one_message_does_not_sink_the_othe
     assert found is not None and "unfolded" in [e["type"] for e in found[1]]
     (email,) = rig.smtp.received
     assert "order-ana" in email.parsed()["Subject"] + str(email.parsed().get_body())
+
+
+class _BuggyFor:
+    """The real SMS channel, with a bug that fires for one recipient (not a SendError)."""
+
+    def __init__(self, real: Channel, address: str) -> None:
+        self.real, self.address, self.name = real, address, real.name
+
+    async def send(self, message: OutboundMessage) -> Receipt:
+        if message.to == self.address:
+            raise KeyError("sid")  # say, a provider answer the adapter did not expect
+        return await self.real.send(message)
+
+    async def aclose(self) -> None:
+        await self.real.aclose()
+
+
+async def test_an_adapter_raising_something_unexpected_fails_that_row_alone(rig: Rig) -> None:
+    await rig.customer("ana")
+    await rig.promise("ana", "order-ana", timedelta(hours=-2))
+    await rig.customer("bea", phone="+5491155550199")
+    await rig.promise("bea", "order-bea", timedelta(hours=-2))
+    channels = rig.dispatcher.channels
+    real = channels.active["sms"]
+    channels.active["sms"] = _BuggyFor(real, "+5491155550199")  # type: ignore[assignment]
+    await rig.tick()
+
+    assert await sending(rig.store) == []
+    assert [f["To"] for f in rig.twilio.forms()] == ["+5491155550101"]
+    (bea,) = await notification_rows(rig.store, "bea")
+    assert (bea["status"], bea["error_code"]) == ("failed", "send_error")
+    assert bea["error"] == "send_error: KeyError: 'sid'"
+    assert rig.smtp.received == []  # not retried elsewhere: the provider may have it
+    labels = {"reason": "send_error"}
+    registry = rig.dispatcher.metrics.registry
+    assert registry.get_sample_value("notifier_dispatch_errors_total", labels) == 1.0

@@ -201,6 +201,20 @@ class Metrics:
         self.rules_reload = Counter(
             "notifier_rules_reloads_total", "Rule reloads by result.", ["result"], registry=r
         )
+        # Poison isolation (docs/operations.md): one bad promise or message, counted.
+        self.plan_errors = Counter(
+            "notifier_plan_errors_total", "Promises the scan could not plan, by rule at fault.",
+            ["rule"], registry=r,
+        )  # fmt: skip
+        self.render_errors = Counter(
+            "notifier_render_errors_total", "Notifications failed with render_error, by message.",
+            ["message"], registry=r,
+        )  # fmt: skip
+        self.dispatch_errors = Counter(
+            "notifier_dispatch_errors_total",
+            "Notifications failed by an unexpected error, by reason (route_error, send_error...).",
+            ["reason"], registry=r,
+        )  # fmt: skip
         self.rules_problems = Gauge(
             "notifier_rules_problems", "Problems in the rule files on disk.", registry=r
         )

@@ -223,6 +223,8 @@ def status(as_json: bool = JsonOption) -> None:
             published = await store.published()
             pauses = await store.pauses(now)
             errors = await store.last_errors()
+            plan_error_count, plan_errors = await store.plan_errors()
+            render_errors = await store.render_errors()
         oldest = stats["oldest_pending"]
         age = (now - oldest).total_seconds() if oldest is not None and oldest < now else 0
         return {
@@ -231,7 +233,8 @@ def status(as_json: bool = JsonOption) -> None:
             "scan": published.get("scan"), "rules": published.get("rules"),
             "paused": [p for p in pauses if p["kind"] != "down"],
             "down": [p for p in pauses if p["kind"] == "down"],
-            "last_errors": errors,
+            "last_errors": errors, "plan_error_count": plan_error_count,
+            "plan_errors": plan_errors, "render_errors": render_errors,
         }  # fmt: skip
 
     report = run_async(go())
@@ -265,6 +268,25 @@ def _print_status(r: dict[str, Any]) -> None:
         typer.echo("last errors:")
     for e in r["last_errors"]:
         typer.echo(f"  {_when(e['at'])}  notification {e['notification_id']}  {e['type']} "
+                   f"{e['channel'] or ''}: {e['reason']}")  # fmt: skip
+    _print_poison(r)
+
+
+def _print_poison(r: dict[str, Any]) -> None:
+    """The promises the scan cannot plan and the messages that could not be rendered."""
+    now, count = r["now"], r["plan_error_count"]
+    typer.echo(f"plan errors: {count} promise(s) the rules cannot plan" if count
+               else "plan errors: none")  # fmt: skip
+    for p in r["plan_errors"]:
+        typer.echo(f"  promise {p['id']} (customer {p['customer_id']}, {p['kind']}) since "
+                   f"{_ago(p['since'], now)}, {p['failures']} failure(s), next try "
+                   f"{_ago(p['next_check_at'], now)}: {p['reason']}")  # fmt: skip
+    if count > len(r["plan_errors"]):
+        typer.echo(f"  ... and {count - len(r['plan_errors'])} more")
+    if r["render_errors"]:
+        typer.echo("render errors:")
+    for e in r["render_errors"]:
+        typer.echo(f"  {_when(e['at'])}  notification {e['notification_id']}  {e['message']} "
                    f"{e['channel'] or ''}: {e['reason']}")  # fmt: skip
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+# A reason goes in a history line, a metric's log and `notifier status`: keep it short.
+MAX_REASON = 300
+
 
 class NotifierError(Exception):
     """A failure to report as one line; the CLI exits 1 with it, the API answers 4xx."""
@@ -22,3 +25,10 @@ class InvalidInputError(NotifierError):
 
 class ConflictError(NotifierError):
     """A change the current state forbids (keeping a cancelled promise, say)."""
+
+
+def one_line(exc: BaseException) -> str:
+    """Return ``Type: message`` on one line, shortened: an exception as a history reason."""
+    text = " ".join(str(exc).split())
+    line = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return line if len(line) <= MAX_REASON else line[: MAX_REASON - 3] + "..."

@@ -34,6 +34,7 @@ class PromiseEventType(StrEnum):
     KEPT = "kept"
     CANCELLED = "cancelled"
     BROKEN = "broken"
+    PLAN_ERROR = "plan_error"  # the scan could not plan it: see docs/operations.md
 
 
 class Direction(StrEnum):
@@ -117,6 +118,16 @@ class Customer:
 
 
 @dataclass(frozen=True, slots=True)
+class PlanError:
+    """Why the scan could not plan a promise, since when, and how many times in a row."""
+
+    rule: str | None  # the rule at fault, when one rule alone fails
+    reason: str  # one line: the rule and the exception's type and text
+    count: int
+    since: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class Promise:
     id: PromiseId
     customer_id: CustomerId
@@ -135,6 +146,8 @@ class Promise:
     deadline_version: int = 1
     times_broken: int = 0
     next_check_at: datetime | None = None
+    # Set while the scan fails on it; an edit (upsert, reschedule, keep, cancel) clears it.
+    plan_error: PlanError | None = None
 
     @property
     def is_settled(self) -> bool:
@@ -151,6 +164,7 @@ class Promise:
             window_start=self.window_start, estimate_at=self.estimate_at,
             attributes=self.attributes, deadline_version=self.deadline_version,
             times_broken=self.times_broken + 1, next_check_at=self.next_check_at,
+            plan_error=self.plan_error,
         )  # fmt: skip
 
 

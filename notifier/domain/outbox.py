@@ -15,6 +15,7 @@ from notifier.domain.models import (
     JSONValue,
     NotificationId,
     NotificationStatus,
+    PlanError,
     Promise,
     PromiseId,
 )
@@ -119,6 +120,24 @@ def back_in_outbox(
     )  # fmt: skip
 
 
+# Why a row ended ``failed`` when one of its own values broke a stage (docs/operations.md).
+RENDER_ERROR = "render_error"  # composing or rendering the message
+COMPOSE_ERROR = "compose_error"  # building the channel's message from the rendered text
+ROUTE_ERROR = "route_error"  # deciding the channel, the cap, the grouping
+SEND_ERROR = "send_error"  # the adapter raised something that is not a SendError
+WRITE_ERROR = "write_error"  # the row's own outcome could not be written as it was
+
+
+def failed(
+    notification_id: NotificationId, reason: str, text: str, channel: ChannelName | None = None
+) -> Change:
+    """Return the change that ends a row ``failed``: ``reason: text`` in its error and history."""
+    line = f"{reason}: {text}"
+    event = Event("failed", line, channel, {"error": reason})
+    return Change(notification_id, event, NotificationStatus.FAILED, error_code=reason,
+                  error=line, release=True)  # fmt: skip
+
+
 @dataclass(frozen=True, slots=True)
 class DuePromise:
     """A promise the scan must look at, with what it needs to decide."""
@@ -130,11 +149,18 @@ class DuePromise:
 
 @dataclass(frozen=True, slots=True)
 class PromiseChange:
-    """The scan's verdict on one promise: its new check time, and whether it broke."""
+    """The scan's verdict on one promise: its new check time, and whether it broke.
+
+    ``error`` is the promise's plan-error state to write (None clears it); ``report``
+    asks for a ``plan_error`` event: on the first failure of a run and when its reason
+    changes, not on every retry.
+    """
 
     promise: Promise  # as read: the write only lands if nobody changed it since
     next_check_at: datetime | None
     broken: bool = False
+    error: PlanError | None = None
+    report: bool = False
 
 
 @dataclass(frozen=True, slots=True)

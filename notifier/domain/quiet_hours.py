@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
-from zoneinfo import ZoneInfo
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
 class QuietAction(StrEnum):
@@ -19,6 +20,19 @@ class QuietHours:
     start: time
     end: time
     action: QuietAction = QuietAction.DEFER
+
+
+@lru_cache(maxsize=1024)  # a few dozen zones, asked for on every moment of every scan
+def zone(name: str) -> ZoneInfo:
+    """Return the customer's zone; an unknown name counts as UTC rather than stopping a scan.
+
+    The dispatcher reads zones the same way: a row written before zones were checked
+    (``Nowhere/City``) waits out quiet hours in UTC, as the scan planned it.
+    """
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return ZoneInfo("UTC")
 
 
 def is_quiet(at: datetime, quiet: QuietHours, tz: ZoneInfo) -> bool:

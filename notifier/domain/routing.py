@@ -10,7 +10,7 @@ from typing import Literal, TypeAlias
 from zoneinfo import ZoneInfo
 
 from notifier.domain.models import ChannelName, Customer
-from notifier.domain.quiet_hours import QuietAction, QuietHours, quiet_until
+from notifier.domain.quiet_hours import QuietAction, QuietHours, quiet_until, zone
 
 ChannelChoice: TypeAlias = ChannelName | Literal["last_used"]
 
@@ -153,7 +153,7 @@ def _mind_quiet_hours(
 ) -> RouteDecision:
     if quiet is None or quiet.action == QuietAction.SEND:
         return send
-    until = quiet_until(now, quiet, tz or ZoneInfo(customer.timezone))
+    until = quiet_until(now, quiet, tz or zone(customer.timezone))
     if until is None:
         return send
     if quiet.action == QuietAction.DROP:

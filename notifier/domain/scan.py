@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
-from notifier.domain.models import CustomerId, PromiseId, PromiseStatus
+from notifier.domain.errors import one_line
+from notifier.domain.models import CustomerId, PlanError, PromiseId, PromiseStatus
 from notifier.domain.notices import Notice
 from notifier.domain.outbox import DuePromise, PromiseChange, Scheduled
 from notifier.domain.rules.evaluate import evaluate
@@ -13,6 +14,10 @@ from notifier.domain.rules.model import RuleSet
 
 # A rule set that keeps answering "now" must not spin the scan: look again a little later.
 MIN_RECHECK = timedelta(minutes=1)
+# A promise the rules cannot plan is looked at again after 1 min, 2, 4 ... at most 1 h: a
+# fixed rule (reload) or an edit gets it planned again soon, a lasting fault costs little.
+PLAN_RETRY_FIRST = timedelta(minutes=1)
+PLAN_RETRY_MAX = timedelta(hours=1)
 
 
 def plan_promise(
@@ -20,8 +25,61 @@ def plan_promise(
 ) -> tuple[PromiseChange, list[Notice]]:
     """Return the promise's new state and the notices due for it now.
 
-    An open promise past its deadline breaks first, so ``on: broken`` rules see it.
+    An open promise past its deadline breaks first, so ``on: broken`` rules see it. A
+    promise the rules fail on (a value no rule can compute with: a year-9999 deadline, a
+    hand-made row) gets a plan error and a later check instead: it never stops the scan.
     """
+    try:
+        return _plan(due, rules, now)
+    except Exception as exc:  # any fault in one promise's values must stay with it
+        return failed_plan(due, rules, now, exc), []
+
+
+def plan_retry_after(failures: int) -> timedelta:
+    """Return how long to wait before planning again after ``failures`` failures in a row."""
+    if failures >= 8:  # 2**7 min is past the cap already; no huge powers
+        return PLAN_RETRY_MAX
+    doubled: timedelta = PLAN_RETRY_FIRST * (1 << max(failures - 1, 0))
+    return min(doubled, PLAN_RETRY_MAX)
+
+
+def failed_plan(due: DuePromise, rules: RuleSet, now: datetime, exc: Exception) -> PromiseChange:
+    """Return the change for a promise whose plan raised ``exc``: its error, a later check.
+
+    The promise is otherwise left as it was (not broken, nothing sent): nothing about it
+    could be decided.
+    """
+    rule, error = _fault(due, rules, now, exc)
+    reason = f"rule {rule}: {one_line(error)}" if rule else one_line(error)
+    previous = due.promise.plan_error
+    count = previous.count + 1 if previous else 1
+    since = previous.since if previous else now
+    state = PlanError(rule, reason, count, since)
+    report = previous is None or previous.reason != reason
+    return PromiseChange(due.promise, now + plan_retry_after(count), error=state, report=report)
+
+
+def _fault(
+    due: DuePromise, rules: RuleSet, now: datetime, exc: Exception
+) -> tuple[str | None, Exception]:
+    """Return the first rule that fails on its own for this promise, with its exception.
+
+    None when no rule fails alone: the fault is in the promise itself, or in how the
+    rules combine.
+    """
+    try:
+        kinds = rules.for_kind(due.promise.kind)
+    except Exception:
+        return None, exc
+    for rule in kinds:
+        try:
+            _plan(due, RuleSet((rule,), rules.defaults), now)
+        except Exception as found:
+            return rule.id, found
+    return None, exc
+
+
+def _plan(due: DuePromise, rules: RuleSet, now: datetime) -> tuple[PromiseChange, list[Notice]]:
     promise = due.promise
     broken = promise.status is PromiseStatus.OPEN and promise.due_at <= now
     if broken:

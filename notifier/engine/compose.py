@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from notifier.channels.base import OutboundMessage
 from notifier.channels.unsubscribe import unsubscribe_url
@@ -52,6 +53,13 @@ class Composer:
         )
         locale = customer.locale if n.audience == "customer" else self.settings.default_locale
         return await self.renderer.render_async(message, channel, locale, context)
+
+    def template_path(
+        self, n: Notification, message: str, channel: ChannelName, customer: Customer
+    ) -> Path | None:
+        """Return the template ``render`` uses for this customer, or None when there is none."""
+        locale = customer.locale if n.audience == "customer" else self.settings.default_locale
+        return self.renderer.template_path(message, channel, locale)
 
     def outbound(
         self,

@@ -197,11 +197,14 @@ class Daemon:
             took = asyncio.get_running_loop().time() - started
             self.metrics.scan_seconds.observe(took)
             self.metrics.scanned.inc(report.promises)
+            for rule in report.plan_errors:
+                self.metrics.plan_errors.labels(rule).inc()
             if report.scheduled:
                 self.dispatcher.wake()
             state = {
                 "promises": report.promises, "scheduled": report.scheduled,
-                "broken": report.broken, "seconds": round(took, 3), "now": now.isoformat(),
+                "broken": report.broken, "plan_errors": len(report.plan_errors),
+                "seconds": round(took, 3), "now": now.isoformat(),
             }  # fmt: skip
             await self.store.publish("scan", state, now)
             if report.promises:

@@ -15,16 +15,28 @@ from notifier.channels.registry import Channels
 from notifier.clock import Clock
 from notifier.config import Settings
 from notifier.domain.dispatch import DAY, capped_until, moot_reason
+from notifier.domain.errors import one_line
 from notifier.domain.models import (
+    ChannelName,
     Customer,
     JSONValue,
     NotificationId,
     NotificationStatus,
     Promise,
 )
-from notifier.domain.outbox import Change, Event, Notification, back_in_outbox
+from notifier.domain.outbox import (
+    COMPOSE_ERROR,
+    RENDER_ERROR,
+    ROUTE_ERROR,
+    Change,
+    Event,
+    Notification,
+    back_in_outbox,
+    failed,
+)
 from notifier.domain.routing import Send, Suppress, Via, Wait, route
 from notifier.engine.compose import Composer
+from notifier.engine.faults import release_batch, render_fault, unfold_unwritten, write_batch
 from notifier.engine.pauses import Pauses
 from notifier.engine.sending import Attempt, Sender
 from notifier.observability import Metrics
@@ -136,11 +148,18 @@ class Dispatcher:
             return 0
         if self.pauses.channels:  # a resume may have released these rows a moment ago
             await self.pauses.refresh(now, force=True)
-        with self.metrics.dispatch_seconds.time():
-            batch = await self._load(claimed, now)
-            self._decide(batch, now)
-            await self._render(batch, now)
-            await self.store.apply_changes(batch.changes + [a.change for a in batch.attempts], now)
+        try:
+            with self.metrics.dispatch_seconds.time():
+                batch = await self._load(claimed, now)
+                self._decide(batch, now)
+                await self._render(batch, now)
+                changes = batch.changes + [a.change for a in batch.attempts]
+                batch.attempts = await write_batch(
+                    self.store, changes, batch.attempts, now, self.metrics
+                )
+        except Exception as exc:  # no row of this batch may stay leased and ``sending``
+            await release_batch(self.store, claimed, now, exc)
+            raise
         for attempt in batch.attempts:
             self.sender.start(attempt)
         self._count_decisions(batch)
@@ -169,7 +188,10 @@ class Dispatcher:
     def _decide(self, batch: _Batch, now: datetime) -> None:
         goes: dict[str, list[tuple[Notification, Send]]] = defaultdict(list)
         for n in batch.claimed:
-            verdict = self._route(n, batch, now)
+            try:
+                verdict = self._route(n, batch, now)
+            except Exception as exc:  # one row's values must not stop the others
+                verdict = self._fault(n, ROUTE_ERROR, one_line(exc), exc)
             if isinstance(verdict, Change):
                 batch.changes.append(verdict)
             else:
@@ -177,7 +199,31 @@ class Dispatcher:
                     (n, verdict)
                 )
         for key, group in goes.items():
-            self._plan_group(key, group, batch, now)
+            changes, attempts = len(batch.changes), len(batch.attempts)
+            try:
+                self._plan_group(key, group, batch, now)
+            except Exception as exc:
+                del batch.changes[changes:], batch.attempts[attempts:]
+                text = one_line(exc)
+                batch.changes.extend(self._fault(n, ROUTE_ERROR, text, exc) for n, _ in group)
+
+    def _fault(
+        self,
+        n: Notification,
+        reason: str,
+        text: str,
+        exc: BaseException,
+        channel: ChannelName | None = None,
+    ) -> Change:
+        """Return the change that fails ``n`` alone, logged and counted."""
+        # A value a template cannot render is the row's problem, not a bug: no traceback.
+        log.warning("dispatch.row_failed", notification_id=n.id, reason=reason, error=text,
+                    exc_info=reason != RENDER_ERROR)  # fmt: skip
+        if reason == RENDER_ERROR:
+            self.metrics.render_errors.labels(n.message).inc()
+        else:
+            self.metrics.dispatch_errors.labels(reason).inc()
+        return failed(n.id, reason, text, channel)
 
     def _route(self, n: Notification, batch: _Batch, now: datetime) -> Change | Send:
         customer = batch.customers.get(n.customer_id)
@@ -256,25 +302,50 @@ class Dispatcher:
         for a in batch.attempts:
             n, send = a.notification, a.route
             customer = batch.customers.get(n.customer_id)
-            if customer is None:
+            if customer is None:  # an ops notice about a customer erased meanwhile
+                unfold_unwritten(batch.changes, a, now)
+                batch.changes.append(
+                    _final(n, NotificationStatus.CANCELLED, "cancelled", "the customer is gone")
+                )
                 continue
             promise = batch.promises.get(n.promise_id) if n.promise_id is not None else None
             others = [batch.promises[m.promise_id] for m in a.members
                       if m.promise_id is not None and m.promise_id in batch.promises]  # fmt: skip
             message = "several_late" if a.members else n.message
             timeline = await self.store.timeline(n.customer_id) if n.audience == "ops" else []
+            template = self.composer.template_path(n, message, send.channel, customer)
             try:
                 rendered = await self.composer.render(
                     n, message, send.channel, customer, promise, others, now, timeline
                 )
-            except TemplateError as exc:
-                batch.changes.extend(self.sender.unfold(a, now))
-                event = Event("failed_channel", str(exc), send.channel)
-                batch.changes.append(back_in_outbox(n.id, now, event, fail_channel=send.channel))
+            except Exception as exc:
+                if isinstance(exc, TemplateError) and template is None:
+                    # No template for this channel in any of the customer's locales: the
+                    # next channel may have one. Any other error would recur there.
+                    unfold_unwritten(batch.changes, a, now)
+                    event = Event("failed_channel", str(exc), send.channel)
+                    batch.changes.append(
+                        back_in_outbox(n.id, now, event, fail_channel=send.channel)
+                    )
+                    continue
+                if a.members:  # one of the folded promises may be the culprit: go alone
+                    unfold_unwritten(batch.changes, a, now)
+                    batch.attempts.append(Attempt(n, send, (), a.change))  # later in this loop
+                    continue
+                batch.changes.append(
+                    self._fault(n, RENDER_ERROR, render_fault(exc, template), exc, send.channel)
+                )
                 continue
-            outbound = self.composer.outbound(
-                n, rendered, send.channel, send.address, customer, now
-            )
+            try:
+                outbound = self.composer.outbound(
+                    n, rendered, send.channel, send.address, customer, now
+                )
+            except Exception as exc:
+                unfold_unwritten(batch.changes, a, now)
+                batch.changes.append(
+                    self._fault(n, COMPOSE_ERROR, one_line(exc), exc, send.channel)
+                )
+                continue
             members: list[JSONValue] = [int(m.id) for m in a.members]
             skipped: dict[str, JSONValue] = {k.channel: str(k.reason) for k in send.skipped}
             detail: dict[str, JSONValue] = {"via": str(send.via), "message": message,

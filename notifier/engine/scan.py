@@ -7,12 +7,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import structlog
+
 from notifier.domain.models import CustomerId, PromiseId
 from notifier.domain.notices import Notice
 from notifier.domain.outbox import DuePromise, PromiseChange, Scheduled
 from notifier.domain.rules.model import RuleSet
 from notifier.domain.scan import hold_for_company, plan_promise
 from notifier.store.store import Store
+
+log = structlog.get_logger("notifier.scan")
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +25,7 @@ class ScanReport:
     scheduled: int = 0
     broken: int = 0
     batches: int = 0
+    plan_errors: tuple[str, ...] = ()  # the rule at fault ("-": unknown), per failed promise
 
     def __add__(self, other: ScanReport) -> ScanReport:
         return ScanReport(
@@ -28,6 +33,7 @@ class ScanReport:
             self.scheduled + other.scheduled,
             self.broken + other.broken,
             self.batches + other.batches,
+            self.plan_errors + other.plan_errors,
         )
 
 
@@ -63,13 +69,20 @@ async def plan_batch(
     notices: list[Notice] = []
     for i, d in enumerate(due, 1):
         change, found = plan_promise(d, rules, now)
+        if change.error is not None:
+            log.warning(
+                "scan.plan_error", promise_id=d.promise.id, rule=change.error.rule,
+                error=change.error.reason, failures=change.error.count,
+                next_check_at=change.next_check_at.isoformat() if change.next_check_at else None,
+            )  # fmt: skip
         changes.append(change)
         notices.extend(found)
         if i % YIELD_EVERY == 0:
             await asyncio.sleep(0)  # let the batch being written hear back from the database
     planned = {} if planned is None else planned
     for c in changes:
-        if c.next_check_at is not None:
+        # A promise in plan error gives no notice at its next check: nothing waits for it.
+        if c.next_check_at is not None and c.error is None:
             planned.setdefault(c.promise.customer_id, []).append((c.promise.id, c.next_check_at))
     upcoming: Upcoming = {}
     if notices:
@@ -87,7 +100,8 @@ async def plan_batch(
 async def write_batch(store: Store, batch: Batch, now: datetime) -> ScanReport:
     """Write one planned batch in one transaction; return its report."""
     inserted = await store.apply_scan(batch.changes, batch.scheduled, now)
-    return ScanReport(batch.promises, inserted, sum(c.broken for c in batch.changes), 1)
+    errors = tuple((c.error.rule or "-") for c in batch.changes if c.error is not None)
+    return ScanReport(batch.promises, inserted, sum(c.broken for c in batch.changes), 1, errors)
 
 
 async def scan(

@@ -22,8 +22,9 @@ from notifier.channels.registry import Channels
 from notifier.clock import Clock
 from notifier.config import Settings
 from notifier.domain.dispatch import backoff
+from notifier.domain.errors import one_line
 from notifier.domain.models import ChannelName, NotificationStatus
-from notifier.domain.outbox import Change, Event, Notification, back_in_outbox
+from notifier.domain.outbox import SEND_ERROR, Change, Event, Notification, back_in_outbox, failed
 from notifier.domain.routing import Send
 from notifier.engine.pauses import Pauses
 from notifier.engine.ratelimit import Rate, TokenBucket
@@ -171,9 +172,14 @@ class Sender:
             changes = await self._attempt(a)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # an adapter bug: retry like a transient failure, loudly
+        except Exception as exc:  # an adapter bug: this row fails alone, loudly
+            # Not retried: the provider may have taken the message before the error, and
+            # a resend would reach the customer twice.
             log.exception("dispatch.unexpected", notification_id=a.notification.id)
-            changes = self._retry(a, TransientError.__new__(TransientError), str(exc))
+            self.metrics.dispatch_errors.labels(SEND_ERROR).inc()
+            text = one_line(exc)
+            changes = [failed(a.notification.id, SEND_ERROR, text, a.route.channel),
+                       *self.unfold(a, self.clock.now(), failed_with=text)]  # fmt: skip
         self._count(a, changes[0])
         self._results.extend(changes)
         self._has_results.set()
@@ -281,8 +287,17 @@ class Sender:
                               fail_channel=channel)  # fmt: skip
         return [back, *self.unfold(a, now)]
 
-    def unfold(self, a: Attempt, now: datetime, at: datetime | None = None) -> list[Change]:
-        """Give the members of a message that did not go their own rows back."""
+    def unfold(
+        self, a: Attempt, now: datetime, at: datetime | None = None, failed_with: str = ""
+    ) -> list[Change]:
+        """Give the members of a message that did not go their own rows back.
+
+        ``failed_with``: the message failed in a way that may have sent it; its members
+        share that fate rather than risk a second message.
+        """
+        if failed_with:
+            return [failed(m.id, SEND_ERROR, f"inside notification {a.notification.id}: "
+                           f"{failed_with}", a.route.channel) for m in a.members]  # fmt: skip
         reason = f"notification {a.notification.id} did not go out; back in the outbox"
         return [
             back_in_outbox(m.id, at or now, Event("unfolded", reason), unfold=True)

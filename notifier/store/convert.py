@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import Table
@@ -12,6 +13,7 @@ from notifier.domain.models import (
     ChannelName,
     Customer,
     CustomerId,
+    PlanError,
     Promise,
     PromiseEvent,
     PromiseEventType,
@@ -19,6 +21,7 @@ from notifier.domain.models import (
     PromiseStatus,
     Source,
 )
+from notifier.domain.outbox import PromiseChange
 from notifier.store.tables import (
     CustomerRow,
     InteractionRow,
@@ -88,7 +91,41 @@ def to_promise(row: Mapping[Any, Any]) -> Promise:
         status_changed_at=row["status_changed_at"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        plan_error=to_plan_error(row.get("plan_errors"), row.get("plan_error")),
     )
+
+
+def to_plan_error(count: object, state: object) -> PlanError | None:
+    """Return the plan-error state of a promise row, or None when it plans fine."""
+    if not isinstance(count, int) or count <= 0 or not isinstance(state, dict):
+        return None
+    since = state.get("since")
+    return PlanError(
+        rule=str(state["rule"]) if state.get("rule") else None,
+        reason=str(state.get("reason", "")),
+        count=count,
+        since=datetime.fromisoformat(since)
+        if isinstance(since, str)
+        else datetime.min.replace(tzinfo=UTC),
+    )
+
+
+def plan_error_json(error: PlanError | None) -> dict[str, Any] | None:
+    """Return the ``plan_error`` column's value for ``error``."""
+    if error is None:
+        return None
+    return {"rule": error.rule, "reason": error.reason, "since": error.since.isoformat()}
+
+
+def plan_error_data(c: PromiseChange) -> dict[str, Any]:
+    """Return a ``plan_error`` event's data: the rule at fault, why, and the next try."""
+    assert c.error is not None
+    return {
+        "rule": c.error.rule,
+        "reason": c.error.reason,
+        "failures": c.error.count,
+        "next_check_at": c.next_check_at.isoformat() if c.next_check_at else None,
+    }
 
 
 def to_promise_event(row: Mapping[Any, Any]) -> PromiseEvent:

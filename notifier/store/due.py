@@ -46,7 +46,10 @@ class DueQueries(StoreBase):
     async def next_checks(
         self, customer_ids: Sequence[str], after: datetime, until: datetime
     ) -> dict[str, list[tuple[int, datetime]]]:
-        """Return, per customer, their promises' checks due in (after, until]."""
+        """Return, per customer, their promises' checks due in (after, until].
+
+        Promises in plan error are left out: the scan retries them, it expects no notice.
+        """
         if not customer_ids:
             return {}
         async with self.reading() as conn:
@@ -55,6 +58,7 @@ class DueQueries(StoreBase):
                     among(conn, promises.c.customer_id, set(customer_ids)),
                     promises.c.next_check_at > after,
                     promises.c.next_check_at <= until,
+                    promises.c.plan_errors == 0,  # its next check gives no notice
                 )
             )
             found: dict[str, list[tuple[int, datetime]]] = {}

@@ -25,6 +25,8 @@ from notifier.store.base import StoreBase
 from notifier.store.convert import (
     notification_events,
     notifications,
+    plan_error_data,
+    plan_error_json,
     promise_events,
     promises,
 )
@@ -115,12 +117,15 @@ async def _update_promises(
     # A row changed since it was read (kept through the API meanwhile) fails the
     # updated_at check and stays as the API left it; the next scan looks at it again.
     unchanged = and_(promises.c.id == bindparam("pid"), promises.c.updated_at == bindparam("seen"))
+    checked = {
+        "next_check_at": bindparam("next"),
+        "plan_errors": bindparam("errors"),
+        "plan_error": bindparam("error", type_=promises.c.plan_error.type),
+    }
     plain = [c for c in changes if not c.broken]
     if plain:
-        await conn.execute(
-            update(promises).where(unchanged).values(next_check_at=bindparam("next")),
-            _params(plain),
-        )
+        await conn.execute(update(promises).where(unchanged).values(checked), _params(plain))
+    await _plan_error_events(conn, [c for c in plain if c.report], now)
     broken = [c for c in changes if c.broken]
     if not broken:
         return
@@ -131,8 +136,8 @@ async def _update_promises(
             status=PromiseStatus.BROKEN.value,
             status_changed_at=now,
             times_broken=promises.c.times_broken + 1,
-            next_check_at=bindparam("next"),
             updated_at=now,
+            **checked,
         ),
         _params(broken),
     )
@@ -160,8 +165,35 @@ async def _update_promises(
         await conn.execute(promise_events.insert(), events)
 
 
+async def _plan_error_events(
+    conn: AsyncConnection, reported: Sequence[PromiseChange], now: datetime
+) -> None:
+    """Record a ``plan_error`` event for each reported change whose write landed."""
+    if not reported:
+        return
+    # The write leaves updated_at alone: a row still as it was read took this scan's write.
+    landed = {
+        (r[0], r[1])
+        for r in await conn.execute(
+            select(promises.c.id, promises.c.updated_at).where(
+                promises.c.id.in_([c.promise.id for c in reported])
+            )
+        )
+    }
+    events = [
+        {"promise_id": c.promise.id, "type": PromiseEventType.PLAN_ERROR.value, "at": now,
+         "source": Source.DAEMON.value, "deadline_version": c.promise.deadline_version,
+         "data": plan_error_data(c)}
+        for c in reported
+        if (c.promise.id, c.promise.updated_at) in landed
+    ]  # fmt: skip
+    if events:
+        await conn.execute(promise_events.insert(), events)
+
+
 def _params(changes: Sequence[PromiseChange]) -> list[dict[str, Any]]:
     return [
-        {"pid": c.promise.id, "seen": c.promise.updated_at, "next": c.next_check_at}
+        {"pid": c.promise.id, "seen": c.promise.updated_at, "next": c.next_check_at,
+         "errors": c.error.count if c.error else 0, "error": plan_error_json(c.error)}
         for c in changes
-    ]
+    ]  # fmt: skip

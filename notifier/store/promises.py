@@ -20,7 +20,7 @@ from notifier.domain.models import (
 )
 from notifier.store.base import StoreBase, among
 from notifier.store.convert import promise_events, promises, to_promise, to_promise_event
-from notifier.store.upserts import reschedule_data, reschedule_values, upsert_promises
+from notifier.store.upserts import REARM, reschedule_data, reschedule_values, upsert_promises
 
 # What keep and cancel may change, and into what.
 _TRANSITIONS = {
@@ -126,6 +126,7 @@ class PromiseQueries(StoreBase):
                 "status_changed_at": now,
                 "updated_at": now,
                 "next_check_at": now,
+                **REARM,
             }
             await conn.execute(update(promises).where(promises.c.id == promise_id).values(changes))
             await _event(conn, promise_id, event, now, source, row["deadline_version"], {})

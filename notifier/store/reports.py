@@ -12,7 +12,13 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from notifier.domain.models import ChannelName, NotificationStatus
 from notifier.store.base import StoreBase, among
-from notifier.store.convert import customers, notification_events, notifications
+from notifier.store.convert import (
+    customers,
+    notification_events,
+    notifications,
+    promises,
+    to_plan_error,
+)
 from notifier.store.customers import mark_undeliverable
 from notifier.store.tables import PauseRow, StateRow
 
@@ -155,6 +161,69 @@ class ReportQueries(StoreBase):
                         notification_events.c.type.in_(
                             ["retry", "failed_channel", "channel_down", "failed"]
                         )
+                    )
+                    .order_by(notification_events.c.at.desc(), notification_events.c.id.desc())
+                    .limit(limit)
+                )
+            ).mappings()
+            return [dict(r) for r in rows]
+
+    async def plan_errors(self, limit: int = 20) -> tuple[int, list[dict[str, Any]]]:
+        """Return how many promises the scan cannot plan now, and the first ``limit`` of them.
+
+        Read from the partial index on ``plan_errors``: it holds only those promises.
+        """
+        async with self.reading() as conn:
+            count = await conn.scalar(
+                select(func.count()).select_from(promises).where(promises.c.plan_errors > 0)
+            )
+            rows = (
+                await conn.execute(
+                    select(
+                        promises.c.id,
+                        promises.c.customer_id,
+                        promises.c.kind,
+                        promises.c.plan_errors,
+                        promises.c.plan_error,
+                        promises.c.next_check_at,
+                    )
+                    .where(promises.c.plan_errors > 0)
+                    .order_by(promises.c.id)
+                    .limit(limit)
+                )
+            ).mappings()
+            found = []
+            for r in rows:
+                error = to_plan_error(r["plan_errors"], r["plan_error"])
+                found.append(
+                    {"id": r["id"], "customer_id": r["customer_id"], "kind": r["kind"],
+                     "rule": error.rule if error else None,
+                     "reason": error.reason if error else None,
+                     "since": error.since if error else None, "failures": r["plan_errors"],
+                     "next_check_at": r["next_check_at"]}
+                )  # fmt: skip
+        return int(count or 0), found
+
+    async def render_errors(self, limit: int = 5) -> list[dict[str, Any]]:
+        """Return the latest notifications failed with ``render_error``, newest first."""
+        async with self.reading() as conn:
+            rows = (
+                await conn.execute(
+                    select(
+                        notification_events.c.at,
+                        notification_events.c.notification_id,
+                        notifications.c.customer_id,
+                        notifications.c.message,
+                        notification_events.c.channel,
+                        notification_events.c.reason,
+                    )
+                    .join(
+                        notifications,
+                        notifications.c.id == notification_events.c.notification_id,
+                    )
+                    .where(
+                        notification_events.c.type == "failed",
+                        notification_events.c.reason.like("render_error:%"),
                     )
                     .order_by(notification_events.c.at.desc(), notification_events.c.id.desc())
                     .limit(limit)

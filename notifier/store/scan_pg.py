@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.domain.models import NotificationStatus, PromiseEventType, PromiseStatus, Source
 from notifier.domain.outbox import PromiseChange, Scheduled, outbox_payload
+from notifier.store.convert import plan_error_data, plan_error_json
 
 # Data-modifying WITH clauses all run to completion, whatever the final SELECT reads.
 # - New outbox rows, once per dedupe key, and the "held" history line of those that wait
@@ -57,11 +58,14 @@ WITH v AS (
 ), p AS (
   SELECT * FROM unnest(
     CAST(:ids AS BIGINT[]), CAST(:seen AS TIMESTAMPTZ[]), CAST(:next AS TIMESTAMPTZ[]),
-    CAST(:broken AS BOOLEAN[]), CAST(:data AS TEXT[])
-  ) AS p(id, seen, next, broken, data)
+    CAST(:broken AS BOOLEAN[]), CAST(:data AS TEXT[]), CAST(:errors AS INTEGER[]),
+    CAST(:error_states AS TEXT[]), CAST(:error_events AS TEXT[])
+  ) AS p(id, seen, next, broken, data, errors, error_state, error_event)
 ), upd AS (
   UPDATE promises AS promise SET
     next_check_at = p.next,
+    plan_errors = p.errors,
+    plan_error = CAST(p.error_state AS JSON),
     status = CASE WHEN p.broken THEN :broken_status ELSE promise.status END,
     status_changed_at = CASE WHEN p.broken THEN :now ELSE promise.status_changed_at END,
     times_broken = CASE WHEN p.broken THEN promise.times_broken + 1
@@ -69,11 +73,15 @@ WITH v AS (
     updated_at = CASE WHEN p.broken THEN :now ELSE promise.updated_at END
   FROM p
   WHERE promise.id = p.id AND promise.updated_at = p.seen
-  RETURNING promise.id, promise.deadline_version, p.broken, p.data
+  RETURNING promise.id, promise.deadline_version, p.broken, p.data, p.error_event
 ), broke AS (
   INSERT INTO promise_events (promise_id, type, at, source, deadline_version, data)
   SELECT id, :event, :now, :source, deadline_version, CAST(data AS JSON)
   FROM upd WHERE broken
+), failed AS (
+  INSERT INTO promise_events (promise_id, type, at, source, deadline_version, data)
+  SELECT id, :plan_error, :now, :source, deadline_version, CAST(error_event AS JSON)
+  FROM upd WHERE error_event IS NOT NULL
 )
 SELECT count(*) FROM ins
 """)
@@ -94,6 +102,7 @@ async def write_batch(
         "pending": NotificationStatus.PENDING.value,
         "broken_status": PromiseStatus.BROKEN.value,
         "event": PromiseEventType.BROKEN.value,
+        "plan_error": PromiseEventType.PLAN_ERROR.value,
         "source": Source.DAEMON.value,
         "now": now,
     }
@@ -137,4 +146,12 @@ def _promise_params(changes: Sequence[PromiseChange]) -> dict[str, Any]:
         "data": [
             f'{{"due_at": "{c.promise.due_at.isoformat()}"}}' if c.broken else None for c in changes
         ],
+        # The plan-error state (None clears it) and, when reported, its event's data.
+        "errors": [c.error.count if c.error else 0 for c in changes],
+        "error_states": [_json_or_none(plan_error_json(c.error)) for c in changes],
+        "error_events": [json.dumps(plan_error_data(c)) if c.report else None for c in changes],
     }
+
+
+def _json_or_none(value: dict[str, Any] | None) -> str | None:
+    return None if value is None else json.dumps(value)

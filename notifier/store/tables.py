@@ -94,6 +94,13 @@ class PromiseRow(SQLModel, table=True):
             postgresql_where=text("next_check_at IS NOT NULL"),
         ),
         Index("ix_promises_customer_status", "customer_id", "status"),
+        # The few promises the scan cannot plan, for `notifier status`.
+        Index(
+            "ix_promises_plan_errors",
+            "plan_errors",
+            sqlite_where=text("plan_errors > 0"),
+            postgresql_where=text("plan_errors > 0"),
+        ),
     )
 
     id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True))
@@ -111,6 +118,15 @@ class PromiseRow(SQLModel, table=True):
     status_changed_at: datetime = _at()
     created_at: datetime = _at()
     updated_at: datetime = _at()
+    # Consecutive scans that could not plan it, and the last one's rule, reason and since
+    # (JSON); 0 and NULL once planned or edited.
+    plan_errors: int = Field(
+        default=0,
+        sa_column=Column(Integer, nullable=False, default=0, server_default=text("0")),
+    )
+    plan_error: dict[str, Any] | None = Field(
+        default=None, sa_column=Column(JSON(none_as_null=True), nullable=True)
+    )
 
 
 class PromiseEventRow(SQLModel, table=True):

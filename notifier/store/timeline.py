@@ -91,4 +91,6 @@ def _promise_summary(type_: str, kind: str, ref: str, data: dict[str, str] | Non
         return f"{kind} {ref} rescheduled from {data.get('old_due_at')} to {data.get('new_due_at')}"
     if type_ == "created":
         return f"{kind} {ref} promised for {data.get('due_at')}"
+    if type_ == "plan_error":
+        return f"{kind} {ref} could not be planned: {data.get('reason')}"
     return f"{kind} {ref} {type_}"

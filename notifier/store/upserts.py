@@ -14,6 +14,9 @@ from notifier.domain.models import PromiseEventType, PromiseStatus, Source
 from notifier.store.convert import customers, promise_events, promises
 
 _EDITABLE = ("kind", "window_start", "estimate_at", "attributes")
+# An edit re-arms the check and forgets the scan's plan errors: the values it failed on
+# may be the ones just fixed.
+REARM = {"plan_errors": 0, "plan_error": None}
 
 
 def reschedule_values(
@@ -30,6 +33,7 @@ def reschedule_values(
         "status_changed_at": now,
         "updated_at": now,
         "next_check_at": now,
+        **REARM,
     }
 
 
@@ -181,9 +185,9 @@ def _update_from(
         _queue_event(events, current, PromiseEventType.RESCHEDULED, now, source, moved, data)
     elif changes:
         changes.update(updated_at=now, next_check_at=now)
-        _queue_event(
-            events, current, PromiseEventType.UPDATED, now, source, {}, {"fields": sorted(changes)}
-        )
+        fields = sorted(changes)
+        changes.update(REARM)
+        _queue_event(events, current, PromiseEventType.UPDATED, now, source, {}, {"fields": fields})
     return changes
 
 

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from notifier.domain.models import CustomerId, PromiseId, PromiseStatus
+from notifier.domain.models import CustomerId, PlanError, PromiseId, PromiseStatus
 from notifier.domain.notices import Notice, SentLedger
 from notifier.domain.outbox import DuePromise
-from notifier.domain.scan import MIN_RECHECK, hold_for_company, plan_promise
+from notifier.domain.scan import MIN_RECHECK, hold_for_company, plan_promise, plan_retry_after
 from tests.rules_fixtures import DUE, customer, promise, ruleset
 
 RULES = ruleset(
@@ -117,3 +117,49 @@ def test_hold_for_company(
 
 def test_min_recheck_is_positive() -> None:
     assert timedelta(0) < MIN_RECHECK
+
+
+FAR = datetime(9999, 12, 31, 23, 0, tzinfo=UTC)  # the late stage's moment overflows
+
+
+def test_a_promise_a_rule_cannot_compute_with_gets_a_plan_error_naming_that_rule() -> None:
+    due = DuePromise(promise(due_at=FAR), customer(), SentLedger())
+    change, notices = plan_promise(due, RULES, NOW)
+    assert notices == [] and not change.broken and change.report
+    assert change.error is not None
+    assert (change.error.rule, change.error.count, change.error.since) == ("late", 1, NOW)
+    assert change.error.reason.startswith("rule late: OverflowError: ")
+    assert change.next_check_at == NOW + timedelta(minutes=1)
+
+
+@pytest.mark.parametrize(
+    ("previous_reason", "report"),
+    [
+        pytest.param("rule late: OverflowError: date value out of range", False, id="same"),
+        pytest.param("rule late: KeyError: 'x'", True, id="reason-changed"),
+    ],
+)
+def test_a_run_of_plan_errors_counts_up_and_reports_only_what_changed(
+    previous_reason: str, report: bool
+) -> None:
+    since = NOW - timedelta(hours=3)
+    before = replace(promise(due_at=FAR), plan_error=PlanError("late", previous_reason, 4, since))
+    change, _ = plan_promise(DuePromise(before, customer(), SentLedger()), RULES, NOW)
+    assert change.error is not None
+    assert (change.error.count, change.error.since, change.report) == (5, since, report)
+    assert change.next_check_at == NOW + timedelta(minutes=16)
+
+
+def test_planning_again_successfully_clears_the_error() -> None:
+    before = replace(promise(), plan_error=PlanError("late", "rule late: boom", 2, NOW))
+    change, _ = plan_promise(DuePromise(before, customer(), SentLedger()), RULES, NOW)
+    assert change.error is None and not change.report
+
+
+@pytest.mark.parametrize(
+    ("failures", "minutes"),
+    [(1, 1), (2, 2), (3, 4), (6, 32), (7, 60), (8, 60), (10**6, 60)],
+    ids=lambda v: str(v),
+)
+def test_plan_retries_back_off_from_a_minute_to_an_hour(failures: int, minutes: int) -> None:
+    assert plan_retry_after(failures) == timedelta(minutes=minutes)

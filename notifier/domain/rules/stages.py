@@ -11,8 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from notifier.domain.calendars import (
     BusinessDuration,
@@ -22,7 +20,7 @@ from notifier.domain.calendars import (
 from notifier.domain.durations import format_duration
 from notifier.domain.models import Customer, Promise, PromiseStatus
 from notifier.domain.notices import SentLedger, Stage, dedupe_key
-from notifier.domain.quiet_hours import QuietAction, quiet_until
+from notifier.domain.quiet_hours import QuietAction, quiet_until, zone
 from notifier.domain.rules.model import ESCALATION_STEP, Offset, Rule
 
 _STATUS_OF_EVENT = {
@@ -55,15 +53,6 @@ class Moment:
         """Why this moment speaks, in words for the notification's history."""
         # Worded only for the moments that become notices: the scan looks at many more.
         return self.note or _reason(self.rule, self.promise, self.stage, self.step, self.moment)
-
-
-@lru_cache(maxsize=1024)  # a few dozen zones, asked for on every moment of every scan
-def zone(name: str) -> ZoneInfo:
-    """Return the customer's zone; an unknown name counts as UTC rather than stopping a scan."""
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
 
 
 def timeline(

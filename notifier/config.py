@@ -122,6 +122,7 @@ class Settings(BaseSettings):
     shutdown_grace: Duration = timedelta(seconds=20)
     dispatch_batch_size: int = 200
     channel_probe: Duration = timedelta(minutes=5)  # a channel found down is tried again then
+    ready_max_scan_failures: int = Field(default=3, ge=1)  # failed ticks in a row un-ready it
 
     # Sender rate limits (docs/operations.md gives the providers' figures behind them).
     rate_sms: float = 10.0  # SMS segments per second, as carriers count them

@@ -25,6 +25,7 @@ from notifier.domain.models import (
 from notifier.domain.outbox import Change, Event, Notification, back_in_outbox
 from notifier.domain.routing import Send, Suppress, Via, Wait, route
 from notifier.engine.compose import Composer
+from notifier.engine.health import Health
 from notifier.engine.pauses import Pauses
 from notifier.engine.sending import Attempt, Sender
 from notifier.observability import Metrics
@@ -62,6 +63,7 @@ class Dispatcher:
         owner: str | None = None,
         rng: random.Random | None = None,
         metrics: Metrics | None = None,
+        health: Health | None = None,
     ) -> None:
         self.store = store
         self.channels = channels
@@ -70,10 +72,12 @@ class Dispatcher:
         self.settings = settings
         self.owner = owner or f"notifier-{uuid.uuid4().hex[:12]}"
         self.metrics = metrics or Metrics()
+        self.health = health or Health.from_settings(settings, self.metrics)
         self.pauses = Pauses(store, clock, settings)
         self.sender = Sender(
-            store, channels, clock, settings, self.pauses, rng or random.Random(), self.metrics
-        )
+            store, channels, clock, settings, self.pauses, rng or random.Random(), self.metrics,
+            self.health,
+        )  # fmt: skip
         self.wakeup = asyncio.Event()
 
     def wake(self) -> None:
@@ -87,8 +91,10 @@ class Dispatcher:
             while not stopping.is_set():
                 try:
                     done = await self.dispatch_once()
-                except Exception:  # a store hiccup must not stop the daemon: log, retry soon
+                    self.health.claim_done(self.clock.now())
+                except Exception as exc:  # a store hiccup must not stop the daemon: log, retry
                     log.exception("dispatch.error")
+                    self.health.claim_done(self.clock.now(), exc)
                     done = 0
                 if done == 0:
                     self.wakeup.clear()

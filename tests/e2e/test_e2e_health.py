@@ -91,6 +91,9 @@ async def test_a_cut_database_unreadies_at_once_and_the_failing_scan_shows(
         _unready_with(daemon, r"^scan: failed on the last \d+ ticks: "), "the scan's failures"
     )
     assert body["scan"]["failures"] >= 3 and body["scan"]["error"]
+    metrics = (await daemon.client.get("/metrics")).text
+    assert "notifier_ready 0.0" in metrics
+    assert re.search(r"^notifier_scan_consecutive_failures [1-9]", metrics, re.M), metrics
     # status reads the database directly: the daemon cannot publish, so it looks stale.
     report = await wait_for(_status_is(daemon, postgres_url, 3), "status 3 while cut off")
     assert report["health"]["findings"][0]["text"].startswith("no scan for ")
@@ -99,6 +102,8 @@ async def test_a_cut_database_unreadies_at_once_and_the_failing_scan_shows(
     proxy.heal()
     await wait_for(lambda: _ready_again(daemon), "ready again once the proxy heals")
     await wait_for(_status_is(daemon, postgres_url, 0), "status 0 once the scan runs again")
+    metrics = (await daemon.client.get("/metrics")).text
+    assert "notifier_ready 1.0" in metrics and "notifier_scan_consecutive_failures 0.0" in metrics
     assert await daemon.stop() == 0
 
 

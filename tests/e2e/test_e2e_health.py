@@ -18,13 +18,14 @@ import httpx
 import pytest
 from sqlalchemy import make_url, text
 
+from notifier.engine.health import PROBE_TIMEOUT
 from notifier.store.store import Store
 from tests.e2e.conftest import DaemonFactory, Fakes
 from tests.e2e.daemon import Daemon, daytime_zone, notifier, wait_for
 from tests.e2e.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.e2e
-PROBE_BOUND = 2.0  # seconds: notifier.engine.health.PROBE_TIMEOUT
+PROBE_BOUND = PROBE_TIMEOUT.total_seconds()
 REFUSAL = "refused by a test trigger"
 
 
@@ -115,7 +116,7 @@ async def test_a_blackholed_database_gets_a_503_within_the_bound_then_the_stuck_
     proxy.blackhole()
 
     # Without a bound this request would hang as long as the database stays silent; the
-    # client gives up after 30 s, far past the probe's 2 s.
+    # client gives up after 30 s, far past the probe's bound.
     async with httpx.AsyncClient(base_url=str(daemon.client.base_url), timeout=30) as client:
         answer = await client.get("/readyz")
     assert answer.status_code == 503, answer.text

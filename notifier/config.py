@@ -175,6 +175,7 @@ class Settings(BaseSettings):
     dispatch_batch_size: Count = 200
     # A channel found down is tried again after channel_probe.
     channel_probe: PositiveDuration = timedelta(minutes=5)
+    ready_max_scan_failures: Count = 3  # failed ticks in a row un-ready it
 
     # Sender rate limits (docs/operations.md gives the providers' figures behind them).
     rate_sms: Rate = 10.0  # SMS segments per second, as carriers count them

@@ -218,3 +218,31 @@ class Metrics:
         self.rules_problems = Gauge(
             "notifier_rules_problems", "Problems in the rule files on disk.", registry=r
         )
+        # Truthful health (docs/operations.md, "Health"): what /readyz and status decide on.
+        self.ready = Gauge("notifier_ready", "1 when /readyz would answer 200.", registry=r)
+        self.last_scan = Gauge(
+            "notifier_last_scan_timestamp_seconds", "Unix time of the last successful scan.",
+            registry=r,
+        )  # fmt: skip
+        self.scan_failing = Gauge(
+            "notifier_scan_consecutive_failures", "Scans failed in a row (0 after a success).",
+            registry=r,
+        )  # fmt: skip
+        self.scan_failures = Counter(
+            "notifier_scan_failures_total", "Scans that failed.", registry=r
+        )
+        self.writes_failing = Gauge(
+            "notifier_outcome_write_consecutive_failures",
+            "Outcome writes failed in a row (0 after a success).", registry=r,
+        )  # fmt: skip
+        self.write_failures = Counter(
+            "notifier_outcome_write_failures_total", "Outcome writes that failed.", registry=r
+        )
+        self.oldest_sending = Gauge(
+            "notifier_oldest_sending_seconds", "Age of the oldest notification in sending.",
+            registry=r,
+        )  # fmt: skip
+        self.past_lease = Gauge(
+            "notifier_sending_past_lease", "Notifications in sending past their lease.",
+            registry=r,
+        )  # fmt: skip

@@ -5,33 +5,39 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Response, status
-from sqlalchemy import text
 
 from notifier.api.deps import ServicesDep
+from notifier.engine.health import Health
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz")
 async def healthz() -> dict[str, str]:
-    """The process answers."""
+    """The process answers (liveness: it says nothing of the database or the scan)."""
     return {"status": "ok"}
 
 
 @router.get("/readyz")
 async def readyz(svc: ServicesDep, response: Response) -> dict[str, Any]:
-    """Ready when the store answers; rule-file problems show here without un-readying."""
-    try:
-        async with svc.store.reading() as conn:
-            await conn.execute(text("SELECT 1"))
-        database = "ok"
-    except Exception as exc:  # any driver error means not ready; say which
-        database = f"error: {type(exc).__name__}"
-    ready = svc.ready and database == "ok"
-    if not ready:
+    """Ready when the store answers within the probe's bound, the scan has not failed on its
+    last ``NOTIFIER_READY_MAX_SCAN_FAILURES`` ticks and outcome writes go through.
+
+    Rule-file problems show here without un-readying: the last good set keeps serving.
+    """
+    if svc.health is None:  # the API without a daemon: only the database can be wrong
+        svc.health = Health.from_settings(svc.settings)
+    health = svc.health
+    database = await health.probe(svc.store)
+    reasons = health.reasons()
+    if not svc.ready:
+        reasons.insert(0, "the daemon is not ready")
+    if reasons:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     return {
-        "status": "ready" if ready else "not ready",
-        "database": database,
+        "status": "not ready" if reasons else "ready",
+        "database": "ok" if database is None else f"error: {database}",
         "problems": svc.problems,
+        "reasons": reasons,
+        **health.view(),
     }

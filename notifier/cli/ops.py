@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,8 +12,17 @@ import typer
 
 from notifier.channels.registry import build_channels
 from notifier.cli.app import JsonOption, app, bad_value, emit_json, fail, run_async, settings
+from notifier.cli.status_report import ago as _ago
+from notifier.cli.status_report import (
+    health_view,
+    queue_line,
+    rules_lines,
+    scan_lines,
+    sending_view,
+    verdict_lines,
+)
 from notifier.clock import system_clock
-from notifier.domain.durations import DurationError, format_duration, parse_instant
+from notifier.domain.durations import DurationError, parse_instant
 from notifier.domain.errors import NotFoundError
 from notifier.domain.forecast import Forecast
 from notifier.domain.limits import MAX_ID
@@ -46,15 +55,6 @@ def _when(value: object) -> str:
     if isinstance(value, datetime):
         return value.isoformat(timespec="seconds")
     return str(value or "-")
-
-
-def _ago(at: datetime | None, now: datetime) -> str:
-    if at is None:
-        return "-"
-    delta = now - at
-    if delta >= timedelta(0):
-        return f"{format_duration(timedelta(seconds=int(delta.total_seconds())))} ago"
-    return f"in {format_duration(timedelta(seconds=int(-delta.total_seconds())))}"
 
 
 @notification_app.command("show")
@@ -215,11 +215,16 @@ def resume(
 
 @app.command("status")
 def status(as_json: bool = JsonOption) -> None:
-    """Queue depth, counts by status, the last scan and reload, pauses, the last errors."""
+    """Is it working? Exits 0 if so, 3 when the daemon looks stale, 4 when work is stuck.
+
+    The queue and the rows in sending, the last scan against its interval, the scan's and
+    the dispatcher's errors, the rules, pauses and the last failed attempts.
+    """
 
     async def go() -> dict[str, Any]:
         async with _store() as (store, now):
             stats = await store.queue_stats()
+            backlog = await store.sending_backlog(now)
             published = await store.published()
             pauses = await store.pauses(now)
             errors = await store.last_errors()
@@ -230,6 +235,7 @@ def status(as_json: bool = JsonOption) -> None:
         return {
             "now": now, "pending": stats["counts"].get(NotificationStatus.PENDING.value, 0),
             "counts": stats["counts"], "oldest_pending": oldest, "oldest_pending_age_s": age,
+            "sending": sending_view(backlog, now),
             "scan": published.get("scan"), "rules": published.get("rules"),
             "paused": [p for p in pauses if p["kind"] != "down"],
             "down": [p for p in pauses if p["kind"] == "down"],
@@ -238,27 +244,24 @@ def status(as_json: bool = JsonOption) -> None:
         }  # fmt: skip
 
     report = run_async(go())
+    report["health"] = health_view(report, settings().scan_interval)
     if as_json:
         emit_json(report)
-        return
-    _print_status(report)
+    else:
+        _print_status(report)
+    if report["health"]["exit_code"]:
+        raise typer.Exit(report["health"]["exit_code"])
 
 
 def _print_status(r: dict[str, Any]) -> None:
-    now = r["now"]
-    waiting = f", oldest due {_ago(r['oldest_pending'], now)}" if r["oldest_pending"] else ""
-    typer.echo(f"queue: {r['pending']} pending{waiting}")
+    now, health = r["now"], r["health"]
+    for line in verdict_lines(health):
+        typer.echo(line)
+    typer.echo(queue_line(r["pending"], r["oldest_pending"], r["sending"], now))
     counts = ", ".join(f"{k} {v}" for k, v in sorted(r["counts"].items())) or "no notifications"
     typer.echo(f"by status: {counts}")
-    for key, label in (("scan", "last scan"), ("rules", "rules")):
-        fact = r[key]
-        if fact is None:
-            typer.echo(f"{label}: never published (is notifier run up?)")
-            continue
-        values = ", ".join(f"{k} {v}" for k, v in fact.items() if k not in ("at", "problems"))
-        typer.echo(f"{label}: {_ago(fact['at'], now)}: {values}")
-        for problem in fact.get("problems") or []:
-            typer.echo(f"  {problem}")
+    for line in [*scan_lines(r["scan"], health, now), *rules_lines(r["rules"], now)]:
+        typer.echo(line)
     if not r["paused"] and not r["down"]:
         typer.echo("paused: nothing")
     for p in [*r["paused"], *r["down"]]:

@@ -16,9 +16,11 @@ from notifier.channels.registry import build_channels
 from notifier.clock import SystemClock, system_clock
 from notifier.config import Settings
 from notifier.domain.errors import NotifierError
+from notifier.domain.models import JSONValue
 from notifier.domain.rules.model import RuleSet
 from notifier.engine.compose import Composer
 from notifier.engine.dispatch import Dispatcher
+from notifier.engine.health import PROBE_TIMEOUT, Health, bounded, describe
 from notifier.engine.ledger import Ledger, LedgerDefaults
 from notifier.engine.lock import DaemonLock
 from notifier.engine.recovery import recover
@@ -31,6 +33,7 @@ from notifier.templates import Company, Renderer
 
 log = structlog.get_logger("notifier.daemon")
 HOUSEKEEPING_EVERY = timedelta(seconds=10)
+HEALTH_EVERY = timedelta(seconds=5)  # the database probe and the sending backlog's metrics
 
 
 class Serving(Protocol):
@@ -60,6 +63,8 @@ class Daemon:
         self.clock = system_clock(self.settings)
         self._scan_lock = asyncio.Lock()
         self._rescan = False
+        self.health = Health.from_settings(self.settings, self.metrics)
+        self._last_scan: dict[str, JSONValue] = {}  # the last successful scan's figures
 
     async def run(self) -> None:
         """Run until SIGTERM or SIGINT; sends in flight finish within the grace period."""
@@ -88,8 +93,9 @@ class Daemon:
         assert self.reloader.renderer is not None  # loaded with the rules above
         composer = Composer(self.reloader.renderer, Company.from_settings(s), s)
         self.dispatcher = Dispatcher(
-            self.store, self.channels, composer, self.clock, s, metrics=self.metrics
-        )
+            self.store, self.channels, composer, self.clock, s, metrics=self.metrics,
+            health=self.health,
+        )  # fmt: skip
         self.reloader.on_reload = self._swap
         ledger = Ledger(
             self.store, self.clock, LedgerDefaults(s.default_locale, s.default_timezone),
@@ -98,7 +104,7 @@ class Daemon:
         services = Services(
             s, self.store, self.clock, ledger, problems=self.reloader.problems,
             channels=self.channels, wake_dispatcher=self.dispatcher.wake,
-            advance_clock=self._advance if s.test_mode else None,
+            advance_clock=self._advance if s.test_mode else None, health=self.health,
         )  # fmt: skip
         self.services = services
         # The server takes its port first: a port in use stops start-up before any work.
@@ -177,12 +183,17 @@ class Daemon:
             id="housekeeping", max_instances=1, coalesce=True, next_run_time=now,
             misfire_grace_time=None,
         )  # fmt: skip
+        scheduler.add_job(
+            self._check_health, "interval", seconds=HEALTH_EVERY.total_seconds(),
+            id="health", max_instances=1, coalesce=True, next_run_time=now,
+            misfire_grace_time=None,
+        )  # fmt: skip
         return scheduler
 
     async def _scan(self) -> None:
         if self.stopping.is_set() or self._scan_lock.locked():
             return
-        async with self._scan_lock:
+        async with self._scan_lock, self.health.scanning():
             self._rescan = False
             now = self.clock.now()
             started = asyncio.get_running_loop().time()
@@ -191,9 +202,12 @@ class Daemon:
                     self.store, self.rules, now, batch_size=self.settings.scan_batch_size,
                     consolidation_window=self.settings.consolidation_window,
                 )  # fmt: skip
-            except Exception:
-                log.exception("scan.error")
+            except Exception as exc:
+                log.exception("scan.error", failures=self.health.scan.failures + 1)
+                self.health.scan_done(self.clock.now(), exc)
+                await self._publish_scan(now)
                 return
+            self.health.scan_done(now)
             took = asyncio.get_running_loop().time() - started
             self.metrics.scan_seconds.observe(took)
             self.metrics.scanned.inc(report.promises)
@@ -201,16 +215,40 @@ class Daemon:
                 self.metrics.plan_errors.labels(rule).inc()
             if report.scheduled:
                 self.dispatcher.wake()
-            state = {
+            state: dict[str, JSONValue] = {
                 "promises": report.promises, "scheduled": report.scheduled,
                 "broken": report.broken, "plan_errors": len(report.plan_errors),
                 "seconds": round(took, 3), "now": now.isoformat(),
             }  # fmt: skip
-            await self.store.publish("scan", state, now)
+            self._last_scan = state
+            await self._publish_scan(now)
             if report.promises:
                 log.info("scan.done", **state)
         if self._rescan:  # a promise changed while this scan ran: look again now
             self.wake_scan()
+
+    async def _publish_scan(self, now: datetime) -> None:
+        """Publish the last good scan's figures with the failure streaks, for ``status``."""
+        try:
+            await self.store.publish("scan", self.health.state(self._last_scan), now)
+        except Exception as exc:  # the store is down: /readyz and the metrics say so meanwhile
+            log.warning("scan.publish_failed", error=describe(exc))
+
+    async def _check_health(self) -> None:
+        """Probe the database and measure the sending backlog, each within a bound."""
+        if self.stopping.is_set():
+            return
+        if await self.health.probe(self.store) is not None:
+            return
+        now = self.clock.now()
+        try:
+            backlog = await bounded(self.store.sending_backlog(now), PROBE_TIMEOUT.total_seconds())
+        except Exception as exc:  # the next probe tells whether the database is the cause
+            log.warning("health.backlog_failed", error=describe(exc))
+            return
+        oldest = (now - backlog.oldest).total_seconds() if backlog.oldest else 0.0
+        self.metrics.oldest_sending.set(max(0.0, oldest))
+        self.metrics.past_lease.set(backlog.past_lease)
 
     async def _housekeeping(self) -> None:
         if self.stopping.is_set():

@@ -37,6 +37,7 @@ from notifier.domain.outbox import (
 from notifier.domain.routing import Send, Suppress, Via, Wait, route
 from notifier.engine.compose import Composer
 from notifier.engine.faults import release_batch, render_fault, unfold_unwritten, write_batch
+from notifier.engine.health import Health
 from notifier.engine.pauses import Pauses
 from notifier.engine.sending import Attempt, Sender
 from notifier.observability import Metrics
@@ -74,6 +75,7 @@ class Dispatcher:
         owner: str | None = None,
         rng: random.Random | None = None,
         metrics: Metrics | None = None,
+        health: Health | None = None,
     ) -> None:
         self.store = store
         self.channels = channels
@@ -82,10 +84,12 @@ class Dispatcher:
         self.settings = settings
         self.owner = owner or f"notifier-{uuid.uuid4().hex[:12]}"
         self.metrics = metrics or Metrics()
+        self.health = health or Health.from_settings(settings, self.metrics)
         self.pauses = Pauses(store, clock, settings)
         self.sender = Sender(
-            store, channels, clock, settings, self.pauses, rng or random.Random(), self.metrics
-        )
+            store, channels, clock, settings, self.pauses, rng or random.Random(), self.metrics,
+            self.health,
+        )  # fmt: skip
         self.wakeup = asyncio.Event()
 
     def wake(self) -> None:
@@ -99,8 +103,10 @@ class Dispatcher:
             while not stopping.is_set():
                 try:
                     done = await self.dispatch_once()
-                except Exception:  # a store hiccup must not stop the daemon: log, retry soon
+                    self.health.claim_done(self.clock.now())
+                except Exception as exc:  # a store hiccup must not stop the daemon: log, retry
                     log.exception("dispatch.error")
+                    self.health.claim_done(self.clock.now(), exc)
                     done = 0
                 if done == 0:
                     self.wakeup.clear()

@@ -26,6 +26,7 @@ from notifier.domain.errors import one_line
 from notifier.domain.models import ChannelName, NotificationStatus
 from notifier.domain.outbox import SEND_ERROR, Change, Event, Notification, back_in_outbox, failed
 from notifier.domain.routing import Send
+from notifier.engine.health import Health
 from notifier.engine.pauses import Pauses
 from notifier.engine.ratelimit import Rate, TokenBucket
 from notifier.observability import Metrics
@@ -70,6 +71,7 @@ class Sender:
         pauses: Pauses,
         rng: random.Random,
         metrics: Metrics | None = None,
+        health: Health | None = None,
     ) -> None:
         self.store = store
         self.channels = channels
@@ -78,6 +80,7 @@ class Sender:
         self.pauses = pauses
         self.rng = rng
         self.metrics = metrics or Metrics()
+        self.health = health or Health.from_settings(settings, self.metrics)
         self.limiters = {name: TokenBucket(rate) for name, rate in rates(settings).items()}
         self._tasks: set[asyncio.Task[None]] = set()
         self._ids: dict[asyncio.Task[None], list[int]] = {}
@@ -162,8 +165,10 @@ class Sender:
             try:
                 await self.store.apply_changes(batch, self.clock.now())
                 self._settled(batch)
-            except Exception:  # keep the outcomes and try again: losing them resends
+                self.health.write_done(self.clock.now())
+            except Exception as exc:  # keep the outcomes and try again: losing them resends
                 log.exception("dispatch.write_failed", count=len(batch))
+                self.health.write_done(self.clock.now(), exc)
                 self._results[:0] = batch
                 await asyncio.sleep(1.0)
 

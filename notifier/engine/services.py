@@ -9,6 +9,7 @@ from datetime import timedelta
 from notifier.channels.registry import Channels
 from notifier.clock import Clock
 from notifier.config import Settings
+from notifier.engine.health import Health
 from notifier.engine.ledger import Ledger
 from notifier.store.store import Store
 
@@ -29,3 +30,5 @@ class Services:
     wake_dispatcher: Callable[[], None] = lambda: None
     # Moves the test clock (NOTIFIER_TEST_MODE only).
     advance_clock: Callable[[timedelta], None] | None = None
+    # The daemon's failure streaks; None without a daemon (the API alone, in tests).
+    health: Health | None = None

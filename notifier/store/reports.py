@@ -6,10 +6,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import case, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from notifier.domain.health import Backlog
 from notifier.domain.models import ChannelName, NotificationStatus
 from notifier.store.base import StoreBase, among
 from notifier.store.convert import (
@@ -150,6 +151,23 @@ class ReportQueries(StoreBase):
                 )
             )
         return {"counts": counts, "oldest_pending": oldest}
+
+    async def sending_backlog(self, now: datetime) -> Backlog:
+        """Return how many rows are ``sending``, the oldest one's claim, how many past lease.
+
+        A claim (or an adoption) stamps ``updated_at``; lease renewals do not.
+        """
+        c = notifications.c
+        past = or_(c.lease_until.is_(None), c.lease_until < now)
+        async with self.reading() as conn:
+            count, oldest, past_lease = (
+                await conn.execute(
+                    select(func.count(), func.min(c.updated_at),
+                           func.coalesce(func.sum(case((past, 1), else_=0)), 0))
+                    .where(c.status == NotificationStatus.SENDING.value)
+                )
+            ).one()  # fmt: skip
+        return Backlog(int(count), oldest, int(past_lease))
 
     async def last_errors(self, limit: int = 5) -> list[dict[str, Any]]:
         """Return the latest failed attempts, newest first."""

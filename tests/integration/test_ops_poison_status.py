@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from notifier.engine.health import Health
 from tests.integration.cli_runner import Cli
 from tests.integration.poison import insert_customer, insert_promise
 from tests.integration.rig import ROOT, Rig
@@ -16,14 +18,27 @@ HUGE = {"order_id": "R-1", "amount": 1e27, "currency": "ARS"}
 
 @pytest.fixture
 def cli(db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Cli:
-    """The CLI on the rig's database; the report's ages do not matter here, only its rows."""
+    """The CLI on the rig's database, judging at the instant of the scan the test publishes."""
     monkeypatch.setenv("NOTIFIER_DATABASE_URL", db_url)
+    monkeypatch.setenv("NOTIFIER_TEST_MODE", "1")
     monkeypatch.setenv("NOTIFIER_RULES_DIR", str(ROOT / "rules"))
     monkeypatch.setenv("NOTIFIER_TEMPLATES_DIR", str(ROOT / "templates"))
     return Cli(capsys)
 
 
-async def test_status_lists_plan_errors_and_render_errors(rig: Rig, cli: Cli) -> None:
+async def _scanned(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Publish a scan at the rig's instant, as the daemon does, and have the CLI judge then."""
+    now = rig.clock.now()
+    health = Health(timedelta(seconds=30), 3)
+    health.scan_done(now)
+    await rig.store.publish("scan", health.state({"promises": 0, "now": now.isoformat()}), now)
+    monkeypatch.setenv("NOTIFIER_NOW", now.isoformat())
+
+
+async def test_status_lists_plan_errors_and_render_errors(
+    rig: Rig, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await _scanned(rig, monkeypatch)
     code, out, _ = await cli("status")
     assert code == 0 and "plan errors: none" in out and "render errors" not in out
 
@@ -36,9 +51,11 @@ async def test_status_lists_plan_errors_and_render_errors(rig: Rig, cli: Cli) ->
     await insert_promise(rig.store, "bea", "refund-bea", now - timedelta(hours=26), now,
                          kind="refund", attributes=HUGE)  # fmt: skip
     await rig.tick()
+    await _scanned(rig, monkeypatch)
 
-    report = await cli.json("status")
-    assert isinstance(report, dict)
+    code, out, _ = await cli("status", "--json")
+    assert code == 4  # --json prints the whole report whatever the exit code
+    report = json.loads(out)
     assert set(report["counts"]) == {"sent", "failed"}  # the shape of counts is unchanged
     assert report["plan_error_count"] == 1
     (plan,) = report["plan_errors"]
@@ -52,7 +69,7 @@ async def test_status_lists_plan_errors_and_render_errors(rig: Rig, cli: Cli) ->
     assert render["reason"].startswith("render_error: ") and "refund_late/" in render["reason"]
 
     code, out, _ = await cli("status")
-    assert code == 0
+    assert code == 4  # work is stuck: a promise the rules cannot plan
     assert "plan errors: 1 promise(s) the rules cannot plan" in out
     assert f"promise {far} (customer bea, delivery)" in out and "1 failure(s)" in out
     assert "render errors:" in out and "refund_late email: render_error: " in out

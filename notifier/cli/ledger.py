@@ -21,7 +21,7 @@ from notifier.clock import system_clock
 from notifier.domain.durations import DurationError, parse_instant
 from notifier.domain.models import CHANNELS, Customer, Promise, PromiseStatus, Source
 from notifier.engine.ledger import new_external_ref
-from notifier.schemas import CustomerIn, InteractionIn, PromiseIn, RescheduleIn
+from notifier.schemas import CustomerIn, InteractionIn, PromiseIn, RescheduleIn, check_identifier
 from notifier.views import customer_view, forget_view, promise_view, timeline_view
 
 customer_app = typer.Typer(help="Customers: add, show, timeline, forget.", no_args_is_help=True)
@@ -72,6 +72,10 @@ def customer_add(
     as_json: bool = JsonOption,
 ) -> None:
     """Create a customer, or update the fields given for an existing one."""
+    try:
+        customer_id = check_identifier(customer_id)
+    except ValueError as exc:
+        bad_value("ID", str(exc))
     data: dict[str, object] = {"name": name}
     given = {
         "phone": phone, "email": email, "whatsapp": whatsapp, "x_user_id": x_user_id,

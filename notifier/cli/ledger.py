@@ -24,7 +24,9 @@ from notifier.engine.ledger import new_external_ref
 from notifier.schemas import CustomerIn, InteractionIn, PromiseIn, RescheduleIn, check_identifier
 from notifier.views import customer_view, forget_view, promise_view, timeline_view
 
-customer_app = typer.Typer(help="Customers: add, show, timeline, forget.", no_args_is_help=True)
+customer_app = typer.Typer(
+    help="Customers: add, show, timeline, revoke-links, forget.", no_args_is_help=True
+)
 interaction_app = typer.Typer(help="Touchpoints with customers.", no_args_is_help=True)
 promise_app = typer.Typer(
     help="Promises: add, keep, cancel, reschedule, list.", no_args_is_help=True
@@ -146,6 +148,23 @@ def customer_timeline(
         typer.echo(f"nothing yet for customer {customer_id}")
     for e in entries:
         typer.echo(f"{e['at']}  {e['type']:<24} {e['summary']}")
+
+
+@customer_app.command("revoke-links")
+def customer_revoke_links(
+    customer_id: Annotated[str, typer.Argument(metavar="ID")], as_json: bool = JsonOption
+) -> None:
+    """Make the unsubscribe links sent to a customer so far stop working (410)."""
+
+    async def go() -> datetime:
+        async with open_ledger() as ledger:
+            return await ledger.revoke_links(customer_id)
+
+    at = run_async(go())
+    if as_json:
+        emit_json({"customer_id": customer_id, "links_revoked_at": at})
+    else:
+        typer.echo(f"revoked the unsubscribe links sent to customer {customer_id} until {at}")
 
 
 @customer_app.command("forget")

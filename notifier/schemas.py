@@ -72,6 +72,23 @@ def check_email(value: str) -> str:
         raise ValueError(str(exc)) from None
 
 
+# local@domain.tld: ``@`` alone stays allowed ("acme@3" is a reference, not an address).
+_EMAIL_SHAPED = re.compile(r"^[^@]+@[^@.]+(\.[^@.]+)+$")
+
+
+def check_identifier(value: str) -> str:
+    """Return the id unless it looks like an email address.
+
+    An id outlives ``forget`` in every row that names the customer, so it must not be
+    personal data itself.
+    """
+    if _EMAIL_SHAPED.match(value):
+        raise ValueError(
+            "looks like an email address: customer ids are opaque references, not addresses"
+        )
+    return value
+
+
 def check_timezone(value: str) -> str:
     """Return ``value`` when it names a region's IANA timezone (Area/Location) or UTC."""
     if value not in _ZONES:
@@ -146,6 +163,9 @@ Timezone = Annotated[str, AfterValidator(check_timezone)]
 LocaleTag = Annotated[str, AfterValidator(check_locale)]
 Kind = Annotated[str, AfterValidator(check_kind)]
 Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@-]+$")]
+# A customer id coming in: lookups keep accepting any Identifier, so that a customer stored
+# under an address before this rule can still be found and forgotten.
+OpaqueId = Annotated[Identifier, AfterValidator(check_identifier)]
 
 
 class Strict(BaseModel):
@@ -183,7 +203,7 @@ class CustomerIn(Strict):
 
 
 class InteractionIn(Strict):
-    customer_id: Identifier
+    customer_id: OpaqueId
     channel: ChannelName
     direction: Direction
     at: Instant | None = None
@@ -199,7 +219,7 @@ class InteractionIn(Strict):
 class PromiseIn(Strict):
     """POST /v1/promises: idempotent on external_ref; a changed due_at is a reschedule."""
 
-    customer_id: Identifier
+    customer_id: OpaqueId
     kind: Kind
     due_at: Instant
     window_start: Instant | None = None

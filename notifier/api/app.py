@@ -27,6 +27,7 @@ def create_app(svc: Services) -> FastAPI:
     app.include_router(notifications.router)
     app.include_router(webhooks.router)
     app.include_router(unsubscribe.router)
+    app.include_router(unsubscribe.admin)
     app.include_router(runtime.router)
     app.add_exception_handler(RequestValidationError, _invalid)  # type: ignore[arg-type]
     app.add_exception_handler(NotFoundError, _not_found)  # type: ignore[arg-type]

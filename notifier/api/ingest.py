@@ -10,7 +10,14 @@ from notifier.api.deps import ServicesDep, require_token
 from notifier.domain.limits import MAX_ID
 from notifier.domain.models import PromiseStatus, Source
 from notifier.engine.ledger import new_external_ref
-from notifier.schemas import CustomerIn, Identifier, InteractionIn, PromiseIn, RescheduleIn
+from notifier.schemas import (
+    CustomerIn,
+    Identifier,
+    InteractionIn,
+    OpaqueId,
+    PromiseIn,
+    RescheduleIn,
+)
 from notifier.views import (
     customer_view,
     event_view,
@@ -22,11 +29,13 @@ from notifier.views import (
 router = APIRouter(prefix="/v1", dependencies=[Depends(require_token)], tags=["ledger"])
 CustomerPath = Annotated[Identifier, Path(description="The customer's external id")]
 PromisePath = Annotated[int, Path(ge=1, le=MAX_ID, description="The promise's id")]
+# Creating or updating takes no email-shaped id: ids are opaque references, not addresses.
+NewCustomerPath = Annotated[OpaqueId, Path(description="The customer's external id")]
 
 
 @router.put("/customers/{customer_id}")
 async def put_customer(
-    customer_id: CustomerPath, body: CustomerIn, response: Response, svc: ServicesDep
+    customer_id: NewCustomerPath, body: CustomerIn, response: Response, svc: ServicesDep
 ) -> dict[str, Any]:
     """Create (201) or update (200) a customer; fields left out keep their values."""
     customer, created = await svc.ledger.put_customer(body.to_data(customer_id))

@@ -11,15 +11,18 @@ from dataclasses import dataclass
 from html import escape
 
 import structlog
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Depends, status
 from fastapi.responses import HTMLResponse
 
-from notifier.api.deps import Services, ServicesDep
-from notifier.channels.unsubscribe import verify_unsubscribe_token
+from notifier.api.deps import Services, ServicesDep, require_token
+from notifier.channels.unsubscribe import verify_link
 from notifier.domain.models import ChannelName, Customer
+from notifier.schemas import Identifier
 
 log = structlog.get_logger("notifier.webhooks")
 router = APIRouter(tags=["unsubscribe"])
+# Revoking is an operator's act: behind the API token, unlike the links themselves.
+admin = APIRouter(prefix="/v1", dependencies=[Depends(require_token)], tags=["unsubscribe"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,8 +99,8 @@ def wording_for(locale: str | None, default_locale: str) -> Wording:
 async def unsubscribe_page(token: str, svc: ServicesDep) -> HTMLResponse:
     """Show the confirmation page, in the customer's language, with a button that POSTs."""
     found = await _resolve(svc, token)
-    if found is None:
-        return _invalid(svc)
+    if isinstance(found, HTMLResponse):
+        return found
     customer, channel = found
     w = wording_for(customer.locale, svc.settings.default_locale)
     fill = {"company": escape(svc.settings.company_name), "channel": w.channels[channel]}
@@ -115,8 +118,8 @@ async def unsubscribe_page(token: str, svc: ServicesDep) -> HTMLResponse:
 async def unsubscribe(token: str, svc: ServicesDep) -> HTMLResponse:
     """Opt the customer out of the token's channel and confirm (RFC 8058 one-click)."""
     found = await _resolve(svc, token)
-    if found is None:
-        return _invalid(svc)
+    if isinstance(found, HTMLResponse):
+        return found
     customer, channel = found
     await svc.store.set_consent(customer.id, channel, False, svc.clock.now())
     log.info("unsubscribe.done", customer_id=customer.id, channel=channel)
@@ -125,27 +128,40 @@ async def unsubscribe(token: str, svc: ServicesDep) -> HTMLResponse:
     return _page(w, f"<p>{w.done.format(**fill)}</p>")
 
 
-async def _resolve(svc: Services, token: str) -> tuple[Customer, ChannelName] | None:
+@admin.post("/customers/{customer_id}/unsubscribe-links/revoke")
+async def revoke_links(customer_id: Identifier, svc: ServicesDep) -> dict[str, object]:
+    """Make every unsubscribe link sent to the customer so far answer 410; later ones work."""
+    at = await svc.ledger.revoke_links(customer_id)
+    log.info("unsubscribe.links_revoked", customer_id=customer_id)
+    return {"customer_id": customer_id, "links_revoked_at": at}
+
+
+async def _resolve(svc: Services, token: str) -> tuple[Customer, ChannelName] | HTMLResponse:
+    """Return whom the link opts out of what, or the page refusing it (404, revoked 410)."""
     secret = svc.settings.secret_key
     if secret is None:
         # Without a key no link was ever issued, so no token can be genuine.
         log.warning("unsubscribe.no_secret", reason="NOTIFIER_SECRET_KEY is not set")
-        return None
-    verified = verify_unsubscribe_token(secret.get_secret_value().encode(), token)
-    if verified is None:
+        return _invalid(svc)
+    link = verify_link(secret.get_secret_value().encode(), token)
+    if link is None:
         log.warning("unsubscribe.bad_token")
-        return None
-    customer_id, channel = verified
-    customer = await svc.store.get_customer(customer_id)
+        return _invalid(svc)
+    customer = await svc.store.get_customer(link.customer_id)
     if customer is None:
-        log.info("unsubscribe.unknown_customer", customer_id=customer_id)
-        return None
-    return customer, channel
+        log.info("unsubscribe.unknown_customer")
+        return _invalid(svc)
+    revoked_at = await svc.store.links_revoked_at(customer.id)
+    # A first-format link has no issue time: it predates any revocation.
+    if revoked_at is not None and (link.issued_at is None or link.issued_at <= revoked_at):
+        log.info("unsubscribe.revoked_link", customer_id=customer.id, channel=link.channel)
+        return _invalid(svc, status.HTTP_410_GONE)
+    return customer, link.channel
 
 
-def _invalid(svc: Services) -> HTMLResponse:
+def _invalid(svc: Services, code: int = status.HTTP_404_NOT_FOUND) -> HTMLResponse:
     w = wording_for(None, svc.settings.default_locale)
-    return _page(w, f"<p>{escape(w.invalid)}</p>", status.HTTP_404_NOT_FOUND)
+    return _page(w, f"<p>{escape(w.invalid)}</p>", code)
 
 
 def _page(w: Wording, content: str, code: int = status.HTTP_200_OK) -> HTMLResponse:

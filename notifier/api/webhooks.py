@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated
 from urllib.parse import parse_qsl
 
@@ -79,7 +81,12 @@ async def delivery_status(params: SignedParams, svc: ServicesDep) -> Response:
     if not sid or not state:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "MessageSid and MessageStatus required")
     report = DeliveryReport(sid, state.lower(), params.get("ErrorCode") or None)
-    outcome = await svc.store.record_delivery(report, svc.clock.now())
+    key = f"twilio-status:{sid}:{report.status}"
+    if not await svc.store.first_receipt(key, svc.clock.now()):
+        log.info("webhooks.replay", provider_id=sid, status=report.status)
+        return Response(status_code=status.HTTP_200_OK)
+    async with _undo_receipt_on_error(svc, key):
+        outcome = await svc.store.record_delivery(report, svc.clock.now())
     if not outcome.found:
         # Answered 200 all the same: Twilio would retry an error, and no retry can help.
         log.info("webhooks.status_unknown", provider_id=sid, status=report.status)
@@ -109,13 +116,20 @@ async def inbound_message(
     body = params.get("Body", "")
     kind = classify_inbound(body)
     now = svc.clock.now()
-    found = await svc.store.customers_by_number(channel, number) if number else []
-    await svc.ledger.add_interactions(
-        [InteractionData(c.id, channel, Direction.INBOUND, now, body or None) for c in found]
-    )
-    if kind in ("stop", "start"):
-        for customer in found:
-            await svc.store.set_consent(customer.id, channel, kind == "start", now)
+    sid = params.get("MessageSid") or params.get("SmsSid") or ""
+    key = f"twilio-inbound:{sid}"
+    # A message without an id cannot be told from its replay: it is acted on every time.
+    if sid and not await svc.store.first_receipt(key, now):
+        log.info("webhooks.replay", provider_id=sid, channel=channel)
+        return Response(str(MessagingResponse()), media_type="text/xml")
+    async with _undo_receipt_on_error(svc, key if sid else None):
+        found = await svc.store.customers_by_number(channel, number) if number else []
+        await svc.ledger.add_interactions(
+            [InteractionData(c.id, channel, Direction.INBOUND, now, body or None) for c in found]
+        )
+        if kind in ("stop", "start"):
+            for customer in found:
+                await svc.store.set_consent(customer.id, channel, kind == "start", now)
     log.info(
         "webhooks.inbound",
         channel=channel,
@@ -129,9 +143,22 @@ async def inbound_message(
         reply.message(svc.settings.help_text)
     elif kind == "other":
         # After the answer: Twilio gives up on a webhook after 15 s and would send it again.
-        sid = params.get("MessageSid", "")
         background.add_task(_forward_to_ops, svc, channel, number, body, found, sid)
     return Response(str(reply), media_type="text/xml")
+
+
+@asynccontextmanager
+async def _undo_receipt_on_error(svc: Services, key: str | None) -> AsyncIterator[None]:
+    """Drop the receipt when handling fails, so that Twilio's retry is acted on."""
+    try:
+        yield
+    except BaseException:
+        if key is not None:
+            try:
+                await svc.store.drop_receipt(key)
+            except Exception as exc:  # the store is failing: the handling error matters more
+                log.error("webhooks.receipt_kept", key=key, reason=type(exc).__name__)
+        raise
 
 
 async def _forward_to_ops(

@@ -13,6 +13,8 @@ from notifier.channels.twilio_api import status_callback_url
 from notifier.channels.twilio_whatsapp import content_sid_for
 from notifier.channels.unsubscribe import unsubscribe_url
 from notifier.cli.app import JsonOption, app, emit_json, fail, run_async, settings
+from notifier.cli.readiness import require_links
+from notifier.clock import system_clock
 from notifier.config import Settings
 from notifier.domain.models import CHANNELS, ChannelName, is_channel
 from notifier.templates import SAMPLES, Renderer
@@ -64,6 +66,8 @@ def channels_send(
     name: ChannelName = channel  # type: ignore[assignment]  # is_channel checked it
     content_variables = dict(_pair(v) for v in variables)
     s = settings()
+    if name == "email":
+        require_links(s)
     outbound = build_test_message(s, name, address, message, locale or s.default_locale)
     outbound = _with_variables(outbound, content_variables)
     result = run_async(_send(s, outbound))
@@ -110,7 +114,7 @@ def build_test_message(
     if channel == "email" and s.public_url and s.secret_key:
         # The address stands in for a customer id: the link opts out only this address.
         secret = s.secret_key.get_secret_value().encode()
-        link = unsubscribe_url(s.public_url, secret, address, channel)
+        link = unsubscribe_url(s.public_url, secret, address, channel, system_clock(s).now())
     templated = content_sid_for(s.whatsapp_content_sids, message, rendered.locale) is not None
     return OutboundMessage(
         dedupe_key=f"test:{channel}:{uuid.uuid4().hex}",

@@ -9,11 +9,14 @@ import typer
 from pydantic import SecretStr
 
 from notifier.api.server import ApiServer
+from notifier.channels.unsubscribe import sends_customer_email
 from notifier.cli.app import app, fail, settings
+from notifier.cli.readiness import require_links
 from notifier.clock import system_clock
 from notifier.config import Settings
 from notifier.engine.daemon import Daemon
 from notifier.engine.demo import load_demo
+from notifier.engine.demo_key import demo_secret
 from notifier.engine.ledger import Ledger, LedgerDefaults
 from notifier.engine.lock import DaemonLock
 from notifier.engine.services import Services
@@ -32,6 +35,8 @@ def run(
 ) -> None:
     """Run the daemon: scan, dispatch, housekeeping and the API, until SIGTERM."""
     s = settings()
+    if sends_customer_email(s):
+        require_links(s)
     configure_logging(s.log_level, s.log_format)
     tune_gc()
     if s.demo:
@@ -55,6 +60,9 @@ def demo(
         update={
             "demo": True,
             "api_token": base.api_token or SecretStr(DEMO_TOKEN),
+            # Demo emails carry working unsubscribe links, as real ones must.
+            "secret_key": base.secret_key or demo_secret(base.database_url),
+            "public_url": base.public_url or f"http://{base.http_host}:{base.http_port}",
         }
     )
     configure_logging(s.log_level, s.log_format)

@@ -74,9 +74,10 @@ class Composer:
         s = self.settings
         to_ops = n.audience == "ops"
         unsubscribe = None
+        # Start-up refuses email without both outside demo and test mode (link_readiness).
         if channel == "email" and not to_ops and s.public_url and s.secret_key:
             secret = s.secret_key.get_secret_value().encode()
-            unsubscribe = unsubscribe_url(s.public_url, secret, customer.id, "email")
+            unsubscribe = unsubscribe_url(s.public_url, secret, customer.id, "email", now)
         session_open = (
             customer.last_whatsapp_inbound_at is not None
             and now - customer.last_whatsapp_inbound_at < WHATSAPP_SESSION

@@ -22,7 +22,7 @@ from notifier.domain.ingest import CustomerData, InteractionData, PromiseData, R
 from notifier.domain.models import Source
 from notifier.engine.import_files import ImportSource, RowProblem
 from notifier.engine.ledger import Ledger
-from notifier.schemas import CustomerIn, Identifier, ImportKind, InteractionIn, PromiseIn
+from notifier.schemas import CustomerIn, ImportKind, InteractionIn, OpaqueId, PromiseIn
 from notifier.store.convert import interactions
 from notifier.store.store import Store
 
@@ -31,7 +31,7 @@ M = TypeVar("M", bound=BaseModel)
 Data = CustomerData | PromiseData | InteractionData
 TouchKey = tuple[str, datetime, str, str]
 
-_ID = TypeAdapter(Identifier)
+_ID = TypeAdapter(OpaqueId)
 # What an import needs beyond the API's body: the customer's id (the API's URL holds it),
 # and the keys that make importing the same file twice change nothing.
 _IMPORT_ONLY: dict[ImportKind, tuple[tuple[str, str], ...]] = {

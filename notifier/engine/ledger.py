@@ -76,6 +76,17 @@ class Ledger:
             raise NotFoundError(f"unknown customer {customer_id!r}")
         return found
 
+    async def revoke_links(self, customer_id: str) -> datetime:
+        """Make the customer's unsubscribe links issued until now stop working; return now.
+
+        Links in emails sent from now on work; the secret key stays as it is.
+        """
+        if await self.store.get_customer(customer_id) is None:
+            raise NotFoundError(f"unknown customer {customer_id!r}")
+        now = self.clock.now()
+        await self.store.revoke_links(customer_id, now)
+        return now
+
     async def forget(self, customer_id: str) -> ForgetReport:
         """Erase the customer's personal data, keeping anonymous counts and dedupe keys."""
         report = await self.store.forget_customer(customer_id, self.clock.now())

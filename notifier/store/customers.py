@@ -17,6 +17,7 @@ from notifier.store.base import StoreBase, among
 from notifier.store.convert import (
     customers,
     interactions,
+    notification_events,
     notifications,
     promises,
     to_customer,
@@ -70,7 +71,10 @@ class CustomerQueries(StoreBase):
             return results
 
     async def forget_customer(self, customer_id: str, now: datetime) -> ForgetReport | None:
-        """Erase names, addresses and bodies; keep counts and dedupe keys. None when unknown."""
+        """Erase names, addresses, bodies and history texts; keep counts and dedupe keys.
+
+        None when the customer is unknown.
+        """
         async with self.transaction() as conn:
             found = await conn.scalar(select(customers.c.id).where(customers.c.id == customer_id))
             if found is None:
@@ -107,9 +111,24 @@ class CustomerQueries(StoreBase):
                 await conn.execute(
                     update(notifications)
                     .where(notifications.c.customer_id == customer_id)
-                    .values(address=None, subject=None, body=None, payload={}, updated_at=now)
+                    .values(
+                        address=None,
+                        subject=None,
+                        body=None,
+                        payload={},
+                        error=None,
+                        updated_at=now,
+                    )
                 )
             ).rowcount
+            # Providers quote the number or the address in their errors and responses, and
+            # reasons repeat them: history keeps what happened and when, not its words.
+            theirs = select(notifications.c.id).where(notifications.c.customer_id == customer_id)
+            await conn.execute(
+                update(notification_events)
+                .where(notification_events.c.notification_id.in_(theirs))
+                .values(reason=None, detail={})
+            )
             # Nothing may go out to someone who asked to be forgotten.
             await conn.execute(
                 update(notifications)

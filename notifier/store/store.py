@@ -10,6 +10,7 @@ from notifier.store.engine import make_engine
 from notifier.store.listing import ListingQueries
 from notifier.store.outbox import ScanQueries
 from notifier.store.promises import PromiseQueries
+from notifier.store.receipts import ReceiptQueries
 from notifier.store.reports import ReportQueries
 from notifier.store.timeline import TimelineQueries
 
@@ -24,6 +25,7 @@ class Store(
     ReportQueries,
     DeliveryQueries,
     ListingQueries,
+    ReceiptQueries,
 ):
     """The ledger and the outbox over one async engine (SQLite or PostgreSQL)."""
 

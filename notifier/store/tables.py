@@ -244,4 +244,27 @@ class StateRow(SQLModel, table=True):
     updated_at: datetime = _at()
 
 
+class WebhookReceiptRow(SQLModel, table=True):
+    """A provider webhook already acted on: a replay of the same key changes nothing."""
+
+    __tablename__ = "webhook_receipts"
+
+    # "twilio-inbound:<MessageSid>" or "twilio-status:<MessageSid>:<MessageStatus>".
+    key: str = Field(sa_column=Column(String(200), primary_key=True))
+    received_at: datetime = _at()
+
+
+class LinkRevocationRow(SQLModel, table=True):
+    """Unsubscribe links issued to a customer up to ``revoked_at`` no longer work."""
+
+    __tablename__ = "link_revocations"
+
+    customer_id: str = Field(
+        sa_column=Column(
+            String(128), ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True
+        )
+    )
+    revoked_at: datetime = _at()
+
+
 metadata = SQLModel.metadata

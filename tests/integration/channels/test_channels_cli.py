@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from notifier.channels.unsubscribe import verify_unsubscribe_token
+from notifier.channels.unsubscribe import verify_link
 from notifier.cli import main
 from tests.fakes.smtp_server import SmtpFake
 from tests.fakes.twilio_server import ACCOUNT_SID, AUTH_TOKEN, TwilioFake
 from tests.fakes.x_server import XFake
 
 TEMPLATES = Path(__file__).resolve().parents[3] / "templates"
-SECRET = "unsubscribe-secret-for-tests"
+SECRET = "unsubscribe-secret-for-tests-32-chars"
 
 
 @pytest.fixture
@@ -187,7 +187,9 @@ def test_send_email_is_built_like_a_real_one(
     link = parsed["List-Unsubscribe"].strip("<>")
     assert link.startswith("https://notifier.acme.example/unsubscribe/")
     token = link.rpartition("/")[2]
-    assert verify_unsubscribe_token(SECRET.encode(), token) == ("ops@acme.example", "email")
+    found = verify_link(SECRET.encode(), token)
+    assert found is not None and (found.customer_id, found.channel) == ("ops@acme.example", "email")
+    assert "ops@acme.example" not in link  # opaque: the address is not readable in the link
     assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert parsed.get_body(("html",)) is not None
 
@@ -217,3 +219,29 @@ def test_unavailable_channel_fails_with_the_reason(capsys: pytest.CaptureFixture
 def test_unknown_channel_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["channels", "send", "fax", "+5491155551234"]) == 2
     assert "unknown channel 'fax'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("unset", "says"),
+    [
+        pytest.param("NOTIFIER_SECRET_KEY", "NOTIFIER_SECRET_KEY is not set", id="no-key"),
+        pytest.param("NOTIFIER_PUBLIC_URL", "NOTIFIER_PUBLIC_URL is not set", id="no-url"),
+    ],
+)
+def test_send_email_refuses_without_what_the_unsubscribe_link_needs(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], unset: str, says: str
+) -> None:
+    fake = SmtpFake()
+    fake.start()
+    try:
+        monkeypatch.setenv("NOTIFIER_SMTP_HOST", "127.0.0.1")
+        monkeypatch.setenv("NOTIFIER_SMTP_PORT", str(fake.port))
+        monkeypatch.setenv("NOTIFIER_SMTP_TLS", "none")
+        monkeypatch.setenv("NOTIFIER_EMAIL_FROM", "Acme <avisos@acme.example>")
+        monkeypatch.delenv(unset)
+        assert main(["channels", "send", "email", "ops@acme.example"]) == 1
+    finally:
+        fake.stop()
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("notifier: error: ") and says in line
+    assert fake.received == []

@@ -244,6 +244,12 @@ async def test_starttls_against_an_implicit_tls_server_is_bounded_by_the_timeout
     assert fake.received == []
 
 
+def with_links(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Set what ``channels send email`` requires for the unsubscribe link."""
+    monkeypatch.setenv("NOTIFIER_PUBLIC_URL", "https://notifier.acme.example")
+    monkeypatch.setenv("NOTIFIER_SECRET_KEY", "unsubscribe-secret-for-tls-tests-32")
+
+
 def test_cli_sends_email_over_starttls_with_the_ca_file(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
@@ -252,6 +258,7 @@ def test_cli_sends_email_over_starttls_with_the_ca_file(
     serve: list[SmtpFake],
 ) -> None:
     fake = with_auth(serve, ca, "starttls")
+    with_links(monkeypatch)
     monkeypatch.setenv("NOTIFIER_SMTP_HOST", "127.0.0.1")
     monkeypatch.setenv("NOTIFIER_SMTP_PORT", str(fake.port))
     monkeypatch.setenv("NOTIFIER_SMTP_TLS", "starttls")
@@ -277,6 +284,7 @@ def test_cli_names_an_untrusted_certificate(
     serve: list[SmtpFake],
 ) -> None:
     fake = started(serve, SmtpFake(tls="implicit", server_context=server_context(trustme.CA())))
+    with_links(monkeypatch)
     monkeypatch.setenv("NOTIFIER_SMTP_HOST", "127.0.0.1")
     monkeypatch.setenv("NOTIFIER_SMTP_PORT", str(fake.port))
     monkeypatch.setenv("NOTIFIER_SMTP_TLS", "implicit")

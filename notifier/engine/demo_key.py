@@ -1,0 +1,44 @@
+"""The demo's unsubscribe key: generated once per database, so its links survive restarts."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from pydantic import SecretStr
+from sqlalchemy import make_url
+
+KEY_BYTES = 32  # token_urlsafe(32) is 43 characters, past the 32 the links need
+
+
+def demo_secret(database_url: str) -> SecretStr:
+    """Return the key kept beside a SQLite database file, made on first use (mode 0600).
+
+    Any other database gets a key for this run only: its links stop working on restart.
+    """
+    path = _key_file(database_url)
+    if path is None:
+        return SecretStr(secrets.token_urlsafe(KEY_BYTES))
+    try:
+        stored = path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        stored = ""
+    if stored:
+        return SecretStr(stored)
+    key = secrets.token_urlsafe(KEY_BYTES)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another demo on this file wrote it first: use theirs
+        return SecretStr(path.read_text(encoding="ascii").strip())
+    with os.fdopen(fd, "w", encoding="ascii") as f:
+        f.write(key + "\n")
+    return SecretStr(key)
+
+
+def _key_file(database_url: str) -> Path | None:
+    parsed = make_url(database_url)
+    if not parsed.drivername.startswith("sqlite") or parsed.database in (None, "", ":memory:"):
+        return None
+    database = Path(str(parsed.database)).resolve()
+    return database.with_name(database.name + ".secret-key")

@@ -63,6 +63,10 @@ class Reloader:
 
         Never raises for what the files hold: any failure becomes a problem of the set.
         """
+        return self._apply(*self._check())
+
+    def _check(self) -> tuple[Renderer | None, RuleLoad]:
+        """Read, check and compile the files (rendering every template's samples)."""
         try:
             renderer = Renderer.from_settings(self.settings)
             result = load_rules(Path(self.settings.rules_dir), renderer, self._defaults)
@@ -70,6 +74,10 @@ class Reloader:
             where = display_path(Path(self.settings.templates_dir))
             failed = Problem(where, 1, 1, describe_failure("cannot read the templates", exc))
             renderer, result = None, RuleLoad(None, (failed,), ())
+        return renderer, result
+
+    def _apply(self, renderer: Renderer | None, result: RuleLoad) -> RuleLoad:
+        """Put a checked set in force, or record why it was refused."""
         errors = [str(p) for p in result.problems if p.severity == "error"]
         self.metrics.rules_problems.set(len(errors))
         for problem in result.problems:
@@ -119,7 +127,9 @@ class Reloader:
 
     async def reload(self) -> bool:
         """Reload now; True when the new set is in force."""
-        result = self.load()
+        # Checking renders every template's samples (each up to NOTIFIER_RENDER_TIMEOUT):
+        # off the event loop, so the API and the scan go on meanwhile.
+        result = self._apply(*await asyncio.to_thread(self._check))
         now = self.clock.now()
         if result.rules is None:
             log.error("rules.reload_refused", problems=len(self.problems))

@@ -3,17 +3,31 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, Select, select
+import structlog
+from sqlalchemy import Row, Select, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from notifier.domain.models import Customer
+from notifier.domain.models import Customer, PromiseEventType, Source
 from notifier.domain.notices import SentLedger
 from notifier.domain.outbox import DuePromise
 from notifier.store.base import StoreBase, among
-from notifier.store.convert import customers, notifications, promises, to_customer, to_promise
+from notifier.store.convert import (
+    customers,
+    notifications,
+    promise_events,
+    promises,
+    to_customer,
+    to_promise,
+)
+
+log = structlog.get_logger("notifier.scan")
+# A row no version of the code can read (an INSERT by hand, a bad value): nothing but an edit
+# changes it, so it is looked at again only this much later, and listed as a plan error.
+UNREADABLE_RECHECK = timedelta(hours=1)
+Unreadable = list[tuple[int, int, str]]  # promise id, deadline version, why
 
 _PROMISE_NAMES = tuple(c.name for c in promises.c)
 _CUSTOMER_NAMES = tuple(c.name for c in customers.c)
@@ -25,7 +39,9 @@ class DueQueries(StoreBase):
         """Return up to ``limit`` promises whose check is due, earliest first, from the index."""
         async with self.reading() as conn:
             rows = (await conn.execute(_due_query(now, limit))).all()
-            return await _due(conn, rows)
+            due, unreadable = await _due(conn, rows)
+        await self.park_unreadable(unreadable, now)
+        return due
 
     async def due_batches(
         self, now: datetime, size: int, limit: int
@@ -41,7 +57,33 @@ class DueQueries(StoreBase):
                 _due_query(now, limit), execution_options={"yield_per": size}
             )
             async for rows in result.partitions(size):
-                yield await _due(conn, rows)
+                due, unreadable = await _due(conn, rows)
+                await self.park_unreadable(unreadable, now)
+                yield due
+
+    async def park_unreadable(self, unreadable: Unreadable, now: datetime) -> None:
+        """Put off promises whose row cannot be read, each with a ``plan_error`` event."""
+        if not unreadable:
+            return
+        until = now + UNREADABLE_RECHECK
+        async with self.transaction() as conn:
+            for pid, _, reason in unreadable:
+                state = {"rule": None, "reason": reason, "since": now.isoformat()}
+                await conn.execute(
+                    update(promises)
+                    .where(promises.c.id == pid)
+                    .values(next_check_at=until, plan_errors=promises.c.plan_errors + 1,
+                            plan_error=state)
+                )  # fmt: skip
+            await conn.execute(
+                promise_events.insert(),
+                [{"promise_id": pid, "type": PromiseEventType.PLAN_ERROR.value, "at": now,
+                  "source": Source.DAEMON.value, "deadline_version": version,
+                  "data": {"rule": None, "reason": reason, "next_check_at": until.isoformat()}}
+                 for pid, version, reason in unreadable],
+            )  # fmt: skip
+        for pid, _, reason in unreadable:
+            log.warning("scan.unreadable_row", promise_id=pid, error=reason)
 
     async def next_checks(
         self, customer_ids: Sequence[str], after: datetime, until: datetime
@@ -78,23 +120,35 @@ def _due_query(now: datetime, limit: int) -> Select[Any]:
     )
 
 
-async def _due(conn: AsyncConnection, rows: Sequence[Row[Any]]) -> list[DuePromise]:
-    """Return the due promises of ``rows``, each with its customer and what it was sent."""
+async def _due(
+    conn: AsyncConnection, rows: Sequence[Row[Any]]
+) -> tuple[list[DuePromise], Unreadable]:
+    """Return the due promises of ``rows``, each with its customer and what it was sent.
+
+    A row that cannot be read (its promise or its customer) is returned apart, with why.
+    """
     if not rows:
-        return []
+        return [], []
     keys = await _sent_keys(conn, [r[0] for r in rows])
     split = len(_PROMISE_NAMES)
     found: dict[str, Customer] = {}
-    due = []
+    due, unreadable = [], []
     for r in rows:
         values = tuple(r)
-        promise = to_promise(dict(zip(_PROMISE_NAMES, values[:split], strict=True)))
-        customer = found.get(promise.customer_id)
-        if customer is None:
-            customer = to_customer(dict(zip(_CUSTOMER_NAMES, values[split:], strict=True)))
-            found[promise.customer_id] = customer
+        promise_row = dict(zip(_PROMISE_NAMES, values[:split], strict=True))
+        try:
+            promise = to_promise(promise_row)
+            customer = found.get(promise.customer_id)
+            if customer is None:
+                customer = to_customer(dict(zip(_CUSTOMER_NAMES, values[split:], strict=True)))
+                found[promise.customer_id] = customer
+        except Exception as exc:  # one bad row must not stop the scan for everyone
+            version = promise_row.get("deadline_version")
+            reason = f"the row cannot be read: {type(exc).__name__}: {exc}".splitlines()[0]
+            unreadable.append((int(r[0]), version if isinstance(version, int) else 0, reason))
+            continue
         due.append(DuePromise(promise, customer, SentLedger(keys.get(promise.id, frozenset()))))
-    return due
+    return due, unreadable
 
 
 async def _sent_keys(conn: AsyncConnection, promise_ids: list[int]) -> dict[int, frozenset[str]]:

@@ -102,3 +102,28 @@ async def test_an_upsert_and_a_keep_clear_it_too(rig: Rig) -> None:
     await rig.ledger.keep(pid, Source.API)
     row = await promise_row(rig.store, pid)
     assert (row["status"], row["plan_errors"], row["plan_error"]) == ("kept", 0, None)
+
+
+async def test_a_row_that_cannot_be_read_is_put_off_with_a_plan_error_alone(rig: Rig) -> None:
+    # A status no version of notifier writes, and a customer whose undeliverable map is a list:
+    # neither row converts; the scan puts both off and tells ana all the same.
+    await rig.customer("ana")
+    await rig.promise("ana", "order-1", timedelta(hours=-2))
+    now = rig.clock.now()
+    await insert_customer(rig.store, "bea", now)
+    bogus = await insert_promise(rig.store, "bea", "order-bogus", now, now, status="bogus")
+    await insert_customer(rig.store, "cleo", now, undeliverable=["sms"])
+    odd = await insert_promise(rig.store, "cleo", "order-cleo", now - timedelta(hours=2), now)
+
+    report = await rig.scan()
+    assert report.scheduled == 1
+    await rig.dispatcher.dispatch_until_idle()
+    assert [f["To"] for f in rig.twilio.forms()] == ["+5491155550101"]  # ana, in this tick
+
+    for pid in (bogus, odd):
+        row = await promise_row(rig.store, pid)
+        assert row["next_check_at"] == now + timedelta(hours=1)
+        assert row["plan_errors"] == 1 and row["plan_error"]["rule"] is None
+        (event,) = await events_of(rig.store, pid, "plan_error")
+        assert event["data"]["reason"].startswith("the row cannot be read: "), event
+    assert (await rig.scan()).promises == 0  # not read again until its hour is up

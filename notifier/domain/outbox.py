@@ -124,6 +124,7 @@ def back_in_outbox(
 RENDER_ERROR = "render_error"  # composing or rendering the message
 COMPOSE_ERROR = "compose_error"  # building the channel's message from the rendered text
 ROUTE_ERROR = "route_error"  # deciding the channel, the cap, the grouping
+UNREADABLE_ROW = "unreadable_row"  # its customer's or promise's row holds what no version writes
 SEND_ERROR = "send_error"  # the adapter raised something that is not a SendError
 WRITE_ERROR = "write_error"  # the row's own outcome could not be written as it was
 

@@ -28,6 +28,7 @@ from notifier.domain.outbox import (
     COMPOSE_ERROR,
     RENDER_ERROR,
     ROUTE_ERROR,
+    UNREADABLE_ROW,
     Change,
     Event,
     Notification,
@@ -57,6 +58,8 @@ class _Batch:
     customers: dict[str, Customer]
     promises: dict[int, Promise]
     sent: dict[str, list[datetime]]
+    unreadable: dict[str, str] = field(default_factory=dict)  # customer id: why
+    unreadable_promises: dict[int, str] = field(default_factory=dict)  # promise id: why
     changes: list[Change] = field(default_factory=list)
     attempts: list[Attempt] = field(default_factory=list)
 
@@ -184,16 +187,27 @@ class Dispatcher:
     async def _load(self, claimed: list[Notification], now: datetime) -> _Batch:
         customer_ids = list({n.customer_id for n in claimed})
         promise_ids = [n.promise_id for n in claimed if n.promise_id is not None]
+        unreadable: dict[str, str] = {}
+        unreadable_promises: dict[int, str] = {}
         return _Batch(
             claimed,
-            await self.store.get_customers(customer_ids),
-            await self.store.get_promises(promise_ids),
+            await self.store.get_customers(customer_ids, unreadable),
+            await self.store.get_promises(promise_ids, unreadable_promises),
             await self.store.sent_since(customer_ids, now - DAY),
+            unreadable,
+            unreadable_promises,
         )
 
     def _decide(self, batch: _Batch, now: datetime) -> None:
         goes: dict[str, list[tuple[Notification, Send]]] = defaultdict(list)
         for n in batch.claimed:
+            why = batch.unreadable.get(n.customer_id) or (
+                batch.unreadable_promises.get(n.promise_id) if n.promise_id is not None else None
+            )
+            if why is not None:  # a hand-made row: this notification fails, the batch goes on
+                self.metrics.dispatch_errors.labels(UNREADABLE_ROW).inc()
+                batch.changes.append(failed(n.id, UNREADABLE_ROW, why, None))
+                continue
             try:
                 verdict = self._route(n, batch, now)
             except Exception as exc:  # one row's values must not stop the others

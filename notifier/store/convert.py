@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
+import structlog
 from sqlalchemy import Table
 
 from notifier.domain.models import (
@@ -37,6 +38,33 @@ promises = cast(Table, PromiseRow.__table__)  # type: ignore[attr-defined]
 promise_events = cast(Table, PromiseEventRow.__table__)  # type: ignore[attr-defined]
 notifications = cast(Table, NotificationRow.__table__)  # type: ignore[attr-defined]
 notification_events = cast(Table, NotificationEventRow.__table__)  # type: ignore[attr-defined]
+
+
+log = structlog.get_logger("notifier.store")
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def converted(
+    rows: Iterable[Mapping[Any, Any]],
+    convert: Callable[[Mapping[Any, Any]], V],
+    unreadable: dict[K, str] | None = None,
+) -> dict[K, V]:
+    """Return ``convert`` of each row by its id; a row that will not convert is left out.
+
+    One hand-made row with a value no version writes must not fail the batch it came in:
+    why it was left out goes into ``unreadable`` (and the log) under its id.
+    """
+    found: dict[K, V] = {}
+    for row in rows:
+        try:
+            found[row["id"]] = convert(row)
+        except Exception as exc:
+            reason = f"the row cannot be read: {type(exc).__name__}: {exc}".splitlines()[0]
+            log.warning("store.unreadable_row", table=convert.__name__, id=row["id"], error=reason)
+            if unreadable is not None:
+                unreadable[row["id"]] = reason
+    return found
 
 
 def _channel(value: object) -> ChannelName | None:

@@ -15,6 +15,7 @@ from notifier.domain.ingest import CustomerData, ForgetReport, InteractionData, 
 from notifier.domain.models import Customer, CustomerId, Direction, NotificationStatus
 from notifier.store.base import StoreBase, among
 from notifier.store.convert import (
+    converted,
     customers,
     interactions,
     notification_events,
@@ -44,12 +45,18 @@ class CustomerQueries(StoreBase):
             )
         return to_customer(row) if row else None
 
-    async def get_customers(self, ids: Sequence[str]) -> dict[str, Customer]:
-        """Return the known customers among ``ids``, by id."""
+    async def get_customers(
+        self, ids: Sequence[str], unreadable: dict[str, str] | None = None
+    ) -> dict[str, Customer]:
+        """Return the known customers among ``ids``, by id.
+
+        A row that cannot be read (a value no version writes) is left out; with
+        ``unreadable``, why is put there under its id.
+        """
         async with self.reading() as conn:
             query = select(customers).where(among(conn, customers.c.id, set(ids)))
             rows = (await conn.execute(query)).mappings()
-            return {r["id"]: to_customer(r) for r in rows}
+            return converted(rows, to_customer, unreadable)
 
     async def add_interactions(
         self, items: Sequence[InteractionData], now: datetime

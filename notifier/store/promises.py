@@ -19,7 +19,13 @@ from notifier.domain.models import (
     Source,
 )
 from notifier.store.base import StoreBase, among
-from notifier.store.convert import promise_events, promises, to_promise, to_promise_event
+from notifier.store.convert import (
+    converted,
+    promise_events,
+    promises,
+    to_promise,
+    to_promise_event,
+)
 from notifier.store.upserts import REARM, reschedule_data, reschedule_values, upsert_promises
 
 # What keep and cancel may change, and into what.
@@ -50,13 +56,15 @@ class PromiseQueries(StoreBase):
             )
         return to_promise(row) if row else None
 
-    async def get_promises(self, ids: Sequence[int]) -> dict[int, Promise]:
-        """Return the known promises among ``ids``, by id."""
+    async def get_promises(
+        self, ids: Sequence[int], unreadable: dict[int, str] | None = None
+    ) -> dict[int, Promise]:
+        """Return the known promises among ``ids``, by id (unreadable rows as get_customers)."""
         if not ids:
             return {}
         async with self.reading() as conn:
             rows = await conn.execute(select(promises).where(among(conn, promises.c.id, set(ids))))
-            return {r["id"]: to_promise(r) for r in rows.mappings()}
+            return converted(rows.mappings(), to_promise, unreadable)
 
     async def list_promises(
         self,

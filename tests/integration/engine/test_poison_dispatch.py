@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import update
 
 from notifier.channels.base import Channel, OutboundMessage, Receipt
 from notifier.domain.models import NotificationStatus
 from notifier.engine.recovery import recover
+from notifier.store.convert import customers
 from tests.integration.poison import (
     insert_customer,
     insert_promise,
@@ -166,3 +168,24 @@ async def test_an_adapter_raising_something_unexpected_fails_that_row_alone(rig:
     labels = {"reason": "send_error"}
     registry = rig.dispatcher.metrics.registry
     assert registry.get_sample_value("notifier_dispatch_errors_total", labels) == 1.0
+
+
+async def test_a_customer_row_spoilt_after_scheduling_fails_its_notification_alone(
+    rig: Rig,
+) -> None:
+    for cid, phone in (("ana", "+5491155550101"), ("bea", "+5491155550102")):
+        await rig.customer(cid, phone=phone)
+        await rig.promise(cid, f"order-{cid}", timedelta(hours=-2))
+    await rig.scan()
+    # By hand, between the scan and the send: a value no version of notifier writes.
+    async with rig.store.transaction() as conn:
+        await conn.execute(
+            update(customers).where(customers.c.id == "bea").values(undeliverable=["sms"])
+        )
+    await rig.dispatcher.dispatch_until_idle()
+
+    assert await sending(rig.store) == []
+    assert [f["To"] for f in rig.twilio.forms()] == ["+5491155550101"]
+    (bea,) = await notification_rows(rig.store, "bea")
+    assert (bea["status"], bea["error_code"]) == ("failed", "unreadable_row")
+    assert bea["error"].startswith("unreadable_row: the row cannot be read: AttributeError")

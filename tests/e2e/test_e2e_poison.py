@@ -115,7 +115,10 @@ async def test_a_poisoned_promise_amount_and_template_silence_no_one_else(
     assert plan_error["data"]["rule"] == "delivery-late", plan_error
     assert "OverflowError" in plan_error["data"]["reason"], plan_error
 
-    assert not [r for r in await rows(e2e_db) if r["status"] in ("pending", "sending")]
+    async def settled() -> bool:  # the ops escalations of the late refunds included
+        return not [r for r in await rows(e2e_db) if r["status"] in ("pending", "sending")]
+
+    await wait_for(settled, "every notification settled")
     assert daemon.proc is not None and daemon.proc.poll() is None  # still running
     assert await daemon.stop() == 0
     assert "Traceback" not in daemon.stderr()

@@ -88,7 +88,8 @@ class ReportQueries(StoreBase):
     async def pauses(self, now: datetime) -> list[dict[str, Any]]:
         """Return the pauses in force (a down channel's pause lapses at its probe time)."""
         async with self.reading() as conn:
-            rows = (await conn.execute(select(pauses).order_by(pauses.c.created_at))).mappings()
+            query = select(pauses).order_by(pauses.c.created_at, pauses.c.id)  # ties: as made
+            rows = (await conn.execute(query)).mappings()
             return [dict(r) for r in rows if r["until"] is None or r["until"] > now]
 
     async def pause(

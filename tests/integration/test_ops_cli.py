@@ -104,13 +104,17 @@ async def test_pause_and_resume_refuse_what_would_do_nothing(
     assert code == 2 and fragment in err
 
 
-async def test_pause_holds_and_resume_lets_go_with_nothing_dropped(rig: Rig, cli: Cli) -> None:
+async def test_pause_holds_and_resume_lets_go_with_nothing_dropped(
+    rig: Rig, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
     await rig.customer("ana", last_used="sms")
     await rig.customer("eva", last_used="email")
     await rig.promise("ana", "order-1", timedelta(hours=-2))
 
     code, out, _ = await cli("pause", "--channel", "sms", "--reason", "carrier outage")
     assert code == 0 and out.startswith("paused: channel sms since ") and "carrier outage" in out
+    # Each CLI run starts its clock at NOTIFIER_NOW: the second pause comes a second later.
+    monkeypatch.setenv("NOTIFIER_NOW", (rig.clock.now() + timedelta(seconds=1)).isoformat())
     paused = await cli.json("pause", "--rule", "refund-late")
     assert isinstance(paused, dict)
     assert [(p["kind"], p["target"]) for p in paused["paused"]] == [

@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import os
 import shutil
+import sys
+import threading
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
 import pytest
+import structlog
 
 from notifier.store.migrate import upgrade
 from notifier.store.store import Store
@@ -37,6 +41,20 @@ class FakeClock:
 
     def advance(self, delta: timedelta) -> None:
         self.current += delta
+
+
+@pytest.fixture
+def restored_logging() -> Iterator[None]:
+    """Put back the logging state that ``configure_logging`` changes for the whole process."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    hooks = threading.excepthook, sys.unraisablehook
+    yield
+    structlog.reset_defaults()
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    threading.excepthook, sys.unraisablehook = hooks
+    logging.captureWarnings(False)
 
 
 @pytest.fixture

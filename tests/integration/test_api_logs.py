@@ -4,15 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import socket
-import sys
-import threading
-from collections.abc import Iterator
 
 import httpx
 import pytest
-import structlog
 import uvicorn
 from fastapi import FastAPI
 
@@ -21,18 +16,8 @@ from notifier.observability import configure_logging
 from tests.e2e.daemon import wait_for
 from tests.fakes.smtp_server import free_port
 
-
-@pytest.fixture(autouse=True)
-def _reset_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    hooks = threading.excepthook, sys.unraisablehook
-    yield
-    structlog.reset_defaults()
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    threading.excepthook, sys.unraisablehook = hooks
-    logging.captureWarnings(False)
+# configure_logging changes process-wide state: each test gets it back as it was.
+pytestmark = pytest.mark.usefixtures("restored_logging")
 
 
 def _failing_app() -> FastAPI:

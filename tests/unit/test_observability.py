@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 import threading
 import warnings
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,18 +16,8 @@ from pydantic import SecretStr
 from notifier.config import Settings
 from notifier.observability import configure_logging, mask, mask_email, mask_phone
 
-
-@pytest.fixture(autouse=True)
-def _reset_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    hooks = threading.excepthook, sys.unraisablehook
-    yield
-    structlog.reset_defaults()
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    threading.excepthook, sys.unraisablehook = hooks
-    logging.captureWarnings(False)
+# configure_logging changes process-wide state: each test gets it back as it was.
+pytestmark = pytest.mark.usefixtures("restored_logging")
 
 
 def _lines(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:

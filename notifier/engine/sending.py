@@ -176,7 +176,6 @@ class Sender:
     async def _send(self, a: Attempt) -> None:
         try:
             after = await self._attempt(a)
-            await self._apply(a, after.effects)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # an adapter bug: this row fails alone, loudly
@@ -185,6 +184,7 @@ class Sender:
             log.exception("dispatch.unexpected", notification_id=a.notification.id)
             self.metrics.dispatch_errors.labels(SEND_ERROR).inc()
             after = self._decide(a, unexpected(exc))
+        await self._apply(a, after.effects)
         self._count(a, after.changes[0])
         self._results.extend(after.changes)
         self._has_results.set()
@@ -217,7 +217,18 @@ class Sender:
         )  # fmt: skip
 
     async def _apply(self, a: Attempt, effects: Sequence[Effect]) -> None:
-        """Apply what the outcome means beyond the rows: addresses, consent, a channel down."""
+        """Apply what the outcome means beyond the rows: addresses, consent, a channel down.
+
+        A failure here is logged and the rows' outcome still written: the provider's
+        answer stands, and the next answer like it applies the effect again.
+        """
+        try:
+            await self._apply_all(a, effects)
+        except Exception:
+            log.exception("dispatch.effects_failed", notification_id=a.notification.id,
+                          effects=[type(e).__name__ for e in effects])  # fmt: skip
+
+    async def _apply_all(self, a: Attempt, effects: Sequence[Effect]) -> None:
         await self.store.apply_effects(
             [e for e in effects if not isinstance(e, ChannelDown)], self.clock.now()
         )

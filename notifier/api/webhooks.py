@@ -21,11 +21,11 @@ from twilio.twiml.messaging_response import MessagingResponse
 from notifier.api.deps import Services, ServicesDep
 from notifier.channels.base import OutboundMessage, SendError
 from notifier.channels.keywords import classify_inbound
+from notifier.channels.twilio_api import report_outcome
 from notifier.domain.ingest import InteractionData, TimelineEntry
 from notifier.domain.limits import NUL
 from notifier.domain.models import ChannelName, Customer, Direction
 from notifier.observability import mask_phone
-from notifier.store.deliveries import DeliveryReport
 
 log = structlog.get_logger("notifier.webhooks")
 router = APIRouter(prefix="/webhooks/twilio", tags=["webhooks"])
@@ -75,12 +75,15 @@ SignedParams = Annotated[Params, Depends(signed_params)]
 
 @router.post("/status")
 async def delivery_status(params: SignedParams, svc: ServicesDep) -> Response:
-    """Record a delivery report; undelivered and failed send the notification on its way."""
+    """Record a delivery report; undelivered and failed send the notification on its way.
+
+    Twilio's code table classifies it; a 21610 records the opt-out as a STOP would.
+    """
     sid = params.get("MessageSid") or params.get("SmsSid")
     state = params.get("MessageStatus") or params.get("SmsStatus")
     if not sid or not state:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "MessageSid and MessageStatus required")
-    report = DeliveryReport(sid, state.lower(), params.get("ErrorCode") or None)
+    report = report_outcome(sid, state, params.get("ErrorCode") or None)
     key = f"twilio-status:{sid}:{report.status}"
     if not await svc.store.first_receipt(key, svc.clock.now()):
         log.info("webhooks.replay", provider_id=sid, status=report.status)
@@ -95,10 +98,11 @@ async def delivery_status(params: SignedParams, svc: ServicesDep) -> Response:
         "webhooks.status",
         provider_id=sid,
         status=report.status,
-        code=report.error_code,
+        code=report.code,
         notifications=list(outcome.found),
         moved_on=list(outcome.moved_on),
         address_failed=outcome.address_failed,
+        opted_out=outcome.opted_out,
     )
     if outcome.moved_on:
         svc.wake_dispatcher()

@@ -5,11 +5,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from enum import StrEnum
 from typing import Protocol
 
 from notifier.domain.errors import NotifierError
 from notifier.domain.models import ChannelName
+from notifier.domain.outcomes import Outcome, OutcomeKind, Reason
+
+__all__ = [
+    "Channel", "ChannelDownError", "OutboundMessage", "PermanentError", "Reason", "Receipt",
+    "SendError", "TransientError", "error_for",
+]  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,42 +45,29 @@ class Receipt:
     detail: Mapping[str, str] = field(default_factory=dict)
 
 
-class Reason(StrEnum):
-    """Why a send failed, small and closed: used as a metrics label and in the history."""
-
-    INVALID_ADDRESS = "invalid_address"
-    OPTED_OUT = "opted_out"
-    NOT_MOBILE = "not_mobile"
-    NO_TEMPLATE = "no_template"
-    CANNOT_DM = "cannot_dm"
-    RECIPIENT_REFUSED = "recipient_refused"
-    REJECTED = "rejected"
-    RATE_LIMITED = "rate_limited"
-    TIMEOUT = "timeout"
-    CONNECTION = "connection"
-    PROVIDER_ERROR = "provider_error"
-    TEMPORARY_FAILURE = "temporary_failure"
-    AUTH_FAILED = "auth_failed"
-    MISCONFIGURED = "misconfigured"
-
-
 class SendError(NotifierError):
-    """A send that did not go through; the subclass says what to do next."""
+    """A send that did not go through; the subclass says what to do next.
 
-    kind = "error"
+    ``outcome`` is the same answer as a domain value: what the dispatcher decides on.
+    """
+
+    kind = OutcomeKind.UNEXPECTED
 
     def __init__(self, reason: Reason, provider_message: str, code: str | None = None) -> None:
-        detail = f" {code}" if code else ""
-        super().__init__(f"{self.kind} ({reason}{detail}): {provider_message}")
-        self.reason = reason
-        self.code = code
-        self.provider_message = provider_message
+        self._set(Outcome(self.kind, reason, provider_message, code))
+
+    def _set(self, outcome: Outcome) -> None:
+        super().__init__(outcome.line)
+        self.outcome = outcome
+        self.reason = reason_of(outcome)
+        self.code = outcome.code
+        self.provider_message = outcome.text
 
 
 class TransientError(SendError):
     """Retry later on the same channel, no sooner than ``retry_after`` when the provider said."""
 
-    kind = "transient"
+    kind = OutcomeKind.TRANSIENT
 
     def __init__(
         self,
@@ -84,7 +76,7 @@ class TransientError(SendError):
         code: str | None = None,
         retry_after: timedelta | None = None,
     ) -> None:
-        super().__init__(reason, provider_message, code)
+        self._set(Outcome(self.kind, reason, provider_message, code, retry_after))
         self.retry_after = retry_after
 
 
@@ -92,10 +84,11 @@ class PermanentError(SendError):
     """This recipient cannot be reached on this channel: try the next one.
 
     ``address_failed`` is set when the address itself is dead (no such number, a
-    landline, a mailbox the server refuses), so later notifications skip it.
+    landline, a mailbox the server refuses), so later notifications skip it;
+    ``opted_out`` when the recipient withdrew consent to the channel (Twilio's 21610).
     """
 
-    kind = "permanent"
+    kind = OutcomeKind.PERMANENT
 
     def __init__(
         self,
@@ -103,15 +96,38 @@ class PermanentError(SendError):
         provider_message: str,
         code: str | None = None,
         address_failed: bool = False,
+        opted_out: bool = False,
     ) -> None:
-        super().__init__(reason, provider_message, code)
+        outcome = Outcome(self.kind, reason, provider_message, code,
+                          address_dead=address_failed, opted_out=opted_out)  # fmt: skip
+        self._set(outcome)
         self.address_failed = address_failed
+        self.opted_out = opted_out
 
 
 class ChannelDownError(SendError):
     """Our side is broken (bad credentials, sender refused): pause the channel, alert ops."""
 
-    kind = "channel_down"
+    kind = OutcomeKind.CHANNEL_DOWN
+
+
+def reason_of(outcome: Outcome) -> Reason:
+    """Return why ``outcome`` failed; a failure always has a reason."""
+    if outcome.reason is None:
+        raise ValueError(f"a {outcome.kind} outcome without a reason")
+    return outcome.reason
+
+
+def error_for(outcome: Outcome) -> SendError:
+    """Return the error an adapter raises for a failed send-time ``outcome``."""
+    o, reason = outcome, reason_of(outcome)
+    if o.kind is OutcomeKind.TRANSIENT:
+        return TransientError(reason, o.text, o.code, o.retry_after)
+    if o.kind is OutcomeKind.PERMANENT:
+        return PermanentError(reason, o.text, o.code, o.address_dead, o.opted_out)
+    if o.kind is OutcomeKind.CHANNEL_DOWN:
+        return ChannelDownError(reason, o.text, o.code)
+    raise ValueError(f"a {o.kind} outcome is not a send error")
 
 
 class Channel(Protocol):

@@ -1,4 +1,7 @@
-"""The Twilio Messages API as both Twilio channels use it: one pooled client, one error table."""
+"""The Twilio Messages API as both Twilio channels use it: one pooled client, one code table.
+
+The table classifies send-time answers and status callbacks alike.
+"""
 
 from __future__ import annotations
 
@@ -17,26 +20,57 @@ from twilio.http.response import Response
 from twilio.rest import Client
 
 from notifier.channels.base import (
-    ChannelDownError,
     PermanentError,
-    Reason,
     Receipt,
     SendError,
     TransientError,
+    error_for,
 )
+from notifier.domain.outcomes import Outcome, OutcomeKind, Reason
 
 TWILIO_API = "https://api.twilio.com"
 
-# code -> (reason, the address itself is dead). Anything else 4xx is a plain permanent failure.
-FINAL: Mapping[int, tuple[Reason, bool]] = {
-    21211: (Reason.INVALID_ADDRESS, True),  # not a valid phone number
+
+@dataclass(frozen=True, slots=True)
+class TwilioCode:
+    """What one Twilio error code means, at send time and in a status callback.
+
+    ``kind`` decides a send-time answer whatever its HTTP status; None leaves it to the
+    status. A failed status callback is always permanent for its message.
+    """
+
+    meaning: str
+    reason: Reason
+    kind: OutcomeKind | None = None
+    address_dead: bool = False  # no later message can reach that address on that channel
+    opted_out: bool = False  # the recipient withdrew consent to the channel
+
+
+_PERMANENT, _TRANSIENT = OutcomeKind.PERMANENT, OutcomeKind.TRANSIENT
+_DOWN = OutcomeKind.CHANNEL_DOWN
+# The one table of Twilio codes. Any other 4xx is a plain permanent failure.
+CODES: Mapping[int, TwilioCode] = {
+    20003: TwilioCode("authentication failed", Reason.AUTH_FAILED, _DOWN),
+    20429: TwilioCode("too many concurrent requests", Reason.RATE_LIMITED, _TRANSIENT),
+    21211: TwilioCode("not a valid phone number", Reason.INVALID_ADDRESS, _PERMANENT,
+                      address_dead=True),
     # 21614 means a landline: no retry or later attempt can reach it by SMS.
-    21614: (Reason.NOT_MOBILE, True),
-    21610: (Reason.OPTED_OUT, False),  # the recipient sent STOP; START lifts it
-    63016: (Reason.NO_TEMPLATE, False),  # free-form WhatsApp outside the 24 h session
-}
-DOWN_CODES = frozenset({20003})  # authentication failed
-TRANSIENT_CODES = frozenset({20429})  # too many concurrent requests
+    21614: TwilioCode("not a mobile number", Reason.NOT_MOBILE, _PERMANENT, address_dead=True),
+    # The recipient sent STOP; START lifts it. Either way Twilio tells us, so it is recorded.
+    21610: TwilioCode("the recipient unsubscribed (STOP)", Reason.OPTED_OUT, _PERMANENT,
+                      opted_out=True),
+    # Free-form WhatsApp outside the 24 h session.
+    63016: TwilioCode("outside the WhatsApp 24 h window", Reason.NO_TEMPLATE, _PERMANENT),
+    # Seen in status callbacks, so the timeline says more than a number.
+    30003: TwilioCode("handset unreachable", Reason.UNDELIVERED),
+    30004: TwilioCode("message blocked", Reason.UNDELIVERED),
+    30005: TwilioCode("unknown handset", Reason.UNDELIVERED),
+    30006: TwilioCode("landline or unreachable carrier", Reason.UNDELIVERED),
+    30007: TwilioCode("filtered by the carrier", Reason.UNDELIVERED),
+    30008: TwilioCode("unknown error", Reason.UNDELIVERED),
+}  # fmt: skip
+_ARRIVED = {"delivered": OutcomeKind.DELIVERED, "read": OutcomeKind.READ}
+_FAILED = frozenset({"undelivered", "failed"})
 
 # The response headers of the request this task made last: TwilioRestException does not
 # carry them, and Retry-After lives there. A ContextVar is per task, so it is safe under
@@ -58,22 +92,48 @@ def status_callback_url(public_url: str) -> str:
     return f"{public_url.rstrip('/')}/webhooks/twilio/status"
 
 
+def answer_outcome(
+    status: int, code: int | None, message: str, retry_after: timedelta | None = None
+) -> Outcome:
+    """Return what a Twilio error answer (HTTP status, Twilio code) means for us."""
+    text = message or f"HTTP {status}"
+    code_text = str(code) if code is not None else None
+    known = CODES.get(code) if code is not None else None
+    kind = known.kind if known is not None else None
+    if status == 401 or kind is _DOWN:
+        return Outcome(_DOWN, Reason.AUTH_FAILED, text, code_text)
+    if known is not None and kind is _PERMANENT:
+        return Outcome(_PERMANENT, known.reason, text, code_text,
+                       address_dead=known.address_dead, opted_out=known.opted_out)  # fmt: skip
+    if status == 429 or kind is _TRANSIENT:
+        return Outcome(_TRANSIENT, Reason.RATE_LIMITED, text, code_text, retry_after)
+    if status >= 500:
+        return Outcome(_TRANSIENT, Reason.PROVIDER_ERROR, text, code_text, retry_after)
+    return Outcome(_PERMANENT, Reason.REJECTED, text, code_text)
+
+
 def classify(
     status: int, code: int | None, message: str, retry_after: timedelta | None = None
 ) -> SendError:
-    """Return the error a Twilio answer (HTTP status, Twilio code) means for us."""
-    text = message or f"HTTP {status}"
-    code_text = str(code) if code is not None else None
-    if status == 401 or (code is not None and code in DOWN_CODES):
-        return ChannelDownError(Reason.AUTH_FAILED, text, code_text)
-    if code is not None and code in FINAL:
-        reason, dead = FINAL[code]
-        return PermanentError(reason, text, code_text, address_failed=dead)
-    if status == 429 or (code is not None and code in TRANSIENT_CODES):
-        return TransientError(Reason.RATE_LIMITED, text, code_text, retry_after)
-    if status >= 500:
-        return TransientError(Reason.PROVIDER_ERROR, text, code_text, retry_after)
-    return PermanentError(Reason.REJECTED, text, code_text)
+    """Return the error a Twilio answer (HTTP status, Twilio code) is raised as."""
+    return error_for(answer_outcome(status, code, message, retry_after))
+
+
+def report_outcome(provider_id: str, status: str, error_code: str | None) -> Outcome:
+    """Return what a status callback (MessageStatus, ErrorCode) says about a message."""
+    status, code = status.lower(), error_code or None
+    if status in _ARRIVED:
+        return Outcome(_ARRIVED[status], code=code, provider_id=provider_id, status=status)
+    if status not in _FAILED:
+        return Outcome(OutcomeKind.IN_PROGRESS, code=code, provider_id=provider_id, status=status)
+    known = CODES.get(int(code)) if code is not None and code.isdigit() else None
+    meaning = known.meaning if known is not None else "no reason given"
+    text = f"Twilio reports {status}" + (f" ({code}: {meaning})" if code else "")
+    return Outcome(
+        _PERMANENT, known.reason if known is not None else Reason.UNDELIVERED, text, code,
+        address_dead=known is not None and known.address_dead,
+        opted_out=known is not None and known.opted_out, provider_id=provider_id, status=status,
+    )  # fmt: skip
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> timedelta | None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
+from notifier.domain.decide import Mute
 from notifier.domain.models import (
     ChannelName,
     Customer,
@@ -40,6 +41,7 @@ class Conditions:
     cap: int = 3
     window: timedelta = timedelta(minutes=10)  # consolidation window
     step: timedelta = timedelta(seconds=30)  # the daemon looks this often
+    mutes: tuple[Mute, ...] = ()  # what holds individual notices back, as the daemon's
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,9 +1,9 @@
 """What the daemon would send between two instants if nothing else changed.
 
 The scan's own planning (plan_due, then schedule with the simulated store's next checks,
-exactly as engine.scan does) and the dispatcher's own pure decisions (moot_reason, route,
-capped_until) stepped over time on the daemon's tick, with every send assumed to succeed.
-Nothing is written and nothing is sent.
+exactly as engine.scan does) and the dispatcher's own decide step, stepped over time on
+the daemon's tick, with every send assumed to succeed. Nothing is written and nothing is
+sent.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from notifier.domain.dispatch import capped_until, moot_reason
+from notifier.domain.decide import Claim, Go, Situation, decide
 from notifier.domain.forecast import (
     Conditions,
     Forecast,
@@ -32,12 +32,10 @@ from notifier.domain.models import (
     PromiseStatus,
 )
 from notifier.domain.notices import SentLedger
-from notifier.domain.outbox import DuePromise, Notification, PromiseChange, Scheduled
-from notifier.domain.routing import Send, Suppress, Via, Wait, route
+from notifier.domain.outbox import Change, DuePromise, Notification, PromiseChange, Scheduled
 from notifier.domain.rules.model import RuleSet
 from notifier.domain.scan import plan_due, schedule
 
-CONSOLIDATED = "several_late"  # the message several notices for one customer go out as
 # Safety net: a dispatch round that keeps finding work at one instant means a bug here.
 MAX_ROUNDS = 100
 
@@ -73,9 +71,17 @@ class _Run:
     ) -> None:
         self.rules = rules
         self.c = conditions
+        self.situation = Situation(
+            available=conditions.available,
+            paused=conditions.paused_channels,
+            ops_address=conditions.ops_address,
+            cap=conditions.cap,
+            mutes=conditions.mutes,
+        )
         self.start = start
-        self.customers: dict[CustomerId, Customer] = dict(world.customers)
-        self.promises: dict[PromiseId, Promise] = dict(world.settled)
+        # Keyed as the store keys them, which the decide step takes (a copy widens the type).
+        self.customers: dict[str, Customer] = {k: v for k, v in world.customers.items()}  # noqa: C416
+        self.promises: dict[int, Promise] = {k: v for k, v in world.settled.items()}  # noqa: C416
         self.ledgers: dict[PromiseId, SentLedger] = {}
         self.by_customer: dict[CustomerId, list[PromiseId]] = {}
         self.checks: list[tuple[datetime, PromiseId]] = []
@@ -94,7 +100,7 @@ class _Run:
             n = item.notification
             self._add(_Row(n, [item.reason] if item.reason else [], existing=True))
         self.next_id = max((int(i) for i in self.rows), default=0) + 1
-        self.sent: dict[CustomerId, list[datetime]] = {k: list(v) for k, v in world.sent.items()}
+        self.sent: dict[str, list[datetime]] = {k: list(v) for k, v in world.sent.items()}
         self.sends: list[Predicted] = []
         self.withheld: list[Withheld] = []
 
@@ -190,26 +196,35 @@ class _Run:
         if change.next_check_at is not None:
             heapq.heappush(self.checks, (change.next_check_at, p.id))
 
-    # The dispatcher: the decisions of engine.dispatch.Dispatcher._route and _plan_group.
+    # The dispatcher: the same decide step as engine.dispatch.Dispatcher, on these rows.
     def dispatch(self, now: datetime) -> None:
         """Send everything due at ``now``, round after round until nothing is due."""
         for _ in range(MAX_ROUNDS):
             claimed = self._claim(now)
             if not claimed:
                 return
+            rows = {row.notification.id: row for row in claimed}
             # The cap counts what went out before this round (the dispatcher's batch.sent).
-            batch_sent = {cid: list(times) for cid, times in self.sent.items()}
-            goes: dict[str, list[tuple[_Row, Send]]] = {}
-            for row in claimed:
-                verdict = self._route(row, now)
-                if isinstance(verdict, Send):
-                    n = row.notification
-                    key = n.customer_id if n.audience == "customer" else f"ops:{n.id}"
-                    goes.setdefault(key, []).append((row, verdict))
-                elif verdict is not None:
-                    self._withhold(row, now, *verdict)
-            for group in goes.values():
-                self._plan_group(group, batch_sent, now)
+            claim = Claim([row.notification for row in claimed], self.customers,
+                          self.promises, self.sent)  # fmt: skip
+            decision = decide(claim, self.situation, now)
+            for change in decision.changes:
+                self._settle(rows[change.id], change, now)
+            for go in decision.goes:
+                self._sent(go, rows, now)
+
+    def _settle(self, row: _Row, change: Change, now: datetime) -> None:
+        """Apply a change the decide step made without a send to the simulated row."""
+        event = change.event
+        kind = event.type if event is not None else ""
+        if kind == "folded":
+            return  # the message it is folded into says so
+        if change.status is NotificationStatus.PENDING and kind != "held":
+            assert change.not_before is not None  # back in the outbox: deferred, muted
+            reason = event.reason if event is not None and event.reason else kind
+            self._defer(row, change.not_before, f"{reason} until {_utc(change.not_before)}")
+            return
+        self._withhold(row, now, _OUTCOMES.get(kind, "failed"), (event and event.reason) or kind)
 
     def _claim(self, now: datetime) -> list[_Row]:
         found: dict[NotificationId, _Row] = {}
@@ -225,47 +240,11 @@ class _Run:
             found[nid] = row
         return sorted(found.values(), key=lambda r: (r.notification.not_before, r.notification.id))
 
-    def _route(self, row: _Row, now: datetime) -> Send | tuple[Outcome, str] | None:
-        n = row.notification
-        promise = self.promises.get(n.promise_id) if n.promise_id is not None else None
-        moot = moot_reason(n, promise)
-        if moot is not None:
-            return "cancelled", moot
-        if n.audience == "ops":
-            if self.c.ops_address is None or "email" not in self.c.available:
-                reason = "no way to reach ops: set NOTIFIER_OPS_EMAIL and configure email"
-                return "suppressed", reason
-            return Send("email", self.c.ops_address, Via.RULE)
-        customer = self.customers.get(n.customer_id)
-        if customer is None:
-            return "cancelled", "the customer is gone"
-        decision = route(customer, n.channel_choice, n.fallback, self.c.available,
-                         n.failed_channels, now, n.quiet_hours)  # fmt: skip
-        if isinstance(decision, Suppress):
-            outcome: Outcome = "failed" if n.failed_channels else "suppressed"
-            return outcome, decision.reason
-        if isinstance(decision, Wait):
-            self._defer(row, decision.until, f"{decision.reason} until {_utc(decision.until)}")
-            return None
-        if decision.channel in self.c.paused_channels:
-            return "held", f"channel {decision.channel} paused by ops"
-        return decision
-
-    def _plan_group(
-        self, group: list[tuple[_Row, Send]], batch_sent: dict[CustomerId, list[datetime]],
-        now: datetime,
-    ) -> None:  # fmt: skip
-        primary, send = group[0]
+    def _sent(self, go: Go, rows: dict[NotificationId, _Row], now: datetime) -> None:
+        """Record a message the decide step lets go: it is assumed to succeed."""
+        primary, send = rows[go.notification.id], go.send
+        members = [rows[m.id] for m in go.members]
         n = primary.notification
-        if n.audience == "customer" and n.priority != "critical":
-            until = capped_until(batch_sent.get(n.customer_id, []), self.c.cap, now)
-            if until is not None:
-                reason = f"frequency cap: {self.c.cap} messages in 24 h, until {_utc(until)}"
-                for row, _ in group:
-                    self._defer(row, until, reason)
-                return
-            batch_sent.setdefault(n.customer_id, []).append(now)
-        members = [row for row, _ in group[1:]]
         for row in (primary, *members):
             row.live = False
         # One message, whatever it folds in; escalations to ops are not the customer's.
@@ -279,8 +258,7 @@ class _Run:
         ]
         self.sends.append(Predicted(
             at=now, customer_id=n.customer_id, audience=n.audience, channel=send.channel,
-            address=send.address, via=str(send.via),
-            message=CONSOLIDATED if members else n.message, rule_id=n.rule_id,
+            address=send.address, via=str(send.via), message=go.message, rule_id=n.rule_id,
             promise_id=n.promise_id, dedupe_key=n.dedupe_key,
             notification_id=n.id if primary.existing else None,
             members=tuple(m.notification.dedupe_key for m in members), reasons=tuple(reasons),
@@ -299,6 +277,10 @@ class _Run:
             dedupe_key=n.dedupe_key, notification_id=n.id if row.existing else None,
             outcome=outcome, reason=reason,
         ))  # fmt: skip
+
+
+_OUTCOMES: dict[str, Outcome] = {"held": "held", "suppressed": "suppressed",
+                                  "cancelled": "cancelled", "muted": "suppressed"}  # fmt: skip
 
 
 def _utc(at: datetime) -> str:

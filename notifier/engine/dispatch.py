@@ -5,16 +5,24 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import structlog
 
 from notifier.channels.registry import Channels
 from notifier.clock import Clock
 from notifier.config import Settings
-from notifier.domain.dispatch import DAY, capped_until, moot_reason
+from notifier.domain.decide import (
+    CONSOLIDATED,
+    CUSTOMER_GONE,
+    Claim,
+    Mute,
+    Situation,
+    decide,
+    final,
+)
+from notifier.domain.dispatch import DAY
 from notifier.domain.errors import one_line
 from notifier.domain.models import (
     ChannelName,
@@ -28,14 +36,12 @@ from notifier.domain.outbox import (
     COMPOSE_ERROR,
     RENDER_ERROR,
     ROUTE_ERROR,
-    UNREADABLE_ROW,
     Change,
     Event,
     Notification,
     back_in_outbox,
     failed,
 )
-from notifier.domain.routing import Send, Suppress, Via, Wait, route
 from notifier.engine.compose import Composer
 from notifier.engine.faults import release_batch, render_fault, unfold_unwritten, write_batch
 from notifier.engine.health import Health
@@ -46,8 +52,6 @@ from notifier.store.store import Store
 from notifier.templates.render import TemplateError
 
 log = structlog.get_logger("notifier.dispatch")
-HOLD = timedelta(hours=1)  # a paused channel's notices wait; resume brings them back at once
-SETTLE = timedelta(seconds=2)  # the cap waits this long for a send in flight to settle
 
 
 @dataclass
@@ -79,6 +83,7 @@ class Dispatcher:
         rng: random.Random | None = None,
         metrics: Metrics | None = None,
         health: Health | None = None,
+        mutes: tuple[Mute, ...] = (),
     ) -> None:
         self.store = store
         self.channels = channels
@@ -93,6 +98,7 @@ class Dispatcher:
             store, channels, clock, settings, self.pauses, rng or random.Random(), self.metrics,
             self.health,
         )  # fmt: skip
+        self.mutes = mutes  # what holds individual notices back (a crisis, later)
         self.wakeup = asyncio.Event()
 
     def wake(self) -> None:
@@ -199,33 +205,30 @@ class Dispatcher:
         )
 
     def _decide(self, batch: _Batch, now: datetime) -> None:
-        goes: dict[str, list[tuple[Notification, Send]]] = defaultdict(list)
-        for n in batch.claimed:
-            why = batch.unreadable.get(n.customer_id) or (
-                batch.unreadable_promises.get(n.promise_id) if n.promise_id is not None else None
-            )
-            if why is not None:  # a hand-made row: this notification fails, the batch goes on
-                self.metrics.dispatch_errors.labels(UNREADABLE_ROW).inc()
-                batch.changes.append(failed(n.id, UNREADABLE_ROW, why, None))
-                continue
-            try:
-                verdict = self._route(n, batch, now)
-            except Exception as exc:  # one row's values must not stop the others
-                verdict = self._fault(n, ROUTE_ERROR, one_line(exc), exc)
-            if isinstance(verdict, Change):
-                batch.changes.append(verdict)
-            else:
-                goes[n.customer_id if n.audience == "customer" else f"ops:{n.id}"].append(
-                    (n, verdict)
-                )
-        for key, group in goes.items():
-            changes, attempts = len(batch.changes), len(batch.attempts)
-            try:
-                self._plan_group(key, group, batch, now)
-            except Exception as exc:
-                del batch.changes[changes:], batch.attempts[attempts:]
-                text = one_line(exc)
-                batch.changes.extend(self._fault(n, ROUTE_ERROR, text, exc) for n, _ in group)
+        """Run the decide step on the batch; log and count the rows that failed in it."""
+        claim = Claim(
+            batch.claimed, batch.customers, batch.promises, batch.sent,
+            self.sender.unsettled, batch.unreadable, batch.unreadable_promises,
+        )  # fmt: skip
+        situation = Situation(
+            available=self.channels.available() - self.pauses.down,
+            paused=self.pauses.channels,
+            ops_address=self.settings.ops_email,
+            cap=self.settings.frequency_cap,
+            mutes=self.mutes,
+        )
+        decision = decide(claim, situation, now)
+        for fault in decision.faults:
+            if fault.reason == ROUTE_ERROR:
+                n = fault.notification
+                log.warning("dispatch.row_failed", notification_id=n.id, reason=fault.reason,
+                            error=fault.text, exc_info=fault.error)  # fmt: skip
+            self.metrics.dispatch_errors.labels(fault.reason).inc()
+        batch.changes.extend(decision.changes)
+        batch.attempts.extend(
+            Attempt(g.notification, g.send, g.members, Change(g.notification.id))
+            for g in decision.goes
+        )
 
     def _fault(
         self,
@@ -245,78 +248,6 @@ class Dispatcher:
             self.metrics.dispatch_errors.labels(reason).inc()
         return failed(n.id, reason, text, channel)
 
-    def _route(self, n: Notification, batch: _Batch, now: datetime) -> Change | Send:
-        customer = batch.customers.get(n.customer_id)
-        promise = batch.promises.get(n.promise_id) if n.promise_id is not None else None
-        moot = moot_reason(n, promise)
-        if moot is not None:
-            return _final(n, NotificationStatus.CANCELLED, "cancelled", moot)
-        if n.audience == "ops":
-            return self._route_ops(n)
-        if customer is None:
-            return _final(n, NotificationStatus.CANCELLED, "cancelled", "the customer is gone")
-        decision = route(
-            customer,
-            n.channel_choice,
-            n.fallback,
-            self.channels.available() - self.pauses.down,
-            n.failed_channels,
-            now,
-            n.quiet_hours,
-        )
-        skipped: dict[str, JSONValue] = {s.channel: str(s.reason) for s in decision.skipped}
-        if isinstance(decision, Suppress):
-            if n.failed_channels:  # it was tried and every way failed
-                event = Event("failed", decision.reason, detail={"skipped": skipped})
-                return Change(n.id, event, NotificationStatus.FAILED, error=decision.reason,
-                              release=True)  # fmt: skip
-            event = Event("suppressed", decision.reason, detail={"skipped": skipped})
-            return Change(n.id, event, NotificationStatus.SUPPRESSED, error=decision.reason,
-                          release=True)  # fmt: skip
-        if isinstance(decision, Wait):
-            event = Event("deferred", decision.reason, decision.channel,
-                          {"until": decision.until.isoformat(), "skipped": skipped})  # fmt: skip
-            return back_in_outbox(n.id, decision.until, event)
-        if decision.channel in self.pauses.channels:
-            reason = f"channel {decision.channel} paused by ops"
-            event = Event("held", reason, decision.channel)
-            return back_in_outbox(n.id, now + HOLD, event, error_code="held", error=reason)
-        return decision
-
-    def _route_ops(self, n: Notification) -> Change | Send:
-        address = self.settings.ops_email
-        if address is None or "email" not in self.channels.available() - self.pauses.down:
-            reason = "no way to reach ops: set NOTIFIER_OPS_EMAIL and configure email"
-            return _final(n, NotificationStatus.SUPPRESSED, "suppressed", reason)
-        return Send("email", address, Via.RULE)
-
-    def _plan_group(
-        self, key: str, group: list[tuple[Notification, Send]], batch: _Batch, now: datetime
-    ) -> None:
-        primary, route_ = group[0]
-        if primary.audience == "customer" and primary.priority != "critical":
-            sent = batch.sent.get(primary.customer_id, [])
-            until = capped_until(sent, self.settings.frequency_cap, now)
-            reason = f"frequency cap: {self.settings.frequency_cap} messages in 24 h"
-            # A send still in flight would count if it succeeds: decide once it has settled.
-            flying = [now] * self.sender.unsettled[primary.customer_id]
-            if until is None and capped_until([*sent, *flying], self.settings.frequency_cap, now):
-                until, reason = now + SETTLE, f"{reason}; a message to them is in flight"
-            if until is not None:
-                for n, _ in group:
-                    batch.changes.append(back_in_outbox(n.id, until, Event("deferred", reason)))
-                return
-            batch.sent.setdefault(primary.customer_id, []).append(now)
-        members = [n for n, _ in group[1:]]
-        for m in members:
-            reason = f"goes with notification {primary.id} as one message"
-            # attempted_at marks it as in flight with its message: shutdown must not release
-            # it on its own, and recovery resolves it together with that message.
-            batch.changes.append(
-                Change(m.id, Event("folded", reason), folded_into=primary.id, attempted_at=now)
-            )
-        batch.attempts.append(Attempt(primary, route_, tuple(members), Change(primary.id)))
-
     async def _render(self, batch: _Batch, now: datetime) -> None:
         ready: list[Attempt] = []
         for a in batch.attempts:
@@ -325,13 +256,13 @@ class Dispatcher:
             if customer is None:  # an ops notice about a customer erased meanwhile
                 unfold_unwritten(batch.changes, a, now)
                 batch.changes.append(
-                    _final(n, NotificationStatus.CANCELLED, "cancelled", "the customer is gone")
+                    final(n, NotificationStatus.CANCELLED, "cancelled", CUSTOMER_GONE)
                 )
                 continue
             promise = batch.promises.get(n.promise_id) if n.promise_id is not None else None
             others = [batch.promises[m.promise_id] for m in a.members
                       if m.promise_id is not None and m.promise_id in batch.promises]  # fmt: skip
-            message = "several_late" if a.members else n.message
+            message = CONSOLIDATED if a.members else n.message
             timeline = await self.store.timeline(n.customer_id) if n.audience == "ops" else []
             template = self.composer.template_path(n, message, send.channel, customer)
             try:
@@ -388,7 +319,3 @@ def _members(a: Attempt) -> tuple[NotificationId, ...] | None:
     if not a.members and not a.notification.members:
         return None
     return tuple(m.id for m in a.members)
-
-
-def _final(n: Notification, status: NotificationStatus, kind: str, reason: str) -> Change:
-    return Change(n.id, Event(kind, reason), status, error=reason, release=True)

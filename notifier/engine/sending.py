@@ -5,26 +5,27 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import structlog
 
-from notifier.channels.base import (
-    ChannelDownError,
-    OutboundMessage,
-    PermanentError,
-    Receipt,
-    SendError,
-    TransientError,
-)
+from notifier.channels.base import OutboundMessage, SendError
 from notifier.channels.registry import Channels
 from notifier.clock import Clock
 from notifier.config import Settings
-from notifier.domain.dispatch import backoff
-from notifier.domain.errors import one_line
-from notifier.domain.models import ChannelName, NotificationStatus
-from notifier.domain.outbox import SEND_ERROR, Change, Event, Notification, back_in_outbox, failed
+from notifier.domain.consequences import (
+    AfterSend,
+    ChannelDown,
+    Effect,
+    RecordOptOut,
+    after_send,
+    put_back,
+)
+from notifier.domain.models import ChannelName
+from notifier.domain.outbox import SEND_ERROR, Change, Event, Notification
+from notifier.domain.outcomes import Outcome, accepted, unexpected
 from notifier.domain.routing import Send
 from notifier.engine.health import Health
 from notifier.engine.pauses import Pauses
@@ -174,7 +175,7 @@ class Sender:
 
     async def _send(self, a: Attempt) -> None:
         try:
-            changes = await self._attempt(a)
+            after = await self._attempt(a)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # an adapter bug: this row fails alone, loudly
@@ -182,47 +183,65 @@ class Sender:
             # a resend would reach the customer twice.
             log.exception("dispatch.unexpected", notification_id=a.notification.id)
             self.metrics.dispatch_errors.labels(SEND_ERROR).inc()
-            text = one_line(exc)
-            changes = [failed(a.notification.id, SEND_ERROR, text, a.route.channel),
-                       *self.unfold(a, self.clock.now(), failed_with=text)]  # fmt: skip
-        self._count(a, changes[0])
-        self._results.extend(changes)
+            after = self._decide(a, unexpected(exc))
+        await self._apply(a, after.effects)
+        self._count(a, after.changes[0])
+        self._results.extend(after.changes)
         self._has_results.set()
 
-    async def _attempt(self, a: Attempt) -> list[Change]:
-        n, channel_name = a.notification, a.route.channel
+    async def _attempt(self, a: Attempt) -> AfterSend:
+        """Send ``a`` unless its channel cannot take it now; return what follows."""
+        n, channel_name, members = a.notification, a.route.channel, a.members
         channel = self.channels.get(channel_name)
         now = self.clock.now()
         if channel is None or a.outbound is None:
             event = Event("retry", f"channel {channel_name} unavailable", channel_name)
-            return [back_in_outbox(n.id, now, event), *self.unfold(a, now)]
+            return AfterSend(tuple(put_back(n, members, now, event, now)))
         limiter = self.limiters[channel_name]
         wait = limiter.seconds_until_quota()
         if wait > 0:
             until = now + timedelta(seconds=wait)
             event = Event("deferred", f"{channel_name} daily quota reached", channel_name)
-            return [back_in_outbox(n.id, until, event), *self.unfold(a, now, until)]
+            return AfterSend(tuple(put_back(n, members, until, event, now)))
         await limiter.acquire(float(a.sms.segments) if a.sms else 1.0)
         try:
             receipt = await channel.send(a.outbound)
-        except TransientError as exc:
-            return self._retry(a, exc, str(exc))
-        except PermanentError as exc:
-            if exc.address_failed:
-                await self.store.mark_undeliverable(n.customer_id, channel_name, a.route.address)
-            return self._next_channel(a, str(exc), exc)
-        except ChannelDownError as exc:
-            first = channel_name not in self.pauses.down
-            await self.pauses.mark_down(channel_name, str(exc))
-            log.error("channel.down", channel=channel_name, reason=str(exc))
-            if first:
-                await self._alert_ops(channel_name, str(exc))
-            event = Event("channel_down", str(exc), channel_name, {"code": exc.code})
-            return [
-                back_in_outbox(n.id, self.clock.now(), event),
-                *self.unfold(a, self.clock.now()),
-            ]
-        return self._sent(a, receipt)
+        except SendError as exc:
+            return self._decide(a, exc.outcome)
+        return self._decide(a, accepted(receipt.provider_id, receipt.status))
+
+    def _decide(self, a: Attempt, outcome: Outcome) -> AfterSend:
+        return after_send(
+            a.notification, a.route, a.members, outcome, self.clock.now(),
+            max_attempts=self.settings.max_attempts, rng=self.rng,
+        )  # fmt: skip
+
+    async def _apply(self, a: Attempt, effects: Sequence[Effect]) -> None:
+        """Apply what the outcome means beyond the rows: addresses, consent, a channel down.
+
+        A failure here is logged and the rows' outcome still written: the provider's
+        answer stands, and the next answer like it applies the effect again.
+        """
+        try:
+            await self._apply_all(a, effects)
+        except Exception:
+            log.exception("dispatch.effects_failed", notification_id=a.notification.id,
+                          effects=[type(e).__name__ for e in effects])  # fmt: skip
+
+    async def _apply_all(self, a: Attempt, effects: Sequence[Effect]) -> None:
+        await self.store.apply_effects(
+            [e for e in effects if not isinstance(e, ChannelDown)], self.clock.now()
+        )
+        for e in effects:
+            if isinstance(e, ChannelDown):
+                first = e.channel not in self.pauses.down
+                await self.pauses.mark_down(e.channel, e.reason)
+                log.error("channel.down", channel=e.channel, reason=e.reason)
+                if first:
+                    await self._alert_ops(e.channel, e.reason)
+            elif isinstance(e, RecordOptOut):
+                log.info("customer.opted_out", notification_id=a.notification.id,
+                         customer_id=e.customer_id, channel=e.channel)  # fmt: skip
 
     async def _alert_ops(self, down: ChannelName, reason: str) -> None:
         """Tell ops by email that a channel is down (best effort: it is logged either way)."""
@@ -255,56 +274,3 @@ class Sender:
         if outcome in ("retry", "failed_channel", "channel_down"):
             code = change.error_code or "-"
             self.metrics.provider_errors.labels(a.route.channel, outcome, code).inc()
-
-    def _sent(self, a: Attempt, receipt: Receipt) -> list[Change]:
-        now, channel = self.clock.now(), a.route.channel
-        detail = {"provider_id": receipt.provider_id, "status": receipt.status}
-        changes = [
-            Change(a.notification.id, Event("sent", "accepted by the provider", channel, detail),
-                   NotificationStatus.SENT, provider_id=receipt.provider_id, sent_at=now,
-                   release=True)
-        ]  # fmt: skip
-        for m in a.members:
-            reason = f"sent inside notification {a.notification.id}"
-            changes.append(
-                Change(m.id, Event("sent", reason, channel, detail), NotificationStatus.SENT,
-                       channel=channel, address=a.route.address, provider_id=receipt.provider_id,
-                       sent_at=now, release=True)
-            )  # fmt: skip
-        return changes
-
-    def _retry(self, a: Attempt, exc: SendError, text: str) -> list[Change]:
-        n, now = a.notification, self.clock.now()
-        attempts = n.attempts + 1
-        if attempts >= self.settings.max_attempts:
-            return self._next_channel(a, f"gave up after {attempts} attempts: {text}", exc)
-        retry_after = getattr(exc, "retry_after", None)
-        at = now + backoff(attempts, retry_after, self.rng)
-        event = Event("retry", text, a.route.channel,
-                      {"code": getattr(exc, "code", None), "next_try": at.isoformat()})  # fmt: skip
-        back = back_in_outbox(n.id, at, event, error_code=getattr(exc, "code", None), error=text)
-        return [back, *self.unfold(a, now, at)]
-
-    def _next_channel(self, a: Attempt, text: str, exc: SendError) -> list[Change]:
-        n, now, channel = a.notification, self.clock.now(), a.route.channel
-        event = Event("failed_channel", text, channel, {"code": exc.code})
-        back = back_in_outbox(n.id, now, event, error_code=exc.code, error=text,
-                              fail_channel=channel)  # fmt: skip
-        return [back, *self.unfold(a, now)]
-
-    def unfold(
-        self, a: Attempt, now: datetime, at: datetime | None = None, failed_with: str = ""
-    ) -> list[Change]:
-        """Give the members of a message that did not go their own rows back.
-
-        ``failed_with``: the message failed in a way that may have sent it; its members
-        share that fate rather than risk a second message.
-        """
-        if failed_with:
-            return [failed(m.id, SEND_ERROR, f"inside notification {a.notification.id}: "
-                           f"{failed_with}", a.route.channel) for m in a.members]  # fmt: skip
-        reason = f"notification {a.notification.id} did not go out; back in the outbox"
-        return [
-            back_in_outbox(m.id, at or now, Event("unfolded", reason), unfold=True)
-            for m in a.members
-        ]  # fmt: skip

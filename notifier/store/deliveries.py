@@ -2,55 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from notifier.domain.models import (
-    ChannelName,
-    Customer,
-    CustomerId,
-    JSONValue,
-    NotificationId,
-    NotificationStatus,
+from notifier.domain.consequences import (
+    CustomerEffect,
+    MarkUndeliverable,
+    RecordOptOut,
+    after_report,
 )
-from notifier.domain.outbox import Change, Event, Notification
+from notifier.domain.models import ChannelName, Customer, CustomerId, NotificationId
+from notifier.domain.outcomes import Outcome
 from notifier.store.base import StoreBase
 from notifier.store.claims import apply_changes, to_notification
 from notifier.store.convert import customers, notifications, to_customer
 from notifier.store.customers import mark_undeliverable
-
-# 21211 (no such number) and 21614 (a landline) can come back in a status callback as well
-# as from the API: either way no later message can reach that address on that channel.
-DEAD_ADDRESS = frozenset({"21211", "21614"})
-# A few codes seen in status callbacks, so the timeline says more than a number.
-MEANINGS: Mapping[str, str] = {
-    "21211": "not a valid phone number",
-    "21614": "not a mobile number",
-    "21610": "the recipient unsubscribed (STOP)",
-    "30003": "handset unreachable",
-    "30004": "message blocked",
-    "30005": "unknown handset",
-    "30006": "landline or unreachable carrier",
-    "30007": "filtered by the carrier",
-    "30008": "unknown error",
-    "63016": "outside the WhatsApp 24 h window",
-}
-_DELIVERED = {"delivered", "read"}
-_FAILED = {"undelivered", "failed"}
-# Rows a delivery report may still change: the message is out, or we lost track of it.
-_OPEN = {NotificationStatus.SENT.value, NotificationStatus.UNKNOWN.value}
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryReport:
-    """One status callback: the provider's message id, its status and error code."""
-
-    provider_id: str
-    status: str  # Twilio's MessageStatus: queued, sent, delivered, read, undelivered, failed ...
-    error_code: str | None = None
+from notifier.store.reports import set_consent
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,15 +34,15 @@ class DeliveryOutcome:
     customer_id: CustomerId | None = None
     channel: ChannelName | None = None
     address_failed: bool = False
+    opted_out: bool = False
 
 
 class DeliveryQueries(StoreBase):
-    async def record_delivery(self, report: DeliveryReport, now: datetime) -> DeliveryOutcome:
-        """Apply a status callback to the notifications it names; unknown ids change nothing.
+    async def record_delivery(self, report: Outcome, now: datetime) -> DeliveryOutcome:
+        """Apply a classified status callback to the notifications it names.
 
-        Undelivered and failed put the rows back in the outbox with the channel marked
-        failed, so the dispatcher tries the next one; a dead address is marked undeliverable.
-        A late or repeated report for a row that has moved on is only recorded in its history.
+        ``domain/consequences.after_report`` decides; this reads the rows, writes its
+        changes and applies its effects in one transaction. Unknown ids change nothing.
         """
         async with self.transaction() as conn:
             query = select(notifications).where(notifications.c.provider_id == report.provider_id)
@@ -80,27 +51,30 @@ class DeliveryQueries(StoreBase):
             rows = [to_notification(r) for r in (await conn.execute(query)).mappings()]
             if not rows:
                 return DeliveryOutcome()
-            changes, delivered = delivery_changes(rows, report, now)
-            await apply_changes(conn, changes, now)
-            if delivered:
+            after = after_report(rows, report, now)
+            await apply_changes(conn, list(after.changes), now)
+            if after.delivered:
                 await conn.execute(
                     update(notifications)
-                    .where(notifications.c.id.in_(delivered))
+                    .where(notifications.c.id.in_(after.delivered))
                     .values(delivered_at=now)
                 )
-            first = rows[0]
-            moved = tuple(c.id for c in changes if c.fail_channel is not None)
-            dead = bool(moved) and report.error_code in DEAD_ADDRESS
-            if dead and first.channel is not None and first.address is not None:
-                await mark_undeliverable(conn, first.customer_id, first.channel, first.address)
+            await apply_customer_effects(conn, after.effects, now)
         return DeliveryOutcome(
             found=tuple(n.id for n in rows),
-            moved_on=moved,
-            delivered=tuple(delivered),
-            customer_id=first.customer_id,
-            channel=first.channel,
-            address_failed=dead,
+            moved_on=tuple(c.id for c in after.changes if c.fail_channel is not None),
+            delivered=after.delivered,
+            customer_id=rows[0].customer_id,
+            channel=rows[0].channel,
+            address_failed=any(isinstance(e, MarkUndeliverable) for e in after.effects),
+            opted_out=any(isinstance(e, RecordOptOut) for e in after.effects),
         )
+
+    async def apply_effects(self, effects: Sequence[CustomerEffect], now: datetime) -> None:
+        """Apply what an outcome means for customers' addresses and consent, in one go."""
+        if effects:
+            async with self.transaction() as conn:
+                await apply_customer_effects(conn, effects, now)
 
     async def customers_by_number(self, channel: ChannelName, number: str) -> list[Customer]:
         """Return the customers whose ``channel`` address is ``number`` (E.164, no prefix).
@@ -120,59 +94,12 @@ class DeliveryQueries(StoreBase):
             return [to_customer(r) for r in rows]
 
 
-def delivery_changes(
-    rows: Sequence[Notification], report: DeliveryReport, now: datetime
-) -> tuple[list[Change], list[NotificationId]]:
-    """Return the changes a report makes to the rows sharing its provider id, and the delivered.
-
-    Several rows share one provider id when notices went out folded into one message.
-    """
-    changes: list[Change] = []
-    delivered: list[NotificationId] = []
-    code = report.error_code or None
-    detail: dict[str, JSONValue] = {"provider_id": report.provider_id, "status": report.status}
-    if code:
-        detail["code"] = code
-    for n in rows:
-        state = n.status.value
-        if report.status in _DELIVERED and state in _OPEN:
-            event = Event("delivered", f"the provider reports {report.status}", n.channel, detail)
-            changes.append(Change(n.id, event, NotificationStatus.DELIVERED))
-            delivered.append(n.id)
-        elif report.status in _FAILED and state in _OPEN and n.channel is not None:
-            changes.append(_moved_on(n.id, n.channel, report, detail, now))
-        elif report.status in _DELIVERED and state == NotificationStatus.DELIVERED.value:
-            if report.status == "read":
-                changes.append(Change(n.id, Event("read", "the recipient read it", n.channel)))
+async def apply_customer_effects(
+    conn: AsyncConnection, effects: Sequence[CustomerEffect], now: datetime
+) -> None:
+    """Mark dead addresses undeliverable and record opt-outs, in the caller's transaction."""
+    for e in effects:
+        if isinstance(e, MarkUndeliverable):
+            await mark_undeliverable(conn, e.customer_id, e.channel, e.address)
         else:
-            reason = f"the provider reports {report.status}"
-            if state not in _OPEN and report.status in _DELIVERED | _FAILED:
-                reason += f" (late: the notification is {state} already; nothing changes)"
-            changes.append(Change(n.id, Event("provider_status", reason, n.channel, detail)))
-    return changes, delivered
-
-
-def _moved_on(
-    nid: NotificationId,
-    channel: ChannelName,
-    report: DeliveryReport,
-    detail: dict[str, JSONValue],
-    now: datetime,
-) -> Change:
-    code = report.error_code or None
-    meaning = MEANINGS.get(code or "", "no reason given")
-    reason = f"Twilio reports {report.status}" + (f" ({code}: {meaning})" if code else "")
-    if code in DEAD_ADDRESS:
-        reason += f"; the address is marked undeliverable on {channel}"
-    reason += "; trying the next channel"
-    return Change(
-        nid,
-        Event(report.status, reason, channel, detail),
-        NotificationStatus.PENDING,
-        not_before=now,
-        error_code=code,
-        error=reason,
-        fail_channel=channel,
-        unfold=True,
-        release=True,
-    )
+            await set_consent(conn, e.customer_id, e.channel, False, now)

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import case, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.domain.health import Backlog
 from notifier.domain.models import ChannelName, NotificationStatus
@@ -69,21 +70,7 @@ class ReportQueries(StoreBase):
     ) -> bool:
         """Opt the customer in or out of ``channel``; False when the customer is unknown."""
         async with self.transaction() as conn:
-            current = (
-                await conn.execute(
-                    select(customers.c.opted_out).where(customers.c.id == customer_id)
-                )
-            ).first()
-            if current is None:
-                return False
-            opted = set(current[0] or [])
-            opted = opted - {channel} if allowed else opted | {channel}
-            await conn.execute(
-                update(customers)
-                .where(customers.c.id == customer_id)
-                .values(opted_out=sorted(opted), updated_at=now)
-            )
-            return True
+            return await set_consent(conn, customer_id, channel, allowed, now)
 
     async def pauses(self, now: datetime) -> list[dict[str, Any]]:
         """Return the pauses in force (a down channel's pause lapses at its probe time)."""
@@ -249,3 +236,25 @@ class ReportQueries(StoreBase):
                 )
             ).mappings()
             return [dict(r) for r in rows]
+
+
+async def set_consent(
+    conn: AsyncConnection, customer_id: str, channel: ChannelName, allowed: bool, now: datetime
+) -> bool:
+    """Opt the customer in or out of ``channel`` in the caller's transaction.
+
+    False when the customer is unknown.
+    """
+    current = (
+        await conn.execute(select(customers.c.opted_out).where(customers.c.id == customer_id))
+    ).first()
+    if current is None:
+        return False
+    opted = set(current[0] or [])
+    opted = opted - {channel} if allowed else opted | {channel}
+    await conn.execute(
+        update(customers)
+        .where(customers.c.id == customer_id)
+        .values(opted_out=sorted(opted), updated_at=now)
+    )
+    return True

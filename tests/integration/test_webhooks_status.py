@@ -150,6 +150,35 @@ async def test_a_hard_failure_marks_the_address_and_later_messages_skip_it(flow:
     assert [m.rcpt_tos for m in flow.rig.smtp.received] == [["c-1@example.com"]] * 2
 
 
+async def test_a_stop_reported_in_a_callback_records_the_opt_out(flow: Flow) -> None:
+    sid = await _late_sms(flow)
+    flow.rig.clock.advance(timedelta(minutes=1))
+    answer = await flow.callback(sid, "undelivered", "21610")
+    assert answer.status_code == 200
+
+    customer = await flow.rig.store.get_customer("c-1")
+    assert customer is not None and customer.opted_out == {"sms"}
+    assert customer.undeliverable == {}  # the number works; the customer said no
+    row = await flow.row(sid)
+    assert row["status"] == NotificationStatus.PENDING.value
+    assert row["failed_channels"] == ["sms"] and row["error_code"] == "21610"
+    assert flow.wakes == [1]
+    (why,) = [e for e in await flow.history(sid) if e["type"] == "undelivered"]
+    assert "21610: the recipient unsubscribed (STOP)" in why["reason"]
+    assert "the customer is opted out of sms" in why["reason"]
+
+    await flow.rig.dispatcher.dispatch_until_idle()
+    assert [m.rcpt_tos for m in flow.rig.smtp.received] == [["c-1@example.com"]]
+    assert len(flow.rig.twilio.messages) == 1
+
+    # The next broken promise skips SMS for consent, as after an inbound STOP.
+    await flow.rig.promise("c-1", "order-2", timedelta(hours=-1))
+    flow.rig.clock.advance(timedelta(hours=2))
+    await flow.rig.tick()
+    assert len(flow.rig.twilio.messages) == 1
+    assert len(flow.rig.smtp.received) == 2
+
+
 async def test_a_soft_failure_leaves_the_address_alone(flow: Flow) -> None:
     sid = await _late_sms(flow)
     await flow.callback(sid, "undelivered", "30005")

@@ -15,6 +15,7 @@ from notifier.channels.base import (
     SendError,
     TransientError,
 )
+from notifier.domain.outcomes import OutcomeKind
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -113,3 +114,83 @@ def test_address_failed_only_for_dead_addresses() -> None:
         error = twilio_api.classify(400, code, "x")
         assert isinstance(error, PermanentError)
         assert error.address_failed is (code in dead)
+
+
+# A status callback (MessageStatus, ErrorCode) -> the outcome it means, from the same table.
+REPORTS = [
+    pytest.param("delivered", None, OutcomeKind.DELIVERED, None, False, False, id="delivered"),
+    pytest.param("read", None, OutcomeKind.READ, None, False, False, id="read"),
+    pytest.param("Sent", None, OutcomeKind.IN_PROGRESS, None, False, False, id="sent-any-case"),
+    pytest.param("queued", None, OutcomeKind.IN_PROGRESS, None, False, False, id="queued"),
+    pytest.param("undelivered", "30003", OutcomeKind.PERMANENT, Reason.UNDELIVERED, False, False,
+                 id="unreachable"),
+    pytest.param("failed", None, OutcomeKind.PERMANENT, Reason.UNDELIVERED, False, False,
+                 id="failed-no-code"),
+    pytest.param("failed", "21211", OutcomeKind.PERMANENT, Reason.INVALID_ADDRESS, True, False,
+                 id="21211"),
+    pytest.param("failed", "21614", OutcomeKind.PERMANENT, Reason.NOT_MOBILE, True, False,
+                 id="21614"),
+    pytest.param("undelivered", "21610", OutcomeKind.PERMANENT, Reason.OPTED_OUT, False, True,
+                 id="21610"),
+    pytest.param("undelivered", "63016", OutcomeKind.PERMANENT, Reason.NO_TEMPLATE, False, False,
+                 id="63016"),
+    pytest.param("undelivered", "99999", OutcomeKind.PERMANENT, Reason.UNDELIVERED, False, False,
+                 id="unknown-code"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("status", "code", "kind", "reason", "dead", "opted_out"), REPORTS)
+def test_twilio_status_callbacks(
+    status: str,
+    code: str | None,
+    kind: OutcomeKind,
+    reason: Reason | None,
+    dead: bool,
+    opted_out: bool,
+) -> None:
+    outcome = twilio_api.report_outcome("SM1", status, code)
+    assert (outcome.kind, outcome.reason) == (kind, reason)
+    assert (outcome.address_dead, outcome.opted_out) == (dead, opted_out)
+    assert (outcome.provider_id, outcome.status, outcome.code) == ("SM1", status.lower(), code)
+
+
+def test_a_callback_says_what_its_code_means() -> None:
+    assert twilio_api.report_outcome("SM1", "undelivered", "21610").text == (
+        "Twilio reports undelivered (21610: the recipient unsubscribed (STOP))"
+    )
+    assert twilio_api.report_outcome("SM1", "failed", "30010").text == (
+        "Twilio reports failed (30010: no reason given)"
+    )
+    assert twilio_api.report_outcome("SM1", "failed", None).text == "Twilio reports failed"
+
+
+@pytest.mark.parametrize("code", sorted(twilio_api.CODES))
+def test_a_code_means_the_same_at_send_time_and_in_a_callback(code: int) -> None:
+    sent = twilio_api.answer_outcome(400, code, "text")
+    reported = twilio_api.report_outcome("SM1", "failed", str(code))
+    if sent.kind is OutcomeKind.PERMANENT and sent.reason is not Reason.REJECTED:
+        assert sent.reason == reported.reason
+    assert (sent.address_dead, sent.opted_out) == (reported.address_dead, reported.opted_out)
+
+
+def test_the_error_raised_carries_the_outcome() -> None:
+    error = twilio_api.classify(400, 21610, "Attempt to send to unsubscribed recipient")
+    assert isinstance(error, PermanentError) and error.opted_out and not error.address_failed
+    assert error.outcome == twilio_api.answer_outcome(
+        400, 21610, "Attempt to send to unsubscribed recipient"
+    )
+    assert (
+        str(error)
+        == error.outcome.line
+        == ("permanent (opted_out 21610): Attempt to send to unsubscribed recipient")
+    )
+    transient = twilio_api.classify(429, 20429, "slow", timedelta(seconds=3))
+    assert isinstance(transient, TransientError)
+    assert transient.outcome.retry_after == transient.retry_after == timedelta(seconds=3)
+
+
+def test_x_and_smtp_errors_carry_the_same_vocabulary() -> None:
+    x = x_dm.classify(403, {"type": "about:blank"}, "text", NOW)
+    assert (x.outcome.kind, x.outcome.reason) == (OutcomeKind.PERMANENT, Reason.CANNOT_DM)
+    mail = smtp.classify(aiosmtplib.SMTPAuthenticationError(535, "bad credentials"))
+    assert (mail.outcome.kind, mail.outcome.code) == (OutcomeKind.CHANNEL_DOWN, "535")

@@ -46,6 +46,30 @@ async def test_permanent_failure_falls_back_and_marks_the_address(rig: Rig) -> N
     assert customer is not None and customer.undeliverable == {"sms": "+15005550001"}
 
 
+async def test_a_stop_answered_at_send_time_records_the_opt_out(rig: Rig) -> None:
+    await rig.customer("c-4", last_used="sms", phone="+15005550004")  # Twilio: 21610
+    await rig.promise("c-4", "order-4", timedelta(hours=-2))
+    await rig.tick()
+    assert [m.rcpt_tos for m in rig.smtp.received] == [["c-4@example.com"]]
+    customer = await rig.store.get_customer("c-4")
+    assert customer is not None and customer.opted_out == {"sms"}
+    assert customer.undeliverable == {}
+    (record,) = await rig.store.list_notifications(customer_id="c-4")
+    found = await rig.store.notification(record.notification.id)
+    assert found is not None
+    (failed,) = [e for e in found[1] if e["type"] == "failed_channel"]
+    assert failed["channel"] == "sms" and failed["detail"]["code"] == "21610"
+    assert failed["reason"].endswith("; the customer is opted out of sms")
+
+    # Later messages skip SMS without asking Twilio again.
+    await rig.promise("c-4", "order-5", timedelta(hours=-1))
+    rig.clock.advance(timedelta(hours=2))
+    await rig.tick()
+    posts = [r for r in rig.twilio.requests if r.method == "POST"]
+    assert len(posts) == 1  # the first SMS only
+    assert len(rig.smtp.received) == 2
+
+
 async def test_kept_before_send_is_cancelled(rig: Rig) -> None:
     await rig.customer("c-3")
     pid = await rig.promise("c-3", "order-3", timedelta(hours=-2))

@@ -1,8 +1,14 @@
-"""What the scan decides for one due promise, and which notices wait to go out together."""
+"""What the scan decides for due promises, and which notices wait to go out together.
+
+Planning a batch is two pure steps with one read between them, the same in the daemon's
+scan and in ``simulate``: ``plan_due`` (changes and notices), then the store's or the
+simulation's ``next_checks`` for ``Planned.lookahead()``, then ``schedule``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from notifier.domain.errors import one_line
@@ -18,6 +24,79 @@ MIN_RECHECK = timedelta(minutes=1)
 # fixed rule (reload) or an edit gets it planned again soon, a lasting fault costs little.
 PLAN_RETRY_FIRST = timedelta(minutes=1)
 PLAN_RETRY_MAX = timedelta(hours=1)
+# Per customer, the next checks of their promises: (promise, when).
+Checks = Mapping[CustomerId, Sequence[tuple[PromiseId, datetime]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Lookahead:
+    """The one read between planning and scheduling: these customers' checks in (after, until].
+
+    Answered by ``next_checks(customer_ids, after, until)``, which leaves out promises in
+    plan error (their next check gives no notice).
+    """
+
+    customer_ids: list[CustomerId]
+    after: datetime
+    until: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """A batch of due promises, planned: each one's change and the notices due now."""
+
+    changes: list[PromiseChange]
+    notices: list[Notice]
+
+    def lookahead(self, now: datetime, window: timedelta) -> Lookahead | None:
+        """Return the read ``schedule`` needs, or None when there is no notice to hold."""
+        if not self.notices:
+            return None
+        return Lookahead(list({n.customer_id for n in self.notices}), now, now + window)
+
+    def checks(self) -> dict[CustomerId, list[tuple[PromiseId, datetime]]]:
+        """Return the new checks this batch sets, per customer; none for a plan error."""
+        found: dict[CustomerId, list[tuple[PromiseId, datetime]]] = {}
+        for c in self.changes:
+            # A promise in plan error gives no notice at its next check: nothing waits for it.
+            if c.next_check_at is not None and c.error is None:
+                found.setdefault(c.promise.customer_id, []).append((c.promise.id, c.next_check_at))
+        return found
+
+
+def plan_due(due: Sequence[DuePromise], rules: RuleSet, now: datetime) -> Planned:
+    """Return what each promise of ``due`` needs at ``now``, in order (see ``plan_promise``)."""
+    changes: list[PromiseChange] = []
+    notices: list[Notice] = []
+    for d in due:
+        change, found = plan_promise(d, rules, now)
+        changes.append(change)
+        notices.extend(found)
+    return Planned(changes, notices)
+
+
+def schedule(
+    planned: Planned,
+    stored: Checks,
+    window: timedelta,
+    now: datetime,
+    earlier: Checks | None = None,
+) -> list[Scheduled]:
+    """Return the planned notices to write, each held while its customer has a check soon.
+
+    ``stored`` answers ``planned.lookahead``; ``earlier`` holds the checks that earlier
+    batches of the same tick set, whose writes may not have landed yet. The batch's own
+    new checks count too.
+    """
+    if not planned.notices:
+        return []
+    own = planned.checks()
+    earlier = earlier or {}
+    upcoming = {
+        cid: [*stored.get(cid, ()), *earlier.get(cid, ()), *own.get(cid, ())]
+        for cid in {n.customer_id for n in planned.notices}
+    }
+    return hold_for_company(planned.notices, upcoming, window, now)
 
 
 def plan_promise(

@@ -1,13 +1,15 @@
 """What the daemon would send between two instants if nothing else changed.
 
-The scan's and the dispatcher's own pure decisions (plan_promise, hold_for_company, and
-the decide step) stepped over time on the daemon's tick, with every send assumed to
-succeed. Nothing is written and nothing is sent.
+The scan's own planning (plan_due, then schedule with the simulated store's next checks,
+exactly as engine.scan does) and the dispatcher's own decide step, stepped over time on
+the daemon's tick, with every send assumed to succeed. Nothing is written and nothing is
+sent.
 """
 
 from __future__ import annotations
 
 import heapq
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -32,7 +34,7 @@ from notifier.domain.models import (
 from notifier.domain.notices import SentLedger
 from notifier.domain.outbox import Change, DuePromise, Notification, PromiseChange, Scheduled
 from notifier.domain.rules.model import RuleSet
-from notifier.domain.scan import hold_for_company, plan_promise
+from notifier.domain.scan import plan_due, schedule
 
 # Safety net: a dispatch round that keeps finding work at one instant means a bug here.
 MAX_ROUNDS = 100
@@ -124,7 +126,7 @@ class _Run:
         row = self.rows[nid]
         return row.live and row.notification.not_before == at
 
-    # The scan: the same steps as engine.scan.scan_batch, on the simulated store.
+    # The scan: the same steps as engine.scan.plan_batch, on the simulated store.
     def scan(self, now: datetime) -> None:
         """Look at every promise whose check is due at ``now``."""
         checks: set[tuple[datetime, PromiseId]] = set()
@@ -132,31 +134,39 @@ class _Run:
             at, pid = heapq.heappop(self.checks)
             if self.promises[pid].next_check_at == at:
                 checks.add((at, pid))
-        due = [pid for _, pid in sorted(checks)]  # the store reads them by next_check_at
+        due = [self._due(pid) for _, pid in sorted(checks)]  # the store reads by next_check_at
         if not due:
             return
-        planned = []
-        for pid in due:
-            promise = self.promises[pid]
-            customer = self.customers[promise.customer_id]
-            planned.append(plan_promise(DuePromise(promise, customer, self.ledgers[pid]),
-                                        self.rules, now))  # fmt: skip
-        notices = [n for _, found in planned for n in found]
-        upcoming: dict[CustomerId, list[tuple[PromiseId, datetime]]] = {}
-        for cid in {n.customer_id for n in notices}:
-            for pid in self.by_customer.get(cid, []):
-                check = self.promises[pid].next_check_at
-                if check is not None and now < check <= now + self.c.window:
-                    upcoming.setdefault(cid, []).append((pid, check))
-        for change, _ in planned:
-            if notices and change.next_check_at is not None:
-                upcoming.setdefault(change.promise.customer_id, []).append(
-                    (change.promise.id, change.next_check_at)
-                )
-        for s in hold_for_company(notices, upcoming, self.c.window, now):
+        planned = plan_due(due, self.rules, now)
+        ask = planned.lookahead(now, self.c.window)
+        stored = {} if ask is None else self.next_checks(ask.customer_ids, ask.after, ask.until)
+        for s in schedule(planned, stored, self.c.window, now):
             self._schedule(s, now)
-        for change, found in planned:
-            self._apply(change, now, [n.dedupe_key for n in found])
+        keys: dict[PromiseId | None, list[str]] = {}
+        for n in planned.notices:
+            keys.setdefault(n.promise_id, []).append(n.dedupe_key)
+        for change in planned.changes:
+            self._apply(change, now, keys.get(change.promise.id, []))
+
+    def _due(self, pid: PromiseId) -> DuePromise:
+        promise = self.promises[pid]
+        return DuePromise(promise, self.customers[promise.customer_id], self.ledgers[pid])
+
+    def next_checks(
+        self, customer_ids: Sequence[CustomerId], after: datetime, until: datetime
+    ) -> dict[CustomerId, list[tuple[PromiseId, datetime]]]:
+        """Return, per customer, their promises' checks in (after, until], as the store does.
+
+        Promises in plan error are left out: the scan retries them, it expects no notice.
+        """
+        found: dict[CustomerId, list[tuple[PromiseId, datetime]]] = {}
+        for cid in customer_ids:
+            for pid in self.by_customer.get(cid, ()):
+                p = self.promises[pid]
+                at = p.next_check_at
+                if at is not None and after < at <= until and p.plan_error is None:
+                    found.setdefault(cid, []).append((pid, at))
+        return found
 
     def _schedule(self, s: Scheduled, now: datetime) -> None:
         n = s.notice
@@ -178,7 +188,10 @@ class _Run:
         if change.broken:
             p = replace(p, status=PromiseStatus.BROKEN, status_changed_at=now,
                         times_broken=p.times_broken + 1, updated_at=now)  # fmt: skip
-        self.promises[p.id] = replace(p, next_check_at=change.next_check_at)
+        # As the store writes it: the plan-error state goes with the new check (None clears).
+        self.promises[p.id] = replace(
+            p, next_check_at=change.next_check_at, plan_error=change.error
+        )
         self.ledgers[p.id] = self.ledgers[p.id].with_keys(keys)
         if change.next_check_at is not None:
             heapq.heappush(self.checks, (change.next_check_at, p.id))

@@ -6,14 +6,14 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 import structlog
 
 from notifier.domain.models import CustomerId, PromiseId
-from notifier.domain.notices import Notice
 from notifier.domain.outbox import DuePromise, PromiseChange, Scheduled
 from notifier.domain.rules.model import RuleSet
-from notifier.domain.scan import hold_for_company, plan_promise
+from notifier.domain.scan import Planned, plan_due, schedule
 from notifier.store.store import Store
 
 log = structlog.get_logger("notifier.scan")
@@ -42,6 +42,14 @@ YIELD_EVERY = 100
 Upcoming = dict[CustomerId, list[tuple[PromiseId, datetime]]]
 
 
+class CheckReader(Protocol):
+    """The scan's one read between planning and scheduling (the store implements it)."""
+
+    async def next_checks(
+        self, customer_ids: Sequence[str], after: datetime, until: datetime
+    ) -> dict[str, list[tuple[int, datetime]]]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Batch:
     """One batch, planned: what to write."""
@@ -52,7 +60,7 @@ class Batch:
 
 
 async def plan_batch(
-    store: Store,
+    store: CheckReader,
     rules: RuleSet,
     now: datetime,
     due: Sequence[DuePromise],
@@ -65,36 +73,35 @@ async def plan_batch(
     ``planned`` holds the new checks the earlier batches of this tick decided, whether
     or not their writes have landed yet; this batch's are added to it.
     """
-    changes: list[PromiseChange] = []
-    notices: list[Notice] = []
-    for i, d in enumerate(due, 1):
-        change, found = plan_promise(d, rules, now)
+    parts: list[Planned] = []
+    for i in range(0, len(due), YIELD_EVERY):
+        if parts:
+            await asyncio.sleep(0)  # let the batch being written hear back from the database
+        parts.append(plan_due(due[i : i + YIELD_EVERY], rules, now))
+    plan = Planned([c for p in parts for c in p.changes], [n for p in parts for n in p.notices])
+    _log_plan_errors(plan.changes)
+    stored: Upcoming = {}
+    ask = plan.lookahead(now, consolidation_window)
+    if ask is not None:
+        for cid, checks in (
+            await store.next_checks(ask.customer_ids, ask.after, ask.until)
+        ).items():
+            stored[CustomerId(cid)] = [(PromiseId(pid), at) for pid, at in checks]
+    earlier = {} if planned is None else planned
+    scheduled = schedule(plan, stored, consolidation_window, now, earlier)
+    for cid, own in plan.checks().items():
+        earlier.setdefault(cid, []).extend(own)
+    return Batch(len(due), plan.changes, scheduled)
+
+
+def _log_plan_errors(changes: Sequence[PromiseChange]) -> None:
+    for change in changes:
         if change.error is not None:
             log.warning(
-                "scan.plan_error", promise_id=d.promise.id, rule=change.error.rule,
+                "scan.plan_error", promise_id=change.promise.id, rule=change.error.rule,
                 error=change.error.reason, failures=change.error.count,
                 next_check_at=change.next_check_at.isoformat() if change.next_check_at else None,
             )  # fmt: skip
-        changes.append(change)
-        notices.extend(found)
-        if i % YIELD_EVERY == 0:
-            await asyncio.sleep(0)  # let the batch being written hear back from the database
-    planned = {} if planned is None else planned
-    for c in changes:
-        # A promise in plan error gives no notice at its next check: nothing waits for it.
-        if c.next_check_at is not None and c.error is None:
-            planned.setdefault(c.promise.customer_id, []).append((c.promise.id, c.next_check_at))
-    upcoming: Upcoming = {}
-    if notices:
-        customer_ids = list({n.customer_id for n in notices})
-        for cid, checks in (
-            await store.next_checks(customer_ids, now, now + consolidation_window)
-        ).items():
-            upcoming[CustomerId(cid)] = [(PromiseId(pid), at) for pid, at in checks]
-        for cid in customer_ids:
-            upcoming.setdefault(cid, []).extend(planned.get(cid, ()))
-    scheduled = hold_for_company(notices, upcoming, consolidation_window, now)
-    return Batch(len(due), changes, scheduled)
 
 
 async def write_batch(store: Store, batch: Batch, now: datetime) -> ScanReport:

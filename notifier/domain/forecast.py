@@ -19,7 +19,8 @@ from notifier.domain.models import (
 from notifier.domain.notices import Audience
 from notifier.domain.outbox import DuePromise, Notification
 
-Outcome = Literal["held", "suppressed", "failed", "cancelled"]
+# Why a notice would not go out (a withheld prediction's ``outcome``).
+Fate = Literal["held", "suppressed", "failed", "cancelled"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +86,7 @@ class Withheld:
     promise_id: PromiseId | None
     dedupe_key: str
     notification_id: NotificationId | None
-    outcome: Outcome
+    outcome: Fate
     reason: str
 
 

@@ -16,8 +16,8 @@ from datetime import datetime
 from notifier.domain.decide import Claim, Go, Situation, decide
 from notifier.domain.forecast import (
     Conditions,
+    Fate,
     Forecast,
-    Outcome,
     Predicted,
     Withheld,
     World,
@@ -269,7 +269,7 @@ class _Run:
         row.reasons.append(reason)
         heapq.heappush(self.due, (until, row.notification.id))
 
-    def _withhold(self, row: _Row, now: datetime, outcome: Outcome, reason: str) -> None:
+    def _withhold(self, row: _Row, now: datetime, outcome: Fate, reason: str) -> None:
         row.live = False
         n = row.notification
         self.withheld.append(Withheld(
@@ -279,7 +279,7 @@ class _Run:
         ))  # fmt: skip
 
 
-_OUTCOMES: dict[str, Outcome] = {"held": "held", "suppressed": "suppressed",
+_OUTCOMES: dict[str, Fate] = {"held": "held", "suppressed": "suppressed",
                                   "cancelled": "cancelled", "muted": "suppressed"}  # fmt: skip
 
 

@@ -191,7 +191,8 @@ class _Run:
                 verdict = self._route(row, now)
                 if isinstance(verdict, Send):
                     n = row.notification
-                    key = n.customer_id if n.audience == "customer" else f"ops:{n.id}"
+                    cid = n.customer_id
+                    key = cid if n.audience == "customer" and cid is not None else f"ops:{n.id}"
                     goes.setdefault(key, []).append((row, verdict))
                 elif verdict is not None:
                     self._withhold(row, now, *verdict)
@@ -223,7 +224,7 @@ class _Run:
                 reason = "no way to reach ops: set NOTIFIER_OPS_EMAIL and configure email"
                 return "suppressed", reason
             return Send("email", self.c.ops_address, Via.RULE)
-        customer = self.customers.get(n.customer_id)
+        customer = self.customers.get(n.customer_id) if n.customer_id is not None else None
         if customer is None:
             return "cancelled", "the customer is gone"
         decision = route(customer, n.channel_choice, n.fallback, self.c.available,
@@ -244,20 +245,21 @@ class _Run:
     ) -> None:  # fmt: skip
         primary, send = group[0]
         n = primary.notification
-        if n.audience == "customer" and n.priority != "critical":
-            until = capped_until(batch_sent.get(n.customer_id, []), self.c.cap, now)
+        cid = n.customer_id
+        if n.audience == "customer" and n.priority != "critical" and cid is not None:
+            until = capped_until(batch_sent.get(cid, []), self.c.cap, now)
             if until is not None:
                 reason = f"frequency cap: {self.c.cap} messages in 24 h, until {_utc(until)}"
                 for row, _ in group:
                     self._defer(row, until, reason)
                 return
-            batch_sent.setdefault(n.customer_id, []).append(now)
+            batch_sent.setdefault(cid, []).append(now)
         members = [row for row, _ in group[1:]]
         for row in (primary, *members):
             row.live = False
         # One message, whatever it folds in; escalations to ops are not the customer's.
-        if n.audience == "customer":
-            self.sent.setdefault(n.customer_id, []).append(now)
+        if n.audience == "customer" and cid is not None:
+            self.sent.setdefault(cid, []).append(now)
         reasons = [
             *primary.reasons,
             f"{send.channel}: {send.via}",

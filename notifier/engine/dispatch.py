@@ -43,11 +43,13 @@ from notifier.engine.pauses import Pauses
 from notifier.engine.sending import Attempt, Sender
 from notifier.observability import Metrics
 from notifier.store.store import Store
+from notifier.templates import ops_context
 from notifier.templates.render import TemplateError
 
 log = structlog.get_logger("notifier.dispatch")
 HOLD = timedelta(hours=1)  # a paused channel's notices wait; resume brings them back at once
 SETTLE = timedelta(seconds=2)  # the cap waits this long for a send in flight to settle
+OPS_TIMELINE = 30  # lines of each customer's timeline in an ops message: context, not a dump
 
 
 @dataclass
@@ -185,7 +187,7 @@ class Dispatcher:
             self.metrics.notifications.labels(channel, rule, change.event.type).inc()
 
     async def _load(self, claimed: list[Notification], now: datetime) -> _Batch:
-        customer_ids = list({n.customer_id for n in claimed})
+        customer_ids = list({n.customer_id for n in claimed if n.customer_id is not None})
         promise_ids = [n.promise_id for n in claimed if n.promise_id is not None]
         unreadable: dict[str, str] = {}
         unreadable_promises: dict[int, str] = {}
@@ -201,7 +203,7 @@ class Dispatcher:
     def _decide(self, batch: _Batch, now: datetime) -> None:
         goes: dict[str, list[tuple[Notification, Send]]] = defaultdict(list)
         for n in batch.claimed:
-            why = batch.unreadable.get(n.customer_id) or (
+            why = (batch.unreadable.get(n.customer_id) if n.customer_id is not None else None) or (
                 batch.unreadable_promises.get(n.promise_id) if n.promise_id is not None else None
             )
             if why is not None:  # a hand-made row: this notification fails, the batch goes on
@@ -215,7 +217,8 @@ class Dispatcher:
             if isinstance(verdict, Change):
                 batch.changes.append(verdict)
             else:
-                goes[n.customer_id if n.audience == "customer" else f"ops:{n.id}"].append(
+                cid = n.customer_id
+                goes[cid if n.audience == "customer" and cid is not None else f"ops:{n.id}"].append(
                     (n, verdict)
                 )
         for key, group in goes.items():
@@ -246,7 +249,7 @@ class Dispatcher:
         return failed(n.id, reason, text, channel)
 
     def _route(self, n: Notification, batch: _Batch, now: datetime) -> Change | Send:
-        customer = batch.customers.get(n.customer_id)
+        customer = batch.customers.get(n.customer_id) if n.customer_id is not None else None
         promise = batch.promises.get(n.promise_id) if n.promise_id is not None else None
         moot = moot_reason(n, promise)
         if moot is not None:
@@ -294,19 +297,20 @@ class Dispatcher:
         self, key: str, group: list[tuple[Notification, Send]], batch: _Batch, now: datetime
     ) -> None:
         primary, route_ = group[0]
-        if primary.audience == "customer" and primary.priority != "critical":
-            sent = batch.sent.get(primary.customer_id, [])
+        cid = primary.customer_id
+        if primary.audience == "customer" and primary.priority != "critical" and cid is not None:
+            sent = batch.sent.get(cid, [])
             until = capped_until(sent, self.settings.frequency_cap, now)
             reason = f"frequency cap: {self.settings.frequency_cap} messages in 24 h"
             # A send still in flight would count if it succeeds: decide once it has settled.
-            flying = [now] * self.sender.unsettled[primary.customer_id]
+            flying = [now] * self.sender.unsettled[cid]
             if until is None and capped_until([*sent, *flying], self.settings.frequency_cap, now):
                 until, reason = now + SETTLE, f"{reason}; a message to them is in flight"
             if until is not None:
                 for n, _ in group:
                     batch.changes.append(back_in_outbox(n.id, until, Event("deferred", reason)))
                 return
-            batch.sent.setdefault(primary.customer_id, []).append(now)
+            batch.sent.setdefault(cid, []).append(now)
         members = [n for n, _ in group[1:]]
         for m in members:
             reason = f"goes with notification {primary.id} as one message"
@@ -321,8 +325,8 @@ class Dispatcher:
         ready: list[Attempt] = []
         for a in batch.attempts:
             n, send = a.notification, a.route
-            customer = batch.customers.get(n.customer_id)
-            if customer is None:  # an ops notice about a customer erased meanwhile
+            customer = batch.customers.get(n.customer_id) if n.customer_id is not None else None
+            if customer is None and n.customer_id is not None:  # erased meanwhile (escalation)
                 unfold_unwritten(batch.changes, a, now)
                 batch.changes.append(
                     _final(n, NotificationStatus.CANCELLED, "cancelled", "the customer is gone")
@@ -332,11 +336,17 @@ class Dispatcher:
             others = [batch.promises[m.promise_id] for m in a.members
                       if m.promise_id is not None and m.promise_id in batch.promises]  # fmt: skip
             message = "several_late" if a.members else n.message
-            timeline = await self.store.timeline(n.customer_id) if n.audience == "ops" else []
+            to_ops = n.audience == "ops"
+            timeline = (
+                await self.store.timeline(n.customer_id)
+                if to_ops and n.customer_id is not None
+                else []
+            )
+            ops = await self._ops_values(n) if to_ops else None
             template = self.composer.template_path(n, message, send.channel, customer)
             try:
                 rendered = await self.composer.render(
-                    n, message, send.channel, customer, promise, others, now, timeline
+                    n, message, send.channel, customer, promise, others, now, timeline, ops
                 )
             except Exception as exc:
                 if isinstance(exc, TemplateError) and template is None:
@@ -378,6 +388,14 @@ class Dispatcher:
             )  # fmt: skip
             ready.append(Attempt(n, send, a.members, change, outbound, rendered.sms))
         batch.attempts = ready
+
+    async def _ops_values(self, n: Notification) -> dict[str, object]:
+        """Return what an ops template reads: the row's values, the customers' timelines."""
+        named = n.data.get("customers")
+        found = named if isinstance(named, list) else []
+        ids = [str(c["id"]) for c in found if isinstance(c, dict) and "id" in c]
+        timelines = {cid: await self.store.timeline(cid, limit=OPS_TIMELINE) for cid in ids}
+        return ops_context(n.data, timelines)
 
 
 def _members(a: Attempt) -> tuple[NotificationId, ...] | None:

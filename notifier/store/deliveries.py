@@ -91,8 +91,9 @@ class DeliveryQueries(StoreBase):
             first = rows[0]
             moved = tuple(c.id for c in changes if c.fail_channel is not None)
             dead = bool(moved) and report.error_code in DEAD_ADDRESS
-            if dead and first.channel is not None and first.address is not None:
-                await mark_undeliverable(conn, first.customer_id, first.channel, first.address)
+            cid, channel, address = first.customer_id, first.channel, first.address
+            if dead and cid is not None and channel is not None and address is not None:
+                await mark_undeliverable(conn, cid, channel, address)
         return DeliveryOutcome(
             found=tuple(n.id for n in rows),
             moved_on=moved,

@@ -224,6 +224,20 @@ async def test_any_other_text_goes_to_ops_with_the_timeline(hooks: Hooks, text: 
     assert customer is not None and customer.opted_out == frozenset()
 
 
+async def test_a_replayed_reply_reaches_ops_once_even_without_its_receipt(hooks: Hooks) -> None:
+    await hooks.customer("c-1")
+    posted = sms("¿me llaman?")
+    await hooks.twilio(INBOUND, posted)
+    # The receipt is dropped when handling fails after the forward: the dedupe key holds.
+    await hooks.store.drop_receipt(f"twilio-inbound:{posted['MessageSid']}")
+    await hooks.twilio(INBOUND, posted)
+    await hooks.dispatched()
+    assert [m.rcpt_tos for m in hooks.smtp.received] == [[OPS]]
+    (row,) = [r for r in await hooks.store.list_notifications() if r.notification.audience == "ops"]
+    assert row.notification.dedupe_key == f"ops:inbound:{posted['MessageSid']}"
+    assert row.notification.customer_id is None and hooks.wakes == [1]
+
+
 async def test_a_text_from_an_unknown_number_still_reaches_ops(hooks: Hooks) -> None:
     answer = await hooks.twilio(INBOUND, sms("hola, soy nuevo", sender="+5491155559999"))
     assert answer.status_code == 200

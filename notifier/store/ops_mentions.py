@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from notifier.domain.models import NotificationStatus
 from notifier.store.convert import notification_events, notifications
 
+_ERASED = {"audience": "ops"}  # still to ops: only what it said goes
+
 
 async def erase_ops_mentions(conn: AsyncConnection, customer_id: str, now: datetime) -> int:
     """Erase the texts of the ops notifications that name ``customer_id``; return how many.
@@ -34,7 +36,7 @@ async def erase_ops_mentions(conn: AsyncConnection, customer_id: str, now: datet
     await conn.execute(
         update(notifications)
         .where(notifications.c.id.in_(ids))
-        .values(subject=None, body=None, payload={}, error=None, updated_at=now)
+        .values(subject=None, body=None, payload=_ERASED, error=None, updated_at=now)
     )
     await conn.execute(
         update(notification_events)

@@ -105,6 +105,7 @@ async def test_forget_erases_the_replies_forwarded_to_ops_that_name_them(rig: Ri
     assert await personal_data_left(rig.store) == []
     kept = await rig.store.list_notifications()
     assert [r.notification.body is not None for r in kept] == [True, False]  # c-2's, then c-1's
+    assert {r.notification.audience for r in kept} == {"ops"}
 
 
 # -- ids are opaque references, not addresses ------------------------------------------------

@@ -8,6 +8,7 @@ import typer
 
 from notifier.cli.app import JsonOption, app, emit_json, fail, settings
 from notifier.domain.models import CHANNELS, ChannelName, is_channel
+from notifier.domain.ops_notices import OPS_PREFIX
 from notifier.engine.compose import OPS_LOCALE
 from notifier.templates import SAMPLES, Company, Rendered, Renderer, RenderLimits
 
@@ -72,7 +73,7 @@ def preview(
 
 def _locale(renderer: Renderer, message: str, channel: ChannelName, wanted: str) -> str:
     # As the dispatcher renders ops messages: English unless one ships in ``wanted``.
-    if message.startswith("ops_") and renderer.template_path(message, channel, wanted) is None:
+    if message.startswith(OPS_PREFIX) and renderer.template_path(message, channel, wanted) is None:
         return OPS_LOCALE
     return wanted
 

@@ -13,6 +13,7 @@ from datetime import datetime
 from notifier.domain.models import ChannelName, Customer, JSONValue
 from notifier.domain.notices import StandaloneNotice
 
+OPS_PREFIX = "ops_"  # a template folder named so holds a message to ops
 CHANNEL_DOWN = "ops_channel_down"
 INBOUND_REPLY = "ops_inbound_reply"
 OPS_MESSAGES = (CHANNEL_DOWN, INBOUND_REPLY)  # every one must have an email template

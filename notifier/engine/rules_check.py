@@ -19,6 +19,7 @@ from typing import Protocol
 from notifier.config import Settings
 from notifier.domain.errors import NotifierError
 from notifier.domain.models import CHANNELS, ChannelName
+from notifier.domain.ops_notices import OPS_PREFIX
 from notifier.domain.problems import Problem, has_errors
 from notifier.domain.quiet_hours import QuietHours
 from notifier.domain.rules.fields import time_of_day
@@ -206,9 +207,6 @@ def _ops_template_problems(renderer: MessageCatalog) -> Iterator[Problem]:
             path = renderer.template_path(message, "email", locale)
             if path is not None and path.name == f"email.{locale}.j2":
                 yield from _checked_message(renderer, message, "email", locale)
-
-
-OPS_PREFIX = "ops_"
 
 
 def _checked_message(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 import pytest
@@ -16,8 +17,11 @@ from notifier.channels.registry import Channels, build_channels
 from notifier.config import Settings
 from notifier.domain.ingest import CustomerData
 from notifier.domain.models import CustomerId
+from notifier.engine.compose import Composer
+from notifier.engine.dispatch import Dispatcher
 from notifier.engine.ledger import Ledger
 from notifier.store.store import Store
+from notifier.templates import Company, Renderer
 from tests.conftest import FakeClock
 from tests.fakes.smtp_server import SmtpFake
 from tests.fakes.twilio_server import ACCOUNT_SID, AUTH_TOKEN
@@ -26,6 +30,7 @@ PUBLIC_URL = "https://notifier.acme.example"
 SECRET_KEY = "unsubscribe-signing-key-for-tests"
 OPS = "ops@acme.example"
 HELP = "Acme: avisos de tus pedidos. STOP para salir, START para volver."
+TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 
 
 def webhook_settings(smtp_port: int, **overrides: object) -> Settings:
@@ -57,6 +62,12 @@ class Hooks:
     smtp: SmtpFake
     settings: Settings
     wakes: list[int] = field(default_factory=list)
+    dispatcher: Dispatcher | None = None
+
+    async def dispatched(self) -> int:
+        """Send what the outbox holds (replies forwarded to ops); return rows claimed."""
+        assert self.dispatcher is not None, "this fixture has no dispatcher"
+        return await self.dispatcher.dispatch_until_idle()
 
     async def twilio(
         self, path: str, params: Mapping[str, str], sig: str | None = None
@@ -100,7 +111,10 @@ async def hooks(store: Store, clock: FakeClock) -> AsyncIterator[Hooks]:
     channels = build_channels(settings, demo=False)
     wakes: list[int] = []
     client, ledger = await serve(settings, store, clock, channels, wakes)
+    renderer = Renderer(TEMPLATES, default_locale=settings.default_locale)
+    composer = Composer(renderer, Company.from_settings(settings), settings)
+    dispatcher = Dispatcher(store, channels, composer, clock, settings)
     async with client:
-        yield Hooks(client, store, clock, ledger, smtp, settings, wakes)
+        yield Hooks(client, store, clock, ledger, smtp, settings, wakes, dispatcher)
     await channels.aclose()
     smtp.stop()

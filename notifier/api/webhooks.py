@@ -8,7 +8,7 @@ from typing import Annotated
 from urllib.parse import parse_qsl
 
 import structlog
-from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Request, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from starlette.datastructures import ImmutableMultiDict
 from twilio.request_validator import (
     SIGNATURE_HEADER,
@@ -19,18 +19,18 @@ from twilio.request_validator import (
 from twilio.twiml.messaging_response import MessagingResponse
 
 from notifier.api.deps import Services, ServicesDep
-from notifier.channels.base import OutboundMessage, SendError
 from notifier.channels.keywords import classify_inbound
 from notifier.channels.twilio_api import report_outcome
-from notifier.domain.ingest import InteractionData, TimelineEntry
+from notifier.domain.ingest import InteractionData
 from notifier.domain.limits import NUL
 from notifier.domain.models import ChannelName, Customer, Direction
+from notifier.domain.ops_notices import inbound_reply_notice
+from notifier.domain.outbox import Scheduled
 from notifier.observability import mask_phone
 
 log = structlog.get_logger("notifier.webhooks")
 router = APIRouter(prefix="/webhooks/twilio", tags=["webhooks"])
 Params = ImmutableMultiDict[str, str]
-TIMELINE_LINES = 30  # enough context for ops without burying the customer's words
 
 
 async def signed_params(request: Request, svc: ServicesDep) -> Params:
@@ -110,9 +110,7 @@ async def delivery_status(params: SignedParams, svc: ServicesDep) -> Response:
 
 
 @router.post("/inbound")
-async def inbound_message(
-    params: SignedParams, svc: ServicesDep, background: BackgroundTasks
-) -> Response:
+async def inbound_message(params: SignedParams, svc: ServicesDep) -> Response:
     """Handle a customer's SMS or WhatsApp text: keywords, last used channel, ops for the rest."""
     sender = params.get("From", "")
     channel: ChannelName = "whatsapp" if sender.startswith("whatsapp:") else "sms"
@@ -134,6 +132,8 @@ async def inbound_message(
         if kind in ("stop", "start"):
             for customer in found:
                 await svc.store.set_consent(customer.id, channel, kind == "start", now)
+        elif kind == "other":  # a person answers: ops get it by email through the outbox
+            await _forward_to_ops(svc, channel, number, body, found, sid)
     log.info(
         "webhooks.inbound",
         channel=channel,
@@ -145,9 +145,6 @@ async def inbound_message(
     reply = MessagingResponse()
     if kind == "help":
         reply.message(svc.settings.help_text)
-    elif kind == "other":
-        # After the answer: Twilio gives up on a webhook after 15 s and would send it again.
-        background.add_task(_forward_to_ops, svc, channel, number, body, found, sid)
     return Response(str(reply), media_type="text/xml")
 
 
@@ -173,48 +170,14 @@ async def _forward_to_ops(
     found: list[Customer],
     sid: str,
 ) -> None:
-    """Email the text and the sender's timeline to ops; a failure is logged, never raised."""
-    address = svc.settings.ops_email
-    email = svc.channels.get("email") if svc.channels is not None else None
-    if address is None or email is None:
-        log.warning(
-            "webhooks.forward_skipped",
-            reason="set NOTIFIER_OPS_EMAIL and configure email to receive customers' replies",
-        )
-        return
-    timelines = [(c, await svc.store.timeline(c.id, limit=TIMELINE_LINES)) for c in found]
-    who = ", ".join(c.name or c.id for c in found) or number
-    message = OutboundMessage(
-        dedupe_key=f"inbound:{sid or number}",
-        channel="email",
-        to=address,
-        text=forward_text(channel, number, body, timelines),
-        message_name="inbound_reply",
-        locale=svc.settings.default_locale,
-        subject=f"Reply on {channel} from {who}",
-    )
-    try:
-        await email.send(message)
-    except SendError as exc:
-        log.error("webhooks.forward_failed", reason=str(exc), provider_id=sid)
-        return
-    log.info("webhooks.forwarded", provider_id=sid, customers=[c.id for c in found])
+    """Put the text in the outbox for ops, and wake the dispatcher: it sends the email.
 
-
-def forward_text(
-    channel: ChannelName,
-    number: str,
-    body: str,
-    timelines: list[tuple[Customer, list[TimelineEntry]]],
-) -> str:
-    """Return the email to ops: who wrote, what, and what we told them lately."""
-    lines = [f"A customer wrote on {channel} from {number}; no automatic answer fits.", ""]
-    lines += ["Their message:", "", *(f"> {line}" for line in body.splitlines() or [""]), ""]
-    if not timelines:
-        lines.append("No customer has this number: answer from the provider's console.")
-    for customer, entries in timelines:
-        name = f" ({customer.name})" if customer.name else ""
-        lines += [f"Customer {customer.id}{name}, timeline, newest first:", ""]
-        lines += [f"  {e.at:%Y-%m-%d %H:%M} UTC  {e.type}  {e.summary}" for e in entries]
-        lines.append("")
-    return "\n".join(lines)
+    A replay (the same MessageSid) is the same notice: it is not enqueued twice.
+    """
+    now = svc.clock.now()
+    notice = inbound_reply_notice(channel, number, body, found, sid, now)
+    added = await svc.store.enqueue([Scheduled(notice, now)], now)
+    if added:
+        svc.wake_dispatcher()
+    log.info("webhooks.forwarded", provider_id=sid, customers=[c.id for c in found],
+             queued=bool(added))  # fmt: skip

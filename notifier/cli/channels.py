@@ -9,14 +9,13 @@ import typer
 
 from notifier.channels.base import OutboundMessage, Receipt, SendError
 from notifier.channels.registry import ChannelStatus, build_channels
-from notifier.channels.twilio_api import status_callback_url
 from notifier.channels.twilio_whatsapp import content_sid_for
-from notifier.channels.unsubscribe import unsubscribe_url
 from notifier.cli.app import JsonOption, app, emit_json, fail, run_async, settings
 from notifier.cli.readiness import require_links
 from notifier.clock import system_clock
 from notifier.config import Settings
 from notifier.domain.models import CHANNELS, ChannelName, is_channel
+from notifier.engine.compose import Recipient, outbound_message
 from notifier.templates import SAMPLES, Renderer
 
 channels_app = typer.Typer(
@@ -107,30 +106,22 @@ def channels_send(
 def build_test_message(
     s: Settings, channel: ChannelName, address: str, message: str, locale: str
 ) -> OutboundMessage:
-    """Return the message a real notification would be, from sample data and a one-off key."""
+    """Return the message a real notification would be, from sample data and a one-off key.
+
+    Built by the dispatcher's own message builder; it goes straight to the channel, not
+    through the outbox (no daemon needed).
+    """
     sample = SAMPLES[SAMPLE_FOR.get(message, "delivery")]
     rendered = Renderer.from_settings(s).render(message, channel, locale, sample)
-    link = None
-    if channel == "email" and s.public_url and s.secret_key:
-        # The address stands in for a customer id: the link opts out only this address.
-        secret = s.secret_key.get_secret_value().encode()
-        link = unsubscribe_url(s.public_url, secret, address, channel, system_clock(s).now())
     templated = content_sid_for(s.whatsapp_content_sids, message, rendered.locale) is not None
-    return OutboundMessage(
-        dedupe_key=f"test:{channel}:{uuid.uuid4().hex}",
-        channel=channel,
-        to=address,
-        text=rendered.text,
-        message_name=message,
-        locale=rendered.locale,
-        subject=rendered.subject,
-        html=rendered.html,
-        unsubscribe_url=link,
-        # With no template mapped, ops test the free-form body; Twilio answers 63016
-        # unless they wrote to the WhatsApp sender in the last 24 hours.
-        whatsapp_session_open=channel == "whatsapp" and not templated,
-        status_callback=status_callback_url(s.public_url) if s.public_url else None,
+    # The address stands in for a customer id: the link opts out only this address. With
+    # no template mapped, ops test the free-form body; Twilio answers 63016 unless they
+    # wrote to the WhatsApp sender in the last 24 hours.
+    recipient = Recipient(
+        link_id=address, whatsapp_session_open=channel == "whatsapp" and not templated
     )
+    key = f"test:{channel}:{uuid.uuid4().hex}"
+    return outbound_message(s, key, rendered, channel, address, recipient, system_clock(s).now())
 
 
 async def _send(s: Settings, outbound: OutboundMessage) -> Receipt | SendError:

@@ -8,6 +8,8 @@ import typer
 
 from notifier.cli.app import JsonOption, app, emit_json, fail, settings
 from notifier.domain.models import CHANNELS, ChannelName, is_channel
+from notifier.domain.ops_notices import OPS_PREFIX
+from notifier.engine.compose import OPS_LOCALE
 from notifier.templates import SAMPLES, Company, Rendered, Renderer, RenderLimits
 
 messages_app = typer.Typer(
@@ -58,7 +60,8 @@ def preview(
             "support_hours": company.support_hours,
         },
     }
-    rendered = [renderer.render(message, c, wanted, context) for c in channels]
+    rendered = [renderer.render(message, c, _locale(renderer, message, c, wanted), context)
+                for c in channels]  # fmt: skip
     if as_json:
         emit_json([_as_dict(r) for r in rendered])
         return
@@ -66,6 +69,13 @@ def preview(
         if index:
             typer.echo("")
         typer.echo(_as_text(r))
+
+
+def _locale(renderer: Renderer, message: str, channel: ChannelName, wanted: str) -> str:
+    # As the dispatcher renders ops messages: English unless one ships in ``wanted``.
+    if message.startswith(OPS_PREFIX) and renderer.template_path(message, channel, wanted) is None:
+        return OPS_LOCALE
+    return wanted
 
 
 def _as_dict(r: Rendered) -> dict[str, object]:

@@ -76,7 +76,7 @@ def notification_show(
         emit_json(view)
         return
     typer.echo(f"notification {view['id']}: {view['status']}")
-    typer.echo(f"  customer {view['customer_id']}, promise {view['promise_id'] or '-'}, "
+    typer.echo(f"  customer {view['customer_id'] or '-'}, promise {view['promise_id'] or '-'}, "
                f"rule {view['rule_id'] or '-'} ({view['stage']}, step {view['step']})")  # fmt: skip
     typer.echo(f"  message {view['message']} for {view['audience']}, priority {view['priority']}")
     chain = ", ".join([view["channel_choice"], *view["fallback"]])
@@ -122,7 +122,7 @@ def notification_list(
     if not rows:
         typer.echo("no notifications")
     for r in rows:
-        typer.echo(f"{r['id']:>7}  {r['customer_id']:<16} {r['status']:<11} "
+        typer.echo(f"{r['id']:>7}  {r['customer_id'] or 'ops':<16} {r['status']:<11} "
                    f"{r['channel'] or '-':<8} {r['message']:<20} {r['rule_id'] or '-':<20} "
                    f"{r['sent_at'] or r['not_before']}")  # fmt: skip
     if len(rows) == limit:
@@ -334,7 +334,8 @@ def simulate(
                    f"rule {p.rule_id or '-'}, promise {p.promise_id or '-'}{folded}")  # fmt: skip
         typer.echo(f"    why: {'; '.join(p.reasons)}")
     for w in found.withheld:
-        typer.echo(f"{_when(w.at)}  customer {w.customer_id:<15} not sent ({w.outcome}): rule "
+        whom = w.customer_id or "-"
+        typer.echo(f"{_when(w.at)}  customer {whom:<15} not sent ({w.outcome}): rule "
                    f"{w.rule_id or '-'}, promise {w.promise_id or '-'}: {w.reason}")  # fmt: skip
     people = len({p.customer_id for p in found.sends if p.audience == "customer"})
     typer.echo(f"{len(found.sends)} messages to {people} customer(s), {len(found.withheld)} "

@@ -197,13 +197,14 @@ def _customer_effects(
 
     Only for a message to the customer: an ops notice went to ops' address, not theirs.
     """
-    if n.audience != "customer":
+    customer = n.customer_id
+    if n.audience != "customer" or customer is None:
         return ()
     effects: list[CustomerEffect] = []
     if outcome.address_dead and address is not None:
-        effects.append(MarkUndeliverable(n.customer_id, channel, address))
+        effects.append(MarkUndeliverable(customer, channel, address))
     if outcome.opted_out:
-        effects.append(RecordOptOut(n.customer_id, channel))
+        effects.append(RecordOptOut(customer, channel))
     return tuple(effects)
 
 

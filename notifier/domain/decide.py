@@ -118,7 +118,7 @@ def decide(claim: Claim, situation: Situation, now: datetime) -> Decision:
     out = Decision()
     groups: dict[str, list[tuple[Notification, Send]]] = {}
     for n in claim.rows:
-        why = claim.unreadable.get(n.customer_id) or (
+        why = (claim.unreadable.get(n.customer_id) if n.customer_id is not None else None) or (
             claim.unreadable_promises.get(n.promise_id) if n.promise_id is not None else None
         )
         if why is not None:  # a hand-made row: this notification fails, the batch goes on
@@ -146,12 +146,14 @@ def decide(claim: Claim, situation: Situation, now: datetime) -> Decision:
 
 def group_key(n: Notification) -> str:
     """Return what rows go out together by: a customer's, each ops notice alone."""
-    return n.customer_id if n.audience == "customer" else f"ops:{n.id}"
+    if n.audience == "customer" and n.customer_id is not None:
+        return n.customer_id
+    return f"ops:{n.id}"
 
 
 def route_one(n: Notification, claim: Claim, s: Situation, now: datetime) -> Change | Send:
     """Return where one row goes now, or the change that settles or defers it."""
-    customer = claim.customers.get(n.customer_id)
+    customer = claim.customers.get(n.customer_id) if n.customer_id is not None else None
     promise = claim.promises.get(n.promise_id) if n.promise_id is not None else None
     moot = moot_reason(n, promise)
     if moot is not None:
@@ -208,14 +210,14 @@ def plan_group(
     flight counts once it settles, so a customer at the cap with one in flight waits.
     """
     primary, send = group[0]
-    if primary.audience == "customer" and primary.priority != "critical":
-        until, reason = cap_hold(sent.get(primary.customer_id, []),
-                                 in_flight.get(primary.customer_id, 0), cap, now)  # fmt: skip
+    cid = primary.customer_id
+    if primary.audience == "customer" and primary.priority != "critical" and cid is not None:
+        until, reason = cap_hold(sent.get(cid, []), in_flight.get(cid, 0), cap, now)
         if until is not None:
             for n, _ in group:
                 out.changes.append(back_in_outbox(n.id, until, Event("deferred", reason)))
             return
-        sent.setdefault(primary.customer_id, []).append(now)
+        sent.setdefault(cid, []).append(now)
     members = tuple(n for n, _ in group[1:])
     for m in members:
         reason = f"goes with notification {primary.id} as one message"

@@ -62,7 +62,7 @@ class Predicted:
     """One message that would go out."""
 
     at: datetime
-    customer_id: CustomerId
+    customer_id: CustomerId | None  # None: to ops about no one customer
     audience: Audience
     channel: ChannelName
     address: str
@@ -81,7 +81,7 @@ class Withheld:
     """A notice that would not go out before the end, and why."""
 
     at: datetime
-    customer_id: CustomerId
+    customer_id: CustomerId | None  # None: to ops about no one customer
     rule_id: str | None
     promise_id: PromiseId | None
     dedupe_key: str

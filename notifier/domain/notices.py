@@ -1,12 +1,15 @@
-"""What the rules decide to send, and what was already scheduled for a promise."""
+"""What the rules decide to send, what was already scheduled for a promise, and the notices
+that are no promise's step (to ops, incident updates)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
+from types import MappingProxyType
 from typing import Literal
 
-from notifier.domain.models import ChannelName, CustomerId, PromiseId
+from notifier.domain.models import ChannelName, CustomerId, JSONValue, PromiseId
 from notifier.domain.quiet_hours import QuietHours
 
 Stage = Literal[
@@ -20,6 +23,11 @@ PRIORITIES: tuple[Priority, ...] = ("low", "normal", "high", "critical")
 def dedupe_key(rule_id: str, promise_id: PromiseId, deadline_version: int, step: int) -> str:
     """Return the key that makes a notice unique: it names the rule by id, never by position."""
     return f"{rule_id}:{promise_id}:{deadline_version}:{step}"
+
+
+def incident_update_key(incident_id: int, customer_id: CustomerId, update: int) -> str:
+    """Return the key of an incident's ``update``-th notice to one customer."""
+    return f"incident:{incident_id}:customer:{customer_id}:update:{update}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +48,79 @@ class Notice:
     not_before: datetime
     quiet_hours: QuietHours | None
     reason: str
+
+    @property
+    def incident_id(self) -> int | None:
+        """Always None: a promise's step belongs to no incident."""
+        return None
+
+    @property
+    def data(self) -> Mapping[str, JSONValue]:
+        """Always empty: its template reads the promise and the customer."""
+        return _NO_DATA
+
+
+_NO_DATA: Mapping[str, JSONValue] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class StandaloneNotice:
+    """A notice that is no promise's step: an alert to ops, an incident update to a customer.
+
+    ``customer_id`` is None for ops (nobody's message); ``data`` holds what its template
+    reads as ``ops`` (a channel-down alert's reason, a forwarded reply's text).
+    """
+
+    dedupe_key: str
+    message: str
+    audience: Audience
+    channel: ChannelName | Literal["last_used"]
+    not_before: datetime
+    reason: str
+    stage: str
+    customer_id: CustomerId | None = None
+    incident_id: int | None = None
+    fallback: tuple[ChannelName, ...] = ()
+    priority: Priority = "normal"
+    step: int = 0
+    quiet_hours: QuietHours | None = None
+    data: Mapping[str, JSONValue] = field(default_factory=dict)
+
+    @property
+    def promise_id(self) -> PromiseId | None:
+        """Always None: no promise's deadline makes this notice moot."""
+        return None
+
+    @property
+    def rule_id(self) -> str | None:
+        """Always None: no rule scheduled it."""
+        return None
+
+    @property
+    def deadline_version(self) -> int | None:
+        """Always None: it belongs to no promise's deadline."""
+        return None
+
+
+def incident_update_notice(
+    incident_id: int,
+    customer_id: CustomerId,
+    update: int,
+    message: str,
+    now: datetime,
+    channel: ChannelName | Literal["last_used"] = "last_used",
+    fallback: tuple[ChannelName, ...] = (),
+) -> StandaloneNotice:
+    """Return the ``update``-th notice of an incident to one of the customers it touches."""
+    return StandaloneNotice(
+        dedupe_key=incident_update_key(incident_id, customer_id, update), message=message,
+        audience="customer", channel=channel, not_before=now,
+        reason=f"update {update} of incident {incident_id}", stage="incident",
+        customer_id=customer_id, incident_id=incident_id, fallback=fallback, step=update,
+    )  # fmt: skip
+
+
+AnyNotice = Notice | StandaloneNotice
 
 
 @dataclass(frozen=True, slots=True)

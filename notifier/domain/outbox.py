@@ -19,7 +19,7 @@ from notifier.domain.models import (
     Promise,
     PromiseId,
 )
-from notifier.domain.notices import Audience, Notice, Priority, SentLedger
+from notifier.domain.notices import AnyNotice, Audience, Priority, SentLedger
 from notifier.domain.quiet_hours import QuietAction, QuietHours
 from notifier.domain.routing import ChannelChoice
 
@@ -40,7 +40,7 @@ FINAL = frozenset(
 class Notification:
     id: NotificationId
     dedupe_key: str
-    customer_id: CustomerId
+    customer_id: CustomerId | None  # None: to ops about no one customer
     promise_id: PromiseId | None
     rule_id: str | None
     message: str
@@ -54,7 +54,7 @@ class Notification:
     status: NotificationStatus
     not_before: datetime
     attempts: int
-    deadline_version: int
+    deadline_version: int | None  # None: no promise's step
     quiet_hours: QuietHours | None
     created_at: datetime
     channel: ChannelName | None = None
@@ -65,6 +65,7 @@ class Notification:
     attempted_at: datetime | None = None
     members: tuple[NotificationId, ...] = ()  # others folded into this one (several_late)
     folded_into: NotificationId | None = None  # this one goes out inside that one
+    data: Mapping[str, JSONValue] = field(default_factory=dict)  # what ``ops`` templates read
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +169,7 @@ class PromiseChange:
 class Scheduled:
     """A notice to put in the outbox, due at ``not_before`` (later when held back)."""
 
-    notice: Notice
+    notice: AnyNotice
     not_before: datetime
     held: str | None = None  # why it waits past its moment (consolidation)
 
@@ -177,18 +178,24 @@ QUIET_ACTIONS: Mapping[str, QuietAction] = {a.value: a for a in QuietAction}
 Verdict = Literal["send", "cancel", "suppress"]
 
 
-def outbox_payload(notice: Notice) -> dict[str, JSONValue]:
+def outbox_payload(notice: AnyNotice) -> dict[str, JSONValue]:
     """Return the outbox row's payload for ``notice``: what its columns do not hold.
 
     ``reason`` says why it was scheduled: the first line of the row's history, read from
-    the row itself rather than written again as a history row.
+    the row itself rather than written again as a history row. A notice that is no
+    promise's step has no deadline version; ``data`` is what its template reads.
     """
-    return {
+    payload: dict[str, JSONValue] = {
         "audience": notice.audience,
         "deadline_version": notice.deadline_version,
         "quiet_hours": quiet_to_json(notice.quiet_hours),
         "reason": notice.reason,
     }
+    if notice.deadline_version is None:
+        del payload["deadline_version"]
+    if notice.data:
+        payload["data"] = dict(notice.data)
+    return payload
 
 
 def scheduled_line(

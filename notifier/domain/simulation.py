@@ -248,7 +248,7 @@ class _Run:
         for row in (primary, *members):
             row.live = False
         # One message, whatever it folds in; escalations to ops are not the customer's.
-        if n.audience == "customer":
+        if n.audience == "customer" and n.customer_id is not None:
             self.sent.setdefault(n.customer_id, []).append(now)
         reasons = [
             *primary.reasons,

@@ -49,9 +49,11 @@ from notifier.engine.pauses import Pauses
 from notifier.engine.sending import Attempt, Sender
 from notifier.observability import Metrics
 from notifier.store.store import Store
+from notifier.templates import ops_context
 from notifier.templates.render import TemplateError
 
 log = structlog.get_logger("notifier.dispatch")
+OPS_TIMELINE = 30  # lines of each customer's timeline in an ops message: context, not a dump
 
 
 @dataclass
@@ -191,7 +193,7 @@ class Dispatcher:
             self.metrics.notifications.labels(channel, rule, change.event.type).inc()
 
     async def _load(self, claimed: list[Notification], now: datetime) -> _Batch:
-        customer_ids = list({n.customer_id for n in claimed})
+        customer_ids = list({n.customer_id for n in claimed if n.customer_id is not None})
         promise_ids = [n.promise_id for n in claimed if n.promise_id is not None]
         unreadable: dict[str, str] = {}
         unreadable_promises: dict[int, str] = {}
@@ -252,8 +254,8 @@ class Dispatcher:
         ready: list[Attempt] = []
         for a in batch.attempts:
             n, send = a.notification, a.route
-            customer = batch.customers.get(n.customer_id)
-            if customer is None:  # an ops notice about a customer erased meanwhile
+            customer = batch.customers.get(n.customer_id) if n.customer_id is not None else None
+            if customer is None and n.customer_id is not None:  # erased meanwhile (escalation)
                 unfold_unwritten(batch.changes, a, now)
                 batch.changes.append(
                     final(n, NotificationStatus.CANCELLED, "cancelled", CUSTOMER_GONE)
@@ -263,11 +265,17 @@ class Dispatcher:
             others = [batch.promises[m.promise_id] for m in a.members
                       if m.promise_id is not None and m.promise_id in batch.promises]  # fmt: skip
             message = CONSOLIDATED if a.members else n.message
-            timeline = await self.store.timeline(n.customer_id) if n.audience == "ops" else []
+            to_ops = n.audience == "ops"
+            timeline = (
+                await self.store.timeline(n.customer_id)
+                if to_ops and n.customer_id is not None
+                else []
+            )
+            ops = await self._ops_values(n) if to_ops else None
             template = self.composer.template_path(n, message, send.channel, customer)
             try:
                 rendered = await self.composer.render(
-                    n, message, send.channel, customer, promise, others, now, timeline
+                    n, message, send.channel, customer, promise, others, now, timeline, ops
                 )
             except Exception as exc:
                 if isinstance(exc, TemplateError) and template is None:
@@ -309,6 +317,14 @@ class Dispatcher:
             )  # fmt: skip
             ready.append(Attempt(n, send, a.members, change, outbound, rendered.sms))
         batch.attempts = ready
+
+    async def _ops_values(self, n: Notification) -> dict[str, object]:
+        """Return what an ops template reads: the row's values, the customers' timelines."""
+        named = n.data.get("customers")
+        found = named if isinstance(named, list) else []
+        ids = [str(c["id"]) for c in found if isinstance(c, dict) and "id" in c]
+        timelines = {cid: await self.store.timeline(cid, limit=OPS_TIMELINE) for cid in ids}
+        return ops_context(n.data, timelines)
 
 
 def _members(a: Attempt) -> tuple[NotificationId, ...] | None:

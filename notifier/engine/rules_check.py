@@ -19,6 +19,7 @@ from typing import Protocol
 from notifier.config import Settings
 from notifier.domain.errors import NotifierError
 from notifier.domain.models import CHANNELS, ChannelName
+from notifier.domain.ops_notices import OPS_PREFIX
 from notifier.domain.problems import Problem, has_errors
 from notifier.domain.quiet_hours import QuietHours
 from notifier.domain.rules.fields import time_of_day
@@ -98,6 +99,7 @@ def _load_rules(
     problems.extend(_duplicate_ids(placed))
     if renderer is not None:
         problems.extend(_template_problems(placed, renderer))
+        problems.extend(_ops_template_problems(renderer))
     ordered = tuple(sorted(set(problems), key=lambda p: (p.file, p.line, p.column, p.message)))
     names = tuple(display_path(p) for p in files)
     if has_errors(list(ordered)):
@@ -194,6 +196,17 @@ def _template_problems(placed: list[_Placed], renderer: MessageCatalog) -> Itera
                         continue
                     checked.add((message, channel, locale))
                     yield from _checked_message(renderer, message, channel, locale)
+
+
+def _ops_template_problems(renderer: MessageCatalog) -> Iterator[Problem]:
+    """Check the ops messages (folders ``ops_*``): ops get them by email, whatever the rules."""
+    for message in renderer.messages():
+        if not message.startswith(OPS_PREFIX):
+            continue
+        for locale in renderer.locales():
+            path = renderer.template_path(message, "email", locale)
+            if path is not None and path.name == f"email.{locale}.j2":
+                yield from _checked_message(renderer, message, "email", locale)
 
 
 def _checked_message(

@@ -23,8 +23,10 @@ from notifier.domain.consequences import (
     after_send,
     put_back,
 )
+from notifier.domain.errors import one_line
 from notifier.domain.models import ChannelName
-from notifier.domain.outbox import SEND_ERROR, Change, Event, Notification
+from notifier.domain.ops_notices import channel_down_notice
+from notifier.domain.outbox import SEND_ERROR, Change, Event, Notification, Scheduled
 from notifier.domain.outcomes import Outcome, accepted, unexpected
 from notifier.domain.routing import Send
 from notifier.engine.health import Health
@@ -108,8 +110,10 @@ class Sender:
         task = asyncio.create_task(self._send(attempt))
         self._tasks.add(task)
         self._ids[task] = [attempt.notification.id, *(m.id for m in attempt.members)]
-        self._unsettled_ids[attempt.notification.id] = attempt.notification.customer_id
-        self.unsettled[attempt.notification.customer_id] += 1
+        customer = attempt.notification.customer_id
+        if customer is not None:  # ops alerts count against nobody's cap
+            self._unsettled_ids[attempt.notification.id] = customer
+            self.unsettled[customer] += 1
         task.add_done_callback(self._done)
 
     def _done(self, task: asyncio.Task[None]) -> None:
@@ -244,28 +248,19 @@ class Sender:
                          customer_id=e.customer_id, channel=e.channel)  # fmt: skip
 
     async def _alert_ops(self, down: ChannelName, reason: str) -> None:
-        """Tell ops by email that a channel is down (best effort: it is logged either way)."""
-        email = self.channels.get("email")
-        to = self.settings.ops_email
-        if email is None or to is None or down == "email":
+        """Put an alert to ops in the outbox: ``down`` is paused for everyone (logged either way).
+
+        Not when email itself is down: the alert would wait for the channel it is about.
+        """
+        if down == "email":
+            log.warning("channel.down_alert_skipped", channel=down, reason="email is down")
             return
-        until = self.clock.now() + self.settings.channel_probe
-        text = (
-            f"The {down} channel failed in a way that points at our side, not the recipient:\n"
-            f"{reason}\n\nIt is paused for everyone until {until:%Y-%m-%d %H:%M} UTC, then tried "
-            "again; meanwhile notifications take their fallback channels. Check the provider "
-            "credentials (docs/channels.md)."
-        )
-        stamp = self.clock.now().strftime("%Y%m%dT%H%M%S")
-        alert = OutboundMessage(
-            dedupe_key=f"alert:channel-down:{down}:{stamp}", channel="email", to=to,
-            text=text, message_name="channel_down", locale="en",
-            subject=f"notifier: the {down} channel is down",
-        )  # fmt: skip
+        now = self.clock.now()
+        notice = channel_down_notice(down, reason, now, now + self.settings.channel_probe)
         try:
-            await email.send(alert)
-        except SendError as exc:
-            log.error("channel.down_alert_failed", channel=down, error=str(exc))
+            await self.store.enqueue([Scheduled(notice, now)], now)
+        except Exception as exc:  # the store is failing: the pause itself is already kept
+            log.error("channel.down_alert_failed", channel=down, error=one_line(exc))
 
     def _count(self, a: Attempt, change: Change) -> None:
         outcome = change.event.type if change.event else "unknown"

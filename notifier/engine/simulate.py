@@ -41,7 +41,9 @@ async def forecast(
         kinds.setdefault(p["kind"], set()).add(p["target"])
     known_customers = {d.customer.id for d in due}
     known_promises = {d.promise.id for d in due}
-    wanted_customers = {p.notification.customer_id for p in pending} - known_customers
+    wanted_customers = {
+        cid for p in pending if (cid := p.notification.customer_id) is not None
+    } - known_customers
     wanted_promises = {
         p.notification.promise_id for p in pending if p.notification.promise_id is not None
     } - known_promises

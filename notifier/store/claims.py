@@ -36,7 +36,7 @@ def to_notification(row: Any) -> Notification:
     return Notification(
         id=NotificationId(row["id"]),
         dedupe_key=row["dedupe_key"],
-        customer_id=CustomerId(row["customer_id"]),
+        customer_id=CustomerId(row["customer_id"]) if row["customer_id"] is not None else None,
         promise_id=PromiseId(row["promise_id"]) if row["promise_id"] is not None else None,
         rule_id=row["rule_id"],
         message=row["message"],
@@ -50,7 +50,7 @@ def to_notification(row: Any) -> Notification:
         status=NotificationStatus(row["status"]),
         not_before=row["not_before"],
         attempts=row["attempts"],
-        deadline_version=int(payload.get("deadline_version", 1)),
+        deadline_version=_deadline_version(row["promise_id"], payload),
         quiet_hours=quiet_from_json(payload.get("quiet_hours")),
         created_at=row["created_at"],
         channel=cast(ChannelName, channel) if channel in CHANNELS else None,
@@ -61,7 +61,16 @@ def to_notification(row: Any) -> Notification:
         attempted_at=row["attempted_at"],
         members=tuple(NotificationId(m) for m in payload.get("members", [])),
         folded_into=payload.get("folded_into"),
+        data=payload.get("data") or {},
     )
+
+
+def _deadline_version(promise_id: object, payload: dict[str, Any]) -> int | None:
+    # Rows of a promise always wrote it; a notice that is no promise's step has none.
+    version = payload.get("deadline_version")
+    if version is None:
+        return 1 if promise_id is not None else None
+    return int(version)
 
 
 # What to_notification reads: a claim returns these and no more.

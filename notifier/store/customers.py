@@ -23,6 +23,7 @@ from notifier.store.convert import (
     promises,
     to_customer,
 )
+from notifier.store.ops_mentions import erase_ops_mentions
 
 _ADDRESS_CHANNEL = {"phone": "sms", "whatsapp": "whatsapp", "email": "email", "x_user_id": "x"}
 
@@ -145,6 +146,7 @@ class CustomerQueries(StoreBase):
                 )
                 .values(status=NotificationStatus.CANCELLED.value, error="customer forgotten")
             )
+            n_notifications += await erase_ops_mentions(conn, customer_id, now)
         return ForgetReport(CustomerId(customer_id), n_interactions, n_promises, n_notifications)
 
     async def count_customers(self) -> int:

@@ -33,6 +33,13 @@ from notifier.store.convert import (
 
 
 class ScanQueries(StoreBase):
+    async def enqueue(self, scheduled: Sequence[Scheduled], now: datetime) -> int:
+        """Put notices in the outbox, once per dedupe key; return how many rows went in.
+
+        The scan's own insert: promise steps, ops notices and incident updates alike.
+        """
+        return await self.apply_scan((), scheduled, now)
+
     async def apply_scan(
         self, changes: Sequence[PromiseChange], scheduled: Sequence[Scheduled], now: datetime
     ) -> int:
@@ -81,7 +88,7 @@ def _row(s: Scheduled, now: datetime) -> dict[str, Any]:
         "dedupe_key": n.dedupe_key,
         "customer_id": n.customer_id,
         "promise_id": n.promise_id,
-        "incident_id": None,
+        "incident_id": n.incident_id,
         "rule_id": n.rule_id,
         "message": n.message,
         "stage": n.stage,

@@ -34,18 +34,18 @@ _WRITE_BATCH = text("""
 WITH v AS (
   SELECT * FROM unnest(
     CAST(:keys AS TEXT[]), CAST(:customers AS TEXT[]), CAST(:promises AS BIGINT[]),
-    CAST(:rules AS TEXT[]), CAST(:messages AS TEXT[]), CAST(:stages AS TEXT[]),
-    CAST(:steps AS INTEGER[]), CAST(:priorities AS TEXT[]), CAST(:choices AS TEXT[]),
-    CAST(:fallbacks AS TEXT[]), CAST(:not_befores AS TIMESTAMPTZ[]),
+    CAST(:incidents AS BIGINT[]), CAST(:rules AS TEXT[]), CAST(:messages AS TEXT[]),
+    CAST(:stages AS TEXT[]), CAST(:steps AS INTEGER[]), CAST(:priorities AS TEXT[]),
+    CAST(:choices AS TEXT[]), CAST(:fallbacks AS TEXT[]), CAST(:not_befores AS TIMESTAMPTZ[]),
     CAST(:payloads AS TEXT[]), CAST(:held AS TEXT[]), CAST(:held_details AS TEXT[])
-  ) AS v(key, customer_id, promise_id, rule_id, message, stage, step, priority, choice,
-         fallback, not_before, payload, held, held_detail)
+  ) AS v(key, customer_id, promise_id, incident_id, rule_id, message, stage, step,
+         priority, choice, fallback, not_before, payload, held, held_detail)
 ), ins AS (
-  INSERT INTO notifications (dedupe_key, customer_id, promise_id, rule_id, message, stage,
-    step, priority, channel_choice, fallback, failed_channels, status, not_before,
-    attempts, payload, created_at, updated_at)
-  SELECT key, customer_id, promise_id, rule_id, message, stage, step, priority, choice,
-    CAST(fallback AS JSON), CAST('[]' AS JSON), :pending, not_before, 0,
+  INSERT INTO notifications (dedupe_key, customer_id, promise_id, incident_id, rule_id,
+    message, stage, step, priority, channel_choice, fallback, failed_channels, status,
+    not_before, attempts, payload, created_at, updated_at)
+  SELECT key, customer_id, promise_id, incident_id, rule_id, message, stage, step, priority,
+    choice, CAST(fallback AS JSON), CAST('[]' AS JSON), :pending, not_before, 0,
     CAST(payload AS JSON), :now, :now
   FROM v
   ON CONFLICT (dedupe_key) DO NOTHING
@@ -119,7 +119,8 @@ def _outbox_params(scheduled: Sequence[Scheduled]) -> dict[str, Any]:
     return {
         "keys": [n.dedupe_key for n in notices],
         "customers": [n.customer_id for n in notices],
-        "promises": [int(n.promise_id) for n in notices],
+        "promises": [None if n.promise_id is None else int(n.promise_id) for n in notices],
+        "incidents": [n.incident_id for n in notices],
         "rules": [n.rule_id for n in notices],
         "messages": [n.message for n in notices],
         "stages": [n.stage for n in notices],

@@ -164,7 +164,11 @@ class IncidentUpdateRow(SQLModel, table=True):
 
 
 class NotificationRow(SQLModel, table=True):
-    """The outbox: one message to one customer, on the channel routing picks."""
+    """The outbox: one message to one customer or to ops, on the channel routing picks.
+
+    ``customer_id`` is NULL for a message to ops about no one customer (a channel down,
+    a forwarded reply); an escalation to ops names its customer.
+    """
 
     __tablename__ = "notifications"
     __table_args__ = (
@@ -174,7 +178,7 @@ class NotificationRow(SQLModel, table=True):
 
     id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True))
     dedupe_key: str = Field(sa_column=Column(String(255), nullable=False, unique=True))
-    customer_id: str = _fk("customers.id", index=False)
+    customer_id: str | None = _fk("customers.id", nullable=True, index=False)
     promise_id: int | None = _fk("promises.id", nullable=True)
     incident_id: int | None = _fk("incidents.id", nullable=True)
     rule_id: str | None = Field(default=None, max_length=128)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from notifier.templates.context import Company, TimelineEntry, build_context
+from notifier.templates.context import Company, TimelineEntry, build_context, ops_context
 from notifier.templates.limits import RenderLimits
 from notifier.templates.render import Rendered, Renderer, TemplateError
 from notifier.templates.samples import SAMPLES
@@ -19,5 +19,6 @@ __all__ = [
     "TimelineEntry",
     "build_context",
     "count_segments",
+    "ops_context",
     "transliterate",
 ]

@@ -30,7 +30,7 @@ class Company:
 
 
 def build_context(
-    customer: Customer,
+    customer: Customer | None,
     promise: Promise | None,
     *,
     others: Sequence[Promise] = (),
@@ -39,10 +39,15 @@ def build_context(
     now: datetime,
     currency: str = "USD",
     timeline: Sequence[TimelineEntry] = (),
+    ops: Mapping[str, object] | None = None,
 ) -> dict[str, object]:
-    """Return the context of a message: plain dicts and lists, so templates read ``a.b``."""
+    """Return the context of a message: plain dicts and lists, so templates read ``a.b``.
+
+    ``customer`` is None in a message to ops about no one customer; ``ops`` holds what
+    an ops message reads (see ``ops_context``), empty in a customer's.
+    """
     return {
-        "customer": customer_context(customer),
+        "customer": customer_context(customer) if customer is not None else None,
         "promise": promise_context(promise) if promise is not None else None,
         "others": [promise_context(p) for p in others],
         "company": {
@@ -53,8 +58,36 @@ def build_context(
         "link": link,
         "now": now,
         "currency": _currency(promise, currency),
-        "timeline": [{"at": e.at, "kind": e.type, "summary": e.summary} for e in timeline],
+        "timeline": _timeline(timeline),
+        "ops": dict(ops or {}),
     }
+
+
+def _timeline(entries: Sequence[TimelineEntry]) -> list[dict[str, object]]:
+    return [{"at": e.at, "kind": e.type, "summary": e.summary} for e in entries]
+
+
+# The instants an ops notice's values carry as ISO 8601 text: templates get datetimes.
+_INSTANTS = frozenset({"at", "until"})
+
+
+def ops_context(
+    data: Mapping[str, JSONValue], timelines: Mapping[str, Sequence[TimelineEntry]]
+) -> dict[str, object]:
+    """The ``ops`` variable: an ops notice's values, its instants as datetimes, and each
+    customer it names (``customers``: ``id``, ``name``) with ``timeline``, newest first."""
+    found: dict[str, object] = {
+        k: datetime.fromisoformat(v) if k in _INSTANTS and isinstance(v, str) else v
+        for k, v in data.items()
+    }
+    customers = data.get("customers")
+    if isinstance(customers, list):
+        found["customers"] = [
+            {**c, "timeline": _timeline(timelines.get(str(c.get("id")), ()))}
+            for c in customers
+            if isinstance(c, dict)
+        ]
+    return found
 
 
 def customer_context(customer: Customer) -> dict[str, object]:

@@ -3,7 +3,8 @@
 Every shipped message must render against every sample, so together they cover
 what varies: a plain late delivery, a time window, a consolidated list, a customer
 far from UTC, a name with accents and an apostrophe, a refund with an amount and
-its currency, a missed callback.
+its currency, a missed callback. Each also carries what the ``ops_*`` messages read
+(a channel found down, the sample customer's reply).
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ from notifier.domain.models import (
     Attributes,
     Customer,
     CustomerId,
+    JSONValue,
     Promise,
     PromiseId,
     PromiseStatus,
 )
-from notifier.templates.context import Company, TimelineEntry, build_context
+from notifier.templates.context import Company, TimelineEntry, build_context, ops_context
 
 SAMPLE_NOW = datetime(2026, 11, 24, 13, 0, tzinfo=UTC)  # Tuesday 10:00 in Buenos Aires
 SAMPLE_COMPANY = Company(
@@ -179,6 +181,19 @@ def _samples() -> dict[str, Mapping[str, object]]:
     }
 
 
+def _ops(customer: Customer, timeline: Sequence[TimelineEntry]) -> dict[str, object]:
+    # What the ops_* messages read: a channel found down and this customer's reply.
+    data: dict[str, JSONValue] = {
+        "channel": "whatsapp",
+        "reason": "HTTP 401, code 20003: Authenticate",
+        "until": (SAMPLE_NOW + timedelta(minutes=5)).isoformat(),
+        "number": "+5491155550101",
+        "text": "¿Dónde está mi pedido?\nHace 3 días que espero & nadie avisa",
+        "customers": [{"id": customer.id, "name": customer.name}],
+    }
+    return ops_context(data, {customer.id: timeline})
+
+
 def _context(
     customer: Customer,
     promise: Promise,
@@ -196,6 +211,7 @@ def _context(
             link=link,
             now=SAMPLE_NOW,
             timeline=timeline,
+            ops=_ops(customer, timeline),
         )
     )
 

@@ -17,6 +17,8 @@ from structlog.testing import capture_logs
 
 from notifier.domain.ingest import CustomerData, InteractionData
 from notifier.domain.models import CustomerId, Direction
+from notifier.domain.ops_notices import inbound_reply_notice
+from notifier.domain.outbox import Scheduled
 from notifier.store.store import Store
 from notifier.store.tables import metadata
 from tests.conftest import FakeClock
@@ -81,6 +83,29 @@ async def test_forget_leaves_no_phone_email_or_name_in_any_table(rig: Rig) -> No
     assert other is not None and other.name == "Ana Pérez" and other.phone == "+5491155550102"
     forgotten = await rig.store.get_customer("c-1")
     assert forgotten is not None and forgotten.forgotten
+
+
+async def test_forget_erases_the_replies_forwarded_to_ops_that_name_them(rig: Rig) -> None:
+    await rig.customer("c-1", last_used="sms", name=NAME, phone=PHONE)
+    await rig.customer("c-2", phone="+5491155550102")
+    now = rig.clock.now()
+    found = await rig.store.get_customers(["c-1", "c-2"])
+    said = f"soy {NAME}, llamen al {PHONE}"
+    theirs = inbound_reply_notice("sms", PHONE, said, [found["c-1"]], "SM1", now)
+    other = inbound_reply_notice("sms", "+5491155550102", "hola", [found["c-2"]], "SM2", now)
+    await rig.store.enqueue([Scheduled(theirs, now), Scheduled(other, now)], now)
+    await rig.dispatcher.dispatch_until_idle()
+    assert any(
+        line.startswith("notifications.body") for line in await personal_data_left(rig.store)
+    )
+
+    report = await rig.ledger.forget("c-1")
+
+    assert report.notifications == 1
+    assert await personal_data_left(rig.store) == []
+    kept = await rig.store.list_notifications()
+    assert [r.notification.body is not None for r in kept] == [True, False]  # c-2's, then c-1's
+    assert {r.notification.audience for r in kept} == {"ops"}
 
 
 # -- ids are opaque references, not addresses ------------------------------------------------

@@ -8,6 +8,8 @@ import httpx
 import pytest
 
 from notifier.domain.models import NotificationStatus
+from notifier.domain.ops_notices import channel_down_notice
+from notifier.domain.outbox import Scheduled
 from tests.integration.cli_runner import Cli
 from tests.integration.rig import ROOT, Rig
 
@@ -205,3 +207,26 @@ async def test_simulate_lists_what_would_go_and_changes_nothing(
         code, _, err = await cli("simulate", "--at", bad)
         assert code == 2 and "'--at'" in err
     assert NotificationStatus.PENDING.value not in before["counts"]
+
+
+async def test_an_alert_to_ops_is_listed_shown_and_simulated_without_a_customer(
+    rig: Rig, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NOTIFIER_DEMO", "true")  # every channel prints: all are available
+    monkeypatch.setenv("NOTIFIER_OPS_EMAIL", "ops@acme.example")
+    now = rig.clock.now()
+    notice = channel_down_notice("sms", "HTTP 401", now, now + timedelta(minutes=5))
+    await rig.store.enqueue([Scheduled(notice, now)], now)
+
+    found = await cli.json("simulate", "--at", "now+1h")
+    assert isinstance(found, dict)
+    assert [(s["customer_id"], s["audience"], s["message"]) for s in found["sends"]] == [
+        (None, "ops", "ops_channel_down")
+    ]
+    await rig.dispatcher.dispatch_until_idle()
+    code, out, _ = await cli("notification", "list")
+    assert code == 0 and " ops " in out and "ops_channel_down" in out
+    (row,) = await cli.json("notification", "list")  # type: ignore[misc]  # a list of one
+    assert (row["customer_id"], row["audience"], row["status"]) == (None, "ops", "sent")
+    code, out, _ = await cli("notification", "show", str(row["id"]))
+    assert code == 0 and "customer -, promise -" in out and "for ops" in out

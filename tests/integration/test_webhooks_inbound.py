@@ -209,6 +209,7 @@ async def test_any_other_text_goes_to_ops_with_the_timeline(hooks: Hooks, text: 
     answer = await hooks.twilio(INBOUND, whatsapp(text))
     assert answer.status_code == 200
     assert "<Message>" not in answer.text  # the customer gets a person's answer, not a bot's
+    await hooks.dispatched()  # the reply goes to ops through the outbox
 
     assert [m.rcpt_tos for m in hooks.smtp.received] == [[OPS]]
     email = hooks.smtp.received[0].parsed()
@@ -223,9 +224,24 @@ async def test_any_other_text_goes_to_ops_with_the_timeline(hooks: Hooks, text: 
     assert customer is not None and customer.opted_out == frozenset()
 
 
+async def test_a_replayed_reply_reaches_ops_once_even_without_its_receipt(hooks: Hooks) -> None:
+    await hooks.customer("c-1")
+    posted = sms("¿me llaman?")
+    await hooks.twilio(INBOUND, posted)
+    # The receipt is dropped when handling fails after the forward: the dedupe key holds.
+    await hooks.store.drop_receipt(f"twilio-inbound:{posted['MessageSid']}")
+    await hooks.twilio(INBOUND, posted)
+    await hooks.dispatched()
+    assert [m.rcpt_tos for m in hooks.smtp.received] == [[OPS]]
+    (row,) = [r for r in await hooks.store.list_notifications() if r.notification.audience == "ops"]
+    assert row.notification.dedupe_key == f"ops:inbound:{posted['MessageSid']}"
+    assert row.notification.customer_id is None and hooks.wakes == [1]
+
+
 async def test_a_text_from_an_unknown_number_still_reaches_ops(hooks: Hooks) -> None:
     answer = await hooks.twilio(INBOUND, sms("hola, soy nuevo", sender="+5491155559999"))
     assert answer.status_code == 200
+    await hooks.dispatched()
     content = hooks.smtp.received[0].parsed().get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert "No customer has this number" in content and "+5491155559999" in content
 
@@ -251,6 +267,7 @@ async def test_without_ops_email_the_interaction_is_still_recorded(hooks: Hooks)
     await hooks.customer("c-1")
     answer = await hooks.twilio(INBOUND, sms("¿me llaman?"))
     assert answer.status_code == 200
+    await hooks.dispatched()
     assert hooks.smtp.received == []
     customer = await hooks.store.get_customer("c-1")
     assert customer is not None and customer.last_used_channel == "sms"
@@ -261,6 +278,7 @@ async def test_when_ops_email_fails_the_answer_is_still_200(hooks: Hooks) -> Non
     await hooks.customer("c-1")
     answer = await hooks.twilio(INBOUND, sms("¿me llaman?"))
     assert answer.status_code == 200
+    await hooks.dispatched()
     assert hooks.smtp.received == []
     customer = await hooks.store.get_customer("c-1")
     assert customer is not None and customer.last_used_channel == "sms"

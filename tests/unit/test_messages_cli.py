@@ -42,6 +42,12 @@ def test_preview_json_with_locale_and_sample(
     assert item["text"].startswith("Acme & Hijos: Maria, perdon:")
 
 
+def test_preview_an_ops_message_in_english(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["messages", "preview", "ops_channel_down"]) == 0
+    out = capsys.readouterr().out
+    assert "== email (en, " in out and "Subject: notifier: the whatsapp channel is down" in out
+
+
 @pytest.mark.parametrize(
     ("args", "error"),
     [

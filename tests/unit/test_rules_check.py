@@ -190,6 +190,26 @@ def test_a_template_that_raises_any_error_is_a_problem_at_its_line(tmp_path: Pat
     ]
 
 
+def test_an_ops_template_is_checked_though_no_rule_names_it(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "r.yaml").write_text(
+        "rules: [{id: r, when: {overdue: 1h}, notify: {message: m, channel: sms}}]"
+    )
+    templates = _templates(tmp_path)
+    (templates / "ops_down").mkdir()
+    broken = templates / "ops_down" / "email.en.j2"
+    broken.write_text(
+        "{% block subject %}s{% endblock %}\n{% block text %}\n{{ 1 / 0 }}{% endblock %}"
+        "{% block html %}h{% endblock %}"
+    )
+    load = load_rules(rules, Renderer(templates))
+    assert load.rules is None
+    assert [str(p) for p in load.problems] == [
+        f"{broken}:3:1: cannot render: ZeroDivisionError: division by zero"
+    ]
+
+
 TEMPLATE_FAILURES = [
     pytest.param(
         "{% set s = 'x' * 60000 %}{{ s|join(s)|length }}",

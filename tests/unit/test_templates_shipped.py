@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from notifier.domain.models import CHANNELS, ChannelName
+from notifier.domain.ops_notices import OPS_MESSAGES
 from notifier.templates import SAMPLES, Renderer, count_segments
 from notifier.templates.diagnostics import TWILIO_MAX_CHARS
 
@@ -160,3 +161,28 @@ def test_check_message_finds_nothing_in_shipped_templates(
 ) -> None:
     for locale in LOCALES:
         assert renderer.check_message(message, channel, locale) == []
+
+
+@pytest.mark.parametrize("sample", sorted(SAMPLES))
+@pytest.mark.parametrize("message", OPS_MESSAGES)
+def test_ops_messages_ship_in_english_and_render_cleanly(
+    renderer: Renderer, message: str, sample: str
+) -> None:
+    path = renderer.template_path(message, "email", "en")
+    assert path is not None and path.name == "email.en.j2"
+    rendered = renderer.render(message, "email", "en", SAMPLES[sample])
+    visible = _visible(renderer, message, "email", "en", sample)
+    assert not LEFTOVER.search(visible), visible
+    assert "None" not in visible, visible
+    assert rendered.subject and "\n" not in rendered.subject
+    assert rendered.html and rendered.text.strip()
+    assert renderer.check_message(message, "email", "en") == []
+
+
+def test_a_forwarded_reply_quotes_the_text_and_the_timeline(renderer: Renderer) -> None:
+    rendered = renderer.render("ops_inbound_reply", "email", "en", SAMPLES["delivery"])
+    assert rendered.subject == "Reply on whatsapp from Lucía Fernández"
+    assert "> ¿Dónde está mi pedido?\n> Hace 3 días que espero & nadie avisa" in rendered.text
+    assert "Customer c-1001 (Lucía Fernández), timeline, newest first:" in rendered.text
+    assert "broken  Venció el plazo sin entrega" in rendered.text
+    assert rendered.html is not None and "espero &amp; nadie" in rendered.html

@@ -4,8 +4,9 @@ One pure function of (values, now) that the dispatcher and ``notifier simulate``
 call: the moot check, the mutes (a crisis holding individual notices back), routing
 with consent, addresses, quiet hours and paused channels, the route to ops, the
 frequency cap (sends still in flight included) and consolidation into one message per
-customer. It returns the changes to write and the messages to send; the caller renders,
-sends and writes. What follows a send's outcome is decided in ``domain/outcomes.py``.
+customer (of their late notices; a warning or a thanks goes on its own). It returns
+the changes to write and the messages to send; the caller renders, sends and writes.
+What follows a send's outcome is decided in ``domain/consequences.py``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from notifier.domain.models import (
     NotificationStatus,
     Promise,
 )
+from notifier.domain.notices import LATE_STAGES
 from notifier.domain.outbox import (
     ROUTE_ERROR,
     UNREADABLE_ROW,
@@ -145,9 +147,9 @@ def decide(claim: Claim, situation: Situation, now: datetime) -> Decision:
 
 
 def group_key(n: Notification) -> str:
-    """Return what rows go out together by: a customer's, each ops notice alone."""
+    """Return what rows go out together by: a customer's late notices; any other alone."""
     if n.audience == "customer" and n.customer_id is not None:
-        return n.customer_id
+        return n.customer_id if n.stage in LATE_STAGES else f"{n.customer_id}:{n.id}"
     return f"ops:{n.id}"
 
 

@@ -16,6 +16,9 @@ Stage = Literal[
     "at_risk", "late", "repeat", "escalated", "kept", "broken", "rescheduled", "cancelled"
 ]
 Audience = Literal["customer", "ops"]
+# Stages that say "late": only these go out together as one ``several_late`` message. A
+# warning (at risk), a thanks (kept) or a new date is not late and goes on its own.
+LATE_STAGES = frozenset({"late", "repeat", "broken"})
 Priority = Literal["low", "normal", "high", "critical"]
 PRIORITIES: tuple[Priority, ...] = ("low", "normal", "high", "critical")
 

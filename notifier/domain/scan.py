@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from notifier.domain.errors import one_line
 from notifier.domain.models import CustomerId, PlanError, PromiseId, PromiseStatus
-from notifier.domain.notices import Notice
+from notifier.domain.notices import LATE_STAGES, Notice
 from notifier.domain.outbox import DuePromise, PromiseChange, Scheduled
 from notifier.domain.rules.evaluate import evaluate
 from notifier.domain.rules.model import RuleSet
@@ -182,7 +182,8 @@ def hold_for_company(
     ``upcoming`` holds, per customer, the next checks of their promises: when another
     promise of the same customer is checked within the consolidation window, a notice may
     come from it, and both then go as one message. A lone notice goes at once; critical
-    notices and notices to ops never wait.
+    notices, notices to ops and notices that do not say "late" (they never go together)
+    never wait.
     """
     scheduled = []
     for n in notices:
@@ -191,7 +192,12 @@ def hold_for_company(
             for pid, at in upcoming.get(n.customer_id, ())
             if pid != n.promise_id and now < at <= now + window
         ]
-        if soon and n.audience == "customer" and n.priority != "critical":
+        if (
+            soon
+            and n.audience == "customer"
+            and n.priority != "critical"
+            and n.stage in LATE_STAGES
+        ):
             until = max(soon)
             reason = f"waiting until {until.isoformat()} to go with the customer's other notice"
             scheduled.append(Scheduled(n, until, reason))

@@ -50,11 +50,12 @@ def _n(
     failed: frozenset[ChannelName] = frozenset(),
     quiet: QuietHours | None = None,
     customer_id: str = "c-1",
+    stage: str = "late",
 ) -> Notification:
     return Notification(
         id=NotificationId(nid), dedupe_key=f"late:{pid}:1:{nid}",
         customer_id=CustomerId(customer_id), promise_id=PromiseId(pid) if pid else None,
-        rule_id="late", message="delivery_late", stage="late", step=0, priority=priority,
+        rule_id="late", message="delivery_late", stage=stage, step=0, priority=priority,
         audience=audience, channel_choice="last_used", fallback=("sms", "email"),
         failed_channels=failed, status=NotificationStatus.SENDING, not_before=NOW, attempts=0,
         deadline_version=1, quiet_hours=quiet, created_at=NOW,
@@ -156,6 +157,22 @@ CASES = {
     "two-promises-one-message": (
         Case([_n(1), _n(2, pid=8)]),
         [(1, "go", "sms", [2]), (2, "folded", None, "goes with notification 1 as one message")],
+    ),
+    "a-warning-goes-apart-from-late-notices": (
+        Case([_n(1), _n(2, pid=8, stage="at_risk"), _n(3, pid=8, stage="repeat")]),
+        [
+            (1, "go", "sms", [3]),
+            (2, "go", "sms", []),
+            (3, "folded", None, "goes with notification 1 as one message"),
+        ],
+    ),
+    "apart-they-each-count-for-the-cap": (
+        Case(
+            [_n(1), _n(2, pid=8, stage="kept")],
+            sent={"c-1": [NOW - timedelta(hours=1)] * 2},
+            promises={7: _broken(), 8: replace(_broken(8), status=PromiseStatus.KEPT)},
+        ),
+        [(1, "go", "sms", []), (2, "deferred", "pending", "frequency cap: 3 messages in 24 h")],
     ),
     "at-the-cap-deferred": (
         Case([_n(1), _n(2, pid=8)], sent={"c-1": [NOW - timedelta(hours=h) for h in (1, 2, 3)]}),

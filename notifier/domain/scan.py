@@ -17,6 +17,7 @@ from notifier.domain.notices import LATE_STAGES, Notice
 from notifier.domain.outbox import DuePromise, PromiseChange, Scheduled
 from notifier.domain.rules.evaluate import evaluate
 from notifier.domain.rules.model import RuleSet
+from notifier.domain.rules.trace import Recorder
 
 # A rule set that keeps answering "now" must not spin the scan: look again a little later.
 MIN_RECHECK = timedelta(minutes=1)
@@ -100,16 +101,18 @@ def schedule(
 
 
 def plan_promise(
-    due: DuePromise, rules: RuleSet, now: datetime
+    due: DuePromise, rules: RuleSet, now: datetime, recorder: Recorder | None = None
 ) -> tuple[PromiseChange, list[Notice]]:
     """Return the promise's new state and the notices due for it now.
 
     An open promise past its deadline breaks first, so ``on: broken`` rules see it. A
     promise the rules fail on (a value no rule can compute with: a year-9999 deadline, a
     hand-made row) gets a plan error and a later check instead: it never stops the scan.
+    A ``recorder`` hears what the rules made of the promise (see ``rules.trace``); a
+    forgotten customer's promise is not evaluated, so it hears nothing.
     """
     try:
-        return _plan(due, rules, now)
+        return _plan(due, rules, now, recorder)
     except Exception as exc:  # any fault in one promise's values must stay with it
         return failed_plan(due, rules, now, exc), []
 
@@ -158,14 +161,16 @@ def _fault(
     return None, exc
 
 
-def _plan(due: DuePromise, rules: RuleSet, now: datetime) -> tuple[PromiseChange, list[Notice]]:
+def _plan(
+    due: DuePromise, rules: RuleSet, now: datetime, recorder: Recorder | None = None
+) -> tuple[PromiseChange, list[Notice]]:
     promise = due.promise
     broken = promise.status is PromiseStatus.OPEN and promise.due_at <= now
     if broken:
         promise = promise.broken_at(now)
     if due.customer.forgotten:
         return PromiseChange(due.promise, None, broken), []
-    notices, upcoming = evaluate(promise, due.customer, rules, due.sent, now)
+    notices, upcoming = evaluate(promise, due.customer, rules, due.sent, now, recorder)
     if upcoming is not None and upcoming <= now:
         upcoming = now + MIN_RECHECK
     return PromiseChange(due.promise, upcoming, broken), notices

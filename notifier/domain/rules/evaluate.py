@@ -6,9 +6,18 @@ from datetime import datetime
 
 from notifier.domain.models import Customer, Promise, PromiseStatus
 from notifier.domain.notices import Notice, SentLedger, dedupe_key
-from notifier.domain.rules.match import matches
+from notifier.domain.rules.match import matches, trace_match
 from notifier.domain.rules.model import Rule, RuleSet
-from notifier.domain.rules.stages import Moment, escalation, timeline
+from notifier.domain.rules.stages import Moment, Skipped, escalation, timeline
+from notifier.domain.rules.trace import (
+    EscalationWait,
+    Recorder,
+    RuleTrace,
+    Skip,
+    SkippedStep,
+    StepStatus,
+    StepTrace,
+)
 
 
 def due_notices(
@@ -34,18 +43,83 @@ def next_check_at(
 
 
 def evaluate(
-    promise: Promise, customer: Customer, rules: RuleSet, sent: SentLedger, now: datetime
+    promise: Promise,
+    customer: Customer,
+    rules: RuleSet,
+    sent: SentLedger,
+    now: datetime,
+    recorder: Recorder | None = None,
 ) -> tuple[list[Notice], datetime | None]:
     """Return due_notices and, once they are recorded, next_check_at: one pass, same answers.
 
-    The scan calls this for every due promise: the rule timelines are built once.
+    The scan calls this for every due promise: the rule timelines are built once. A
+    ``recorder`` hears, for every rule of the set, a trace of what this pass made of it;
+    without one, no trace is built.
     """
-    moments = _moments(promise, customer, rules, sent, now)
+    skips: list[tuple[Moment, Skip]] | None = None if recorder is None else []
+    moments = _moments(promise, customer, rules, sent, now, _collect(skips))
     notices = [_notice(m, promise) for m in moments if _is_due(m, moments, sent, now)]
     after = sent.with_keys([n.dedupe_key for n in notices])
     # Recording them only turns due moments into sent ones: the escalation a rule reaches
     # is the same either way, so the same timelines answer the second question.
-    return notices, _next(promise, moments, after, now)
+    upcoming = _next(promise, moments, after, now)
+    if recorder is not None and skips is not None:
+        for rule in rules.rules:
+            recorder(rule_trace(rule, promise, customer, sent, now, moments, skips, notices))
+    return notices, upcoming
+
+
+def rule_trace(
+    rule: Rule,
+    promise: Promise,
+    customer: Customer,
+    sent: SentLedger,
+    now: datetime,
+    moments: list[Moment],
+    skips: list[tuple[Moment, Skip]],
+    notices: list[Notice],
+) -> RuleTrace:
+    """Return what one evaluation (its moments, skipped steps and notices) made of ``rule``.
+
+    Every rule of the set is traced, also those the kind index passes over, so that an
+    explain can say which condition kept a rule away.
+    """
+    match = trace_match(rule, promise, customer)
+    if not match.matched:
+        return RuleTrace(promise.id, now, match)
+    mine = [m for m in moments if m.rule is rule]
+    steps = tuple(_step_trace(m, moments, sent, now) for m in mine)
+    skipped = tuple(SkippedStep(m.stage, m.step, m.key, why) for m, why in skips if m.rule is rule)
+    produced = tuple(n for n in notices if n.rule_id == rule.id)
+    repeats = rule.notify.repeat.max if rule.notify.repeat else 0
+    if rule.escalate is None:
+        return RuleTrace(promise.id, now, match, steps, skipped, produced, repeats)
+    reached = _reached(rule, promise, moments, sent, now)
+    counted = 0 if reached is None else reached + 1
+    wait = None if any(m.is_escalation for m in mine) else _escalation_wait(promise)
+    return RuleTrace(promise.id, now, match, steps, skipped, produced, repeats, wait, counted)
+
+
+def _step_trace(m: Moment, moments: list[Moment], sent: SentLedger, now: datetime) -> StepTrace:
+    status = step_status(m, moments, sent, now)
+    over = None
+    if status == "superseded":
+        over = next(o.key for o in moments if _supersedes(o, m, now))
+    return StepTrace(m.stage, m.step, m.key, m.moment, m.at, status, over)
+
+
+def _escalation_wait(promise: Promise) -> EscalationWait:
+    return "settled" if promise.is_settled else "not_reached"
+
+
+def _collect(skips: list[tuple[Moment, Skip]] | None) -> Skipped | None:
+    if skips is None:
+        return None
+
+    def skipped(moment: Moment, why: Skip, /) -> None:
+        skips.append((moment, why))
+
+    return skipped
 
 
 def _next(
@@ -62,18 +136,33 @@ def _next(
 
 
 def _moments(
-    promise: Promise, customer: Customer, rules: RuleSet, sent: SentLedger, now: datetime
+    promise: Promise,
+    customer: Customer,
+    rules: RuleSet,
+    sent: SentLedger,
+    now: datetime,
+    skipped: Skipped | None = None,
 ) -> list[Moment]:
     matched = [rule for rule in rules.for_kind(promise.kind) if matches(rule, promise, customer)]
-    moments = [m for rule in matched for m in timeline(rule, promise, customer, now, sent)]
+    moments = [m for rule in matched for m in timeline(rule, promise, customer, now, sent, skipped)]
     for rule in matched:
-        due_now = [m.step for m in moments if m.rule is rule and _is_due(m, moments, sent, now)]
-        sent_before = _highest_sent(rule, promise, sent)
-        reached = max([*due_now, *([sent_before] if sent_before is not None else [])], default=None)
-        found = escalation(rule, promise, customer, reached)
+        found = escalation(rule, promise, customer, _reached(rule, promise, moments, sent, now))
         if found is not None:
             moments.append(found)
     return moments
+
+
+def _reached(
+    rule: Rule, promise: Promise, moments: list[Moment], sent: SentLedger, now: datetime
+) -> int | None:
+    """Return the highest customer step of ``rule`` sent before or due now, or None."""
+    due_now = [
+        m.step
+        for m in moments
+        if m.rule is rule and _is_due(m, moments, sent, now) and not m.is_escalation
+    ]
+    sent_before = _highest_sent(rule, promise, sent)
+    return max([*due_now, *([sent_before] if sent_before is not None else [])], default=None)
 
 
 def _highest_sent(rule: Rule, promise: Promise, sent: SentLedger) -> int | None:
@@ -85,13 +174,22 @@ def _highest_sent(rule: Rule, promise: Promise, sent: SentLedger) -> int | None:
 
 
 def _is_due(m: Moment, moments: list[Moment], sent: SentLedger, now: datetime) -> bool:
-    return (
-        m.live
-        and m.at <= now
-        and m.at >= now - m.rule.backfill
-        and not sent.has(m.key)
-        and not any(_supersedes(other, m, now) for other in moments)
-    )
+    return step_status(m, moments, sent, now) == "due"
+
+
+def step_status(m: Moment, moments: list[Moment], sent: SentLedger, now: datetime) -> StepStatus:
+    """Return whether the moment is due at ``now`` among ``moments``, or why it is not."""
+    if not m.live:
+        return "dropped_in_quiet_hours"
+    if sent.has(m.key):
+        return "already_sent"
+    if m.at > now:
+        return "not_yet_due"
+    if m.at < now - m.rule.backfill:
+        return "past_backfill"
+    if any(_supersedes(other, m, now) for other in moments):
+        return "superseded"
+    return "due"
 
 
 def _supersedes(later: Moment, earlier: Moment, now: datetime) -> bool:

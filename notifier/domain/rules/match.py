@@ -1,13 +1,21 @@
-"""Whether a rule's ``match`` conditions hold for a promise and its customer."""
+"""Whether a rule's ``match`` conditions hold for a promise and its customer, and why.
+
+``matches`` is the scan's question, asked for every rule of every due promise: it builds
+nothing. ``trace_match`` answers the same question with the values it saw, for an
+explain; both ask ``_verdict``, the one place each operator is decided.
+"""
 
 from __future__ import annotations
 
 import operator
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
+from enum import Enum
+from typing import Literal, TypeAlias
 
-from notifier.domain.models import Customer, Promise
-from notifier.domain.rules.model import Condition, Rule
+from notifier.domain.models import Customer, JSONValue, Promise
+from notifier.domain.rules.model import Condition, ConditionValue, Operator, Rule
 from notifier.domain.rules.regex import Regex
 
 # Customer fields a rule may test; addresses are there for ``exists`` checks.
@@ -16,19 +24,110 @@ CUSTOMER_FIELDS: tuple[str, ...] = (
     "phone", "email", "whatsapp", "x_user_id",
 )  # fmt: skip
 PROMISE_FIELDS: tuple[str, ...] = ("kind", "status", "external_ref")
-_MISSING = object()
 _ORDER = {"gt": operator.gt, "gte": operator.ge, "lt": operator.lt, "lte": operator.le}
+
+
+class Missing(Enum):
+    """The value of a path the promise or customer does not have (not the same as null)."""
+
+    MISSING = "missing"
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING = Missing.MISSING
+Seen: TypeAlias = JSONValue | Literal[Missing.MISSING]
+
+
+@dataclass(frozen=True, slots=True)
+class ConditionTrace:
+    """One condition as it was tested: the dotted path, the operator, both values."""
+
+    path: str  # "attributes.carrier", "customer.locale"
+    op: Operator
+    expected: JSONValue  # a regex as its pattern, a time as ISO 8601 text
+    actual: Seen  # MISSING when the path leads nowhere; None when it holds a null
+    held: bool
+
+    @property
+    def missing(self) -> bool:
+        """True when the promise or customer has no value at the path."""
+        return self.actual is MISSING
+
+    def to_json(self) -> dict[str, JSONValue]:
+        """Return the trace as JSON values; a missing value has no ``actual`` key."""
+        out: dict[str, JSONValue] = {"path": self.path, "op": self.op, "expected": self.expected}
+        if self.actual is not MISSING:
+            out["actual"] = self.actual
+        out["missing"] = self.missing
+        out["held"] = self.held
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class MatchTrace:
+    """A rule's conditions for one promise, each tested, and the rule's verdict."""
+
+    rule_id: str
+    conditions: tuple[ConditionTrace, ...]
+    first_failed: int | None  # the index of the first condition that failed, if any
+
+    @property
+    def matched(self) -> bool:
+        """True when every condition held (what ``matches`` answers)."""
+        return self.first_failed is None
+
+    @property
+    def failed(self) -> ConditionTrace | None:
+        """Return the first condition that failed, or None when the rule matches."""
+        return None if self.first_failed is None else self.conditions[self.first_failed]
+
+    def to_json(self) -> dict[str, JSONValue]:
+        """Return the trace as JSON values."""
+        return {
+            "rule": self.rule_id,
+            "matched": self.matched,
+            "first_failed": self.first_failed,
+            "conditions": [c.to_json() for c in self.conditions],
+        }
 
 
 def matches(rule: Rule, promise: Promise, customer: Customer) -> bool:
     """True when every condition of ``rule`` holds (a rule without conditions matches all)."""
-    return all(holds(c, promise, customer) for c in rule.match)
+    # A loop, not all() over a generator: this is asked for every rule of every due promise.
+    for c in rule.match:  # noqa: SIM110
+        if not _verdict(c, _resolve(c.path, promise, customer)):
+            return False
+    return True
 
 
 def holds(condition: Condition, promise: Promise, customer: Customer) -> bool:
     """True when ``condition`` holds; a missing field fails every operator but ``exists``."""
+    return _verdict(condition, _resolve(condition.path, promise, customer))
+
+
+def trace_match(rule: Rule, promise: Promise, customer: Customer) -> MatchTrace:
+    """Return every condition of ``rule`` tested against the promise, with the values seen.
+
+    All conditions are tested, also after one fails, so an explain can show each.
+    """
+    conditions = tuple(trace_condition(c, promise, customer) for c in rule.match)
+    first = next((i for i, c in enumerate(conditions) if not c.held), None)
+    return MatchTrace(rule.id, conditions, first)
+
+
+def trace_condition(condition: Condition, promise: Promise, customer: Customer) -> ConditionTrace:
+    """Return ``condition`` tested against the promise, with the value it saw there."""
     actual = _resolve(condition.path, promise, customer)
-    present = actual is not _MISSING and actual is not None
+    return ConditionTrace(
+        ".".join(condition.path), condition.op, _plain(condition.value), actual,
+        _verdict(condition, actual),
+    )  # fmt: skip
+
+
+def _verdict(condition: Condition, actual: Seen) -> bool:
+    present = actual is not MISSING and actual is not None
     value = condition.value
     match condition.op:
         case "exists":
@@ -50,24 +149,36 @@ def holds(condition: Condition, promise: Promise, customer: Customer) -> bool:
     return False
 
 
-def _resolve(path: tuple[str, ...], promise: Promise, customer: Customer) -> object:
+def _resolve(path: tuple[str, ...], promise: Promise, customer: Customer) -> Seen:
     head, rest = path[0], path[1:]
     if head == "customer":
         if len(rest) != 1 or rest[0] not in CUSTOMER_FIELDS:
-            return _MISSING
-        return getattr(customer, rest[0])
+            return MISSING
+        found: JSONValue = getattr(customer, rest[0])
+        return found
     if head == "attributes":
-        node: object = promise.attributes
+        node: JSONValue = promise.attributes  # type: ignore[assignment]  # a Mapping of JSON
         for part in rest:
             if not isinstance(node, Mapping) or part not in node:
-                return _MISSING
+                return MISSING
             node = node[part]
         return node
     if head == "status":
         return promise.status.value
     if head in PROMISE_FIELDS:
-        return getattr(promise, head)
-    return _MISSING
+        field: JSONValue = getattr(promise, head)
+        return field
+    return MISSING
+
+
+def _plain(value: ConditionValue) -> JSONValue:
+    if isinstance(value, Regex):
+        return value.pattern
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, tuple):
+        return list(value)
+    return value
 
 
 def _equal(actual: object, expected: object) -> bool:

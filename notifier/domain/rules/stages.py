@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from notifier.domain.calendars import (
     BusinessDuration,
@@ -22,6 +23,7 @@ from notifier.domain.models import Customer, Promise, PromiseStatus
 from notifier.domain.notices import SentLedger, Stage, dedupe_key
 from notifier.domain.quiet_hours import QuietAction, quiet_until, zone
 from notifier.domain.rules.model import ESCALATION_STEP, Offset, Rule
+from notifier.domain.rules.trace import Skip
 
 _STATUS_OF_EVENT = {
     "kept": PromiseStatus.KEPT,
@@ -55,24 +57,35 @@ class Moment:
         return self.note or _reason(self.rule, self.promise, self.stage, self.step, self.moment)
 
 
+class Skipped(Protocol):
+    """Told of each step that does not apply to the promise, and why (for a trace)."""
+
+    def __call__(self, moment: Moment, why: Skip, /) -> None: ...
+
+
 def timeline(
     rule: Rule,
     promise: Promise,
     customer: Customer,
     horizon: datetime | None = None,
     sent: SentLedger | None = None,
+    skipped: Skipped | None = None,
 ) -> list[Moment]:
     """Return the rule's customer moments for this promise and deadline version, by step.
 
     With a ``horizon``, the timeline stops at the first moment after it that is live and
     not in ``sent``: steps only get later, so nothing beyond it can be due or come sooner.
+    ``skipped``, when given, hears of the steps left out because they do not apply.
     """
     first = _first_moment(rule, promise, customer)
     if first is None:
         return []
     out = []
     for m in _steps(rule, promise, customer, first):
-        if not _applies(m, rule, promise):
+        why = _inapplicable(m, rule, promise)
+        if why is not None:
+            if skipped is not None:
+                skipped(m, why)
             continue
         out.append(m)
         if horizon is not None and m.at > horizon and m.live and not (sent and sent.has(m.key)):
@@ -122,17 +135,20 @@ def _base_stage(rule: Rule) -> Stage:
     return when.event
 
 
-def _applies(m: Moment, rule: Rule, promise: Promise) -> bool:
+def _inapplicable(m: Moment, rule: Rule, promise: Promise) -> Skip | None:
+    """Return why the step does not apply to the promise as it stands, or None if it does."""
     when = rule.when
     if when.trigger == "before_due":
         # At risk only while the deadline is still ahead: after it the promise is late.
-        return promise.status is PromiseStatus.OPEN and m.moment < promise.due_at
+        if promise.status is not PromiseStatus.OPEN:
+            return "not_open"
+        return None if m.moment < promise.due_at else "past_deadline"
     if when.trigger == "overdue":
-        return promise.status in (PromiseStatus.OPEN, PromiseStatus.BROKEN)
+        return None if promise.status in (PromiseStatus.OPEN, PromiseStatus.BROKEN) else "settled"
     assert when.event is not None
     if when.event == "rescheduled" and promise.deadline_version <= 1:
-        return False
-    return promise.status is _STATUS_OF_EVENT[when.event]
+        return "never_rescheduled"
+    return None if promise.status is _STATUS_OF_EVENT[when.event] else "other_status"
 
 
 def _moment(

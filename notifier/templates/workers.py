@@ -61,8 +61,8 @@ class RenderPool:
         """``func(item)`` for every item, in order, in one trip to a worker thread.
 
         An exception comes back in its item's place. Waiting is bounded as for ``run``,
-        once per item: past that, the items not done come back as ``on_timeout(item)``
-        and the thread starts no more of them.
+        per item: once a wait that long sees no item finish, the items not done come
+        back as ``on_timeout(item)`` and the thread starts no more of them.
         """
         done: list[T | Exception] = []
         stop = threading.Event()
@@ -78,13 +78,20 @@ class RenderPool:
 
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(self._pool(), each)
-        try:
-            await asyncio.wait_for(future, self._wait * max(len(items), 1))
-        except TimeoutError:
-            stop.set()
-            finished = done[:]
-            return [*finished, *(on_timeout(item) for item in items[len(finished) :])]
-        return done
+        seen = -1
+        while seen < len(done):  # waiting on as long as each wait saw a render finish
+            seen = len(done)
+            try:
+                await asyncio.wait_for(asyncio.shield(future), self._wait)
+                return done
+            except TimeoutError:
+                continue
+            except asyncio.CancelledError:
+                stop.set()
+                raise
+        stop.set()
+        finished = done[:]
+        return [*finished, *(on_timeout(item) for item in items[len(finished) :])]
 
     def close(self) -> None:
         """Let the worker threads end once their renders finish."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -68,3 +69,18 @@ async def test_the_caller_stops_waiting_for_a_batch_stuck_past_its_deadlines() -
     workers[0].join(timeout=30)  # the pool is closed: its thread ends once the job returns
     assert not workers[0].is_alive()
     assert 2 not in ran  # the stop reached the thread: the last job never started
+
+
+async def test_a_batch_longer_than_one_wait_is_waited_for_while_it_progresses() -> None:
+    # Each item takes well under the wait (1 ms + 250 ms grace); all four take longer.
+    pool = RenderPool(timedelta(milliseconds=1), grace=timedelta(milliseconds=250))
+
+    def render(i: int) -> str:
+        time.sleep(0.1)
+        return f"r{i}"
+
+    try:
+        results = await pool.run_each(render, [0, 1, 2, 3], on_timeout=lambda i: TimeoutError(i))
+    finally:
+        pool.close()
+    assert results == ["r0", "r1", "r2", "r3"]

@@ -87,18 +87,19 @@ async def _dispatch(a: dict[str, Any]) -> dict[str, Any]:
     clock = SystemClock(clock_offset(datetime.fromisoformat(a["now"])))
     dispatcher = Dispatcher(store, channels, composer, clock, settings)
     stopping = asyncio.Event()
-    started = time.time()
+    started, cpu = time.time(), time.process_time()
     task = asyncio.create_task(dispatcher.run(stopping))
     deadline = time.monotonic() + a["timeout"]
     while time.monotonic() < deadline and await asyncio.to_thread(server.count) < a["n"]:  # noqa: ASYNC110  # another process counts
         await asyncio.sleep(0.2)  # arrival times come from the fake: polling adds nothing
     times = sorted((await asyncio.to_thread(server.arrivals)).values())
+    cpu = time.process_time() - cpu  # every thread's: the loop, SQLite's, the renders'
     stopping.set()
     await task
     stats = await store.queue_stats()
     await channels.aclose()
     await store.close()
-    return {"started": started, "times": times, "counts": stats["counts"]}
+    return {"started": started, "times": times, "counts": stats["counts"], "cpu": cpu}
 
 
 async def _alone(a: dict[str, Any]) -> dict[str, Any]:
@@ -187,11 +188,13 @@ def throughput(kind: str, channel: str, latency: int, n: int) -> list[Figure]:
     times = result["times"]
     seconds = (max(times) - result["started"]) if times else float("inf")
     rate = len(times) / seconds
+    cpu_us = result["cpu"] / max(len(times), 1) * 1e6
     target = TARGETS[latency]
     case = (f"{channel}, {latency} ms provider latency, {n:,} due, "
             f"concurrency {THROUGHPUT_CONCURRENCY}")  # fmt: skip
     note = (f"{len(times):,} accepted in {seconds:.1f} s; peak RSS {peak:.0f} MB; "
-            f"outbox {result['counts']}; scan before it {scan_s:.1f} s")  # fmt: skip
+            f"outbox {result['counts']}; scan before it {scan_s:.1f} s; "
+            f"{cpu_us:.0f} µs CPU per send, every thread")  # fmt: skip
     return [Figure("dispatch", kind, case, rate, "sends/s", f">= {target:,.0f}/s",
                    rate >= target, note),
             Figure("dispatch memory", kind, case, peak, "MB peak RSS"),

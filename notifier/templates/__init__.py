@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from notifier.templates.context import Company, TimelineEntry, build_context, ops_context
 from notifier.templates.limits import RenderLimits
-from notifier.templates.render import Rendered, Renderer, TemplateError
+from notifier.templates.render import Rendered, Renderer, RenderJob, TemplateError
 from notifier.templates.samples import SAMPLES
 from notifier.templates.segments import SegmentInfo, count_segments, transliterate
 
 __all__ = [
     "SAMPLES",
     "Company",
+    "RenderJob",
     "RenderLimits",
     "Rendered",
     "Renderer",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -159,7 +159,13 @@ def _formatted_date(day: date, pattern: str, tag: str) -> str:
 
 
 def _time_text(ctx: Context, local: datetime) -> str:
-    return _plain(format_time(local, _phrases(ctx).time, locale=_babel_locale(ctx)))
+    return _formatted_time(local.hour, local.minute, _phrases(ctx).time, _locale_tag(ctx))
+
+
+@lru_cache(maxsize=4096)  # 1,440 minutes in a day, a few locales
+def _formatted_time(hour: int, minute: int, pattern: str, tag: str) -> str:
+    # The patterns in PHRASES read the hour and minute alone (no seconds, no zone name).
+    return _plain(format_time(time(hour, minute), pattern, locale=_parse_locale(tag)))
 
 
 def _las(local: datetime) -> str:

@@ -40,7 +40,10 @@ Precheck = Callable[[Budget, Args, Kwargs, Any], tuple[Args, Kwargs]]
 
 def checked(budget: Budget, result: object, what: str) -> Any:
     """Return ``result`` once its size is within the limit; an iterator comes back counted."""
-    if isinstance(result, Iterator) and not isinstance(result, str | bytes):
+    if isinstance(result, str):  # most results: sized at once (Iterator is a slow ABC check)
+        budget.value(len(result), what)
+        return result
+    if isinstance(result, Iterator) and not isinstance(result, bytes):
         return counted(budget, result, what)
     budget.value(budget.size(result), what)
     return result

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import contextvars
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -135,15 +133,28 @@ def output_message(limit: int) -> str:
     )
 
 
-@contextmanager
-def render_budget(limits: RenderLimits) -> Iterator[Budget]:
-    """Give the render inside this block its own budget under ``limits``."""
-    budget = Budget(limits)
-    token = _BUDGET.set(budget)
-    try:
-        yield budget
-    finally:
-        _BUDGET.reset(token)
+class BudgetScope:
+    """The block one render runs in: ``with`` sets its budget, leaving restores the last."""
+
+    __slots__ = ("_token", "budget")
+
+    def __init__(self, limits: RenderLimits) -> None:
+        self.budget = Budget(limits)
+        self._token: contextvars.Token[Budget] | None = None
+
+    def __enter__(self) -> Budget:
+        self._token = _BUDGET.set(self.budget)
+        return self.budget
+
+    def __exit__(self, *exc: object) -> None:
+        if self._token is not None:
+            _BUDGET.reset(self._token)
+
+
+def render_budget(limits: RenderLimits) -> BudgetScope:
+    """Give the render inside this ``with`` block its own budget under ``limits``."""
+    # A plain object, not a @contextmanager generator: this runs once per message.
+    return BudgetScope(limits)
 
 
 def current() -> Budget:

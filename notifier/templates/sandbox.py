@@ -51,6 +51,7 @@ from notifier.templates.limits import MAX_INT_BITS, MAX_RANGE, Budget, LimitExce
 from notifier.templates.sizes import field_size, printf_size
 
 _DROPPED_FILTERS = ("pprint",)  # output grows with nesting depth; no use in a message
+_DICT_ATTRIBUTES = frozenset(dir(dict))
 
 
 def _bounded_range(*args: int) -> range:
@@ -74,16 +75,20 @@ def _stepping(budget: Budget, iterable: Iterable[object]) -> Iterator[object]:
         yield item
 
 
-@pass_context
-def _written(context: Context, size: int) -> str:
-    # A template may name this filter too: it can only ever add to what it has written.
+def _written(value: Any, size: int = 0) -> Any:
+    # Counts the static text of one output statement (``_Bounding`` passes its length) and
+    # hands back the first value written there untouched, for _finalize to count. A
+    # template may name this filter too: it can only ever add to what it has written.
     current().write(size if isinstance(size, int) and size > 0 else 0)
-    return ""
+    return value
 
 
 @pass_context
 def _finalize(context: Context, value: Any) -> Any:
     budget = current()
+    if isinstance(value, str):  # nearly every value written: counted at once
+        budget.write(len(value))
+        return value
     if isinstance(value, Iterator):
         # Written out as the list it yields, never as '<generator object at 0x...>'; a
         # filter that fails only when iterated ([1, 2] | slice(0)) fails here, cleanly.
@@ -136,6 +141,18 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         self.filters.update(
             {"_steps": _steps, "_written": _written, "_concat": _concat, "_literal": _literal}
         )
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        """``obj.attribute`` as Jinja2's sandbox answers it, a context dict's key at once."""
+        # Every variable is a plain dict, so ``customer.name`` first fails getattr() (an
+        # exception per lookup) before Jinja2 tries the key. A dict's own attributes are
+        # dict's, fixed: any other name can only be a key, or undefined.
+        if type(obj) is dict and type(attribute) is str and attribute not in _DICT_ATTRIBUTES:
+            try:
+                return obj[attribute]
+            except (TypeError, LookupError):
+                return self.undefined(obj=obj, name=attribute)
+        return super().getattr(obj, attribute)
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         """Apply ``operator`` unless its result would be too big to build."""
@@ -249,8 +266,16 @@ class _Bounding(NodeTransformer):
     def visit_Output(self, node: nodes.Output) -> nodes.Node:
         self.generic_visit(node)
         static = sum(len(n.data) for n in node.nodes if isinstance(n, nodes.TemplateData))
-        if static:
-            node.nodes.insert(0, _filter(nodes.Const(static, lineno=node.lineno), "_written"))
+        if not static:
+            return node
+        size = nodes.Const(static, lineno=node.lineno)
+        # The static text rides on the statement's first value, which _finalize counts
+        # anyway: one call per statement, not two.
+        for i, child in enumerate(node.nodes):
+            if not isinstance(child, nodes.TemplateData):
+                node.nodes[i] = _filter(child, "_written", size)
+                return node
+        node.nodes.insert(0, _filter(nodes.Const("", lineno=node.lineno), "_written", size))
         return node
 
 

@@ -56,26 +56,38 @@ class SegmentInfo:
     segments: int
 
 
+_GSM7 = GSM7_BASIC | GSM7_EXTENSION
+
+
 def is_gsm7(text: str) -> bool:
     """True when every character of ``text`` is in GSM-7 (basic or extension table)."""
-    return all(ch in GSM7_BASIC or ch in GSM7_EXTENSION for ch in text)
+    return _GSM7.issuperset(text)
 
 
 def count_segments(text: str) -> SegmentInfo:
     """Return the encoding, units and segments ``text`` needs as one SMS (0 segments if empty)."""
+    # Counted with str and set methods: this runs once or twice per SMS rendered.
     if is_gsm7(text):
+        wide = sum(text.count(ch) for ch in GSM7_EXTENSION.intersection(text))
+        encoding: Encoding = "GSM-7"
+        single, multi = SINGLE_GSM7, MULTI_GSM7
+    else:
+        # Characters past U+FFFF take two UTF-16 units (a lone surrogate takes one).
+        wide = len(text.encode("utf-16-le", "surrogatepass")) // 2 - len(text)
+        encoding, single, multi = "UCS-2", SINGLE_UCS2, MULTI_UCS2
+    units = len(text) + wide
+    if units <= single:
+        return SegmentInfo(encoding, units, 1 if units else 0)
+    if not wide:  # no pair to keep whole: every segment but the last is full
+        return SegmentInfo(encoding, units, -(-units // multi))
+    if encoding == "GSM-7":
         sizes = [2 if ch in GSM7_EXTENSION else 1 for ch in text]
-        return SegmentInfo("GSM-7", sum(sizes), _segments(sizes, SINGLE_GSM7, MULTI_GSM7))
-    sizes = [2 if ord(ch) > 0xFFFF else 1 for ch in text]
-    return SegmentInfo("UCS-2", sum(sizes), _segments(sizes, SINGLE_UCS2, MULTI_UCS2))
+    else:
+        sizes = [2 if ord(ch) > 0xFFFF else 1 for ch in text]
+    return SegmentInfo(encoding, units, _segments(sizes, multi))
 
 
-def _segments(sizes: list[int], single: int, multi: int) -> int:
-    total = sum(sizes)
-    if total == 0:
-        return 0
-    if total <= single:
-        return 1
+def _segments(sizes: list[int], multi: int) -> int:
     # An escape pair or a surrogate pair is never split across two segments,
     # so a segment may carry one unit less than ``multi``.
     segments, used = 1, 0

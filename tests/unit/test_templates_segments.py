@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from notifier.templates import SegmentInfo, count_segments, transliterate
-from notifier.templates.segments import is_gsm7
+from notifier.templates.segments import GSM7_BASIC, GSM7_EXTENSION, is_gsm7
 
 CASES = [
     pytest.param("", SegmentInfo("GSM-7", 0, 0), id="empty"),
@@ -60,3 +60,24 @@ def test_transliterated_latin_text_is_gsm7_and_never_costs_more(text: str) -> No
     plain = transliterate(text)
     assert is_gsm7(plain)
     assert count_segments(plain).segments <= count_segments(text).segments
+
+
+def _counted_one_by_one(text: str) -> SegmentInfo:
+    # The definition, character by character: what count_segments must agree with.
+    gsm = all(ch in GSM7_BASIC or ch in GSM7_EXTENSION for ch in text)
+    if gsm:
+        sizes, single, multi = [2 if ch in GSM7_EXTENSION else 1 for ch in text], 160, 153
+    else:
+        sizes, single, multi = [2 if ord(ch) > 0xFFFF else 1 for ch in text], 70, 67
+    segments, used = (0 if not sizes else 1), 0
+    if sum(sizes) > single:
+        for size in sizes:
+            if used + size > multi:
+                segments, used = segments + 1, 0
+            used += size
+    return SegmentInfo("GSM-7" if gsm else "UCS-2", sum(sizes), segments)
+
+
+@given(st.text(alphabet="ab €{}á😀\ud800", max_size=700))
+def test_count_segments_agrees_with_counting_one_by_one(text: str) -> None:
+    assert count_segments(text) == _counted_one_by_one(text)

@@ -15,7 +15,7 @@ from notifier.domain.ingest import TimelineEntry
 from notifier.domain.models import ChannelName, Customer, Promise
 from notifier.domain.outbox import Notification
 from notifier.templates import Company, Renderer, build_context
-from notifier.templates.render import Rendered
+from notifier.templates.render import Rendered, RenderJob
 
 WHATSAPP_SESSION = timedelta(hours=24)
 OPS_LOCALE = "en"  # ops messages ship in English; a template in the default locale wins
@@ -91,6 +91,18 @@ def outbound_message(
 
 
 @dataclass(frozen=True, slots=True)
+class Draft:
+    """One customer message to render ahead: the notification, its message and promises."""
+
+    notification: Notification
+    message: str
+    channel: ChannelName
+    customer: Customer
+    promise: Promise | None
+    others: Sequence[Promise]
+
+
+@dataclass(frozen=True, slots=True)
 class Composer:
     renderer: Renderer
     company: Company
@@ -114,7 +126,22 @@ class Composer:
         template reads. The render runs in the renderer's worker threads, off the event
         loop, bounded in time; any failure comes back as a TemplateError.
         """
-        context = build_context(
+        context = self.context(customer, promise, others, now, timeline, ops)
+        return await self.renderer.render_async(
+            message, channel, self._locale(n, message, channel, customer), context
+        )
+
+    def context(
+        self,
+        customer: Customer | None,
+        promise: Promise | None,
+        others: Sequence[Promise],
+        now: datetime,
+        timeline: Sequence[TimelineEntry] = (),
+        ops: Mapping[str, object] | None = None,
+    ) -> Mapping[str, object]:
+        """Return what a template reads for this message."""
+        return build_context(
             customer,
             promise,
             others=others,
@@ -125,9 +152,34 @@ class Composer:
             timeline=timeline,
             ops=ops,
         )
-        return await self.renderer.render_async(
-            message, channel, self._locale(n, message, channel, customer), context
-        )
+
+    async def render_many(self, items: Sequence[Draft], now: datetime) -> list[Rendered | None]:
+        """Render customer messages in one trip to the renderer's worker thread.
+
+        Each item comes back rendered, or None when it must be rendered alone with
+        ``render`` (its context could not be built, or its template failed): that path
+        reports its own error, the same as if it had never been tried here.
+        """
+        jobs: list[RenderJob] = []
+        places: list[int | None] = []
+        for d in items:
+            try:
+                context = self.context(d.customer, d.promise, d.others, now)
+            except Exception:  # this item's values: ``render`` will say what is wrong
+                places.append(None)
+                continue
+            places.append(len(jobs))
+            locale = self._locale(d.notification, d.message, d.channel, d.customer)
+            jobs.append(RenderJob(d.message, d.channel, locale, context))
+        try:
+            results = await self.renderer.render_many_async(jobs)
+        except Exception:  # a bug in the batch path must not fail the claim: go one by one
+            return [None] * len(items)
+        out: list[Rendered | None] = []
+        for i in places:
+            found = results[i] if i is not None else None
+            out.append(found if isinstance(found, Rendered) else None)
+        return out
 
     def template_path(
         self, n: Notification, message: str, channel: ChannelName, customer: Customer | None

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from dataclasses import dataclass, field
 from datetime import datetime
 
 import structlog
@@ -14,60 +13,28 @@ from notifier.channels.registry import Channels
 from notifier.clock import Clock
 from notifier.config import Settings
 from notifier.domain.decide import (
-    CONSOLIDATED,
-    CUSTOMER_GONE,
     Claim,
     Mute,
     Situation,
     decide,
-    final,
 )
 from notifier.domain.dispatch import DAY
-from notifier.domain.errors import one_line
-from notifier.domain.models import (
-    ChannelName,
-    Customer,
-    JSONValue,
-    NotificationId,
-    NotificationStatus,
-    Promise,
-)
 from notifier.domain.outbox import (
-    COMPOSE_ERROR,
-    RENDER_ERROR,
     ROUTE_ERROR,
     Change,
-    Event,
     Notification,
-    back_in_outbox,
-    failed,
 )
 from notifier.engine.compose import Composer
-from notifier.engine.faults import release_batch, render_fault, unfold_unwritten, write_batch
+from notifier.engine.faults import release_batch, write_batch
 from notifier.engine.health import Health
 from notifier.engine.pauses import Pauses
+from notifier.engine.render_stage import ClaimedBatch, RenderStage
 from notifier.engine.sending import Attempt, Sender
 from notifier.observability import Metrics
 from notifier.store.store import Store
-from notifier.templates import ops_context
-from notifier.templates.render import TemplateError
 
 log = structlog.get_logger("notifier.dispatch")
 OPS_TIMELINE = 30  # lines of each customer's timeline in an ops message: context, not a dump
-
-
-@dataclass
-class _Batch:
-    """What one claim needs to decide: the rows, their customers and promises."""
-
-    claimed: list[Notification]
-    customers: dict[str, Customer]
-    promises: dict[int, Promise]
-    sent: dict[str, list[datetime]]
-    unreadable: dict[str, str] = field(default_factory=dict)  # customer id: why
-    unreadable_promises: dict[int, str] = field(default_factory=dict)  # promise id: why
-    changes: list[Change] = field(default_factory=list)
-    attempts: list[Attempt] = field(default_factory=list)
 
 
 class Dispatcher:
@@ -100,6 +67,7 @@ class Dispatcher:
             store, channels, clock, settings, self.pauses, rng or random.Random(), self.metrics,
             self.health,
         )  # fmt: skip
+        self.render_stage = RenderStage(store, composer, self.metrics)
         self.mutes = mutes  # what holds individual notices back (a crisis, later)
         self.wakeup = asyncio.Event()
 
@@ -169,7 +137,7 @@ class Dispatcher:
             with self.metrics.dispatch_seconds.time():
                 batch = await self._load(claimed, now)
                 self._decide(batch, now)
-                await self._render(batch, now)
+                await self.render_stage.render(batch, now)
                 changes = batch.changes + [a.change for a in batch.attempts]
                 batch.attempts = await write_batch(
                     self.store, changes, batch.attempts, now, self.metrics
@@ -182,7 +150,7 @@ class Dispatcher:
         self._count_decisions(batch)
         return len(claimed)
 
-    def _count_decisions(self, batch: _Batch) -> None:
+    def _count_decisions(self, batch: ClaimedBatch) -> None:
         """Count what was decided without a send: cancelled, suppressed, deferred, held."""
         rules = {n.id: n.rule_id or "-" for n in batch.claimed}
         for change in batch.changes:
@@ -192,12 +160,12 @@ class Dispatcher:
             rule = rules.get(change.id, "-")
             self.metrics.notifications.labels(channel, rule, change.event.type).inc()
 
-    async def _load(self, claimed: list[Notification], now: datetime) -> _Batch:
+    async def _load(self, claimed: list[Notification], now: datetime) -> ClaimedBatch:
         customer_ids = list({n.customer_id for n in claimed if n.customer_id is not None})
         promise_ids = [n.promise_id for n in claimed if n.promise_id is not None]
         unreadable: dict[str, str] = {}
         unreadable_promises: dict[int, str] = {}
-        return _Batch(
+        return ClaimedBatch(
             claimed,
             await self.store.get_customers(customer_ids, unreadable),
             await self.store.get_promises(promise_ids, unreadable_promises),
@@ -206,7 +174,7 @@ class Dispatcher:
             unreadable_promises,
         )
 
-    def _decide(self, batch: _Batch, now: datetime) -> None:
+    def _decide(self, batch: ClaimedBatch, now: datetime) -> None:
         """Run the decide step on the batch; log and count the rows that failed in it."""
         claim = Claim(
             batch.claimed, batch.customers, batch.promises, batch.sent,
@@ -231,107 +199,3 @@ class Dispatcher:
             Attempt(g.notification, g.send, g.members, Change(g.notification.id))
             for g in decision.goes
         )
-
-    def _fault(
-        self,
-        n: Notification,
-        reason: str,
-        text: str,
-        exc: BaseException,
-        channel: ChannelName | None = None,
-    ) -> Change:
-        """Return the change that fails ``n`` alone, logged and counted."""
-        # A value a template cannot render is the row's problem, not a bug: no traceback.
-        log.warning("dispatch.row_failed", notification_id=n.id, reason=reason, error=text,
-                    exc_info=reason != RENDER_ERROR)  # fmt: skip
-        if reason == RENDER_ERROR:
-            self.metrics.render_errors.labels(n.message).inc()
-        else:
-            self.metrics.dispatch_errors.labels(reason).inc()
-        return failed(n.id, reason, text, channel)
-
-    async def _render(self, batch: _Batch, now: datetime) -> None:
-        ready: list[Attempt] = []
-        for a in batch.attempts:
-            n, send = a.notification, a.route
-            customer = batch.customers.get(n.customer_id) if n.customer_id is not None else None
-            if customer is None and n.customer_id is not None:  # erased meanwhile (escalation)
-                unfold_unwritten(batch.changes, a, now)
-                batch.changes.append(
-                    final(n, NotificationStatus.CANCELLED, "cancelled", CUSTOMER_GONE)
-                )
-                continue
-            promise = batch.promises.get(n.promise_id) if n.promise_id is not None else None
-            others = [batch.promises[m.promise_id] for m in a.members
-                      if m.promise_id is not None and m.promise_id in batch.promises]  # fmt: skip
-            message = CONSOLIDATED if a.members else n.message
-            to_ops = n.audience == "ops"
-            timeline = (
-                await self.store.timeline(n.customer_id)
-                if to_ops and n.customer_id is not None
-                else []
-            )
-            ops = await self._ops_values(n) if to_ops else None
-            template = self.composer.template_path(n, message, send.channel, customer)
-            try:
-                rendered = await self.composer.render(
-                    n, message, send.channel, customer, promise, others, now, timeline, ops
-                )
-            except Exception as exc:
-                if isinstance(exc, TemplateError) and template is None:
-                    # No template for this channel in any of the customer's locales: the
-                    # next channel may have one. Any other error would recur there.
-                    unfold_unwritten(batch.changes, a, now)
-                    event = Event("failed_channel", str(exc), send.channel)
-                    batch.changes.append(
-                        back_in_outbox(n.id, now, event, fail_channel=send.channel)
-                    )
-                    continue
-                if a.members:  # one of the folded promises may be the culprit: go alone
-                    unfold_unwritten(batch.changes, a, now)
-                    batch.attempts.append(Attempt(n, send, (), a.change))  # later in this loop
-                    continue
-                batch.changes.append(
-                    self._fault(n, RENDER_ERROR, render_fault(exc, template), exc, send.channel)
-                )
-                continue
-            try:
-                outbound = self.composer.outbound(
-                    n, rendered, send.channel, send.address, customer, now
-                )
-            except Exception as exc:
-                unfold_unwritten(batch.changes, a, now)
-                batch.changes.append(
-                    self._fault(n, COMPOSE_ERROR, one_line(exc), exc, send.channel)
-                )
-                continue
-            members: list[JSONValue] = [int(m.id) for m in a.members]
-            skipped: dict[str, JSONValue] = {k.channel: str(k.reason) for k in send.skipped}
-            detail: dict[str, JSONValue] = {"via": str(send.via), "message": message,
-                                            "members": members, "skipped": skipped}  # fmt: skip
-            change = Change(
-                n.id, Event("attempt", f"attempt {n.attempts + 1}", send.channel, detail),
-                channel=send.channel, address=send.address, subject=rendered.subject,
-                body=rendered.text, message=message, attempted_at=now, count_attempt=True,
-                members=_members(a),
-            )  # fmt: skip
-            ready.append(Attempt(n, send, a.members, change, outbound, rendered.sms))
-        batch.attempts = ready
-
-    async def _ops_values(self, n: Notification) -> dict[str, object]:
-        """Return what an ops template reads: the row's values, the customers' timelines."""
-        named = n.data.get("customers")
-        found = named if isinstance(named, list) else []
-        ids = [str(c["id"]) for c in found if isinstance(c, dict) and "id" in c]
-        timelines = {cid: await self.store.timeline(cid, limit=OPS_TIMELINE) for cid in ids}
-        return ops_context(n.data, timelines)
-
-
-def _members(a: Attempt) -> tuple[NotificationId, ...] | None:
-    """Return the members to record on the attempt; None when the row has none either way.
-
-    Writing members reads and rewrites the row's payload: a plain send need not pay for it.
-    """
-    if not a.members and not a.notification.members:
-        return None
-    return tuple(m.id for m in a.members)

@@ -9,6 +9,7 @@ from notifier.domain.notices import Notice, SentLedger, dedupe_key
 from notifier.domain.rules.match import matches
 from notifier.domain.rules.model import Rule, RuleSet
 from notifier.domain.rules.stages import Moment, escalation, timeline
+from notifier.domain.rules.told import was_told
 
 
 def due_notices(
@@ -64,7 +65,11 @@ def _next(
 def _moments(
     promise: Promise, customer: Customer, rules: RuleSet, sent: SentLedger, now: datetime
 ) -> list[Moment]:
-    matched = [rule for rule in rules.for_kind(promise.kind) if matches(rule, promise, customer)]
+    matched = [
+        rule
+        for rule in rules.for_kind(promise.kind)
+        if matches(rule, promise, customer) and was_told(rule, promise, rules, sent)
+    ]
     moments = [m for rule in matched for m in timeline(rule, promise, customer, now, sent)]
     for rule in matched:
         due_now = [m.step for m in moments if m.rule is rule and _is_due(m, moments, sent, now)]

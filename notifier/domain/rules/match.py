@@ -13,7 +13,7 @@ from notifier.domain.rules.regex import Regex
 # Customer fields a rule may test; addresses are there for ``exists`` checks.
 CUSTOMER_FIELDS: tuple[str, ...] = (
     "id", "locale", "timezone", "name", "preferred_channel", "last_used_channel",
-    "phone", "email", "whatsapp", "x_user_id",
+    "phone", "email", "whatsapp", "x_user_id", "country",
 )  # fmt: skip
 PROMISE_FIELDS: tuple[str, ...] = ("kind", "status", "external_ref")
 _MISSING = object()
@@ -55,6 +55,8 @@ def _resolve(path: tuple[str, ...], promise: Promise, customer: Customer) -> obj
     if head == "customer":
         if len(rest) != 1 or rest[0] not in CUSTOMER_FIELDS:
             return _MISSING
+        if rest[0] == "country":  # stated, or read off the phone number
+            return customer.home_country
         return getattr(customer, rest[0])
     if head == "attributes":
         node: object = promise.attributes

@@ -21,6 +21,9 @@ ConditionValue: TypeAlias = Scalar | tuple[Scalar, ...] | Regex | datetime
 Event = Literal["kept", "broken", "rescheduled", "cancelled"]
 EVENTS: tuple[Event, ...] = ("kept", "broken", "rescheduled", "cancelled")
 Offset: TypeAlias = timedelta | BusinessDuration
+# The customer notices ``when.told`` can ask about: a repeat counts as its rule's stage.
+ToldStage = Literal["at_risk", "late", "broken", "rescheduled"]
+TOLD_STAGES: tuple[ToldStage, ...] = ("at_risk", "late", "broken", "rescheduled")
 
 # The escalation's step: far above any repeat (``max`` is capped below it), and fixed,
 # so raising a rule's ``max`` later never collides with an escalation already sent.
@@ -45,6 +48,9 @@ class When:
     offset: Offset = timedelta(0)
     event: Event | None = None
     hold: timedelta = timedelta(0)  # the rule's ``for``: the condition must last this long
+    # ``told``: the rule speaks only once a customer notice of one of these stages was
+    # scheduled for the promise (any deadline version); empty means no such condition.
+    told: frozenset[ToldStage] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)

@@ -83,3 +83,52 @@ rules:
     told = SentLedger(frozenset({"reminder:7:2:0"}))
     assert [n.rule_id for n in due_notices(p, customer(), rules, told, KEPT)] == ["thanks"]
     assert due_notices(p, customer(), rules, SentLedger(), KEPT) == []
+
+
+# Wednesday 17:00 in Buenos Aires, the eve of Argentina's Independence Day (Thursday) and
+# its bridge holiday (Friday); in Brazil both are working days.
+REFUND_DUE = datetime(2026, 7, 8, 20, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("who", "late_at"),
+    [
+        pytest.param({"country": "AR"}, datetime(2026, 7, 13, 20, 0, tzinfo=UTC), id="stated-AR"),
+        pytest.param({"phone": "+5491155551234"}, datetime(2026, 7, 13, 20, 0, tzinfo=UTC),
+                     id="AR-from-the-phone"),
+        pytest.param({"phone": "+5511987654321"}, datetime(2026, 7, 9, 20, 0, tzinfo=UTC),
+                     id="BR-from-the-phone"),
+        pytest.param({"country": "BR", "phone": "+5491155551234"},
+                     datetime(2026, 7, 9, 20, 0, tzinfo=UTC), id="stated-wins-over-phone"),
+        pytest.param({}, datetime(2026, 7, 9, 20, 0, tzinfo=UTC), id="unknown-weekends-only"),
+        pytest.param({"country": "AQ"}, datetime(2026, 7, 9, 20, 0, tzinfo=UTC),
+                     id="no-holidays-calendar"),
+    ],
+)  # fmt: skip
+def test_refunds_count_the_customers_own_holidays(who: dict[str, str], late_at: datetime) -> None:
+    p = promise(kind="refund", due_at=REFUND_DUE, attributes={"amount": 120})
+    c = customer(**who)
+    rules = shipped()
+    assert next_check_at(p, c, rules, SentLedger(), REFUND_DUE + M) == late_at
+    [notice] = due_notices(p, c, rules, SentLedger(), late_at)
+    assert (notice.rule_id, notice.channel, notice.fallback) == (
+        "refund-late", "last_used", ("email", "sms"),
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("phone", "country"),
+    [
+        ("+5491155551234", "AR"),
+        ("+5511987654321", "BR"),
+        ("+525512345678", "MX"),
+        ("+14165550123", "CA"),  # +1 is shared: the area code tells
+        ("+12125550123", "US"),
+        ("whatsapp:+56912345678", "CL"),
+        ("+80012345678", None),  # international freephone: no country
+        ("not a number", None),
+    ],
+)
+def test_the_country_is_read_off_the_phone_number(phone: str, country: str | None) -> None:
+    assert customer(phone=phone).home_country == country
+    assert customer(whatsapp=phone).home_country == country

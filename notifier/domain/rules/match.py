@@ -7,15 +7,17 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from notifier.domain.models import Customer, Promise
-from notifier.domain.rules.model import Condition, Rule
+from notifier.domain.rules.model import AnyOf, Condition, FieldRef, Rule
 from notifier.domain.rules.regex import Regex
 
+# The promise's own times: compared with a time, or with each other (risk signals).
+TIME_FIELDS: tuple[str, ...] = ("due_at", "window_start", "estimate_at")
 # Customer fields a rule may test; addresses are there for ``exists`` checks.
 CUSTOMER_FIELDS: tuple[str, ...] = (
     "id", "locale", "timezone", "name", "preferred_channel", "last_used_channel",
     "phone", "email", "whatsapp", "x_user_id", "country",
 )  # fmt: skip
-PROMISE_FIELDS: tuple[str, ...] = ("kind", "status", "external_ref")
+PROMISE_FIELDS: tuple[str, ...] = ("kind", "status", "external_ref", *TIME_FIELDS)
 _MISSING = object()
 _ORDER = {"gt": operator.gt, "gte": operator.ge, "lt": operator.lt, "lte": operator.le}
 
@@ -29,8 +31,14 @@ def holds(condition: Condition, promise: Promise, customer: Customer) -> bool:
     """True when ``condition`` holds; a missing field fails every operator but ``exists``."""
     actual = _resolve(condition.path, promise, customer)
     present = actual is not _MISSING and actual is not None
-    value = condition.value
+    value: object = condition.value
+    if isinstance(value, FieldRef):
+        value = _resolve(value.path, promise, customer)
     match condition.op:
+        case "any":
+            return isinstance(value, AnyOf) and any(
+                all(holds(c, promise, customer) for c in group) for group in value.groups
+            )
         case "exists":
             return present == bool(value)
         case "eq":
@@ -99,6 +107,8 @@ def _order(op: str, left: float | datetime, right: float | datetime) -> bool:
 
 
 def _instant(value: object) -> datetime | None:
+    if isinstance(value, datetime):  # a promise's own time
+        return value
     if not isinstance(value, str):
         return None
     try:

@@ -17,7 +17,8 @@ OPERATORS: tuple[Operator, ...] = (
     "eq", "ne", "in", "not_in", "regex", "exists", "gt", "gte", "lt", "lte",
 )  # fmt: skip
 Scalar: TypeAlias = str | int | float | bool | None
-ConditionValue: TypeAlias = Scalar | tuple[Scalar, ...] | Regex | datetime
+# A string: AnyOf holds conditions, which hold values (the alias is read lazily).
+ConditionValue: TypeAlias = "Scalar | tuple[Scalar, ...] | Regex | datetime | FieldRef | AnyOf"
 Event = Literal["kept", "broken", "rescheduled", "cancelled"]
 EVENTS: tuple[Event, ...] = ("kept", "broken", "rescheduled", "cancelled")
 Offset: TypeAlias = timedelta | BusinessDuration
@@ -36,8 +37,22 @@ class Condition:
     path: tuple[
         str, ...
     ]  # ("kind",), ("status",), ("attributes", "carrier"), ("customer", "locale")
-    op: Operator
+    op: Operator | Literal["any"]
     value: ConditionValue
+
+
+@dataclass(frozen=True, slots=True)
+class FieldRef:
+    """A comparison's other side read from the promise itself: ``estimate_at: {gt: due_at}``."""
+
+    path: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AnyOf:
+    """``any:`` in a match: the condition holds when every condition of one group does."""
+
+    groups: tuple[tuple[Condition, ...], ...]
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,6 +57,17 @@ def test_thanks_only_for_a_promise_we_told_about(
     assert kept_keys(sent, KEPT, KEPT + 5 * M, version) == expected
 
 
+def test_an_apology_cancelled_as_moot_told_nobody() -> None:
+    p = promise(status=PromiseStatus.KEPT, changed_at=KEPT)
+    late = "delivery-late:7:1:0"
+    waited = SentLedger(frozenset({late}), went_out=frozenset())  # kept before it went out
+    assert due_notices(p, customer(), shipped(), waited, KEPT + 5 * M) == []
+    went = SentLedger(frozenset({late}), went_out=frozenset({late}))
+    assert [n.rule_id for n in due_notices(p, customer(), shipped(), went, KEPT + 5 * M)] == [
+        "promise-kept"
+    ]
+
+
 def test_a_kept_promise_at_night_waits_until_morning() -> None:
     night = datetime(2026, 3, 11, 2, 0, tzinfo=UTC)  # 23:00 in Buenos Aires
     morning = datetime(2026, 3, 11, 11, 0, tzinfo=UTC)  # 08:00, the global window's end

@@ -13,15 +13,16 @@ from notifier.domain.rules.model import ESCALATION_STEP, Rule, RuleSet
 
 
 def was_told(rule: Rule, promise: Promise, rules: RuleSet, sent: SentLedger) -> bool:
-    """True when ``rule`` has no ``told`` condition, or a notice it names was scheduled.
+    """True when ``rule`` has no ``told`` condition, or a notice it names went out.
 
-    Only customer notices of rules still loaded count: an escalation to ops tells the
-    customer nothing, and the stage of a rule since removed cannot be known.
+    Only customer notices that went out (or are being sent) count: a late apology still
+    waiting when the parcel arrived is cancelled as moot, and told nobody anything. Nor
+    does an escalation to ops, or a notice of a rule since removed (its stage is unknown).
     """
     wanted = rule.when.told
     if not wanted:
         return True
-    return any(told_stage(key, promise, rules) in wanted for key in sent.keys)
+    return any(sent.told(key) and told_stage(key, promise, rules) in wanted for key in sent.keys)
 
 
 def told_stage(key: str, promise: Promise, rules: RuleSet) -> Stage | None:

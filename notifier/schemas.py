@@ -27,6 +27,7 @@ from pydantic import (
     model_validator,
 )
 
+from notifier.domain.countries import check_country
 from notifier.domain.durations import looks_like_iso_instant
 from notifier.domain.ingest import CustomerData, InteractionData, PromiseData
 from notifier.domain.limits import AMOUNT_KEY, check_amount, check_instant, unsafe_value
@@ -161,6 +162,7 @@ Phone = Annotated[str, AfterValidator(check_phone)]
 Email = Annotated[str, AfterValidator(check_email)]
 Timezone = Annotated[str, AfterValidator(check_timezone)]
 LocaleTag = Annotated[str, AfterValidator(check_locale)]
+Country = Annotated[str, AfterValidator(check_country)]
 Kind = Annotated[str, AfterValidator(check_kind)]
 Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@-]+$")]
 # A customer id coming in: lookups keep accepting any Identifier, so that a customer stored
@@ -188,6 +190,7 @@ class CustomerIn(Strict):
     name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     locale: LocaleTag | None = None
     timezone: Timezone | None = None
+    country: Country | None = None  # ISO 3166-1 alpha-2; absent: read off the phone number
     phone: Phone | None = None
     email: Email | None = None
     whatsapp: Phone | None = None

@@ -23,6 +23,8 @@ def customer_view(c: Customer) -> dict[str, Any]:
         "name": c.name,
         "locale": c.locale,
         "timezone": c.timezone,
+        "country": c.home_country,
+        "country_inferred": c.country is None and c.home_country is not None,
         "phone": c.phone,
         "email": c.email,
         "whatsapp": c.whatsapp,

@@ -46,7 +46,7 @@ app.add_typer(promise_app, name="promise")
 CUSTOMER_OPTIONS = {
     "name": "--name", "phone": "--phone", "email": "--email", "whatsapp": "--whatsapp",
     "x_user_id": "--x-user-id", "locale": "--locale", "timezone": "--timezone",
-    "preferred_channel": "--preferred-channel", "consent": "--no-consent",
+    "country": "--country", "preferred_channel": "--preferred-channel", "consent": "--no-consent",
 }  # fmt: skip
 PROMISE_OPTIONS = {
     "customer_id": "CUSTOMER_ID", "kind": "--kind", "due_at": "--due",
@@ -93,6 +93,9 @@ def customer_add(
     x_user_id: Annotated[str | None, typer.Option("--x-user-id")] = None,
     locale: Annotated[str | None, typer.Option(help="es, es-AR, en, pt-BR ...")] = None,
     timezone: Annotated[str | None, typer.Option(help="IANA, e.g. America/Bogota")] = None,
+    country: Annotated[
+        str | None, typer.Option(help="ISO 3166 alpha-2, e.g. AR; default: the phone's")
+    ] = None,
     preferred_channel: Annotated[str | None, typer.Option("--preferred-channel")] = None,
     no_consent: Annotated[
         list[str] | None, typer.Option("--no-consent", metavar="CHANNEL", help="Opt out")
@@ -103,7 +106,8 @@ def customer_add(
     data: dict[str, object] = {"name": name}
     given = {
         "phone": phone, "email": email, "whatsapp": whatsapp, "x_user_id": x_user_id,
-        "locale": locale, "timezone": timezone, "preferred_channel": preferred_channel,
+        "locale": locale, "timezone": timezone, "country": country,
+        "preferred_channel": preferred_channel,
     }  # fmt: skip
     data.update({k: v for k, v in given.items() if v is not None})
     for channel in no_consent or []:
@@ -125,6 +129,12 @@ def customer_add(
         typer.echo(f"{'created' if created else 'updated'} customer {customer.id}")
 
 
+def _country(c: Customer) -> str:
+    if c.home_country is None:
+        return "-"
+    return c.home_country if c.country is not None else f"{c.home_country} (from the phone)"
+
+
 @customer_app.command("show")
 def customer_show(
     customer_id: Annotated[str, typer.Argument(metavar="ID")], as_json: bool = JsonOption
@@ -141,7 +151,7 @@ def customer_show(
         return
     opted_out = ", ".join(sorted(c.opted_out)) or "none"
     typer.echo(f"customer {c.id}: {c.name or '(forgotten)' if c.forgotten else c.name or '-'}")
-    typer.echo(f"  locale {c.locale}, timezone {c.timezone}")
+    typer.echo(f"  locale {c.locale}, timezone {c.timezone}, country {_country(c)}")
     for label, value in [
         ("phone", c.phone), ("email", c.email), ("whatsapp", c.whatsapp), ("x user id", c.x_user_id)
     ]:  # fmt: skip

@@ -9,7 +9,7 @@ Monday 18:00.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -37,6 +37,20 @@ class Calendar:
     workday_end: time = time(18)
     weekdays: frozenset[int] = frozenset({0, 1, 2, 3, 4})  # Monday is 0
     timezone: str | None = None  # None: the customer's timezone
+    # ``country: customer`` in a rule: the holidays of each customer's own country.
+    customer_country: bool = False
+
+    def for_customer(self, country: str | None) -> Calendar:
+        """Return the calendar for a customer of ``country`` (given or read off the phone).
+
+        Only a ``country: customer`` calendar changes: it takes that country's holidays,
+        or none (weekends only) when the country is unknown or the holidays package has
+        no calendar for it.
+        """
+        if not self.customer_country:
+            return self
+        known = country if country in supported_countries() else None
+        return replace(self, country=known, customer_country=False)
 
     @property
     def day_length(self) -> timedelta:
@@ -69,6 +83,7 @@ def max_business_seconds(calendar: Calendar) -> int:
     return MAX_BUSINESS_WEEKS * len(calendar.weekdays) * max(day, 0)
 
 
+@lru_cache(maxsize=1)
 def supported_countries() -> dict[str, tuple[str, ...]]:
     """Return every country code the holidays package knows, with its subdivisions."""
     return {code: tuple(subs) for code, subs in holidays.list_supported_countries().items()}

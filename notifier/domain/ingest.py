@@ -19,6 +19,7 @@ CUSTOMER_FIELDS = (
     "name",
     "locale",
     "timezone",
+    "country",
     "phone",
     "email",
     "whatsapp",

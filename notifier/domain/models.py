@@ -8,6 +8,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Literal, NewType, TypeAlias
 
+from notifier.domain.countries import country_of_phone
+
 CustomerId = NewType("CustomerId", str)
 PromiseId = NewType("PromiseId", int)
 NotificationId = NewType("NotificationId", int)
@@ -97,6 +99,14 @@ class Customer:
     forgotten: bool = False
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    country: str | None = None  # ISO 3166-1 alpha-2, as given; see home_country
+
+    @property
+    def home_country(self) -> str | None:
+        """Return the country given, else the one the phone (or WhatsApp) number implies."""
+        if self.country is not None:
+            return self.country
+        return country_of_phone(self.phone) or country_of_phone(self.whatsapp)
 
     def address(self, channel: ChannelName) -> str | None:
         """Return the customer's address on ``channel``, or None when there is none."""

@@ -129,11 +129,24 @@ AnyNotice = Notice | StandaloneNotice
 @dataclass(frozen=True, slots=True)
 class SentLedger:
     keys: frozenset[str] = frozenset()
+    # The keys of the notices that went out (claimed for a send, sent, delivered ...), for
+    # ``when.told``: one cancelled as moot, suppressed or failed told the customer nothing.
+    # None: every key in ``keys`` went out.
+    went_out: frozenset[str] | None = None
 
     def has(self, key: str) -> bool:
         """True when a notice with ``key`` was already scheduled."""
         return key in self.keys
 
+    def told(self, key: str) -> bool:
+        """True when the notice with ``key`` went out to its audience (or is going)."""
+        return key in (self.keys if self.went_out is None else self.went_out)
+
     def with_keys(self, keys: list[str] | tuple[str, ...]) -> SentLedger:
         """Return a ledger that also holds ``keys`` (what the outbox holds after a write)."""
-        return SentLedger(self.keys | frozenset(keys))
+        return SentLedger(self.keys | frozenset(keys), self.went_out)
+
+    def with_sent(self, keys: list[str] | tuple[str, ...]) -> SentLedger:
+        """Return a ledger in which ``keys`` are scheduled and went out."""
+        went_out = self.keys if self.went_out is None else self.went_out
+        return SentLedger(self.keys | frozenset(keys), went_out | frozenset(keys))

@@ -247,6 +247,9 @@ class _Run:
         n = primary.notification
         for row in (primary, *members):
             row.live = False
+            pid = row.notification.promise_id
+            if pid is not None and pid in self.ledgers:  # it went out: ``when.told`` sees it
+                self.ledgers[pid] = self.ledgers[pid].with_sent([row.notification.dedupe_key])
         # One message, whatever it folds in; escalations to ops are not the customer's.
         if n.audience == "customer" and n.customer_id is not None:
             self.sent.setdefault(n.customer_id, []).append(now)

@@ -67,10 +67,12 @@ def _plans(index: int) -> list[_Plan]:
     """Two or three promises per customer, a mix of kinds, some already late."""
     carrier = _CARRIERS[index % len(_CARRIERS)]
     order = f"PED-{20260 + index:05d}"
-    plans = [
-        _Plan("delivery", timedelta(hours=[-3, -1, 2, 5, 26, -26][index % 6]),
-              attributes={"carrier": carrier, "order_id": order, "tracking": f"TRK{index:06d}"}),
-    ]  # fmt: skip
+    delivery: dict[str, JSONValue] = {
+        "carrier": carrier, "order_id": order, "tracking": f"TRK{index:06d}",
+    }  # fmt: skip
+    if index % 6 == 2:  # due in 2 hours and the carrier reports a delay: "may be late"
+        delivery["carrier_status"] = "delayed"
+    plans = [_Plan("delivery", timedelta(hours=[-3, -1, 2, 5, 26, -26][index % 6]), None, delivery)]
     if index % 3 == 0:
         amount: dict[str, JSONValue] = {
             "amount": 4999 + index * 250, "currency": "ARS", "reference": f"REE-{7100 + index}",

@@ -95,6 +95,7 @@ def to_customer(row: Mapping[Any, Any]) -> Customer:
         forgotten=row["forgotten_at"] is not None,
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        country=row["country"],
     )
 
 

@@ -248,8 +248,9 @@ async def upsert_customers(
 
 def _new_row(item: CustomerData, now: datetime, locale: str, tz: str) -> dict[str, Any]:
     row: dict[str, Any] = {
-        "id": item.id, "name": None, "locale": locale, "timezone": tz, "phone": None,
-        "email": None, "whatsapp": None, "x_user_id": None, "preferred_channel": None,
+        "id": item.id, "name": None, "locale": locale, "timezone": tz, "country": None,
+        "phone": None, "email": None, "whatsapp": None, "x_user_id": None,
+        "preferred_channel": None,
         "opted_out": [], "undeliverable": {}, "last_used_channel": None,
         "last_inbound_at": None, "last_whatsapp_inbound_at": None, "forgotten_at": None,
         "created_at": now, "updated_at": now,

@@ -10,7 +10,7 @@ import structlog
 from sqlalchemy import Row, Select, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from notifier.domain.models import Customer, PromiseEventType, Source
+from notifier.domain.models import Customer, NotificationStatus, PromiseEventType, Source
 from notifier.domain.notices import SentLedger
 from notifier.domain.outbox import DuePromise
 from notifier.store.base import StoreBase, among
@@ -147,17 +147,33 @@ async def _due(
             reason = f"the row cannot be read: {type(exc).__name__}: {exc}".splitlines()[0]
             unreadable.append((int(r[0]), version if isinstance(version, int) else 0, reason))
             continue
-        due.append(DuePromise(promise, customer, SentLedger(keys.get(promise.id, frozenset()))))
+        due.append(DuePromise(promise, customer, keys.get(promise.id, SentLedger())))
     return due, unreadable
 
 
-async def _sent_keys(conn: AsyncConnection, promise_ids: list[int]) -> dict[int, frozenset[str]]:
+async def _sent_keys(conn: AsyncConnection, promise_ids: list[int]) -> dict[int, SentLedger]:
     rows = await conn.execute(
-        select(notifications.c.promise_id, notifications.c.dedupe_key).where(
-            among(conn, notifications.c.promise_id, promise_ids)
-        )
+        select(
+            notifications.c.promise_id, notifications.c.dedupe_key, notifications.c.status
+        ).where(among(conn, notifications.c.promise_id, promise_ids))
     )
     keys: dict[int, set[str]] = {}
-    for pid, key in rows:
+    went_out: dict[int, set[str]] = {}
+    for pid, key, status in rows:
         keys.setdefault(pid, set()).add(key)
-    return {pid: frozenset(k) for pid, k in keys.items()}
+        if status in _WENT_OUT:
+            went_out.setdefault(pid, set()).add(key)
+    return {
+        pid: SentLedger(frozenset(k), frozenset(went_out.get(pid, ()))) for pid, k in keys.items()
+    }
+
+
+# What a rule's ``when.told`` counts: claimed for a send or past it, whatever the carrier
+# said later; not pending (it may yet be moot), cancelled, suppressed or failed.
+_WENT_OUT = frozenset(
+    s.value
+    for s in (
+        NotificationStatus.SENDING, NotificationStatus.SENT, NotificationStatus.DELIVERED,
+        NotificationStatus.UNDELIVERED, NotificationStatus.UNKNOWN,
+    )
+)  # fmt: skip

@@ -51,6 +51,8 @@ class CustomerRow(SQLModel, table=True):
     name: str | None = Field(default=None, max_length=200)
     locale: str = Field(max_length=35)
     timezone: str = Field(max_length=64)
+    # ISO 3166-1 alpha-2 as given; NULL: read off the phone number (Customer.home_country).
+    country: str | None = Field(default=None, max_length=2)
     # Inbound SMS and WhatsApp find their customer by number.
     phone: str | None = Field(default=None, max_length=32, index=True)
     email: str | None = Field(default=None, max_length=320)

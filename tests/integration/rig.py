@@ -63,9 +63,12 @@ class Rig:
                 [InteractionData(CustomerId(cid), last_used, Direction.INBOUND, at)]
             )
 
-    async def promise(self, cid: str, ref: str, due_in: timedelta, kind: str = "delivery") -> int:
-        data = PromiseData(CustomerId(cid), kind, self.clock.now() + due_in, ref,
-                           attributes={"carrier": "oca", "order_id": ref})  # fmt: skip
+    async def promise(
+        self, cid: str, ref: str, due_in: timedelta, kind: str = "delivery", **attributes: str
+    ) -> int:
+        """Add a promise due ``due_in`` from now; ``attributes`` add to its carrier and id."""
+        extra = {"carrier": "oca", "order_id": ref, **attributes}
+        data = PromiseData(CustomerId(cid), kind, self.clock.now() + due_in, ref, attributes=extra)
         (result,) = await self.ledger.put_promises([data], Source.API)
         return int(getattr(result, "id"))  # noqa: B009
 

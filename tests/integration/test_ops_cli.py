@@ -158,7 +158,8 @@ async def test_status_reports_queue_scan_rules_pauses_and_errors(rig: Rig, cli: 
     await rig.customer("ana", last_used="sms", phone="+15005550001")  # Twilio: 21211
     await rig.promise("ana", "order-1", timedelta(hours=-2))
     await rig.customer("eva", last_used="sms")
-    await rig.promise("eva", "order-2", timedelta(hours=4, minutes=30))  # at risk: later
+    # At risk (the carrier reports a delay): later.
+    await rig.promise("eva", "order-2", timedelta(hours=4, minutes=30), carrier_status="delayed")
     await rig.tick()
     now = rig.clock.now()
     await rig.store.publish("scan", {"promises": 2, "scheduled": 1}, now)
@@ -188,7 +189,7 @@ async def test_simulate_lists_what_would_go_and_changes_nothing(
 ) -> None:
     monkeypatch.setenv("NOTIFIER_DEMO", "true")  # every channel prints: all are available
     await rig.customer("ana", last_used="sms")
-    await rig.promise("ana", "order-1", timedelta(hours=3))
+    await rig.promise("ana", "order-1", timedelta(hours=3), carrier_status="delayed")
     before = await rig.store.queue_stats()
 
     found = await cli.json("simulate", "--at", "now+2d")

@@ -72,4 +72,4 @@ async def test_status_lists_plan_errors_and_render_errors(
     assert code == 4  # work is stuck: a promise the rules cannot plan
     assert "plan errors: 1 promise(s) the rules cannot plan" in out
     assert f"promise {far} (customer bea, delivery)" in out and "1 failure(s)" in out
-    assert "render errors:" in out and "refund_late email: render_error: " in out
+    assert "render errors:" in out and "refund_late sms: render_error: " in out

@@ -78,8 +78,13 @@ async def _fallback(rig: Rig) -> None:
 async def _kept(rig: Rig) -> None:
     await rig.customer("kept")
     kept = await rig.promise("kept", "kept-1", timedelta(hours=-2))  # late now, but its
-    await rig.promise("kept", "kept-2", timedelta(hours=4, minutes=5))  # notice waits for
-    await rig.tick()  # this one's at-risk check in 5 minutes, to go as one message
+    await rig.promise(
+        "kept",
+        "kept-2",
+        timedelta(hours=4, minutes=5),  # notice waits for
+        carrier_status="delayed",
+    )  # this one's at-risk check in 5 minutes,
+    await rig.tick()  # to go as one message
     await rig.ledger.keep(kept, Source.API)  # the waiting notice is moot now
 
 

@@ -77,7 +77,9 @@ def test_a_rule_that_does_not_match_names_the_failing_condition_and_the_value() 
 
 
 def test_a_notice_already_sent_says_so_with_its_key() -> None:
-    traces = _plan(_due(("delivery-at-risk:7:1:0",)), DUE - 3 * H)
+    # The shipped warning needs a risk signal: the carrier reports a delay.
+    delayed = {"carrier_status": "delayed"}
+    traces = _plan(_due(("delivery-at-risk:7:1:0",), attributes=delayed), DUE - 3 * H)
     at_risk = traces["delivery-at-risk"]
     assert at_risk.verdict == "already_sent" and at_risk.notices == ()
     [step] = at_risk.steps
@@ -130,7 +132,8 @@ def test_a_notice_due_is_recorded_with_the_notice_and_its_escalation() -> None:
 def test_a_late_stage_supersedes_the_at_risk_one_and_says_which() -> None:
     # evaluate on an open promise (the scan would have broken it): both rules match.
     traces: list[RuleTrace] = []
-    evaluate(promise(), customer(), SHIPPED, SentLedger(), DUE + 2 * H, traces.append)
+    delayed = promise(attributes={"carrier_status": "delayed"})  # the warning's risk signal
+    evaluate(delayed, customer(), SHIPPED, SentLedger(), DUE + 2 * H, traces.append)
     at_risk = next(t for t in traces if t.match.rule_id == "delivery-at-risk")
     assert at_risk.verdict == "superseded"
     assert at_risk.steps[0].superseded_by == "delivery-late:7:1:0"
@@ -139,12 +142,13 @@ def test_a_late_stage_supersedes_the_at_risk_one_and_says_which() -> None:
 def test_a_step_older_than_the_backfill_is_past_it() -> None:
     # A window that opened 30 h before the deadline: its at-risk moment (4 h before the
     # window) is 33 h old an hour before the deadline, past the 24 h backfill.
-    traces = _plan(_due(window_start=DUE - 30 * H), DUE - H)
+    delayed = {"carrier_status": "delayed"}  # the shipped warning's risk signal
+    traces = _plan(_due(window_start=DUE - 30 * H, attributes=delayed), DUE - H)
     assert traces["delivery-at-risk"].verdict == "past_backfill"
 
 
 def test_nothing_yet_due_says_when() -> None:
-    traces = _plan(_due(), DUE - 6 * H)
+    traces = _plan(_due(attributes={"carrier_status": "delayed"}), DUE - 6 * H)
     at_risk, late = traces["delivery-at-risk"], traces["delivery-late"]
     assert at_risk.verdict == late.verdict == "not_yet_due"
     assert [(s.status, s.at) for s in at_risk.steps] == [("not_yet_due", DUE - 4 * H)]
@@ -155,11 +159,15 @@ def test_nothing_yet_due_says_when() -> None:
     ("kept_at", "verdict"),
     [
         pytest.param(DUE, "notified", id="kept-at-noon"),
-        pytest.param(DUE + 11 * H, "dropped_in_quiet_hours", id="kept-at-23h"),
+        # The thanks waits for the morning (quiet hours defer it), never dropped.
+        pytest.param(DUE + 11 * H, "not_yet_due", id="kept-at-23h"),
     ],
 )
 def test_a_kept_promise_is_settled_for_the_late_rule(kept_at: datetime, verdict: str) -> None:
-    traces = _plan(_due(status=PromiseStatus.KEPT, changed_at=kept_at), kept_at + 10 * M)
+    # Kept after its late apology went out: the thanks is due (``told: [late, at_risk]``).
+    apologised = ("delivery-late:7:1:0",)
+    traces = _plan(_due(apologised, status=PromiseStatus.KEPT, changed_at=kept_at),
+                   kept_at + 10 * M)  # fmt: skip
     late = traces["delivery-late"]
     assert late.verdict == "settled" and late.steps == () and late.escalation == "settled"
     assert {s.why for s in late.skipped} == {"settled"} and len(late.skipped) == 4

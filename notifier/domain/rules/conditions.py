@@ -8,13 +8,23 @@ from datetime import datetime
 
 from notifier.domain.models import PromiseStatus
 from notifier.domain.problems import Severity
-from notifier.domain.rules.match import CUSTOMER_FIELDS, PROMISE_FIELDS
-from notifier.domain.rules.model import OPERATORS, Condition, ConditionValue, Operator, Scalar
+from notifier.domain.rules.match import CUSTOMER_FIELDS, PROMISE_FIELDS, TIME_FIELDS
+from notifier.domain.rules.model import (
+    OPERATORS,
+    AnyOf,
+    Condition,
+    ConditionValue,
+    FieldRef,
+    Operator,
+    Scalar,
+)
 from notifier.domain.rules.regex import Regex, compile_regex
 from notifier.domain.rules.spelling import did_you_mean, one_of
 
 Path = tuple[str | int, ...]
-_FIELD_NAMES = (*PROMISE_FIELDS, *(f"customer.{f}" for f in CUSTOMER_FIELDS), "attributes.")
+_FIELD_NAMES = (
+    *PROMISE_FIELDS, *(f"customer.{f}" for f in CUSTOMER_FIELDS), "attributes.", "any",
+)  # fmt: skip
 _ATTRIBUTE = re.compile(r"^attributes(\.[A-Za-z0-9_-]+)+$")
 _STATUSES = tuple(s.value for s in PromiseStatus)
 
@@ -37,6 +47,11 @@ def parse_match(raw: object, where: Path) -> tuple[tuple[Condition, ...], list[S
     errors: list[SchemaError] = []
     for key, value in raw.items():
         path = (*where, key)
+        if key == "any":
+            found_any, problems = _any_of(value, path)
+            conditions.extend(found_any)
+            errors.extend(problems)
+            continue
         field = _field_path(str(key))
         if field is None:
             hint = did_you_mean(str(key), _FIELD_NAMES)
@@ -49,6 +64,22 @@ def parse_match(raw: object, where: Path) -> tuple[tuple[Condition, ...], list[S
         conditions.extend(found)
         errors.extend(problems)
     return tuple(conditions), errors
+
+
+def _any_of(raw: object, where: Path) -> tuple[list[Condition], list[SchemaError]]:
+    """Return the one condition of ``any:``, a list of match mappings of which one must hold."""
+    if not isinstance(raw, list) or not raw:
+        return [], [SchemaError(where, "'any' needs a list of match mappings, one of which holds")]
+    groups: list[tuple[Condition, ...]] = []
+    errors: list[SchemaError] = []
+    for index, item in enumerate(raw):
+        if isinstance(item, dict) and not item:
+            errors.append(SchemaError((*where, index), "an empty mapping in 'any' always holds"))
+            continue
+        found, problems = parse_match(item, (*where, index))
+        groups.append(found)
+        errors.extend(problems)
+    return [Condition(("any",), "any", AnyOf(tuple(groups)))], errors
 
 
 def _field_path(key: str) -> tuple[str, ...] | None:
@@ -133,9 +164,11 @@ def _regex(operand: object) -> Regex:
     return compile_regex(operand)
 
 
-def _bound(op: str, operand: object) -> Scalar | datetime:
+def _bound(op: str, operand: object) -> Scalar | datetime | FieldRef:
     if isinstance(operand, int | float) and not isinstance(operand, bool):
         return operand
+    if operand in TIME_FIELDS:
+        return FieldRef((str(operand),))
     if isinstance(operand, str):
         try:
             instant = datetime.fromisoformat(operand)

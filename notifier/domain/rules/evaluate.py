@@ -9,6 +9,7 @@ from notifier.domain.notices import Notice, SentLedger, dedupe_key
 from notifier.domain.rules.match import matches, trace_match
 from notifier.domain.rules.model import Rule, RuleSet
 from notifier.domain.rules.stages import Moment, Skipped, escalation, timeline
+from notifier.domain.rules.told import was_told
 from notifier.domain.rules.trace import (
     EscalationWait,
     Recorder,
@@ -65,7 +66,7 @@ def evaluate(
     upcoming = _next(promise, moments, after, now)
     if recorder is not None and skips is not None:
         for rule in rules.rules:
-            recorder(rule_trace(rule, promise, customer, sent, now, moments, skips, notices))
+            recorder(rule_trace(rule, promise, customer, sent, now, moments, skips, notices, rules))
     return notices, upcoming
 
 
@@ -78,6 +79,7 @@ def rule_trace(
     moments: list[Moment],
     skips: list[tuple[Moment, Skip]],
     notices: list[Notice],
+    rules: RuleSet | None = None,
 ) -> RuleTrace:
     """Return what one evaluation (its moments, skipped steps and notices) made of ``rule``.
 
@@ -87,6 +89,12 @@ def rule_trace(
     match = trace_match(rule, promise, customer)
     if not match.matched:
         return RuleTrace(promise.id, now, match)
+    if rules is not None and not was_told(rule, promise, rules, sent):
+        # Its steps were not built: say whether any would apply, else that nobody was told.
+        local: list[tuple[Moment, Skip]] = []
+        applies = list(timeline(rule, promise, customer, now, sent, _collect(local)))
+        why = () if applies else tuple(SkippedStep(m.stage, m.step, m.key, w) for m, w in local)
+        return RuleTrace(promise.id, now, match, skipped=why, told=False)
     mine = [m for m in moments if m.rule is rule]
     steps = tuple(_step_trace(m, moments, sent, now) for m in mine)
     skipped = tuple(SkippedStep(m.stage, m.step, m.key, why) for m, why in skips if m.rule is rule)
@@ -143,7 +151,11 @@ def _moments(
     now: datetime,
     skipped: Skipped | None = None,
 ) -> list[Moment]:
-    matched = [rule for rule in rules.for_kind(promise.kind) if matches(rule, promise, customer)]
+    matched = [
+        rule
+        for rule in rules.for_kind(promise.kind)
+        if matches(rule, promise, customer) and was_told(rule, promise, rules, sent)
+    ]
     moments = [m for rule in matched for m in timeline(rule, promise, customer, now, sent, skipped)]
     for rule in matched:
         found = escalation(rule, promise, customer, _reached(rule, promise, moments, sent, now))

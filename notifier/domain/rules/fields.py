@@ -115,6 +115,14 @@ def country(value: object) -> str:
     )
 
 
+CUSTOMER_COUNTRY = "customer"
+
+
+def calendar_country(value: object) -> str:
+    """Return a country the holidays package covers, or ``customer``: each customer's own."""
+    return CUSTOMER_COUNTRY if value == CUSTOMER_COUNTRY else country(value)
+
+
 def weekday(value: object) -> int:
     """Return Monday=0 for ``mon`` ... ``sun``."""
     return WEEKDAYS.index(choice(value, WEEKDAYS, "weekday"))

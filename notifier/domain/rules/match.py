@@ -15,15 +15,17 @@ from enum import Enum
 from typing import Literal, TypeAlias
 
 from notifier.domain.models import Customer, JSONValue, Promise
-from notifier.domain.rules.model import Condition, ConditionValue, Operator, Rule
+from notifier.domain.rules.model import AnyOf, Condition, ConditionValue, FieldRef, Operator, Rule
 from notifier.domain.rules.regex import Regex
 
+# The promise's own times: compared with a time, or with each other (risk signals).
+TIME_FIELDS: tuple[str, ...] = ("due_at", "window_start", "estimate_at")
 # Customer fields a rule may test; addresses are there for ``exists`` checks.
 CUSTOMER_FIELDS: tuple[str, ...] = (
     "id", "locale", "timezone", "name", "preferred_channel", "last_used_channel",
-    "phone", "email", "whatsapp", "x_user_id",
+    "phone", "email", "whatsapp", "x_user_id", "country",
 )  # fmt: skip
-PROMISE_FIELDS: tuple[str, ...] = ("kind", "status", "external_ref")
+PROMISE_FIELDS: tuple[str, ...] = ("kind", "status", "external_ref", *TIME_FIELDS)
 _ORDER = {"gt": operator.gt, "gte": operator.ge, "lt": operator.lt, "lte": operator.le}
 
 
@@ -37,7 +39,8 @@ class Missing(Enum):
 
 
 MISSING = Missing.MISSING
-Seen: TypeAlias = JSONValue | Literal[Missing.MISSING]
+# What a path holds: JSON, a promise's own time, or nothing at all.
+Seen: TypeAlias = JSONValue | datetime | Literal[Missing.MISSING]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +48,7 @@ class ConditionTrace:
     """One condition as it was tested: the dotted path, the operator, both values."""
 
     path: str  # "attributes.carrier", "customer.locale"
-    op: Operator
+    op: Operator | Literal["any"]
     expected: JSONValue  # a regex as its pattern, a time as ISO 8601 text
     actual: Seen  # MISSING when the path leads nowhere; None when it holds a null
     held: bool
@@ -59,7 +62,7 @@ class ConditionTrace:
         """Return the trace as JSON values; a missing value has no ``actual`` key."""
         out: dict[str, JSONValue] = {"path": self.path, "op": self.op, "expected": self.expected}
         if self.actual is not MISSING:
-            out["actual"] = self.actual
+            out["actual"] = _plain(self.actual)
         out["missing"] = self.missing
         out["held"] = self.held
         return out
@@ -96,15 +99,15 @@ class MatchTrace:
 def matches(rule: Rule, promise: Promise, customer: Customer) -> bool:
     """True when every condition of ``rule`` holds (a rule without conditions matches all)."""
     # A loop, not all() over a generator: this is asked for every rule of every due promise.
-    for c in rule.match:  # noqa: SIM110
-        if not _verdict(c, _resolve(c.path, promise, customer)):
+    for c in rule.match:
+        if not _verdict(c, _resolve(c.path, promise, customer), promise, customer):
             return False
     return True
 
 
 def holds(condition: Condition, promise: Promise, customer: Customer) -> bool:
     """True when ``condition`` holds; a missing field fails every operator but ``exists``."""
-    return _verdict(condition, _resolve(condition.path, promise, customer))
+    return _verdict(condition, _resolve(condition.path, promise, customer), promise, customer)
 
 
 def trace_match(rule: Rule, promise: Promise, customer: Customer) -> MatchTrace:
@@ -122,14 +125,20 @@ def trace_condition(condition: Condition, promise: Promise, customer: Customer) 
     actual = _resolve(condition.path, promise, customer)
     return ConditionTrace(
         ".".join(condition.path), condition.op, _plain(condition.value), actual,
-        _verdict(condition, actual),
+        _verdict(condition, actual, promise, customer),
     )  # fmt: skip
 
 
-def _verdict(condition: Condition, actual: Seen) -> bool:
+def _verdict(condition: Condition, actual: Seen, promise: Promise, customer: Customer) -> bool:
     present = actual is not MISSING and actual is not None
-    value = condition.value
+    value: object = condition.value
+    if isinstance(value, FieldRef):  # the other side is the promise's own value
+        value = _resolve(value.path, promise, customer)
     match condition.op:
+        case "any":
+            return isinstance(value, AnyOf) and any(
+                all(holds(c, promise, customer) for c in group) for group in value.groups
+            )
         case "exists":
             return present == bool(value)
         case "eq":
@@ -154,6 +163,8 @@ def _resolve(path: tuple[str, ...], promise: Promise, customer: Customer) -> See
     if head == "customer":
         if len(rest) != 1 or rest[0] not in CUSTOMER_FIELDS:
             return MISSING
+        if rest[0] == "country":  # stated, or read off the phone number
+            return customer.home_country
         found: JSONValue = getattr(customer, rest[0])
         return found
     if head == "attributes":
@@ -166,19 +177,29 @@ def _resolve(path: tuple[str, ...], promise: Promise, customer: Customer) -> See
     if head == "status":
         return promise.status.value
     if head in PROMISE_FIELDS:
-        field: JSONValue = getattr(promise, head)
+        field: JSONValue | datetime = getattr(promise, head)
         return field
     return MISSING
 
 
-def _plain(value: ConditionValue) -> JSONValue:
+def _plain(value: ConditionValue | Seen) -> JSONValue:
     if isinstance(value, Regex):
         return value.pattern
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, tuple):
-        return list(value)
+        return [_plain(v) for v in value]
+    if isinstance(value, FieldRef):  # the field it is compared with, by name
+        return ".".join(value.path)
+    if isinstance(value, AnyOf):
+        return [[_condition_json(c) for c in group] for group in value.groups]
+    if value is MISSING:
+        return None
     return value
+
+
+def _condition_json(c: Condition) -> JSONValue:
+    return {"path": ".".join(c.path), "op": c.op, "expected": _plain(c.value)}
 
 
 def _equal(actual: object, expected: object) -> bool:
@@ -208,6 +229,8 @@ def _order(op: str, left: float | datetime, right: float | datetime) -> bool:
 
 
 def _instant(value: object) -> datetime | None:
+    if isinstance(value, datetime):  # a promise's own time
+        return value
     if not isinstance(value, str):
         return None
     try:

@@ -17,10 +17,14 @@ OPERATORS: tuple[Operator, ...] = (
     "eq", "ne", "in", "not_in", "regex", "exists", "gt", "gte", "lt", "lte",
 )  # fmt: skip
 Scalar: TypeAlias = str | int | float | bool | None
-ConditionValue: TypeAlias = Scalar | tuple[Scalar, ...] | Regex | datetime
+# A string: AnyOf holds conditions, which hold values (the alias is read lazily).
+ConditionValue: TypeAlias = "Scalar | tuple[Scalar, ...] | Regex | datetime | FieldRef | AnyOf"
 Event = Literal["kept", "broken", "rescheduled", "cancelled"]
 EVENTS: tuple[Event, ...] = ("kept", "broken", "rescheduled", "cancelled")
 Offset: TypeAlias = timedelta | BusinessDuration
+# The customer notices ``when.told`` can ask about: a repeat counts as its rule's stage.
+ToldStage = Literal["at_risk", "late", "broken", "rescheduled"]
+TOLD_STAGES: tuple[ToldStage, ...] = ("at_risk", "late", "broken", "rescheduled")
 
 # The escalation's step: far above any repeat (``max`` is capped below it), and fixed,
 # so raising a rule's ``max`` later never collides with an escalation already sent.
@@ -33,8 +37,22 @@ class Condition:
     path: tuple[
         str, ...
     ]  # ("kind",), ("status",), ("attributes", "carrier"), ("customer", "locale")
-    op: Operator
+    op: Operator | Literal["any"]
     value: ConditionValue
+
+
+@dataclass(frozen=True, slots=True)
+class FieldRef:
+    """A comparison's other side read from the promise itself: ``estimate_at: {gt: due_at}``."""
+
+    path: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AnyOf:
+    """``any:`` in a match: the condition holds when every condition of one group does."""
+
+    groups: tuple[tuple[Condition, ...], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +63,9 @@ class When:
     offset: Offset = timedelta(0)
     event: Event | None = None
     hold: timedelta = timedelta(0)  # the rule's ``for``: the condition must last this long
+    # ``told``: the rule speaks only once a customer notice of one of these stages was
+    # scheduled for the promise (any deadline version); empty means no such condition.
+    told: frozenset[ToldStage] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from notifier.domain.calendars import (
 )
 from notifier.domain.quiet_hours import QuietHours
 from notifier.domain.rules.conditions import Path, SchemaError, parse_match
+from notifier.domain.rules.fields import CUSTOMER_COUNTRY
 from notifier.domain.rules.model import (
     Condition,
     Escalate,
@@ -110,11 +111,17 @@ def _when(model: RuleModel, where: Path, errors: list[SchemaError]) -> When | No
         errors.append(SchemaError((*where, "when"), msg))
         return None
     hold = w.hold or timedelta(0)
+    if w.told is not None and not w.told:
+        errors.append(SchemaError((*where, "when", "told"), _EMPTY_TOLD))
+    told = frozenset(w.told or ())
     if w.before_due is not None:
-        return When("before_due", offset=w.before_due, hold=hold)
+        return When("before_due", offset=w.before_due, hold=hold, told=told)
     if w.overdue is not None:
-        return When("overdue", offset=w.overdue, hold=hold)
-    return When("on", event=w.on, hold=hold)
+        return When("overdue", offset=w.overdue, hold=hold, told=told)
+    return When("on", event=w.on, hold=hold, told=told)
+
+
+_EMPTY_TOLD = "'told' needs at least one stage: at_risk, late, broken or rescheduled"
 
 
 _TRIGGERS = ["before_due", "overdue", "on"]
@@ -207,12 +214,16 @@ def _calendar(
 ) -> Calendar:
     if c is None:
         return default
+    per_customer = c.country == CUSTOMER_COUNTRY
     result = replace(
         default,
-        country=c.country if c.country is not None else default.country,
+        country=c.country if c.country is not None and not per_customer else default.country,
         subdivision=c.subdivision,
         timezone=c.timezone if c.timezone is not None else default.timezone,
+        customer_country=per_customer or (c.country is None and default.customer_country),
     )
+    if per_customer:
+        result = replace(result, country=None)
     if c.working_hours is not None:
         if c.working_hours.start >= c.working_hours.end:
             msg = "working hours must start before they end, on the same day"
@@ -224,7 +235,10 @@ def _calendar(
         if not c.working_days:
             errors.append(SchemaError((*where, "working_days"), "at least one working day"))
         result = replace(result, weekdays=frozenset(c.working_days))
-    if c.subdivision is not None:
+    if c.subdivision is not None and result.customer_country:
+        msg = "a subdivision needs a fixed country, not each customer's own"
+        errors.append(SchemaError((*where, "subdivision"), msg))
+    elif c.subdivision is not None:
         subdivisions = supported_countries().get(result.country or "", ())
         if c.subdivision not in subdivisions:
             hint = did_you_mean(c.subdivision, subdivisions)

@@ -20,8 +20,9 @@ from notifier.domain.notices import PRIORITIES
 from notifier.domain.notices import Priority as NoticePriority
 from notifier.domain.quiet_hours import QuietAction
 from notifier.domain.rules import fields
-from notifier.domain.rules.model import EVENTS, MAX_REPEATS
+from notifier.domain.rules.model import EVENTS, MAX_REPEATS, TOLD_STAGES
 from notifier.domain.rules.model import Event as EventName
+from notifier.domain.rules.model import ToldStage as ToldStageName
 from notifier.domain.rules.spelling import did_you_mean
 
 
@@ -59,12 +60,14 @@ ChannelOrLastUsed = Annotated[ChannelName | Literal["last_used"], _checked(_last
 MessageName = Annotated[str, _checked(fields.message_name)]
 RuleId = Annotated[str, _checked(fields.rule_id)]
 Timezone = Annotated[str, _checked(fields.timezone)]
-Country = Annotated[str, _checked(fields.country)]
+Country = Annotated[str, _checked(fields.calendar_country)]
 Weekday = Annotated[int, _checked(fields.weekday)]
 Priority = Annotated[NoticePriority, _choice(PRIORITIES, "priority")]
 Action = Annotated[QuietAction, _choice(tuple(QuietAction), "quiet-hours action")]
 Event = Annotated[EventName, _choice(EVENTS, "event")]
 Audience = Annotated[Literal["ops"], _choice(("ops",), "escalation target")]
+# when.told: closing the loop only with customers we told something (issue 21).
+ToldStage = Annotated[ToldStageName, _choice(TOLD_STAGES, "stage")]
 
 
 def _off_is_none(value: object) -> object:
@@ -81,6 +84,7 @@ class WhenModel(_Strict):
     overdue: OffsetOrZero | None = None
     on: Event | None = None
     hold: DurationOrZero | None = Field(default=None, alias="for")
+    told: list[ToldStage] | None = None
 
 
 class RepeatModel(_Strict):

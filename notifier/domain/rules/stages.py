@@ -107,10 +107,11 @@ def _shift(
     start: datetime, offset: Offset, rule: Rule, customer: Customer, *, backwards: bool
 ) -> datetime:
     if isinstance(offset, BusinessDuration):
-        tz = zone(rule.calendar.timezone or customer.timezone)
+        calendar = rule.calendar.for_customer(customer.home_country)
+        tz = zone(calendar.timezone or customer.timezone)
         if backwards:
-            return subtract_business_time(start, offset, rule.calendar, tz)
-        return add_business_time(start, offset, rule.calendar, tz)
+            return subtract_business_time(start, offset, calendar, tz)
+        return add_business_time(start, offset, calendar, tz)
     return (start - offset if backwards else start + offset).astimezone(UTC)
 
 

@@ -36,7 +36,11 @@ Skip = Literal[
 # Why a rule with ``escalate`` has not escalated.
 EscalationWait = Literal["settled", "not_reached"]
 # What came of a rule, in one word: a step status or a skip when it has no notice.
-Verdict = Literal["not_matched", "notified", "no_stage", "max_repeats_reached"] | StepStatus | Skip
+Verdict = (
+    Literal["not_matched", "not_told", "notified", "no_stage", "max_repeats_reached"]
+    | StepStatus
+    | Skip
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +92,7 @@ class RuleTrace:
     repeats: int = 0  # the rule's ``repeat.max``: its last step
     escalation: EscalationWait | None = None  # None: no ``escalate``, or it is in ``steps``
     notices_counted: int = 0  # notices of this deadline sent or due now (``escalate.after``)
+    told: bool = True  # False: it matched, but ``when.told`` names nothing that went out
 
     @property
     def verdict(self) -> Verdict:
@@ -99,6 +104,8 @@ class RuleTrace:
         """
         if not self.match.matched:
             return "not_matched"
+        if not self.told:  # a step that does not apply says more than "not told"
+            return self.skipped[0].why if self.skipped else "not_told"
         if self.notices:
             return "notified"
         steps = [s for s in self.steps if s.stage != "escalated"]

@@ -50,8 +50,9 @@ async def test_a_refund_babel_cannot_format_fails_alone_with_render_error(rig: R
     assert bea["error_code"] == "render_error"
     error = bea["error"]
     assert error.startswith("render_error: ") and "\n" not in error
-    # The message's template, then the line that raised (in the shared amount macro).
-    assert "templates/refund_late/email.es.j2" in error and "_shared/es.j2:" in error, error
+    # The template of the customer's channel (SMS, the one bea last used),
+    # then the line that raised (in the shared amount macro).
+    assert "templates/refund_late/sms.es.j2" in error and "_shared/es.j2:" in error, error
     assert "InvalidOperation" in error, error
     assert rig.smtp.received == []  # not tried on the fallback channel either
     found = await rig.store.notification(bea["id"])

@@ -223,3 +223,10 @@ def test_without_a_recorder_no_trace_is_built(monkeypatch: pytest.MonkeyPatch) -
     # The spies do sit on the recording path.
     plan_promise(cases[0][0], SHIPPED, cases[0][1], lambda _: None)
     assert "match" in built and "rule" in built and any(s is not None for s in skipped)
+
+
+def test_a_kept_promise_nobody_apologised_for_is_not_told() -> None:
+    traces = _plan(_due(status=PromiseStatus.KEPT, changed_at=DUE), DUE + 10 * M)
+    kept = traces["promise-kept"]
+    assert kept.match.matched and kept.notices == ()
+    assert kept.verdict == "not_told" and kept.to_json()["verdict"] == "not_told"

@@ -7,6 +7,7 @@ line per problem, naming the variable (notifier/config_errors.py words them).
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Annotated, Literal
 
@@ -22,13 +23,14 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings import SettingsError as SourceError
 from sqlalchemy import make_url
 from sqlalchemy.exc import ArgumentError
 
 from notifier.config_errors import SettingsError, describe
 from notifier.domain.durations import DurationError, parse_duration
+from notifier.domain.local_text import EVERY_LOCALE
 from notifier.schemas import check_locale, check_timezone
 
 # The drivers notifier ships and tests; the URL's scheme must name one of them.
@@ -64,6 +66,36 @@ def _signed_duration(value: object) -> object:
     return _duration(value)
 
 
+def _local_text(value: object) -> object:
+    # A plain string is every locale's text; a JSON object gives one text per locale tag.
+    if isinstance(value, dict):
+        found: object = value
+    elif isinstance(value, str) and value.lstrip().startswith("{"):
+        try:
+            found = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValueError(
+                f"is not valid JSON ({exc.msg} at character {exc.pos}): write a plain text, "
+                'or {"es": "...", "en": "...", "pt-BR": "..."}'
+            ) from None
+    elif isinstance(value, str):
+        return {EVERY_LOCALE: value}
+    else:
+        raise ValueError("is not text")
+    if not isinstance(found, dict) or not found:
+        raise ValueError('must be a text or a JSON object such as {"es": "...", "en": "..."}')
+    for tag, text in found.items():
+        if not isinstance(text, str):
+            raise ValueError(f"gives {tag!r} a value that is not text")
+        if tag != EVERY_LOCALE:
+            try:
+                check_locale(tag)
+            except ValueError:
+                msg = f"names {tag!r}, which is not a locale (e.g. es, en, pt-BR)"
+                raise ValueError(msg) from None
+    return found
+
+
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
 SignedDuration = Annotated[timedelta, BeforeValidator(_signed_duration)]
 PositiveDuration = Annotated[timedelta, BeforeValidator(_duration), AfterValidator(_positive)]
@@ -71,6 +103,7 @@ Port = Annotated[int, Field(ge=1, le=65535)]
 ListenPort = Annotated[int, Field(ge=0, le=65535)]  # 0: any free port, announced at start
 Count = Annotated[int, Field(ge=1)]  # sizes and limits: zero would stall the daemon
 Rate = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+LocalText = Annotated[dict[str, str], NoDecode, BeforeValidator(_local_text)]
 SmtpTls = Literal["none", "starttls", "implicit"]
 
 
@@ -104,14 +137,30 @@ class Settings(BaseSettings):
     default_currency: str = "USD"
     company_name: str = "Acme"
     company_help_url: str = "https://example.com/help"
-    company_support_hours: str = "Lun a vie, 9 a 18 h"
+    # Per locale: a plain string, or JSON {"es": "...", "en": "...", "pt-BR": "..."}.
+    company_support_hours: LocalText = Field(
+        default_factory=lambda: {
+            "es": "lun. a vie., 9 a 18 h (hora de Buenos Aires)",
+            "en": "Mon-Fri, 9 am to 6 pm (Buenos Aires time)",
+            "pt-BR": "seg. a sex., das 9h às 18h (horário de Buenos Aires)",
+        }
+    )
     sms_transliterate: bool = False
-    max_sms_segments: Count = 3
+    max_sms_segments: Count = 2
     render_timeout: Duration = timedelta(seconds=1)  # one render, cooperative deadline
     render_max_output: int = 65_536  # characters of one rendered message
     render_max_value: int = 1_000_000  # characters plus items of any one value in a render
-    help_text: str = (
-        "Acme: mensajes sobre tus pedidos. Responde STOP para no recibir más, START para volver."
+    # The reply to HELP, in the sender's locale: a plain string or JSON per locale.
+    help_text: LocalText = Field(
+        default_factory=lambda: {
+            "es": "Acme: mensajes sobre tus pedidos. Responde STOP para no recibir más, "
+            "START para volver.",
+            "es-AR": "Acme: mensajes sobre tus pedidos. Respondé STOP para no recibir más, "
+            "START para volver.",
+            "en": "Acme: messages about your orders. Reply STOP to opt out, START to opt back in.",
+            "pt-BR": "Acme: mensagens sobre seus pedidos. Responda STOP para não receber mais, "
+            "START para voltar.",
+        }
     )
 
     # Rules

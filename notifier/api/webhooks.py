@@ -23,6 +23,7 @@ from notifier.channels.keywords import classify_inbound
 from notifier.channels.twilio_api import report_outcome
 from notifier.domain.ingest import InteractionData
 from notifier.domain.limits import NUL
+from notifier.domain.local_text import text_for
 from notifier.domain.models import ChannelName, Customer, Direction
 from notifier.domain.ops_notices import inbound_reply_notice
 from notifier.domain.outbox import Scheduled
@@ -144,7 +145,9 @@ async def inbound_message(params: SignedParams, svc: ServicesDep) -> Response:
     )
     reply = MessagingResponse()
     if kind == "help":
-        reply.message(svc.settings.help_text)
+        # In the sender's locale when the number is a customer's (NOTIFIER_HELP_TEXT per locale).
+        locale = found[0].locale if found else svc.settings.default_locale
+        reply.message(text_for(svc.settings.help_text, locale, svc.settings.default_locale))
     return Response(str(reply), media_type="text/xml")
 
 

@@ -51,15 +51,8 @@ def preview(
     )
     wanted = locale or config.default_locale
     # The sample's customer and promise, but the company as configured: what customers see.
-    company = Company.from_settings(config)
-    context = {
-        **SAMPLES[sample],
-        "company": {
-            "name": company.name,
-            "help_url": company.help_url,
-            "support_hours": company.support_hours,
-        },
-    }
+    # The renderer picks each per-locale company text for the locale it renders.
+    context = {**SAMPLES[sample], "company": Company.from_settings(config).as_context()}
     rendered = [renderer.render(message, c, _locale(renderer, message, c, wanted), context)
                 for c in channels]  # fmt: skip
     if as_json:

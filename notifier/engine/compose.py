@@ -13,6 +13,7 @@ from notifier.channels.unsubscribe import unsubscribe_url
 from notifier.config import Settings
 from notifier.domain.ingest import TimelineEntry
 from notifier.domain.models import ChannelName, Customer, Promise
+from notifier.domain.names import given_names
 from notifier.domain.outbox import Notification
 from notifier.templates import Company, Renderer, build_context
 from notifier.templates.render import Rendered, RenderJob
@@ -46,7 +47,7 @@ def customer_recipient(customer: Customer, rendered: Rendered, now: datetime) ->
     )
     # An approved WhatsApp template takes numbered variables: 1 the customer's first name,
     # 2 the message as rendered (templates approved as "{{1}}, {{2}}" carry it whole).
-    first = (customer.name or "").split(" ")[0]
+    first = given_names(customer.name or "")
     return Recipient(customer.id, customer.name, session_open, {"1": first, "2": rendered.text})
 
 
@@ -146,7 +147,6 @@ class Composer:
             promise,
             others=others,
             company=self.company,
-            link=None,
             now=now,
             currency=self.settings.default_currency,
             timeline=timeline,

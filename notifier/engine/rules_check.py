@@ -161,7 +161,11 @@ def _reachable(rule: Rule) -> Iterator[tuple[str, tuple[ChannelName, ...], YamlP
     """Yield each message the rule can send, the channels it can go on, and where it is named."""
     notify = rule.notify
     channels = CHANNELS if notify.channel == "last_used" else (notify.channel, *notify.fallback)
-    yield notify.message, channels, ("notify", "message")
+    if notify.steps:
+        for i, message in enumerate(notify.steps):
+            yield message, channels, ("notify", "message", i)
+    else:
+        yield notify.message, channels, ("notify", "message")
     if notify.repeat is not None:
         for i, message in enumerate(notify.repeat.messages):
             yield message, channels, ("notify", "repeat", "messages", i)

@@ -8,16 +8,23 @@ from datetime import datetime
 
 from notifier.config import Settings
 from notifier.domain.ingest import TimelineEntry as TimelineEntry
+from notifier.domain.local_text import LocalText, text_for
 from notifier.domain.models import Customer, JSONValue, Promise
+from notifier.domain.names import given_names
 
 
 @dataclass(frozen=True, slots=True)
 class Company:
-    """Who is writing: shown in every message."""
+    """Who is writing: shown in every message. ``support_hours`` may hold one text per
+    locale; the renderer gives each message the one of the locale it renders."""
 
     name: str
     help_url: str
-    support_hours: str
+    support_hours: str | LocalText
+
+    def as_context(self) -> dict[str, object]:
+        """The ``company`` variable, its per-locale texts still whole (``for_locale`` picks)."""
+        return {"name": self.name, "help_url": self.help_url, "support_hours": self.support_hours}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Company:
@@ -35,7 +42,6 @@ def build_context(
     *,
     others: Sequence[Promise] = (),
     company: Company,
-    link: str | None = None,
     now: datetime,
     currency: str = "USD",
     timeline: Sequence[TimelineEntry] = (),
@@ -44,22 +50,38 @@ def build_context(
     """Return the context of a message: plain dicts and lists, so templates read ``a.b``.
 
     ``customer`` is None in a message to ops about no one customer; ``ops`` holds what
-    an ops message reads (see ``ops_context``), empty in a customer's.
+    an ops message reads (see ``ops_context``), empty in a customer's. ``link`` is
+    ``link_for(promise)``: what a real send and ``messages preview`` both carry.
     """
     return {
         "customer": customer_context(customer) if customer is not None else None,
         "promise": promise_context(promise) if promise is not None else None,
         "others": [promise_context(p) for p in others],
-        "company": {
-            "name": company.name,
-            "help_url": company.help_url,
-            "support_hours": company.support_hours,
-        },
-        "link": link,
+        "company": company.as_context(),
+        "link": link_for(promise),
         "now": now,
         "currency": _currency(promise, currency),
         "timeline": _timeline(timeline),
         "ops": dict(ops or {}),
+    }
+
+
+def link_for(promise: Promise | None) -> str | None:
+    """The customer's page for ``promise``: its ``tracking_url`` attribute when it is a web
+    address, else None (templates then print ``company.help_url``)."""
+    url = promise.attributes.get("tracking_url") if promise is not None else None
+    if isinstance(url, str) and url.startswith(("https://", "http://")) and " " not in url:
+        return url
+    return None
+
+
+def for_locale(company: object, locale: str, default_locale: str) -> object:
+    """The ``company`` variable with each per-locale text as the one ``locale`` reads."""
+    if not isinstance(company, Mapping):
+        return company
+    return {
+        k: text_for(v, locale, default_locale) if isinstance(v, Mapping) else v
+        for k, v in company.items()
     }
 
 
@@ -91,12 +113,12 @@ def ops_context(
 
 
 def customer_context(customer: Customer) -> dict[str, object]:
-    """The ``customer`` variable: name ('' when unknown), first name, id, locale, timezone."""
+    """The ``customer`` variable: name ('' when unknown), given names, id, locale, timezone."""
     name = (customer.name or "").strip()
     return {
         "id": str(customer.id),
         "name": name,
-        "first_name": name.split()[0] if name else "",
+        "first_name": given_names(name),
         "locale": customer.locale,
         "timezone": customer.timezone,
     }

@@ -250,6 +250,12 @@ def short_day_filter(ctx: Context, value: datetime) -> str:
 
 
 @pass_context
+def days_away_filter(ctx: Context, value: datetime) -> int:
+    """Whole days from today to ``value`` in the customer's zone: 0 today, 1 tomorrow, -1 ..."""
+    return (_local(ctx, value).date() - _today(ctx)).days
+
+
+@pass_context
 def duration_filter(ctx: Context, value: timedelta) -> str:
     """'2 días', '3 horas', '45 minutos': the largest sensible unit, in the locale."""
     return _plain(format_timedelta(value, threshold=1.5, locale=_babel_locale(ctx)))
@@ -269,7 +275,8 @@ def money_filter(ctx: Context, amount: float | int | str, currency: str | None =
     return _plain(format_currency(Decimal(str(amount)), code, locale=_babel_locale(ctx)))
 
 
-FILTERS: dict[str, Callable[..., str]] = {
+FILTERS: dict[str, Callable[..., str | int]] = {
+    "days_away": days_away_filter,
     "date": date_filter,
     "short_date": short_date_filter,
     "time": time_filter,

@@ -19,6 +19,7 @@ from notifier.config import Settings
 from notifier.domain.errors import NotifierError
 from notifier.domain.models import CHANNELS, ChannelName
 from notifier.domain.problems import Problem
+from notifier.templates.context import for_locale
 from notifier.templates.diagnostics import locate, sms_problems
 from notifier.templates.filters import FILTERS
 from notifier.templates.limits import LimitExceeded, RenderLimits, render_budget
@@ -167,10 +168,9 @@ class Renderer:
             if isinstance(customer, Mapping)
             else used
         )
-        variables = {
-            **context,
-            "locale": wanted if wanted.split("-")[0] == used.split("-")[0] else used,
-        }
+        locale_used = wanted if wanted.split("-")[0] == used.split("-")[0] else used
+        company = for_locale(context.get("company"), locale_used, self.default_locale)
+        variables = {**context, "locale": locale_used, "company": company}
         try:
             with render_budget(self.limits):
                 parts = render_parts(template, variables, channel == "email", self.limits)

@@ -1,10 +1,11 @@
 """Named sample contexts: what `messages preview` shows and what `rules check` renders.
 
 Every shipped message must render against every sample, so together they cover
-what varies: a plain late delivery, a time window, a consolidated list, a customer
-far from UTC, a name with accents and an apostrophe, a refund with an amount and
-its currency, a missed callback. Each also carries what the ``ops_*`` messages read
-(a channel found down, the sample customer's reply).
+what varies: a late delivery with a long reference, an item, a raw carrier value and a
+tracking link, a time window, a consolidated list, a customer far from UTC, a
+40-character name with accents and an apostrophe, a refund with an amount and its
+currency, a missed callback, and a delivery whose new estimate slipped too. Each also
+carries what the ``ops_*`` messages read (a channel found down, the sample customer's reply).
 """
 
 from __future__ import annotations
@@ -28,8 +29,17 @@ SAMPLE_NOW = datetime(2026, 11, 24, 13, 0, tzinfo=UTC)  # Tuesday 10:00 in Bueno
 SAMPLE_COMPANY = Company(
     name="Acme & Hijos",  # the ampersand shows whether a part escapes when it must not
     help_url="https://acme.example/ayuda",
-    support_hours="Lun a vie, 9 a 18 h",
+    support_hours={
+        "es": "lun. a vie., 9 a 18 h (hora de Buenos Aires)",
+        "en": "Mon-Fri, 9 am to 6 pm (Buenos Aires time)",
+        "pt-BR": "seg. a sex., das 9h às 18h (horário de Buenos Aires)",
+    },
 )
+# Realistic sizes, not trimmed to fit: SMS templates must fit NOTIFIER_MAX_SMS_SEGMENTS
+# with a 40-character full name, a 24-character reference and a 30-character link.
+LONG_NAME = "María José O'Connor-Núñez de Etcheverría"
+LONG_REFERENCE = "ML-20261120-000104329-AR"
+LINK = "https://acme.example/p/7Hq2Xk9"
 _BA = "America/Argentina/Buenos_Aires"
 
 
@@ -47,6 +57,7 @@ def _promise(
     estimate_at: datetime | None = None,
     attributes: Attributes | None = None,
     status: PromiseStatus = PromiseStatus.BROKEN,
+    times_broken: int = 1,
 ) -> Promise:
     created = due_at - timedelta(days=3)
     return Promise(
@@ -62,7 +73,7 @@ def _promise(
         window_start=window_start,
         estimate_at=estimate_at,
         attributes=attributes or {},
-        times_broken=1 if status is PromiseStatus.BROKEN else 0,
+        times_broken=times_broken if status is PromiseStatus.BROKEN else 0,
     )
 
 
@@ -84,14 +95,19 @@ def _timeline(cid: str) -> list[TimelineEntry]:
 
 
 def _samples() -> dict[str, Mapping[str, object]]:
-    lucia = _customer("c-1001", "Lucía Fernández")
+    lucia = _customer("c-1001", "Lucía Fernández Aguirre")
     delivery = _promise(
         1,
         "c-1001",
         "delivery",
         _at("2026-11-23T21:00:00-03:00"),
         estimate_at=_at("2026-11-26T18:00:00-03:00"),
-        attributes={"order_id": "A-10432", "carrier": "Andreani"},
+        attributes={
+            "order_id": LONG_REFERENCE,
+            "carrier": "correo_argentino",
+            "item": "zapatillas Topper",
+            "tracking_url": LINK,
+        },
     )
     window = _promise(
         2,
@@ -141,7 +157,7 @@ def _samples() -> dict[str, Mapping[str, object]]:
         "refund",
         _at("2026-11-20T18:00:00-03:00"),
         estimate_at=_at("2026-11-27T18:00:00-03:00"),
-        attributes={"order_id": "R-4410", "amount": 15999.9, "currency": "ARS"},
+        attributes={"order_id": "RF-2026-11-000004410-ARS", "amount": 15999.9, "currency": "ARS"},
     )
     callback = _promise(
         8,
@@ -151,10 +167,17 @@ def _samples() -> dict[str, Mapping[str, object]]:
         estimate_at=_at("2026-11-24T15:30:00-03:00"),
         attributes={"reason": "consulta por factura"},
     )
+    slipped = _promise(
+        10,
+        "c-1008",
+        "delivery",
+        _at("2026-11-20T18:00:00-03:00"),
+        estimate_at=_at("2026-11-23T18:00:00-03:00"),  # the new estimate has passed too
+        attributes={"order_id": "B-88120", "carrier": "andreani", "tracking_url": LINK},
+        times_broken=2,
+    )
     return {
-        "delivery": _context(
-            lucia, delivery, link="https://acme.example/p/7Hq2", timeline=_timeline("c-1001")
-        ),
+        "delivery": _context(lucia, delivery, timeline=_timeline("c-1001")),
         "window": _context(_customer("c-1002", "Diego Ruiz"), window),
         "several": _context(
             _customer("c-1003", "Camila Soto"),
@@ -166,18 +189,24 @@ def _samples() -> dict[str, Mapping[str, object]]:
             _customer("c-1004", "Kenji Sato", tz="Asia/Tokyo", locale="en"), tokyo
         ),
         "accents": _context(
-            _customer("c-1005", "María José O'Connor-Núñez", tz="Europe/Madrid"),
+            _customer("c-1005", LONG_NAME, tz="Europe/Madrid"),
             _promise(
                 9,
                 "c-1005",
                 "delivery",
                 _at("2026-11-23T20:00:00+01:00"),
-                attributes={"order_id": "E-55&60"},
+                attributes={
+                    "order_id": "E-55&60",
+                    "carrier": "servientrega",
+                    "tracking_url": "https://acme.example/p/x?a=1&b",
+                },
             ),
-            link="https://acme.example/p/xY9?a=1&b=2",
         ),
         "refund": _context(_customer("c-1006", None), refund),
         "callback": _context(_customer("c-1007", "Rafael Lima"), callback),
+        "slipped": _context(
+            _customer("c-1008", "Juan Pablo Martínez Sosa", locale="es-AR"), slipped
+        ),
     }
 
 
@@ -199,7 +228,6 @@ def _context(
     promise: Promise,
     *,
     others: Sequence[Promise] = (),
-    link: str | None = None,
     timeline: Sequence[TimelineEntry] = (),
 ) -> Mapping[str, object]:
     return MappingProxyType(
@@ -208,7 +236,6 @@ def _context(
             promise,
             others=others,
             company=SAMPLE_COMPANY,
-            link=link,
             now=SAMPLE_NOW,
             timeline=timeline,
             ops=_ops(customer, timeline),

@@ -1,8 +1,7 @@
-"""SMS cost: GSM-7 or UCS-2 encoding, segment counting and opt-in transliteration."""
+"""SMS cost: GSM-7 or UCS-2 encoding, segment counting and opt-in, meaning-safe transliteration."""
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
 from typing import Literal
 
@@ -20,12 +19,12 @@ SINGLE_UCS2 = 70
 MULTI_GSM7 = 153
 MULTI_UCS2 = 67
 
-# Characters GSM-7 lacks whose nearest GSM-7 spelling is not just "drop the accent".
-_REPLACEMENTS = {
-    # 0x09 is "Ç" in TS 23.038 but older phones show it as "ç": plain "c" reads right everywhere.
-    "ç": "c",
-    "º": "o",
-    "ª": "a",
+# What transliteration may replace: typography and spaces only, in every language.
+# No letter is ever replaced: in Spanish and Portuguese an accent or a cedilla can carry
+# the meaning ("llegó" is not "llego", "llegará" is not "llegara", "faça" is not
+# "faca", "é" is not "e"), and a name is spelt as its owner spells it. "ñ", "é", "ü",
+# "¿" and "¡" are GSM-7 already and stay as they are.
+SAFE_REPLACEMENTS = {
     "‘": "'",
     "’": "'",
     "‚": "'",
@@ -99,14 +98,8 @@ def _segments(sizes: list[int], multi: int) -> int:
 
 
 def transliterate(text: str) -> str:
-    """Return ``text`` with the letters GSM-7 lacks replaced (á -> a, ã -> a, ç -> c, “ -> ")."""
-    return "".join(_gsm7_spelling(ch) for ch in text)
+    """Return ``text`` with typography GSM-7 lacks made plain (“ -> ", — -> -, … -> ...).
 
-
-def _gsm7_spelling(ch: str) -> str:
-    if ch in GSM7_BASIC or ch in GSM7_EXTENSION:
-        return ch
-    if ch in _REPLACEMENTS:
-        return _REPLACEMENTS[ch]
-    bare = "".join(c for c in unicodedata.normalize("NFD", ch) if not unicodedata.combining(c))
-    return bare if bare and is_gsm7(bare) else ch
+    Letters are kept, accents and all: see ``SAFE_REPLACEMENTS``.
+    """
+    return "".join(SAFE_REPLACEMENTS.get(ch, ch) for ch in text)

@@ -85,7 +85,7 @@ async def test_a_broken_rule_or_template_edit_keeps_the_daemon_and_the_last_good
     assert "no llegó" in await _late_sms(daemon, fakes, 2)  # the template compiled before
 
     # A good edit is loaded: the watcher still watches, and the new text goes out.
-    _write(sms, good.replace("como prometimos", "como prometimos (recargado)"))
+    _write(sms, good.replace("no llegó", "no llegó (recargado)"))
     await wait_for(lambda: _no_problems(daemon), "the good edit loaded")
     assert "(recargado)" in await _late_sms(daemon, fakes, 3)
     assert daemon.proc is not None and daemon.proc.poll() is None

@@ -44,9 +44,7 @@ async def test_sighup_with_a_broken_rule_file_keeps_the_last_good_set(
     shutil.copytree(ROOT / "rules", rules)
     daemon = await make_daemon(sqlite_db, NOTIFIER_RULES_DIR=str(rules)).started()
     delivery = rules / "delivery.yaml"
-    delivery.write_text(
-        delivery.read_text().replace("message: delivery_late", "message: delivery_lat")
-    )
+    delivery.write_text(delivery.read_text().replace("[delivery_late,", "[delivery_lat,"))
     daemon.send_signal(signal.SIGHUP)
 
     async def problems() -> list[str]:

@@ -173,6 +173,14 @@ async def test_the_help_text_is_escaped_as_xml(hooks: Hooks) -> None:
     assert "<Message>Tom &amp; Jerry &lt;help&gt;</Message>" in answer.text
 
 
+async def test_help_answers_in_the_customers_locale(hooks: Hooks) -> None:
+    # NOTIFIER_HELP_TEXT as JSON: the sender's customer reads their locale's text.
+    hooks.settings.help_text = {"es": "Ayuda", "en": "Help", "pt-BR": "Ajuda"}
+    await hooks.customer("c-1", locale="pt-BR")
+    answer = await hooks.twilio(INBOUND, sms("AJUDA"))
+    assert "<Message>Ajuda</Message>" in answer.text
+
+
 # -- interactions and replies to ops ------------------------------------------------------
 
 

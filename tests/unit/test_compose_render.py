@@ -9,11 +9,21 @@ from pathlib import Path
 import pytest
 
 from notifier.config import Settings
-from notifier.domain.models import Customer, CustomerId, NotificationId, NotificationStatus
+from notifier.domain.models import (
+    Customer,
+    CustomerId,
+    JSONValue,
+    NotificationId,
+    NotificationStatus,
+    Promise,
+    PromiseId,
+    PromiseStatus,
+)
 from notifier.domain.outbox import Notification
 from notifier.domain.problems import Problem
-from notifier.engine.compose import Composer
-from notifier.templates import Company, Renderer, TemplateError
+from notifier.engine.compose import Composer, customer_recipient
+from notifier.templates import Company, Rendered, Renderer, TemplateError
+from notifier.templates.context import link_for
 from notifier.templates.workers import RenderPool
 
 NOW = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
@@ -67,3 +77,52 @@ async def test_the_caller_stops_waiting_for_a_render_stuck_past_its_deadline() -
     finally:
         stuck.set()
         pool.close()
+
+
+def _promise(attributes: dict[str, JSONValue]) -> Promise:
+    return Promise(
+        id=PromiseId(7), customer_id=CUSTOMER.id, kind="delivery", status=PromiseStatus.BROKEN,
+        due_at=NOW - timedelta(hours=2), external_ref="ext-7", created_at=NOW - timedelta(days=3),
+        updated_at=NOW, status_changed_at=NOW, attributes=attributes,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("attributes", "shown"),
+    [
+        pytest.param({"tracking_url": "https://t.example/p/7"}, "https://t.example/p/7", id="link"),
+        pytest.param({}, "https://x", id="help-url-without-one"),
+        pytest.param({"tracking_url": "javascript:alert(1)"}, "https://x", id="not-a-web-link"),
+    ],
+)
+async def test_a_real_send_carries_the_promises_link(
+    tmp_path: Path, attributes: dict[str, JSONValue], shown: str
+) -> None:
+    composer = _composer(tmp_path, "{{ link or company.help_url }}")
+    promise = _promise(attributes)
+    rendered = await composer.render(_notification("m"), "m", "sms", CUSTOMER, promise, [], NOW)
+    assert rendered.text == shown
+    assert link_for(promise) == (shown if shown != "https://x" else None)
+
+
+async def test_company_texts_follow_the_locale_rendered(tmp_path: Path) -> None:
+    (tmp_path / "m").mkdir()
+    for locale in ("es", "en"):
+        (tmp_path / "m" / f"sms.{locale}.j2").write_text("{{ company.support_hours }}")
+    settings = Settings(templates_dir=str(tmp_path))
+    hours = {"es": "lun. a vie.", "en": "Mon-Fri"}
+    composer = Composer(
+        Renderer.from_settings(settings), Company("Acme", "https://x", hours), settings
+    )
+    english = Customer(CustomerId("c-2"), "en-GB", "Europe/London", name="Ann Lee")
+    spanish = Customer(CustomerId("c-3"), "es-AR", "America/Argentina/Buenos_Aires")
+    for customer, expected in ((english, "Mon-Fri"), (spanish, "lun. a vie.")):
+        rendered = await composer.render(_notification("m"), "m", "sms", customer, None, [], NOW)
+        assert rendered.text == expected
+
+
+def test_the_whatsapp_name_variable_is_the_given_names() -> None:
+    customer = Customer(CUSTOMER.id, "es", CUSTOMER.timezone, name="María José Pérez Ruiz")
+    rendered = Rendered("m", "whatsapp", "es", "p", "hola")
+    recipient = customer_recipient(customer, rendered, NOW)
+    assert recipient.content_variables["1"] == "María José"

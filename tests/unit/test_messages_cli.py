@@ -25,7 +25,10 @@ def test_preview_every_channel(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["messages", "preview", "delivery_late"]) == 0
     out = capsys.readouterr().out
     assert "== sms (es, " in out and "segments, UCS-2," in out
-    assert "Subject: Perdón: tu pedido A-10432 viene con demora" in out
+    subject = "Subject: Perdón: tu pedido de zapatillas Topper (ML-20261120-000104329-AR) viene"
+    assert subject in out
+    # What a real send carries: the promise's tracking_url, on every channel.
+    assert out.count("https://acme.example/p/7Hq2Xk9") >= 4
     assert "-- text part --" in out and "-- html part --" in out and "Acme &amp; Hijos" in out
     assert "== whatsapp (es, " in out and "== x (es, " in out
 
@@ -38,8 +41,15 @@ def test_preview_json_with_locale_and_sample(
     assert main([*args, "--json"]) == 0
     [item] = json.loads(capsys.readouterr().out)
     assert item["locale"] == "es-AR" and item["channel"] == "sms"
-    assert item["sms"] == {"encoding": "GSM-7", "units": item["characters"], "segments": 2}
-    assert item["text"].startswith("Acme & Hijos: Maria, perdon:")
+    # Transliteration never touches a letter: the accents (and the full given names) stay.
+    assert item["sms"] == {"encoding": "UCS-2", "units": item["characters"], "segments": 2}
+    assert item["text"].startswith("Acme & Hijos: María José, perdón: tu pedido no llegó")
+
+
+def test_preview_help_lists_the_samples(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["messages", "preview", "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "One of: delivery, window, several, other_timezone, accents, refund, callback," in out
 
 
 def test_preview_an_ops_message_in_english(capsys: pytest.CaptureFixture[str]) -> None:

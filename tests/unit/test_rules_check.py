@@ -260,3 +260,13 @@ def test_cli_refuses_a_template_that_fails_naming_it(
     assert line.startswith("templates/m/sms.es.j2:2:")
     assert message in line
     assert peak < 60_000_000  # bytes: refused before it built what it asked for
+
+
+def test_every_message_of_a_step_list_is_checked_where_it_is_named(tmp_path: Path) -> None:
+    (tmp_path / "r.yaml").write_text(
+        "rules:\n  - id: late\n    when: {overdue: 1h}\n    notify:\n"
+        "      message: [delivery_late, stil_late]\n      repeat: {every: 24h, max: 2}\n"
+    )
+    load = load_rules(tmp_path, Renderer(ROOT / "templates", max_sms_segments=2))
+    hint = "(did you mean 'still_late'?): no templates/stil_late/ folder"
+    assert f"5:32: unknown message 'stil_late' {hint}" in located(load.problems)

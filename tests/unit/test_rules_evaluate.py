@@ -290,3 +290,31 @@ rules:
     assert next_check_at(p, customer(), rules, SentLedger(), due + timedelta(minutes=1)) == expected
     assert due_notices(p, customer(), rules, SentLedger(), expected - timedelta(seconds=1)) == []
     assert len(due_notices(p, customer(), rules, SentLedger(), expected)) == 1
+
+
+STEPS = """
+rules:
+  - id: delivery-late
+    match: {kind: delivery}
+    when: {overdue: 1h}
+    notify:
+      message: [delivery_late, still_late, late_person]
+      repeat: {every: 24h, max: 3}
+"""
+
+
+@pytest.mark.parametrize(
+    ("hours", "sent", "message"),
+    [
+        pytest.param(1, 0, "delivery_late", id="first"),
+        pytest.param(25, 1, "still_late", id="second"),
+        pytest.param(49, 2, "late_person", id="third"),
+        pytest.param(73, 3, "late_person", id="the-last-repeats"),
+    ],
+)
+def test_a_message_per_step_the_last_one_repeating(hours: int, sent: int, message: str) -> None:
+    ledger = SentLedger(frozenset(f"delivery-late:7:1:{step}" for step in range(sent)))
+    [notice] = due_notices(promise(), customer(), ruleset(STEPS), ledger, DUE + hours * H)
+    assert (notice.step, notice.message) == (sent, message)
+    [rule] = ruleset(STEPS).rules
+    assert rule.messages() == ("delivery_late", "still_late", "late_person")

@@ -82,9 +82,12 @@ def test_email_escapes_only_the_html_part(tmp_path: Path) -> None:
         "{% block html %}<p>{{ customer.name }} &middot; {{ company.name }}</p>{% endblock %}\n",
     )
     rendered = Renderer(tmp_path).render("m", "email", "es", SAMPLES["accents"])
-    assert rendered.subject == "Acme & Hijos <María José O'Connor-Núñez>"
-    assert rendered.text == "Hola María José O'Connor-Núñez de Acme & Hijos"
-    assert rendered.html == "<p>María José O&#39;Connor-Núñez &middot; Acme &amp; Hijos</p>"
+    assert rendered.subject == "Acme & Hijos <María José O'Connor-Núñez de Etcheverría>"
+    assert rendered.text == "Hola María José O'Connor-Núñez de Etcheverría de Acme & Hijos"
+    assert (
+        rendered.html
+        == "<p>María José O&#39;Connor-Núñez de Etcheverría &middot; Acme &amp; Hijos</p>"
+    )
 
 
 def test_email_needs_its_three_blocks(tmp_path: Path) -> None:
@@ -122,16 +125,20 @@ def test_sms_over_1600_characters_is_an_error(tmp_path: Path) -> None:
 
 
 def test_transliteration_only_when_it_saves_segments(tmp_path: Path) -> None:
-    _write(tmp_path, "short/sms.es.j2", "Perdón")
-    _write(tmp_path, "long/sms.es.j2", "{{ 'Perdón, ' * 10 }}")
+    _write(tmp_path, "short/sms.es.j2", "“ok”")
+    _write(tmp_path, "long/sms.es.j2", "{{ '“ok” ' * 35 }}")
+    _write(tmp_path, "accent/sms.es.j2", "{{ '“no llegó” ' * 10 }}")
     renderer = Renderer(tmp_path, transliterate=True)
     short = renderer.render("short", "sms", "es", CONTEXT)
-    assert short.text == "Perdón" and short.sms is not None and short.sms.encoding == "UCS-2"
+    assert short.text == "“ok”" and short.sms is not None and short.sms.encoding == "UCS-2"
     long = renderer.render("long", "sms", "es", CONTEXT)
-    assert long.text.startswith("Perdon, ") and long.sms is not None
-    assert (long.sms.encoding, long.sms.segments) == ("GSM-7", 1)
+    assert long.text.startswith('"ok" ') and long.sms is not None
+    assert (long.sms.encoding, long.sms.segments) == ("GSM-7", 2)
     plain = Renderer(tmp_path).render("long", "sms", "es", CONTEXT)
-    assert plain.sms is not None and plain.sms.segments == 2
+    assert plain.sms is not None and plain.sms.segments == 3
+    # "llegó" never becomes "llego": the accent stays, so quotes alone cannot save a segment.
+    accent = renderer.render("accent", "sms", "es", CONTEXT)
+    assert "no llegó" in accent.text
 
 
 def test_filters_in_the_customers_locale_and_zone(tmp_path: Path) -> None:

@@ -83,9 +83,13 @@ class Notify:
     repeat: Repeat | None = None
     quiet_hours: QuietHours | None = None
     priority: Priority = "normal"
+    # ``message: [first, second, third]``: step i sends steps[i], the last one repeating.
+    steps: tuple[str, ...] = ()
 
     def message_for(self, step: int) -> str:
         """Return the message of ``step``: 0 is the stage's own, repeats may override it."""
+        if self.steps:
+            return self.steps[min(step, len(self.steps) - 1)]
         if step == 0 or self.repeat is None or not self.repeat.messages:
             return self.message
         return self.repeat.messages[min(step, len(self.repeat.messages)) - 1]
@@ -113,7 +117,7 @@ class Rule:
 
     def messages(self) -> tuple[str, ...]:
         """Return every message name this rule can send to the customer, in order."""
-        names = [self.notify.message]
+        names = [self.notify.message, *self.notify.steps]
         if self.notify.repeat is not None:
             names.extend(self.notify.repeat.messages)
         return tuple(dict.fromkeys(names))

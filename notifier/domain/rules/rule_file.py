@@ -162,6 +162,7 @@ def _notify(
                             f"{len(n.repeat.messages)} messages for at most {n.repeat.max} repeats")
             )  # fmt: skip
         repeat = Repeat(n.repeat.every, n.repeat.max, tuple(n.repeat.messages))
+    steps = _steps(n, where, errors)
     seen = [] if n.channel == "last_used" else [n.channel]
     for index, name in enumerate(n.fallback):
         if name in seen:
@@ -169,7 +170,26 @@ def _notify(
             errors.append(SchemaError((*where, "fallback", index), msg))
         seen.append(name)
     quiet = _quiet(n, defaults, where, errors)
-    return Notify(n.message, n.channel, tuple(n.fallback), repeat, quiet, n.priority)
+    first = n.message[0]
+    return Notify(first, n.channel, tuple(n.fallback), repeat, quiet, n.priority, steps)
+
+
+def _steps(n: NotifyModel, where: Path, errors: list[SchemaError]) -> tuple[str, ...]:
+    """The messages of ``message: [first, second, ...]``; () for a single name."""
+    if len(n.message) == 1:
+        return ()
+    at = (*where, "message")
+    if n.repeat is None:
+        msg = f"{len(n.message)} messages but no 'repeat': only the first would ever be sent"
+        errors.append(SchemaError(at, msg))
+    elif n.repeat.messages:
+        msg = "name the messages per step in 'message' or in 'repeat.messages', not both"
+        errors.append(SchemaError(at, msg))
+    elif len(n.message) - 1 > n.repeat.max:
+        most = n.repeat.max + 1
+        msg = f"{len(n.message)} messages for at most {most} notices (repeat max: {n.repeat.max})"
+        errors.append(SchemaError(at, msg))
+    return tuple(n.message)
 
 
 def _quiet(

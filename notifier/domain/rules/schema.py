@@ -70,6 +70,18 @@ Audience = Annotated[Literal["ops"], _choice(("ops",), "escalation target")]
 ToldStage = Annotated[ToldStageName, _choice(TOLD_STAGES, "stage")]
 
 
+def _one_or_many(value: object) -> object:
+    # ``message: delivery_late`` means every step; ``message: [a, b, c]`` one per step.
+    if isinstance(value, list):
+        if not value:
+            raise PydanticCustomError("rule_value", "'message' needs at least one message name")
+        return value
+    return [fields.message_name(value)]
+
+
+MessageSteps = Annotated[list[MessageName], _checked(_one_or_many)]
+
+
 def _off_is_none(value: object) -> object:
     # ``quiet_hours: false`` (or YAML's ``off``) turns quiet hours off for the rule.
     return None if value is False else value
@@ -100,7 +112,7 @@ class QuietModel(_Strict):
 
 
 class NotifyModel(_Strict):
-    message: MessageName
+    message: MessageSteps
     channel: ChannelOrLastUsed = "last_used"
     fallback: list[Channel] = Field(default_factory=list)
     repeat: RepeatModel | None = None

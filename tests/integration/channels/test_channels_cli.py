@@ -95,7 +95,8 @@ def test_send_sms_prints_the_provider_id(
     assert capsys.readouterr().out == f"sms: sent, provider id {message['sid']} (queued)\n"
     form = message["_form"]
     assert form["To"] == "+5491155551234"
-    assert "A-10432" in form["Body"]  # the sample order, rendered by the shipped template
+    # The sample order, rendered by the shipped template: its tracking link names it.
+    assert "https://acme.example/p/7Hq2Xk9" in form["Body"]
     assert form["StatusCallback"] == "https://notifier.acme.example/webhooks/twilio/status"
 
 
@@ -163,7 +164,7 @@ def test_whatsapp_without_template_sends_free_form(
     use_twilio(monkeypatch, url)
     assert main(["channels", "send", "whatsapp", "+5491155551234", "--locale", "pt-BR"]) == 0
     form = fake.messages[0]["_form"]
-    assert "ContentSid" not in form and "A-10432" in form["Body"]
+    assert "ContentSid" not in form and "ML-20261120-000104329-AR" in form["Body"]
 
 
 def test_send_email_is_built_like_a_real_one(
@@ -183,7 +184,9 @@ def test_send_email_is_built_like_a_real_one(
     parsed = fake.received[0].parsed()
     assert answer["provider_id"] == parsed["Message-ID"]
     assert parsed["Message-ID"].endswith("@acme.example>")
-    assert parsed["Subject"] == "Perdón: tu pedido A-10432 viene con demora"
+    assert parsed["Subject"] == (
+        "Perdón: tu pedido de zapatillas Topper (ML-20261120-000104329-AR) viene con demora"
+    )
     link = parsed["List-Unsubscribe"].strip("<>")
     assert link.startswith("https://notifier.acme.example/unsubscribe/")
     token = link.rpartition("/")[2]

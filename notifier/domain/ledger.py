@@ -1,0 +1,214 @@
+"""The ledger's lifecycle rules: settling, rescheduling and revising a promise, merging a customer.
+
+Pure functions over domain values: each returns the next state (the same object when
+nothing changes) or why the change is refused. The store reads the rows, calls these and
+writes what they return, in the transaction and with the locks it holds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from notifier.domain.ingest import CustomerData, PromiseData, RowError
+from notifier.domain.models import (
+    ChannelName,
+    Customer,
+    CustomerId,
+    JSONValue,
+    Promise,
+    PromiseEventType,
+    PromiseStatus,
+)
+
+# Keep and cancel: the status each event settles into, and the statuses it may leave.
+SETTLES_INTO = {
+    PromiseEventType.KEPT: PromiseStatus.KEPT,
+    PromiseEventType.CANCELLED: PromiseStatus.CANCELLED,
+}
+SETTLEABLE = frozenset({PromiseStatus.OPEN, PromiseStatus.BROKEN})
+# What an upsert may edit in place (due_at and window_start move the deadline instead).
+EDITABLE = ("kind", "window_start", "estimate_at", "attributes")
+# A customer field given as None keeps the stored value (a new customer gets the default).
+KEPT_WHEN_NONE = frozenset({"locale", "timezone"})
+# The address fields and the channel each one reaches.
+ADDRESS_CHANNEL: dict[str, ChannelName] = {
+    "phone": "sms",
+    "whatsapp": "whatsapp",
+    "email": "email",
+    "x_user_id": "x",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why a change may not be made to the promise as it stands (the store raises a conflict)."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Revision:
+    """What an upsert does to a stored promise: its next state and the event to record.
+
+    ``event`` is None when nothing changed (``promise`` is then the one given).
+    """
+
+    promise: Promise
+    event: PromiseEventType | None = None
+    data: dict[str, JSONValue] = field(default_factory=dict)
+
+
+def settle(promise: Promise, event: PromiseEventType, now: datetime) -> Promise | Refusal:
+    """Keep or cancel the promise: twice is a no-op, settling one settled otherwise refused."""
+    target = SETTLES_INTO[event]
+    if promise.status is target:
+        return promise
+    if promise.status not in SETTLEABLE:
+        return Refusal(f"promise {promise.id} is {promise.status.value}; it cannot be {event}")
+    # A settled promise is checked once more now, so the scan drops what was planned for it.
+    return replace(
+        promise,
+        status=target,
+        status_changed_at=now,
+        updated_at=now,
+        next_check_at=now,
+        plan_error=None,
+    )
+
+
+def reschedule(
+    promise: Promise, due_at: datetime, window_start: datetime | None, now: datetime
+) -> Promise | Refusal:
+    """Move the deadline; a settled promise is refused, the same deadline is a no-op."""
+    if promise.is_settled:
+        return Refusal(
+            f"promise {promise.id} is {promise.status.value}; a settled promise cannot be "
+            "rescheduled"
+        )
+    return moved(promise, due_at, window_start, now)
+
+
+def moved(
+    promise: Promise, due_at: datetime, window_start: datetime | None, now: datetime
+) -> Promise:
+    """Return the promise with the new deadline: a new version, counted as broken, open again.
+
+    The promise itself when the deadline is the one it has.
+    """
+    if promise.due_at == due_at and promise.window_start == window_start:
+        return promise
+    return replace(
+        promise,
+        due_at=due_at,
+        window_start=window_start,
+        deadline_version=promise.deadline_version + 1,
+        times_broken=promise.times_broken + 1,
+        status=PromiseStatus.OPEN,
+        status_changed_at=now,
+        updated_at=now,
+        next_check_at=now,
+        plan_error=None,
+    )
+
+
+def rescheduled_data(before: Promise, after: Promise) -> dict[str, JSONValue]:
+    """Return a ``rescheduled`` event's data: the old and the new deadline."""
+    return {
+        "old_due_at": before.due_at.isoformat(),
+        "new_due_at": after.due_at.isoformat(),
+        "old_window_start": before.window_start.isoformat() if before.window_start else None,
+        "new_window_start": after.window_start.isoformat() if after.window_start else None,
+    }
+
+
+def revise(promise: Promise, item: PromiseData, now: datetime) -> Revision | RowError:
+    """Apply an upsert of ``item`` to the stored promise with its ``external_ref``.
+
+    A new deadline on an unsettled promise is a reschedule (edits ride along); on a settled
+    one it is ignored. Other edits are an update that re-arms the check.
+    """
+    if promise.customer_id != item.customer_id:
+        return RowError(
+            "customer_id",
+            f"external_ref {item.external_ref!r} belongs to customer {promise.customer_id!r}",
+        )
+    edits = _edits(promise, item)
+    if not promise.is_settled:
+        after = moved(promise, item.due_at, item.window_start, now)
+        if after is not promise:
+            after = replace(after, **edits) if edits else after
+            return Revision(after, PromiseEventType.RESCHEDULED, rescheduled_data(promise, after))
+    if not edits:
+        return Revision(promise)
+    # The event names the columns the update wrote, the check's re-arming with them.
+    fields: list[JSONValue] = [*sorted([*edits, "next_check_at", "updated_at"])]
+    after = replace(
+        promise,
+        **edits,
+        updated_at=now,
+        next_check_at=now,
+        plan_error=None,
+    )
+    return Revision(after, PromiseEventType.UPDATED, {"fields": fields})
+
+
+def _edits(promise: Promise, item: PromiseData) -> dict[str, Any]:
+    edits: dict[str, Any] = {}
+    for key in EDITABLE:
+        value = getattr(item, key)
+        if key == "attributes":
+            value = dict(value)
+        if getattr(promise, key) != value:
+            edits[key] = value
+    return edits
+
+
+def merge_customer(
+    stored: Customer | None,
+    incoming: CustomerData,
+    now: datetime,
+    *,
+    default_locale: str,
+    default_tz: str,
+) -> Customer:
+    """Return the customer after ``incoming``: the stored one itself when nothing changes.
+
+    Field by field: a given plain field replaces the stored value (a None locale or zone
+    keeps it); consent opts out of or back into each channel named; a changed address is
+    no longer known to be undeliverable; any change brings a forgotten customer back.
+    A new customer starts from the defaults.
+    """
+    base = stored or Customer(
+        id=CustomerId(incoming.id),
+        locale=default_locale,
+        timezone=default_tz,
+        created_at=now,
+        updated_at=now,
+    )
+    plain = {
+        k: v
+        for k, v in incoming.values.items()
+        if not (v is None and k in KEPT_WHEN_NONE) and getattr(base, k) != v
+    }
+    opted = (base.opted_out | {c for c, ok in incoming.consent.items() if not ok}) - {
+        c for c, ok in incoming.consent.items() if ok
+    }
+    moved_to = {ADDRESS_CHANNEL[k] for k in plain if k in ADDRESS_CHANNEL}
+    undeliverable = {c: a for c, a in base.undeliverable.items() if c not in moved_to}
+    if (
+        stored is not None
+        and not plain
+        and opted == base.opted_out
+        and not moved_to & set(base.undeliverable)
+    ):
+        return stored
+    return replace(
+        base,
+        **plain,  # type: ignore[arg-type]
+        opted_out=frozenset(opted),
+        undeliverable=undeliverable,
+        forgotten=False,
+        updated_at=now,
+    )

@@ -1,0 +1,86 @@
+"""Domain values back to columns: what the store writes for the ledger rules' results.
+
+``convert.py`` turns rows into values; this turns the next state the domain decided
+(``domain/ledger.py``) into the columns to write, only those that differ, so an UPDATE
+leaves alone what a concurrent writer may have set in the others.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from notifier.domain.ingest import CUSTOMER_FIELDS
+from notifier.domain.models import Customer, Promise
+
+# The promise fields the ledger's rules change, each its own column.
+_PROMISE_COLUMNS = (
+    "kind",
+    "window_start",
+    "estimate_at",
+    "attributes",
+    "due_at",
+    "deadline_version",
+    "times_broken",
+    "status",
+    "status_changed_at",
+    "updated_at",
+    "next_check_at",
+)
+# A cleared plan error, as its two columns (the rules clear it on every edit).
+REARM: dict[str, Any] = {"plan_errors": 0, "plan_error": None}
+
+
+def promise_changes(before: Promise, after: Promise) -> dict[str, Any]:
+    """Return the ``promises`` columns to write to turn ``before`` into ``after``."""
+    if after is before:
+        return {}
+    changes: dict[str, Any] = {}
+    for name in _PROMISE_COLUMNS:
+        value = getattr(after, name)
+        if getattr(before, name) != value:
+            changes[name] = value
+    if "attributes" in changes:
+        changes["attributes"] = dict(after.attributes)
+    if "status" in changes:
+        changes["status"] = after.status.value
+    if changes and after.plan_error is None:
+        changes.update(REARM)
+    return changes
+
+
+def customer_row(customer: Customer) -> dict[str, Any]:
+    """Return the whole ``customers`` row for a customer not stored yet."""
+    row: dict[str, Any] = {name: getattr(customer, name) for name in CUSTOMER_FIELDS}
+    row.update(
+        id=customer.id,
+        opted_out=sorted(customer.opted_out),
+        undeliverable=dict(customer.undeliverable),
+        last_used_channel=customer.last_used_channel,
+        last_inbound_at=None,
+        last_whatsapp_inbound_at=customer.last_whatsapp_inbound_at,
+        forgotten_at=None,
+        created_at=customer.created_at,
+        updated_at=customer.updated_at,
+    )
+    return row
+
+
+def customer_changes(before: Customer, after: Customer, now: datetime) -> dict[str, Any]:
+    """Return the ``customers`` columns to write to turn ``before`` into ``after``."""
+    if after is before:
+        return {}
+    changes: dict[str, Any] = {
+        name: getattr(after, name)
+        for name in CUSTOMER_FIELDS
+        if getattr(before, name) != getattr(after, name)
+    }
+    if before.opted_out != after.opted_out:
+        changes["opted_out"] = sorted(after.opted_out)
+    if before.undeliverable != after.undeliverable:
+        changes["undeliverable"] = dict(after.undeliverable)
+    if before.forgotten != after.forgotten:
+        changes["forgotten_at"] = now if after.forgotten else None
+    if changes or before.updated_at != after.updated_at:
+        changes["updated_at"] = after.updated_at
+    return changes

@@ -212,3 +212,28 @@ def merge_customer(
         forgotten=False,
         updated_at=now,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class LastInbound:
+    """Where and when the customer last wrote to us: the channel routing answers on."""
+
+    channel: ChannelName | None = None
+    at: datetime | None = None
+    whatsapp_at: datetime | None = None  # opens WhatsApp's 24-hour session window
+
+
+def after_inbound(last: LastInbound, channel: ChannelName, at: datetime) -> LastInbound:
+    """Return the history after an inbound message on ``channel`` at ``at``.
+
+    One as new as the last or newer makes its channel the last used (a late-reported older
+    one does not); a WhatsApp one as new as the last WhatsApp one moves that too. The
+    store applies this as conditional UPDATEs (``store/customers.py``), tested against it.
+    """
+    newer = last.at is None or last.at <= at
+    whatsapp = channel == "whatsapp" and (last.whatsapp_at is None or last.whatsapp_at <= at)
+    return LastInbound(
+        channel=channel if newer else last.channel,
+        at=at if newer else last.at,
+        whatsapp_at=at if whatsapp else last.whatsapp_at,
+    )

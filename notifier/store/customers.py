@@ -193,6 +193,10 @@ async def _insert_interaction(conn: AsyncConnection, item: InteractionData, now:
 
 
 async def _touch_last_used(conn: AsyncConnection, item: InteractionData) -> None:
+    """Apply ``domain.ledger.after_inbound`` as conditional UPDATEs, safe against racing ones.
+
+    The WHERE clauses are that function's conditions; a property test holds them to it.
+    """
     values: dict[str, Any] = {"last_used_channel": item.channel, "last_inbound_at": item.at}
     newer = (customers.c.last_inbound_at.is_(None)) | (customers.c.last_inbound_at <= item.at)
     await conn.execute(

@@ -13,7 +13,7 @@ from notifier.domain.ingest import PromiseData, RowError, Upserted
 from notifier.domain.ledger import revise
 from notifier.domain.models import PromiseEventType, PromiseStatus, Source
 from notifier.store.convert import customers, promise_events, promises, to_promise
-from notifier.store.revisions import promise_changes
+from notifier.store.revisions import REARM, promise_changes
 
 
 async def upsert_promises(
@@ -93,6 +93,9 @@ def _new_promise(item: PromiseData, now: datetime) -> dict[str, Any]:
         "status_changed_at": now,
         "created_at": now,
         "updated_at": now,
+        # Every fresh row carries the same columns, a later edit in the batch re-arming it or
+        # not: one insert takes them all.
+        **REARM,
     }
 
 

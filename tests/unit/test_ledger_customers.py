@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from notifier.domain.ingest import CUSTOMER_FIELDS, CustomerData
-from notifier.domain.ledger import merge_customer
+from notifier.domain.ledger import LastInbound, after_inbound, merge_customer
 from notifier.domain.models import ChannelName, Customer, CustomerId
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -130,3 +130,34 @@ def test_the_merge_leaves_the_channel_history_alone() -> None:
         T0,
         T0,
     )
+
+
+@pytest.mark.parametrize(
+    ("last", "channel", "minutes", "expected"),
+    [
+        (LastInbound(), "sms", 0, LastInbound("sms", T0, None)),
+        (LastInbound(), "whatsapp", 0, LastInbound("whatsapp", T0, T0)),
+        # As new as the last: the later report wins.
+        (LastInbound("sms", T0), "email", 0, LastInbound("email", T0)),
+        # Older than the last (reported late): the channel stays.
+        (LastInbound("sms", T0), "email", -5, LastInbound("sms", T0)),
+        # An older WhatsApp one still moves the session window if newer than its last one.
+        (
+            LastInbound("sms", T0, T0 - timedelta(hours=1)),
+            "whatsapp",
+            -5,
+            LastInbound("sms", T0, T0 - timedelta(minutes=5)),
+        ),
+        (LastInbound("whatsapp", T0, T0), "whatsapp", -5, LastInbound("whatsapp", T0, T0)),
+        (
+            LastInbound("whatsapp", T0, T0),
+            "sms",
+            5,
+            LastInbound("sms", T0 + timedelta(minutes=5), T0),
+        ),
+    ],
+)
+def test_after_inbound(
+    last: LastInbound, channel: ChannelName, minutes: int, expected: LastInbound
+) -> None:
+    assert after_inbound(last, channel, T0 + timedelta(minutes=minutes)) == expected

@@ -7,9 +7,11 @@ writes what they return, in the transaction and with the locks it holds.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from notifier.domain.ingest import CustomerData, PromiseData, RowError
 from notifier.domain.models import (
@@ -19,8 +21,11 @@ from notifier.domain.models import (
     JSONValue,
     Promise,
     PromiseEventType,
+    PromiseId,
     PromiseStatus,
 )
+
+C = TypeVar("C", bound=str)
 
 # Keep and cancel: the status each event settles into, and the statuses it may leave.
 SETTLES_INTO = {
@@ -32,6 +37,8 @@ SETTLEABLE = frozenset({PromiseStatus.OPEN, PromiseStatus.BROKEN})
 EDITABLE = ("kind", "window_start", "estimate_at", "attributes")
 # A customer field given as None keeps the stored value (a new customer gets the default).
 KEPT_WHEN_NONE = frozenset({"locale", "timezone"})
+# What forgetting a customer erases from them (history keeps counts, not words).
+ERASED_WHEN_FORGOTTEN = ("name", "phone", "email", "whatsapp", "x_user_id")
 # The address fields and the channel each one reaches.
 ADDRESS_CHANNEL: dict[str, ChannelName] = {
     "phone": "sms",
@@ -58,6 +65,29 @@ class Revision:
     promise: Promise
     event: PromiseEventType | None = None
     data: dict[str, JSONValue] = field(default_factory=dict)
+
+
+# The id of a promise not stored yet (the store gives it one when it inserts it).
+UNSTORED = PromiseId(0)
+
+
+def open_promise(item: PromiseData, now: datetime) -> Promise:
+    """Return a new promise for ``item``: open, first deadline version, checked now."""
+    return Promise(
+        id=UNSTORED,
+        customer_id=item.customer_id,
+        kind=item.kind,
+        status=PromiseStatus.OPEN,
+        due_at=item.due_at,
+        external_ref=item.external_ref,
+        created_at=now,
+        updated_at=now,
+        status_changed_at=now,
+        window_start=item.window_start,
+        estimate_at=item.estimate_at,
+        attributes=dict(item.attributes),
+        next_check_at=now,
+    )
 
 
 def settle(promise: Promise, event: PromiseEventType, now: datetime) -> Promise | Refusal:
@@ -192,9 +222,7 @@ def merge_customer(
         for k, v in incoming.values.items()
         if not (v is None and k in KEPT_WHEN_NONE) and getattr(base, k) != v
     }
-    opted = (base.opted_out | {c for c, ok in incoming.consent.items() if not ok}) - {
-        c for c, ok in incoming.consent.items() if ok
-    }
+    opted = with_consent(base.opted_out, incoming.consent)
     moved_to = {ADDRESS_CHANNEL[k] for k in plain if k in ADDRESS_CHANNEL}
     undeliverable = {c: a for c, a in base.undeliverable.items() if c not in moved_to}
     if (
@@ -207,11 +235,27 @@ def merge_customer(
     return replace(
         base,
         **plain,  # type: ignore[arg-type]
-        opted_out=frozenset(opted),
+        opted_out=opted,
         undeliverable=undeliverable,
         forgotten=False,
         updated_at=now,
     )
+
+
+def with_consent(opted_out: AbstractSet[C], consent: Mapping[C, bool]) -> frozenset[C]:
+    """Return the opted-out channels after ``consent``: False opts out, True back in."""
+    return frozenset(
+        (set(opted_out) | {c for c, ok in consent.items() if not ok})
+        - {c for c, ok in consent.items() if ok}
+    )
+
+
+def with_undeliverable(marks: Mapping[C, str], channel: C, address: str) -> dict[C, str]:
+    """Return the undeliverable marks after ``address`` failed hard on ``channel``.
+
+    It stays marked until the address changes (``merge_customer`` clears it then).
+    """
+    return {**marks, channel: address}
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.domain.ingest import CustomerData, ForgetReport, InteractionData, RowError, Upserted
-from notifier.domain.ledger import merge_customer
+from notifier.domain.ledger import ERASED_WHEN_FORGOTTEN, merge_customer, with_undeliverable
 from notifier.domain.models import Customer, CustomerId, Direction, NotificationStatus
 from notifier.store.base import StoreBase, among
 from notifier.store.convert import (
@@ -91,11 +91,7 @@ class CustomerQueries(StoreBase):
                 update(customers)
                 .where(customers.c.id == customer_id)
                 .values(
-                    name=None,
-                    phone=None,
-                    email=None,
-                    whatsapp=None,
-                    x_user_id=None,
+                    **dict.fromkeys(ERASED_WHEN_FORGOTTEN),
                     undeliverable={},
                     forgotten_at=now,
                     updated_at=now,
@@ -260,8 +256,7 @@ async def mark_undeliverable(
     current = await conn.scalar(
         select(customers.c.undeliverable).where(customers.c.id == customer_id)
     )
-    marks: dict[str, Any] = dict(current or {})
-    marks[channel] = address
+    marks = with_undeliverable(dict(current or {}), channel, address)
     await conn.execute(
         update(customers).where(customers.c.id == customer_id).values(undeliverable=marks)
     )

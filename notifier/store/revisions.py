@@ -49,6 +49,24 @@ def promise_changes(before: Promise, after: Promise) -> dict[str, Any]:
     return changes
 
 
+def promise_row(promise: Promise) -> dict[str, Any]:
+    """Return the ``promises`` row to insert for a promise not stored yet (no id).
+
+    Every such row carries the same columns, the plan-error ones too: one INSERT takes a
+    batch of them, some edited again within it.
+    """
+    row: dict[str, Any] = {name: getattr(promise, name) for name in _PROMISE_COLUMNS}
+    row.update(
+        customer_id=promise.customer_id,
+        external_ref=promise.external_ref,
+        created_at=promise.created_at,
+        status=promise.status.value,
+        attributes=dict(promise.attributes),
+        **REARM,
+    )
+    return row
+
+
 def customer_row(customer: Customer) -> dict[str, Any]:
     """Return the whole ``customers`` row for a customer not stored yet."""
     row: dict[str, Any] = {name: getattr(customer, name) for name in CUSTOMER_FIELDS}

@@ -10,10 +10,10 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.domain.ingest import PromiseData, RowError, Upserted
-from notifier.domain.ledger import revise
-from notifier.domain.models import PromiseEventType, PromiseStatus, Source
+from notifier.domain.ledger import UNSTORED, open_promise, revise
+from notifier.domain.models import PromiseEventType, Source
 from notifier.store.convert import customers, promise_events, promises, to_promise
-from notifier.store.revisions import REARM, promise_changes
+from notifier.store.revisions import promise_changes, promise_row
 
 
 async def upsert_promises(
@@ -78,25 +78,7 @@ async def upsert_promises(
 
 
 def _new_promise(item: PromiseData, now: datetime) -> dict[str, Any]:
-    return {
-        "customer_id": item.customer_id,
-        "kind": item.kind,
-        "status": PromiseStatus.OPEN.value,
-        "due_at": item.due_at,
-        "window_start": item.window_start,
-        "estimate_at": item.estimate_at,
-        "attributes": dict(item.attributes),
-        "external_ref": item.external_ref,
-        "deadline_version": 1,
-        "times_broken": 0,
-        "next_check_at": now,
-        "status_changed_at": now,
-        "created_at": now,
-        "updated_at": now,
-        # Every fresh row carries the same columns, a later edit in the batch re-arming it or
-        # not: one insert takes them all.
-        **REARM,
-    }
+    return promise_row(open_promise(item, now))
 
 
 async def _insert_fresh(
@@ -139,7 +121,7 @@ def _update_from(
     source: Source,
 ) -> dict[str, Any] | RowError:
     # A row created earlier in this batch has no id yet: the rules do not look at it.
-    before = to_promise(current if "id" in current else {**current, "id": 0})
+    before = to_promise(current if "id" in current else {**current, "id": UNSTORED})
     revision = revise(before, item, now)
     if isinstance(revision, RowError):
         return revision

@@ -17,11 +17,13 @@ from hypothesis import strategies as st
 
 from notifier.domain.ingest import CustomerData, InteractionData, PromiseData
 from notifier.domain.ledger import (
+    UNSTORED,
     LastInbound,
     Refusal,
     Revision,
     after_inbound,
     merge_customer,
+    open_promise,
     reschedule,
     revise,
     settle,
@@ -34,8 +36,6 @@ from notifier.domain.models import (
     Direction,
     Promise,
     PromiseEventType,
-    PromiseId,
-    PromiseStatus,
     Source,
 )
 from notifier.store.store import Store
@@ -66,15 +66,6 @@ _steps = st.lists(
 )
 
 
-def _created(item: PromiseData, now: datetime) -> Promise:
-    return Promise(
-        id=PromiseId(0), customer_id=item.customer_id, kind=item.kind,
-        status=PromiseStatus.OPEN, due_at=item.due_at, external_ref=item.external_ref,
-        created_at=now, updated_at=now, status_changed_at=now, window_start=item.window_start,
-        estimate_at=item.estimate_at, attributes=dict(item.attributes), next_check_at=now,
-    )  # fmt: skip
-
-
 def _model_step(model: dict[str, Promise], step: tuple[object, ...], now: datetime) -> None:
     """Apply one step to the model with the pure functions (refusals leave it as it was)."""
     kind, *args = step
@@ -82,7 +73,7 @@ def _model_step(model: dict[str, Promise], step: tuple[object, ...], now: dateti
         for item in args[0]:  # type: ignore[attr-defined]
             current = model.get(item.external_ref)
             if current is None:
-                model[item.external_ref] = _created(item, now)
+                model[item.external_ref] = open_promise(item, now)
                 continue
             revision = revise(current, item, now)
             assert isinstance(revision, Revision)
@@ -158,7 +149,7 @@ def test_promise_upserts_settles_and_reschedules_agree_with_the_pure_rules(
                 _model_step(model, tagged, now)
                 await _store_step(store, ids, tagged, now)
             stored = await store.get_promises(list(ids.values()))
-            assert {p.external_ref: replace(p, id=PromiseId(0)) for p in stored.values()} == model
+            assert {p.external_ref: replace(p, id=UNSTORED) for p in stored.values()} == model
         finally:
             await store.close()
 

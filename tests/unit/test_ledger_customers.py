@@ -8,7 +8,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from notifier.domain.ingest import CUSTOMER_FIELDS, CustomerData
-from notifier.domain.ledger import LastInbound, after_inbound, merge_customer
+from notifier.domain.ledger import (
+    LastInbound,
+    after_inbound,
+    merge_customer,
+    with_consent,
+    with_undeliverable,
+)
 from notifier.domain.models import ChannelName, Customer, CustomerId
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -161,3 +167,27 @@ def test_after_inbound(
     last: LastInbound, channel: ChannelName, minutes: int, expected: LastInbound
 ) -> None:
     assert after_inbound(last, channel, T0 + timedelta(minutes=minutes)) == expected
+
+
+@pytest.mark.parametrize(
+    ("opted_out", "consent", "expected"),
+    [
+        (set(), {"sms": False}, {"sms"}),
+        ({"sms"}, {"sms": False}, {"sms"}),
+        ({"sms"}, {"sms": True}, set()),
+        (set(), {"sms": True}, set()),
+        ({"sms", "x"}, {"x": True, "email": False}, {"sms", "email"}),
+        ({"sms"}, {}, {"sms"}),
+    ],
+)
+def test_with_consent(
+    opted_out: set[ChannelName], consent: dict[ChannelName, bool], expected: set[ChannelName]
+) -> None:
+    assert with_consent(frozenset(opted_out), consent) == expected
+
+
+def test_with_undeliverable_marks_the_address_and_keeps_the_others() -> None:
+    marks: dict[ChannelName, str] = {"sms": "+1"}
+    assert with_undeliverable(marks, "email", "a@b") == {"sms": "+1", "email": "a@b"}
+    assert with_undeliverable(marks, "sms", "+2") == {"sms": "+2"}
+    assert marks == {"sms": "+1"}

@@ -8,7 +8,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from notifier.domain.ingest import PromiseData, RowError
-from notifier.domain.ledger import Refusal, Revision, reschedule, revise, settle
+from notifier.domain.ledger import (
+    UNSTORED,
+    Refusal,
+    Revision,
+    open_promise,
+    reschedule,
+    revise,
+    settle,
+)
 from notifier.domain.models import (
     CustomerId,
     PlanError,
@@ -198,3 +206,13 @@ def test_revise_a_settled_promise_edits_its_window_as_an_update(status: PromiseS
         PromiseEventType.UPDATED,
         {"fields": ["next_check_at", "updated_at", "window_start"]},
     )
+
+
+def test_a_new_promise_is_open_at_its_first_deadline_version_and_checked_now() -> None:
+    item = _item(estimate_at=DUE - timedelta(hours=1))
+    assert open_promise(item, NOW) == Promise(
+        id=UNSTORED, customer_id=CustomerId("c1"), kind="delivery", status=OPEN, due_at=DUE,
+        external_ref="ord-7", created_at=NOW, updated_at=NOW, status_changed_at=NOW,
+        window_start=START, estimate_at=DUE - timedelta(hours=1),
+        attributes={"carrier": "oca"}, deadline_version=1, times_broken=0, next_check_at=NOW,
+    )  # fmt: skip

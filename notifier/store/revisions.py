@@ -55,16 +55,16 @@ def promise_row(promise: Promise) -> dict[str, Any]:
     Every such row carries the same columns, the plan-error ones too: one INSERT takes a
     batch of them, some edited again within it.
     """
-    row: dict[str, Any] = {name: getattr(promise, name) for name in _PROMISE_COLUMNS}
-    row.update(
-        customer_id=promise.customer_id,
-        external_ref=promise.external_ref,
-        created_at=promise.created_at,
-        status=promise.status.value,
-        attributes=dict(promise.attributes),
-        **REARM,
-    )
-    return row
+    # Spelled out rather than a loop over the columns: an import calls this for every row.
+    return {
+        "customer_id": promise.customer_id, "kind": promise.kind,
+        "status": promise.status.value, "due_at": promise.due_at,
+        "window_start": promise.window_start, "estimate_at": promise.estimate_at,
+        "attributes": dict(promise.attributes), "external_ref": promise.external_ref,
+        "deadline_version": promise.deadline_version, "times_broken": promise.times_broken,
+        "next_check_at": promise.next_check_at, "status_changed_at": promise.status_changed_at,
+        "created_at": promise.created_at, "updated_at": promise.updated_at, **REARM,
+    }  # fmt: skip
 
 
 def customer_row(customer: Customer) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.domain.ingest import CustomerData, ForgetReport, InteractionData, RowError, Upserted
+from notifier.domain.ledger import ERASED_WHEN_FORGOTTEN, merge_customer, with_undeliverable
 from notifier.domain.models import Customer, CustomerId, Direction, NotificationStatus
 from notifier.store.base import StoreBase, among
 from notifier.store.convert import (
@@ -24,8 +25,7 @@ from notifier.store.convert import (
     to_customer,
 )
 from notifier.store.ops_mentions import erase_ops_mentions
-
-_ADDRESS_CHANNEL = {"phone": "sms", "whatsapp": "whatsapp", "email": "email", "x_user_id": "x"}
+from notifier.store.revisions import customer_changes, customer_row
 
 
 class CustomerQueries(StoreBase):
@@ -91,11 +91,7 @@ class CustomerQueries(StoreBase):
                 update(customers)
                 .where(customers.c.id == customer_id)
                 .values(
-                    name=None,
-                    phone=None,
-                    email=None,
-                    whatsapp=None,
-                    x_user_id=None,
+                    **dict.fromkeys(ERASED_WHEN_FORGOTTEN),
                     undeliverable={},
                     forgotten_at=now,
                     updated_at=now,
@@ -193,6 +189,10 @@ async def _insert_interaction(conn: AsyncConnection, item: InteractionData, now:
 
 
 async def _touch_last_used(conn: AsyncConnection, item: InteractionData) -> None:
+    """Apply ``domain.ledger.after_inbound`` as conditional UPDATEs, safe against racing ones.
+
+    The WHERE clauses are that function's conditions; a property test holds them to it.
+    """
     values: dict[str, Any] = {"last_used_channel": item.channel, "last_inbound_at": item.at}
     newer = (customers.c.last_inbound_at.is_(None)) | (customers.c.last_inbound_at <= item.at)
     await conn.execute(
@@ -216,75 +216,34 @@ async def upsert_customers(
     default_locale: str,
     default_tz: str,
 ) -> list[Upserted]:
-    """Insert new customers in bulk and update the changed ones; return one outcome each."""
+    """Insert new customers in bulk and update the changed ones; return one outcome each.
+
+    Each merge of input and stored customer is ``domain.ledger.merge_customer``'s.
+    """
     ids = [c.id for c in items]
-    existing: dict[str, dict[str, Any]] = {
-        r["id"]: dict(r)
+    existing: dict[str, Customer] = {
+        r["id"]: to_customer(r)
         for r in (await conn.execute(select(customers).where(customers.c.id.in_(set(ids)))))
         .mappings()
         .all()
     }
-    fresh: dict[str, dict[str, Any]] = {}
+    fresh: dict[str, Customer] = {}
     results: list[Upserted] = []
     for item in items:
-        current = existing.get(item.id) or fresh.get(item.id)
-        if current is None:
-            row = _new_row(item, now, default_locale, default_tz)
-            fresh[item.id] = row
-            results.append(Upserted(item.id, created=True, changed=True))
-            continue
-        changes = _changes(current, item)
-        if item.id in fresh:
-            fresh[item.id].update(changes)
-        elif changes:
-            changes["updated_at"] = now
+        current = fresh.get(item.id) or existing.get(item.id)
+        merged = merge_customer(
+            current, item, now, default_locale=default_locale, default_tz=default_tz
+        )
+        if current is None or item.id in fresh:
+            fresh[item.id] = merged
+        elif merged is not current:
+            changes = customer_changes(current, merged, now)
             await conn.execute(update(customers).where(customers.c.id == item.id).values(**changes))
-            existing[item.id] = {**current, **changes}
-        results.append(Upserted(item.id, changed=bool(changes)))
+            existing[item.id] = merged
+        results.append(Upserted(item.id, created=current is None, changed=merged is not current))
     if fresh:
-        await conn.execute(customers.insert(), list(fresh.values()))
+        await conn.execute(customers.insert(), [customer_row(c) for c in fresh.values()])
     return results
-
-
-def _new_row(item: CustomerData, now: datetime, locale: str, tz: str) -> dict[str, Any]:
-    row: dict[str, Any] = {
-        "id": item.id, "name": None, "locale": locale, "timezone": tz, "country": None,
-        "phone": None, "email": None, "whatsapp": None, "x_user_id": None,
-        "preferred_channel": None,
-        "opted_out": [], "undeliverable": {}, "last_used_channel": None,
-        "last_inbound_at": None, "last_whatsapp_inbound_at": None, "forgotten_at": None,
-        "created_at": now, "updated_at": now,
-    }  # fmt: skip
-    row.update(
-        {k: v for k, v in item.values.items() if v is not None or k not in ("locale", "timezone")}
-    )
-    row["opted_out"] = sorted(c for c, ok in item.consent.items() if not ok)
-    return row
-
-
-def _changes(current: Any, item: CustomerData) -> dict[str, Any]:
-    changes: dict[str, Any] = {}
-    for key, value in item.values.items():
-        if key in ("locale", "timezone") and value is None:
-            continue
-        if current[key] != value:
-            changes[key] = value
-    if item.consent:
-        opted = set(current["opted_out"] or [])
-        opted |= {c for c, ok in item.consent.items() if not ok}
-        opted -= {c for c, ok in item.consent.items() if ok}
-        if sorted(opted) != sorted(current["opted_out"] or []):
-            changes["opted_out"] = sorted(opted)
-    # A changed address is a new chance: it is no longer known to be undeliverable.
-    undeliverable = dict(current["undeliverable"] or {})
-    for field_name, channel in _ADDRESS_CHANNEL.items():
-        if field_name in changes and channel in undeliverable:
-            del undeliverable[channel]
-    if undeliverable != (current["undeliverable"] or {}):
-        changes["undeliverable"] = undeliverable
-    if current["forgotten_at"] is not None and changes:
-        changes["forgotten_at"] = None
-    return changes
 
 
 async def mark_undeliverable(
@@ -297,8 +256,7 @@ async def mark_undeliverable(
     current = await conn.scalar(
         select(customers.c.undeliverable).where(customers.c.id == customer_id)
     )
-    marks: dict[str, Any] = dict(current or {})
-    marks[channel] = address
+    marks = with_undeliverable(dict(current or {}), channel, address)
     await conn.execute(
         update(customers).where(customers.c.id == customer_id).values(undeliverable=marks)
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.domain.errors import ConflictError, NotFoundError
 from notifier.domain.ingest import PromiseData, RowError, Upserted
+from notifier.domain.ledger import Refusal, reschedule, rescheduled_data, settle
 from notifier.domain.models import (
     Promise,
     PromiseEvent,
@@ -26,16 +27,8 @@ from notifier.store.convert import (
     to_promise,
     to_promise_event,
 )
-from notifier.store.upserts import REARM, reschedule_data, reschedule_values, upsert_promises
-
-# What keep and cancel may change, and into what.
-_TRANSITIONS = {
-    PromiseEventType.KEPT: (PromiseStatus.KEPT, {PromiseStatus.OPEN, PromiseStatus.BROKEN}),
-    PromiseEventType.CANCELLED: (
-        PromiseStatus.CANCELLED,
-        {PromiseStatus.OPEN, PromiseStatus.BROKEN},
-    ),
-}
+from notifier.store.revisions import promise_changes
+from notifier.store.upserts import upsert_promises
 
 
 class PromiseQueries(StoreBase):
@@ -120,25 +113,16 @@ class PromiseQueries(StoreBase):
     async def settle_promise(
         self, promise_id: int, event: PromiseEventType, source: Source, now: datetime
     ) -> Promise:
-        """Keep or cancel the promise; doing it twice is a no-op, undoing the other a conflict."""
-        target, allowed = _TRANSITIONS[event]
+        """Keep or cancel the promise (``domain.ledger.settle``), under the row's lock."""
         async with self.transaction() as conn:
-            row = await _locked(conn, promise_id)
-            status = PromiseStatus(row["status"])
-            if status is target:
-                return to_promise(row)
-            if status not in allowed:
-                raise ConflictError(f"promise {promise_id} is {status.value}; it cannot be {event}")
-            changes = {
-                "status": target.value,
-                "status_changed_at": now,
-                "updated_at": now,
-                "next_check_at": now,
-                **REARM,
-            }
-            await conn.execute(update(promises).where(promises.c.id == promise_id).values(changes))
-            await _event(conn, promise_id, event, now, source, row["deadline_version"], {})
-            return to_promise({**row, **changes})
+            before = to_promise(await _locked(conn, promise_id))
+            after = settle(before, event, now)
+            if isinstance(after, Refusal):
+                raise ConflictError(after.reason)
+            if after is not before:
+                await _write(conn, before, after)
+                await _event(conn, promise_id, event, now, source, after.deadline_version, {})
+            return after
 
     async def reschedule_promise(
         self,
@@ -148,23 +132,24 @@ class PromiseQueries(StoreBase):
         source: Source,
         now: datetime,
     ) -> Promise:
-        """Move the deadline: a new deadline version, counted as a broken promise."""
+        """Move the deadline (``domain.ledger.reschedule``), under the row's lock."""
         async with self.transaction() as conn:
-            row = await _locked(conn, promise_id)
-            if PromiseStatus(row["status"]) in (PromiseStatus.KEPT, PromiseStatus.CANCELLED):
-                raise ConflictError(
-                    f"promise {promise_id} is {row['status']}; a settled promise cannot be "
-                    "rescheduled"
-                )
-            changes = reschedule_values(row, due_at, window_start, now)
-            if not changes:
-                return to_promise(row)
-            await conn.execute(update(promises).where(promises.c.id == promise_id).values(changes))
-            await _event(
-                conn, promise_id, PromiseEventType.RESCHEDULED, now, source,
-                changes["deadline_version"], reschedule_data(row, due_at, window_start),
-            )  # fmt: skip
-            return to_promise({**row, **changes})
+            before = to_promise(await _locked(conn, promise_id))
+            after = reschedule(before, due_at, window_start, now)
+            if isinstance(after, Refusal):
+                raise ConflictError(after.reason)
+            if after is not before:
+                await _write(conn, before, after)
+                await _event(
+                    conn, promise_id, PromiseEventType.RESCHEDULED, now, source,
+                    after.deadline_version, rescheduled_data(before, after),
+                )  # fmt: skip
+            return after
+
+
+async def _write(conn: AsyncConnection, before: Promise, after: Promise) -> None:
+    changes = promise_changes(before, after)
+    await conn.execute(update(promises).where(promises.c.id == before.id).values(changes))
 
 
 async def _locked(conn: AsyncConnection, promise_id: int) -> dict[str, Any]:
@@ -184,7 +169,7 @@ async def _event(
     at: datetime,
     source: Source,
     deadline_version: int,
-    data: dict[str, Any],
+    data: Mapping[str, Any],
 ) -> None:
     await conn.execute(
         promise_events.insert().values(
@@ -193,6 +178,6 @@ async def _event(
             at=at,
             source=source.value,
             deadline_version=deadline_version,
-            data=data,
+            data=dict(data),
         )
     )

@@ -12,6 +12,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.domain.health import Backlog
+from notifier.domain.ledger import with_consent
 from notifier.domain.models import ChannelName, NotificationStatus
 from notifier.store.base import StoreBase, among
 from notifier.store.convert import (
@@ -250,8 +251,7 @@ async def set_consent(
     ).first()
     if current is None:
         return False
-    opted = set(current[0] or [])
-    opted = opted - {channel} if allowed else opted | {channel}
+    opted: frozenset[str] = with_consent(frozenset(current[0] or []), {channel: allowed})
     await conn.execute(
         update(customers)
         .where(customers.c.id == customer_id)

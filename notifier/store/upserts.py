@@ -10,42 +10,10 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.domain.ingest import PromiseData, RowError, Upserted
-from notifier.domain.models import PromiseEventType, PromiseStatus, Source
-from notifier.store.convert import customers, promise_events, promises
-
-_EDITABLE = ("kind", "window_start", "estimate_at", "attributes")
-# An edit re-arms the check and forgets the scan's plan errors: the values it failed on
-# may be the ones just fixed.
-REARM = {"plan_errors": 0, "plan_error": None}
-
-
-def reschedule_values(
-    row: dict[str, Any], due_at: datetime, window_start: datetime | None, now: datetime
-) -> dict[str, Any]:
-    if row["due_at"] == due_at and row["window_start"] == window_start:
-        return {}
-    return {
-        "due_at": due_at,
-        "window_start": window_start,
-        "deadline_version": row["deadline_version"] + 1,
-        "times_broken": row["times_broken"] + 1,
-        "status": PromiseStatus.OPEN.value,
-        "status_changed_at": now,
-        "updated_at": now,
-        "next_check_at": now,
-        **REARM,
-    }
-
-
-def reschedule_data(
-    row: dict[str, Any], due_at: datetime, window_start: datetime | None
-) -> dict[str, Any]:
-    return {
-        "old_due_at": row["due_at"].isoformat(),
-        "new_due_at": due_at.isoformat(),
-        "old_window_start": row["window_start"].isoformat() if row["window_start"] else None,
-        "new_window_start": window_start.isoformat() if window_start else None,
-    }
+from notifier.domain.ledger import UNSTORED, open_promise, revise
+from notifier.domain.models import PromiseEventType, Source
+from notifier.store.convert import customers, promise_events, promises, to_promise
+from notifier.store.revisions import promise_changes, promise_row
 
 
 async def upsert_promises(
@@ -87,7 +55,9 @@ async def upsert_promises(
             )
         current.update(outcome)
         results.append(
-            Upserted(item.external_ref, changed=bool(outcome), rescheduled="due_at" in outcome)
+            Upserted(
+                item.external_ref, changed=bool(outcome), rescheduled="deadline_version" in outcome
+            )
         )
     if fresh:
         await _insert_fresh(conn, fresh, events, source, now)
@@ -108,22 +78,7 @@ async def upsert_promises(
 
 
 def _new_promise(item: PromiseData, now: datetime) -> dict[str, Any]:
-    return {
-        "customer_id": item.customer_id,
-        "kind": item.kind,
-        "status": PromiseStatus.OPEN.value,
-        "due_at": item.due_at,
-        "window_start": item.window_start,
-        "estimate_at": item.estimate_at,
-        "attributes": dict(item.attributes),
-        "external_ref": item.external_ref,
-        "deadline_version": 1,
-        "times_broken": 0,
-        "next_check_at": now,
-        "status_changed_at": now,
-        "created_at": now,
-        "updated_at": now,
-    }
+    return promise_row(open_promise(item, now))
 
 
 async def _insert_fresh(
@@ -165,49 +120,21 @@ def _update_from(
     events: list[dict[str, Any]],
     source: Source,
 ) -> dict[str, Any] | RowError:
-    if current["customer_id"] != item.customer_id:
-        return RowError(
-            "customer_id",
-            f"external_ref {item.external_ref!r} belongs to customer {current['customer_id']!r}",
+    # A row created earlier in this batch has no id yet: the rules do not look at it.
+    before = to_promise(current if "id" in current else {**current, "id": UNSTORED})
+    revision = revise(before, item, now)
+    if isinstance(revision, RowError):
+        return revision
+    if revision.event is not None:
+        events.append(
+            {
+                "promise_id": current.get("id"),
+                "_ref": current["external_ref"],
+                "type": revision.event.value,
+                "at": now,
+                "source": source.value,
+                "deadline_version": revision.promise.deadline_version,
+                "data": revision.data,
+            }
         )
-    changes: dict[str, Any] = {}
-    for key in _EDITABLE:
-        value = getattr(item, key)
-        if key == "attributes":
-            value = dict(value)
-        if current[key] != value:
-            changes[key] = value
-    settled = current["status"] in (PromiseStatus.KEPT.value, PromiseStatus.CANCELLED.value)
-    moved = reschedule_values(current, item.due_at, item.window_start, now) if not settled else {}
-    if moved:
-        data = reschedule_data(current, item.due_at, item.window_start)
-        changes.update(moved)
-        _queue_event(events, current, PromiseEventType.RESCHEDULED, now, source, moved, data)
-    elif changes:
-        changes.update(updated_at=now, next_check_at=now)
-        fields = sorted(changes)
-        changes.update(REARM)
-        _queue_event(events, current, PromiseEventType.UPDATED, now, source, {}, {"fields": fields})
-    return changes
-
-
-def _queue_event(
-    events: list[dict[str, Any]],
-    current: dict[str, Any],
-    type_: PromiseEventType,
-    now: datetime,
-    source: Source,
-    changes: dict[str, Any],
-    data: dict[str, Any],
-) -> None:
-    events.append(
-        {
-            "promise_id": current.get("id"),
-            "_ref": current["external_ref"],
-            "type": type_.value,
-            "at": now,
-            "source": source.value,
-            "deadline_version": changes.get("deadline_version", current["deadline_version"]),
-            "data": data,
-        }
-    )
+    return promise_changes(before, revision.promise)

@@ -56,7 +56,6 @@ class Dispatcher:
     ) -> None:
         self.store = store
         self.channels = channels
-        self.composer = composer
         self.clock = clock
         self.settings = settings
         self.owner = owner or f"notifier-{uuid.uuid4().hex[:12]}"
@@ -70,6 +69,15 @@ class Dispatcher:
         self.render_stage = RenderStage(store, composer, self.metrics)
         self.mutes = mutes  # what holds individual notices back (a crisis, later)
         self.wakeup = asyncio.Event()
+
+    @property
+    def composer(self) -> Composer:
+        """The templates in force: a reload replaces them here, for the render stage."""
+        return self.render_stage.composer
+
+    @composer.setter
+    def composer(self, composer: Composer) -> None:
+        self.render_stage.composer = composer
 
     def wake(self) -> None:
         """Look at the outbox now (the scan or the API added rows)."""

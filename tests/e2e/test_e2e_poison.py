@@ -102,7 +102,8 @@ async def test_a_poisoned_promise_amount_and_template_silence_no_one_else(
         found = [
             r
             for r in await rows(e2e_db)
-            if r["customer_id"] == "c-bea" and r["message"] == "refund_late"
+            # The refund is days late: its latest step speaks (late_person), not the first.
+            if r["promise_id"] == huge and r["message"] != "escalation"
         ]
         return found if found and all(r["status"] == "failed" for r in found) else []
 

@@ -16,7 +16,7 @@ from notifier.domain.models import ChannelName, Customer, Promise
 from notifier.domain.names import given_names
 from notifier.domain.outbox import Notification
 from notifier.templates import Company, Renderer, build_context
-from notifier.templates.render import Rendered, RenderJob
+from notifier.templates.render import Rendered, RenderJob, TemplateError
 
 WHATSAPP_SESSION = timedelta(hours=24)
 OPS_LOCALE = "en"  # ops messages ship in English; a template in the default locale wins
@@ -98,7 +98,7 @@ class Draft:
     notification: Notification
     message: str
     channel: ChannelName
-    customer: Customer
+    customer: Customer | None  # None: an ops notice about no one customer
     promise: Promise | None
     others: Sequence[Promise]
 
@@ -153,12 +153,14 @@ class Composer:
             ops=ops,
         )
 
-    async def render_many(self, items: Sequence[Draft], now: datetime) -> list[Rendered | None]:
+    async def render_many(
+        self, items: Sequence[Draft], now: datetime
+    ) -> list[Rendered | TemplateError | None]:
         """Render customer messages in one trip to the renderer's worker thread.
 
-        Each item comes back rendered, or None when it must be rendered alone with
-        ``render`` (its context could not be built, or its template failed): that path
-        reports its own error, the same as if it had never been tried here.
+        Each item comes back rendered, as the TemplateError its render raised (the same
+        ``render`` would raise), or None when it must be rendered alone with ``render``:
+        its context could not be built, or the batch path itself failed.
         """
         jobs: list[RenderJob] = []
         places: list[int | None] = []
@@ -175,11 +177,7 @@ class Composer:
             results = await self.renderer.render_many_async(jobs)
         except Exception:  # a bug in the batch path must not fail the claim: go one by one
             return [None] * len(items)
-        out: list[Rendered | None] = []
-        for i in places:
-            found = results[i] if i is not None else None
-            out.append(found if isinstance(found, Rendered) else None)
-        return out
+        return [None if i is None else results[i] for i in places]
 
     def template_path(
         self, n: Notification, message: str, channel: ChannelName, customer: Customer | None

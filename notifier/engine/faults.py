@@ -14,6 +14,7 @@ from pathlib import Path
 import structlog
 from jinja2 import Template
 
+from notifier.domain.consequences import unfold
 from notifier.domain.errors import one_line
 from notifier.domain.models import NotificationId
 from notifier.domain.outbox import WRITE_ERROR, Change, Event, Notification, back_in_outbox, failed
@@ -41,12 +42,6 @@ def unfold_unwritten(changes: list[Change], a: Attempt, now: datetime) -> None:
     changes[:] = [c for c in changes if not (c.id in ids and c.folded_into == a.notification.id)]
     reason = f"notification {a.notification.id} did not go out; back in the outbox"
     changes.extend(back_in_outbox(m.id, now, Event("unfolded", reason)) for m in a.members)
-
-
-def unfold_members(a: Attempt, now: datetime) -> list[Change]:
-    """Give the members of a message that will not go out their own rows back."""
-    reason = f"notification {a.notification.id} did not go out; back in the outbox"
-    return [back_in_outbox(m.id, now, Event("unfolded", reason), unfold=True) for m in a.members]
 
 
 def render_fault(exc: BaseException, template: Path | None) -> str:
@@ -147,7 +142,7 @@ async def write_isolated(
             cause = getattr(exc, "orig", None) or exc
             fallback = [failed(primary, WRITE_ERROR, one_line(cause), channel)]
             if attempt is not None:
-                fallback += unfold_members(attempt, now)
+                fallback += unfold(attempt.notification, attempt.members, now)
             await store.apply_changes(fallback, now)
             refused.add(primary)
     return refused

@@ -84,23 +84,18 @@ class RenderStage:
             self.metrics.dispatch_errors.labels(reason).inc()
         return failed(n.id, reason, text, channel)
 
-    async def _render_ahead(self, batch: ClaimedBatch, now: datetime) -> dict[int, Rendered]:
+    async def _render_ahead(
+        self, batch: ClaimedBatch, now: datetime
+    ) -> dict[int, Rendered | TemplateError]:
         """Render the batch's customer messages in one go; key: the attempt's ``id()``.
 
-        One trip to the renderer's thread for the batch instead of one per message. What
-        is missing here (ops messages, a failure) renders alone in ``_render``.
+        One trip to the renderer's thread for the batch instead of one per message; a
+        render that failed comes back as its error, not rendered a second time. What is
+        missing here (ops messages, a context that could not be built) renders alone.
         """
-        drafts: list[tuple[Attempt, Draft]] = []
-        for a in batch.attempts:
-            n = a.notification
-            customer = batch.customers.get(n.customer_id) if n.customer_id is not None else None
-            if n.audience != "customer" or customer is None:
-                continue
-            promise = batch.promises.get(n.promise_id) if n.promise_id is not None else None
-            others = [batch.promises[m.promise_id] for m in a.members
-                      if m.promise_id is not None and m.promise_id in batch.promises]  # fmt: skip
-            message = CONSOLIDATED if a.members else n.message
-            drafts.append((a, Draft(n, message, a.route.channel, customer, promise, others)))
+        drafts = [(a, d) for a in batch.attempts
+                  if (d := _draft(a, batch)).customer is not None
+                  and a.notification.audience == "customer"]  # fmt: skip
         if not drafts:
             return {}
         rendered = await self.composer.render_many([d for _, d in drafts], now)
@@ -112,17 +107,19 @@ class RenderStage:
         ahead = await self._render_ahead(batch, now)
         for a in batch.attempts:
             n, send = a.notification, a.route
-            customer = batch.customers.get(n.customer_id) if n.customer_id is not None else None
+            draft = _draft(a, batch)
+            customer, promise, others, message = (
+                draft.customer,
+                draft.promise,
+                draft.others,
+                draft.message,
+            )
             if customer is None and n.customer_id is not None:  # erased meanwhile (escalation)
                 unfold_unwritten(batch.changes, a, now)
                 batch.changes.append(
                     final(n, NotificationStatus.CANCELLED, "cancelled", CUSTOMER_GONE)
                 )
                 continue
-            promise = batch.promises.get(n.promise_id) if n.promise_id is not None else None
-            others = [batch.promises[m.promise_id] for m in a.members
-                      if m.promise_id is not None and m.promise_id in batch.promises]  # fmt: skip
-            message = CONSOLIDATED if a.members else n.message
             to_ops = n.audience == "ops"
             timeline = (
                 await self.store.timeline(n.customer_id)
@@ -132,7 +129,10 @@ class RenderStage:
             ops = await self._ops_values(n) if to_ops else None
             template = self.composer.template_path(n, message, send.channel, customer)
             try:
-                rendered = ahead.pop(id(a), None) or await self.composer.render(
+                early = ahead.pop(id(a), None)
+                if isinstance(early, TemplateError):
+                    raise early  # the batch's render of this row failed: the same error
+                rendered = early or await self.composer.render(
                     n, message, send.channel, customer, promise, others, now, timeline, ops
                 )
             except Exception as exc:
@@ -183,6 +183,17 @@ class RenderStage:
         ids = [str(c["id"]) for c in found if isinstance(c, dict) and "id" in c]
         timelines = {cid: await self.store.timeline(cid, limit=OPS_TIMELINE) for cid in ids}
         return ops_context(n.data, timelines)
+
+
+def _draft(a: Attempt, batch: ClaimedBatch) -> Draft:
+    """Return what rendering ``a`` takes from the batch: its customer, promises, message."""
+    n = a.notification
+    customer = batch.customers.get(n.customer_id) if n.customer_id is not None else None
+    promise = batch.promises.get(n.promise_id) if n.promise_id is not None else None
+    others = [batch.promises[m.promise_id] for m in a.members
+              if m.promise_id is not None and m.promise_id in batch.promises]  # fmt: skip
+    message = CONSOLIDATED if a.members else n.message
+    return Draft(n, message, a.route.channel, customer, promise, others)
 
 
 def _members(a: Attempt) -> tuple[NotificationId, ...] | None:

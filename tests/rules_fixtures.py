@@ -58,3 +58,15 @@ def ruleset(text: str, defaults: RuleDefaults | None = None) -> RuleSet:
     rules, errors = parse_rule_file(doc.data, defaults)
     assert not errors, errors
     return RuleSet(tuple(r for _, r in rules), defaults)
+
+
+def matching(match: str) -> RuleSet:
+    """Return a one-rule set whose ``match`` is the YAML ``match`` (one line, or nested)."""
+    return ruleset(f"""
+rules:
+  - id: r
+    match:
+      {match}
+    when: {{overdue: 1h}}
+    notify: {{message: m}}
+""")

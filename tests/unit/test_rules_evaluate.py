@@ -11,7 +11,7 @@ from notifier.domain.models import PromiseStatus
 from notifier.domain.notices import SentLedger
 from notifier.domain.quiet_hours import QuietAction, QuietHours
 from notifier.domain.rules import RuleDefaults, due_notices, next_check_at
-from tests.rules_fixtures import DUE, customer, promise, ruleset
+from tests.rules_fixtures import DUE, customer, matching, promise, ruleset
 
 H = timedelta(hours=1)
 DELIVERY = """
@@ -262,14 +262,7 @@ def test_next_check_at_walks_the_stages() -> None:
 def test_match_conditions(
     match: str, attributes: dict[str, object], cust: dict[str, str], fires: bool
 ) -> None:
-    rules = ruleset(f"""
-rules:
-  - id: r
-    match:
-      {match}
-    when: {{overdue: 1h}}
-    notify: {{message: m}}
-""")
+    rules = matching(match)
     c = customer(**cust)
     found = due_notices(promise(attributes=attributes), c, rules, SentLedger(), DUE + H)
     assert bool(found) is fires

@@ -13,7 +13,7 @@ from notifier.domain.models import Customer, CustomerId, Promise
 from notifier.domain.notices import SentLedger
 from notifier.domain.rules import due_notices
 from notifier.engine.rules_check import load_rules
-from tests.rules_fixtures import DUE, customer, promise, ruleset
+from tests.rules_fixtures import DUE, customer, matching, promise
 
 ROOT = Path(__file__).parents[2]
 H = timedelta(hours=1)
@@ -69,13 +69,6 @@ def test_a_signal_that_arrives_late_still_warns_before_the_deadline() -> None:
     ],
 )  # fmt: skip
 def test_any_and_time_fields(match: str, p: Promise, fires: bool) -> None:
-    rules = ruleset(f"""
-rules:
-  - id: r
-    match:
-      {match}
-    when: {{overdue: 1h}}
-    notify: {{message: m}}
-""")
+    rules = matching(match)
     c = Customer(CustomerId("c-1"), "es-AR", "America/Argentina/Buenos_Aires")
     assert bool(due_notices(p, c, rules, SentLedger(), DUE + H)) is fires

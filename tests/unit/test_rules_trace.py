@@ -19,18 +19,11 @@ from notifier.domain.rules.match import (
     trace_match,
 )
 from notifier.domain.rules.model import Condition
-from tests.rules_fixtures import customer, promise, ruleset
+from tests.rules_fixtures import customer, matching, promise, ruleset
 
 
 def _condition(match: str) -> Condition:
-    rules = ruleset(f"""
-rules:
-  - id: r
-    match:
-      {match}
-    when: {{overdue: 1h}}
-    notify: {{message: m}}
-""")
+    rules = matching(match)
     [condition] = rules.rules[0].match
     return condition
 

@@ -57,7 +57,8 @@ async def test_the_caller_stops_waiting_for_a_batch_stuck_past_its_deadlines() -
             stuck.wait()
         return f"r{i}"
 
-    pool = RenderPool(timedelta(milliseconds=1), grace=timedelta(milliseconds=50))
+    # A second of grace: the first job must finish inside it even on a loaded machine.
+    pool = RenderPool(timedelta(milliseconds=1), grace=timedelta(seconds=1))
     try:
         results = await pool.run_each(render, [0, 1, 2], on_timeout=lambda i: TimeoutError(i))
     finally:
@@ -72,15 +73,17 @@ async def test_the_caller_stops_waiting_for_a_batch_stuck_past_its_deadlines() -
 
 
 async def test_a_batch_longer_than_one_wait_is_waited_for_while_it_progresses() -> None:
-    # Each item takes well under the wait (1 ms + 250 ms grace); all four take longer.
-    pool = RenderPool(timedelta(milliseconds=1), grace=timedelta(milliseconds=250))
+    # Each item takes well under one wait (1 ms + 1.5 s grace: over a second to spare on a
+    # loaded machine); all eight together take longer than one wait.
+    pool = RenderPool(timedelta(milliseconds=1), grace=timedelta(milliseconds=1500))
 
     def render(i: int) -> str:
-        time.sleep(0.1)
+        time.sleep(0.25)
         return f"r{i}"
 
+    items = list(range(8))
     try:
-        results = await pool.run_each(render, [0, 1, 2, 3], on_timeout=lambda i: TimeoutError(i))
+        results = await pool.run_each(render, items, on_timeout=lambda i: TimeoutError(i))
     finally:
         pool.close()
-    assert results == ["r0", "r1", "r2", "r3"]
+    assert results == [f"r{i}" for i in items]

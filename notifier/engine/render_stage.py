@@ -15,6 +15,7 @@ import structlog
 
 from notifier.domain.decide import CONSOLIDATED, CUSTOMER_GONE, final
 from notifier.domain.errors import one_line
+from notifier.domain.ingest import TimelineEntry
 from notifier.domain.models import (
     ChannelName,
     Customer,
@@ -126,9 +127,11 @@ class RenderStage:
                 if to_ops and n.customer_id is not None
                 else []
             )
-            ops = await self._ops_values(n) if to_ops else None
+            timelines = await self._ops_timelines(n) if to_ops else None
             template = self.composer.template_path(n, message, send.channel, customer)
             try:
+                # The row's own values (a hand-edited payload, say) fail this row alone.
+                ops = None if timelines is None else ops_context(n.data, timelines)
                 early = ahead.pop(id(a), None)
                 if isinstance(early, TemplateError):
                     raise early  # the batch's render of this row failed: the same error
@@ -176,13 +179,12 @@ class RenderStage:
             ready.append(Attempt(n, send, a.members, change, outbound, rendered.sms))
         batch.attempts = ready
 
-    async def _ops_values(self, n: Notification) -> dict[str, object]:
-        """Return what an ops template reads: the row's values, the customers' timelines."""
+    async def _ops_timelines(self, n: Notification) -> dict[str, list[TimelineEntry]]:
+        """Return the timelines an ops template shows: each customer the row names."""
         named = n.data.get("customers")
         found = named if isinstance(named, list) else []
         ids = [str(c["id"]) for c in found if isinstance(c, dict) and "id" in c]
-        timelines = {cid: await self.store.timeline(cid, limit=OPS_TIMELINE) for cid in ids}
-        return ops_context(n.data, timelines)
+        return {cid: await self.store.timeline(cid, limit=OPS_TIMELINE) for cid in ids}
 
 
 def _draft(a: Attempt, batch: ClaimedBatch) -> Draft:

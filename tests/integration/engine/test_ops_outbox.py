@@ -6,6 +6,7 @@ the provider fails for a moment, and land once per dedupe key.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -197,3 +198,22 @@ async def test_when_email_itself_is_down_no_alert_is_queued(rig: Rig) -> None:
     assert [(p["kind"], p["target"]) for p in pauses] == [("down", "email")]
     assert await _ops_rows(rig) == []
     assert "channel.down_alert_skipped" in {e["event"] for e in logs}
+
+
+async def test_an_ops_row_whose_own_values_are_spoilt_fails_alone(rig: Rig) -> None:
+    # A hand-edited payload: its instant is no time at all. That row fails render_error;
+    # the claim is not released over and over, and the other alert goes out.
+    now = rig.clock.now()
+    good = channel_down_notice("whatsapp", "HTTP 401", now, now + timedelta(minutes=5))
+    spoilt = channel_down_notice("x", "HTTP 401", now, now + timedelta(minutes=5))
+    spoilt = replace(spoilt, data={**spoilt.data, "until": "not a time"})
+    assert await rig.store.enqueue([Scheduled(good, now), Scheduled(spoilt, now)], now) == 2
+
+    await rig.dispatcher.dispatch_until_idle()
+
+    rows = {r.notification.dedupe_key: r for r in await _ops_rows(rig)}
+    assert rows[good.dedupe_key].notification.status is NotificationStatus.SENT
+    bad = rows[spoilt.dedupe_key]
+    assert (bad.notification.status, bad.error_code) == (NotificationStatus.FAILED, "render_error")
+    assert "not a time" in (bad.error or "")
+    assert "paused for everyone" in _plain(rig, OPS)

@@ -21,6 +21,9 @@ from notifier.domain.models import (
 from notifier.engine.ledger import Ledger
 
 # id | name | locale | timezone | phone | email at example.com | last used channel
+# Some SMS customer with a late or at-risk promise is awake at almost any UTC hour (Madrid,
+# Chicago, Tijuana: 07:00 to 05:00 UTC), so a newcomer's first run shows an SMS apology
+# outside quiet hours whenever it is started.
 _PEOPLE_TABLE = """
 ana | Ana Pérez | es-AR | America/Argentina/Buenos_Aires | +5491155550101 | ana.perez | whatsapp
 martin | Martín Gómez | es-AR | America/Argentina/Cordoba | +5493515550102 | martin.gomez | sms
@@ -40,10 +43,10 @@ thiago | Thiago Oliveira | pt-BR | America/Manaus | +5592955550115 | thiago.o | 
 fernanda | Fernanda Lima | pt-BR | America/Recife | +5581955550116 | fernanda.lima | whatsapp
 emily | Emily Johnson | en | America/New_York | +12125550117 | emily.j | email
 michael | Michael Brown | en | America/Chicago | +13125550118 | m.brown | sms
-sarah | Sarah Davis | en | America/Los_Angeles | +14155550119 | sarah.d | x
-carlos | Carlos Ramírez | es | America/Caracas | +584125550120 | carlos.r | whatsapp
-isabel | Isabel Torres | es | Europe/Madrid | +34655550121 | isabel.t | email
 pablo | Pablo Sánchez | es-MX | America/Tijuana | +526645550122 | pablo.s | sms
+carlos | Carlos Ramírez | es | America/Caracas | +584125550120 | carlos.r | whatsapp
+isabel | Isabel Torres | es | Europe/Madrid | +34655550121 | isabel.t | sms
+sarah | Sarah Davis | en | America/Los_Angeles | +14155550119 | sarah.d | x
 gabriela | Gabriela Vargas | es | America/Costa_Rica | +50685550123 | gabi.vargas | whatsapp
 andres | Andrés Morales | es | America/Guayaquil | +593995550124 | andres.m | email
 """

@@ -21,9 +21,9 @@ from notifier.domain.models import (
 from notifier.engine.ledger import Ledger
 
 # id | name | locale | timezone | phone | email at example.com | last used channel
-# Some SMS customer with a late or at-risk promise is awake at almost any UTC hour (Madrid,
-# Chicago, Tijuana: 07:00 to 05:00 UTC), so a newcomer's first run shows an SMS apology
-# outside quiet hours whenever it is started.
+# Some SMS customer with a late or at-risk promise is outside quiet hours (21:00-08:00 in
+# their own zone) at every UTC hour (Madrid, Chicago, Tijuana, Sydney), so a newcomer's
+# first run shows an SMS apology whenever it is started.
 _PEOPLE_TABLE = """
 ana | Ana Pérez | es-AR | America/Argentina/Buenos_Aires | +5491155550101 | ana.perez | whatsapp
 martin | Martín Gómez | es-AR | America/Argentina/Cordoba | +5493515550102 | martin.gomez | sms
@@ -49,6 +49,7 @@ isabel | Isabel Torres | es | Europe/Madrid | +34655550121 | isabel.t | sms
 sarah | Sarah Davis | en | America/Los_Angeles | +14155550119 | sarah.d | x
 gabriela | Gabriela Vargas | es | America/Costa_Rica | +50685550123 | gabi.vargas | whatsapp
 andres | Andrés Morales | es | America/Guayaquil | +593995550124 | andres.m | email
+jack | Jack Wilson | en | Australia/Sydney | +61255550125 | jack.w | sms
 """
 _PEOPLE: list[tuple[str, ...]] = [
     tuple(cell.strip() for cell in line.split("|")) for line in _PEOPLE_TABLE.strip().splitlines()

@@ -36,8 +36,8 @@ from notifier.channels.base import OutboundMessage
 from notifier.channels.registry import build_channels
 from notifier.clock import SystemClock
 from notifier.config import Settings
-from notifier.engine.compose import Composer
-from notifier.engine.dispatch import Dispatcher
+from notifier.engine.delivery.compose import Composer
+from notifier.engine.delivery.dispatcher import Dispatcher
 from notifier.process import tune_gc
 from notifier.store.store import Store
 from notifier.templates import Company, Renderer
@@ -130,7 +130,7 @@ def measure_limiter(times: list[float], rate: float, origin: float) -> tuple[flo
     """Return the sustained rate and the most the server received beyond the allowance
     (negative: the closest it came, below).
 
-    The senders' buckets hold no burst (notifier.engine.sending.rates): by any instant t,
+    The senders' buckets hold no burst (notifier.engine.delivery.sending.rates): by any instant t,
     at most 1 + rate * (t - origin) messages may have been let go, ``origin`` being when
     the bucket let the first one go; the server cannot have received more. The origin is
     not the first arrival: that send opens the first SMTP connection while the other
@@ -149,7 +149,7 @@ async def _limited(a: dict[str, Any]) -> dict[str, Any]:
     """Run the dispatch child, noting when the sender's bucket let the first send go."""
     from unittest.mock import patch
 
-    from notifier.engine.ratelimit import TokenBucket
+    from notifier.engine.delivery.ratelimit import TokenBucket
 
     released: list[float] = []
     acquire = TokenBucket.acquire

@@ -1,6 +1,6 @@
 """Scan cost against ledger size: one tick with 10,000 promises due among N open ones.
 
-The real ``notifier.engine.scan.scan`` on the real store, with the shipped rules, on a
+The real ``notifier.engine.planning.scanner.scan`` on the real store, with the shipped rules, on a
 ledger written by ``bench.generate``. The pool is warmed first (a daemon's tick finds
 its connections open); the tick itself is timed from the first query to the commit.
 
@@ -22,8 +22,8 @@ from bench.common import DATABASES, ROOT, Figure, bench_now, database
 from bench.generate import Ledger, fill
 from notifier.config import Settings
 from notifier.domain.rules.model import RuleSet
-from notifier.engine.rules_check import defaults_from_settings, load_rules
-from notifier.engine.scan import ScanReport, scan
+from notifier.engine.planning.scanner import ScanReport, scan
+from notifier.engine.rulefiles.check import defaults_from_settings, load_rules
 from notifier.process import tune_gc
 from notifier.store.store import Store
 from notifier.templates import Renderer

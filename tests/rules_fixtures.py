@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from notifier.domain.models import Customer, CustomerId, Promise, PromiseId, PromiseStatus
 from notifier.domain.rules.model import RuleDefaults, RuleSet
 from notifier.domain.rules.rule_file import parse_rule_file
-from notifier.engine.rules_loader import read_yaml
+from notifier.engine.rulefiles.loader import read_yaml
 
 DUE = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)  # a Tuesday, 12:00 in Buenos Aires
 

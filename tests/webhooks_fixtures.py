@@ -17,9 +17,9 @@ from notifier.channels.registry import Channels, build_channels
 from notifier.config import Settings
 from notifier.domain.ingest import CustomerData
 from notifier.domain.models import CustomerId
-from notifier.engine.compose import Composer
-from notifier.engine.dispatch import Dispatcher
-from notifier.engine.ledger import Ledger
+from notifier.engine.delivery.compose import Composer
+from notifier.engine.delivery.dispatcher import Dispatcher
+from notifier.engine.ingest.ledger_service import Ledger
 from notifier.store.store import Store
 from notifier.templates import Company, Renderer
 from tests.conftest import FakeClock

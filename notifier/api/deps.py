@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from notifier.engine.services import Services as Services
+from notifier.engine.wiring.services import Services as Services
 
 
 def services(request: Request) -> Services:

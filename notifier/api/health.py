@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Response, status
 
 from notifier.api.deps import ServicesDep
-from notifier.engine.health import Health
+from notifier.engine.wiring.monitor import Health
 
 router = APIRouter(tags=["health"])
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response, status
 from notifier.api.deps import ServicesDep, require_token
 from notifier.domain.limits import MAX_ID
 from notifier.domain.models import PromiseStatus, Source
-from notifier.engine.ledger import new_external_ref
+from notifier.engine.ingest.ledger_service import new_external_ref
 from notifier.schemas import (
     CustomerIn,
     Identifier,

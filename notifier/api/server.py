@@ -11,7 +11,7 @@ import uvicorn
 
 from notifier.api.app import create_app
 from notifier.domain.errors import NotifierError
-from notifier.engine.services import Services
+from notifier.engine.wiring.services import Services
 from notifier.observability import Metrics
 
 

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 from notifier import __version__
 from notifier.clock import system_clock
 from notifier.config import Settings, load_settings
-from notifier.engine.ledger import Ledger, LedgerDefaults
+from notifier.engine.ingest.ledger_service import Ledger, LedgerDefaults
 from notifier.store.store import Store
 
 app = typer.Typer(

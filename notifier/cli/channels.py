@@ -15,7 +15,7 @@ from notifier.cli.readiness import require_links
 from notifier.clock import system_clock
 from notifier.config import Settings
 from notifier.domain.models import CHANNELS, ChannelName, is_channel
-from notifier.engine.compose import Recipient, outbound_message
+from notifier.engine.delivery.compose import Recipient, outbound_message
 from notifier.templates import SAMPLES, Renderer
 
 channels_app = typer.Typer(

@@ -14,12 +14,12 @@ from notifier.cli.app import app, fail, settings
 from notifier.cli.readiness import require_links
 from notifier.clock import system_clock
 from notifier.config import Settings
-from notifier.engine.daemon import Daemon
-from notifier.engine.demo import load_demo
-from notifier.engine.demo_key import demo_secret
-from notifier.engine.ledger import Ledger, LedgerDefaults
-from notifier.engine.lock import DaemonLock
-from notifier.engine.services import Services
+from notifier.engine.ingest.demo import load_demo
+from notifier.engine.ingest.demo_key import demo_secret
+from notifier.engine.ingest.ledger_service import Ledger, LedgerDefaults
+from notifier.engine.wiring.daemon import Daemon
+from notifier.engine.wiring.lock import DaemonLock
+from notifier.engine.wiring.services import Services
 from notifier.observability import Metrics, configure_logging
 from notifier.process import tune_gc
 from notifier.store.engine import redact_url

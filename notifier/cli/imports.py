@@ -12,7 +12,7 @@ from typing import Annotated, BinaryIO, cast
 import typer
 
 from notifier.cli.app import JsonOption, app, bad_value, emit_json, fail, open_ledger, run_async
-from notifier.engine.import_files import (
+from notifier.engine.ingest.import_files import (
     KINDS,
     Format,
     ImportFileError,
@@ -20,7 +20,7 @@ from notifier.engine.import_files import (
     format_for,
     open_source,
 )
-from notifier.engine.importer import BATCH_SIZE, Tally, import_records
+from notifier.engine.ingest.importer import BATCH_SIZE, Tally, import_records
 from notifier.schemas import ImportKind
 
 FORMATS: tuple[Format, ...] = ("csv", "jsonl")

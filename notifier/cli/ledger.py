@@ -22,7 +22,7 @@ from notifier.clock import system_clock
 from notifier.domain.durations import DurationError, parse_instant
 from notifier.domain.limits import MAX_ID, WINDOW
 from notifier.domain.models import CHANNELS, Customer, Promise, PromiseStatus, Source
-from notifier.engine.ledger import new_external_ref
+from notifier.engine.ingest.ledger_service import new_external_ref
 from notifier.schemas import (
     CustomerIn,
     InteractionIn,

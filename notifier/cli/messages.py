@@ -9,7 +9,7 @@ import typer
 from notifier.cli.app import JsonOption, app, emit_json, fail, settings
 from notifier.domain.models import CHANNELS, ChannelName, is_channel
 from notifier.domain.ops_notices import OPS_PREFIX
-from notifier.engine.compose import OPS_LOCALE
+from notifier.engine.delivery.compose import OPS_LOCALE
 from notifier.templates import SAMPLES, Company, Rendered, Renderer, RenderLimits
 
 messages_app = typer.Typer(

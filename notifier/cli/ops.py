@@ -28,8 +28,8 @@ from notifier.domain.forecast import Forecast
 from notifier.domain.limits import MAX_ID
 from notifier.domain.models import CHANNELS, NotificationStatus
 from notifier.domain.rules.spelling import did_you_mean, one_of
-from notifier.engine.rules_check import defaults_from_settings, load_rules
-from notifier.engine.simulate import forecast
+from notifier.engine.planning.simulate import forecast
+from notifier.engine.rulefiles.check import defaults_from_settings, load_rules
 from notifier.store.store import Store
 from notifier.templates import Renderer
 from notifier.views import forecast_view, notification_line_view, notification_view

@@ -8,7 +8,7 @@ import typer
 
 from notifier.cli.app import JsonOption, app, emit_json, settings
 from notifier.domain.problems import Problem
-from notifier.engine.rules_check import (
+from notifier.engine.rulefiles.check import (
     MessageCatalog,
     RuleLoad,
     defaults_from_settings,

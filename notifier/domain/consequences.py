@@ -3,7 +3,7 @@
 After a send: sent, retry, the next channel, the channel paused, or failed. After a
 delivery report: delivered, read, the next channel, or only a history line. What an
 outcome means for the customer's addresses and consent is decided here too; the shell
-(``engine/sending.py``, ``store/deliveries.py``) applies it.
+(``engine/delivery/sending.py``, ``store/deliveries.py``) applies it.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """What the daemon would send between two instants if nothing else changed.
 
 The scan's own planning (plan_due, then schedule with the simulated store's next checks,
-exactly as engine.scan does) and the dispatcher's own decide step, stepped over time on
+exactly as engine.planning.scanner does) and the dispatcher's own decide step, stepped over time on
 the daemon's tick, with every send assumed to succeed. Nothing is written and nothing is
 sent.
 """
@@ -126,7 +126,7 @@ class _Run:
         row = self.rows[nid]
         return row.live and row.notification.not_before == at
 
-    # The scan: the same steps as engine.scan.plan_batch, on the simulated store.
+    # The scan: the same steps as engine.planning.scanner.plan_batch, on the simulated store.
     def scan(self, now: datetime) -> None:
         """Look at every promise whose check is due at ``now``."""
         checks: set[tuple[datetime, PromiseId]] = set()
@@ -196,7 +196,7 @@ class _Run:
         if change.next_check_at is not None:
             heapq.heappush(self.checks, (change.next_check_at, p.id))
 
-    # The dispatcher: the same decide step as engine.dispatch.Dispatcher, on these rows.
+    # The dispatcher: the same decide step as engine.delivery.dispatcher.Dispatcher, on these rows.
     def dispatch(self, now: datetime) -> None:
         """Send everything due at ``now``, round after round until nothing is due."""
         for _ in range(MAX_ROUNDS):

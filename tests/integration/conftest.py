@@ -11,7 +11,7 @@ from pydantic import SecretStr
 from notifier.api.app import create_app
 from notifier.api.deps import Services
 from notifier.config import Settings
-from notifier.engine.ledger import Ledger
+from notifier.engine.ingest.ledger_service import Ledger
 from notifier.store.store import Store
 from tests.conftest import FakeClock
 

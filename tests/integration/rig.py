@@ -15,11 +15,11 @@ from notifier.config import Settings
 from notifier.domain.ingest import CustomerData, InteractionData, PromiseData
 from notifier.domain.models import ChannelName, CustomerId, Direction, Source
 from notifier.domain.rules.model import RuleSet
-from notifier.engine.compose import Composer
-from notifier.engine.dispatch import Dispatcher
-from notifier.engine.ledger import Ledger
-from notifier.engine.rules_check import defaults_from_settings, load_rules
-from notifier.engine.scan import ScanReport, scan
+from notifier.engine.delivery.compose import Composer
+from notifier.engine.delivery.dispatcher import Dispatcher
+from notifier.engine.ingest.ledger_service import Ledger
+from notifier.engine.planning.scanner import ScanReport, scan
+from notifier.engine.rulefiles.check import defaults_from_settings, load_rules
 from notifier.store.store import Store
 from notifier.templates import Company, Renderer
 from tests.conftest import FakeClock

@@ -18,8 +18,8 @@ from pydantic import SecretStr
 
 from notifier.api.server import ApiServer
 from notifier.config import Settings
-from notifier.engine.ledger import Ledger
-from notifier.engine.services import Services
+from notifier.engine.ingest.ledger_service import Ledger
+from notifier.engine.wiring.services import Services
 from notifier.observability import Metrics
 from notifier.store.store import Store
 from tests.conftest import FakeClock

@@ -27,7 +27,7 @@ from structlog.testing import capture_logs
 from notifier.api.app import create_app
 from notifier.api.deps import Services
 from notifier.config import Settings
-from notifier.engine.ledger import Ledger
+from notifier.engine.ingest.ledger_service import Ledger
 from notifier.store.store import Store
 from tests.conftest import _PG_DSN, FakeClock, pg_url_for
 from tests.integration.conftest import AUTH, TOKEN

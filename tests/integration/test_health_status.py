@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import text
 
 from notifier.domain.models import JSONValue
-from notifier.engine.health import Health
+from notifier.engine.wiring.monitor import Health
 from notifier.store.store import Store
 from tests.integration.cli_runner import Cli
 from tests.integration.rig import ROOT, Rig

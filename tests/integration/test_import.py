@@ -19,9 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from notifier.engine.import_files import Format, open_source
-from notifier.engine.importer import Tally, import_records
-from notifier.engine.ledger import Ledger
+from notifier.engine.ingest.import_files import Format, open_source
+from notifier.engine.ingest.importer import Tally, import_records
+from notifier.engine.ingest.ledger_service import Ledger
 from notifier.schemas import ImportKind
 from notifier.store.convert import customers, interactions, promise_events, promises
 from notifier.store.store import Store

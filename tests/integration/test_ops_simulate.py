@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from notifier.domain.forecast import Forecast
 from notifier.domain.models import NotificationStatus, Source
-from notifier.engine.simulate import forecast
+from notifier.engine.planning.simulate import forecast
 from tests.integration.rig import Rig
 
 STEP = timedelta(minutes=5)

@@ -18,7 +18,7 @@ import pytest
 
 from notifier.domain.forecast import Forecast
 from notifier.domain.models import NotificationStatus, Source
-from notifier.engine.simulate import forecast
+from notifier.engine.planning.simulate import forecast
 from tests.integration.poison import insert_promise
 from tests.integration.rig import Rig
 

@@ -10,7 +10,7 @@ from sqlalchemy.exc import StatementError
 
 from notifier.domain.ingest import CustomerData
 from notifier.domain.models import CustomerId
-from notifier.engine.ledger import Ledger
+from notifier.engine.ingest.ledger_service import Ledger
 from notifier.store.convert import customers
 from notifier.store.store import Store
 from tests.conftest import FakeClock

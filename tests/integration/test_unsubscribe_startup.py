@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from notifier.engine.demo_key import demo_secret
+from notifier.engine.ingest.demo_key import demo_secret
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "k" * 32

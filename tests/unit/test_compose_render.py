@@ -21,7 +21,7 @@ from notifier.domain.models import (
 )
 from notifier.domain.outbox import Notification
 from notifier.domain.problems import Problem
-from notifier.engine.compose import Composer, customer_recipient
+from notifier.engine.delivery.compose import Composer, customer_recipient
 from notifier.templates import Company, Rendered, Renderer, TemplateError
 from notifier.templates.context import link_for
 from notifier.templates.workers import RenderPool

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from notifier.config import Settings
-from notifier.engine.demo import _PEOPLE, _last, _Plan, _plans
+from notifier.engine.ingest.demo import _PEOPLE, _last, _Plan, _plans
 
 
 def _told_now(plan: _Plan) -> bool:

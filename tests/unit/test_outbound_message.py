@@ -13,7 +13,7 @@ from notifier.domain.models import ChannelName, Customer, CustomerId
 from notifier.domain.notices import incident_update_notice
 from notifier.domain.ops_notices import channel_down_notice, inbound_reply_notice
 from notifier.domain.outbox import outbox_payload
-from notifier.engine.compose import TO_OPS, Recipient, customer_recipient, outbound_message
+from notifier.engine.delivery.compose import TO_OPS, Recipient, customer_recipient, outbound_message
 from notifier.templates.render import Rendered
 
 NOW = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from notifier.engine import ratelimit
-from notifier.engine.ratelimit import Rate, TokenBucket
+from notifier.engine.delivery import ratelimit
+from notifier.engine.delivery.ratelimit import Rate, TokenBucket
 
 
 class Clock:

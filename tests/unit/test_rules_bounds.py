@@ -24,7 +24,7 @@ from notifier.domain.notices import SentLedger
 from notifier.domain.rules.evaluate import evaluate
 from notifier.domain.rules.match import matches
 from notifier.domain.rules.regex import Regex
-from notifier.engine.rules_check import load_rules
+from notifier.engine.rulefiles.check import load_rules
 from tests.rules_fixtures import customer, promise, ruleset
 
 NOTIFY = "    notify: {message: m}\n"

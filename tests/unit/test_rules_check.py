@@ -11,7 +11,7 @@ import pytest
 
 from notifier.cli import main
 from notifier.domain.problems import Problem
-from notifier.engine.rules_check import load_rules
+from notifier.engine.rulefiles.check import load_rules
 from notifier.templates import Renderer
 
 CORPUS = Path(__file__).parent / "rules_corpus"

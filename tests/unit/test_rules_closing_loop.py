@@ -10,7 +10,7 @@ import pytest
 from notifier.domain.models import PromiseStatus
 from notifier.domain.notices import SentLedger
 from notifier.domain.rules import RuleSet, due_notices, next_check_at
-from notifier.engine.rules_check import load_rules
+from notifier.engine.rulefiles.check import load_rules
 from tests.rules_fixtures import DUE, customer, promise, ruleset
 
 ROOT = Path(__file__).parents[2]

@@ -8,7 +8,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from notifier.engine.rules_check import RuleLoad, load_rules
+from notifier.engine.rulefiles.check import RuleLoad, load_rules
 
 SHIPPED = sorted((Path(__file__).parents[2] / "rules").glob("*.yaml"))
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

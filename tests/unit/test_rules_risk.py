@@ -12,7 +12,7 @@ import pytest
 from notifier.domain.models import Customer, CustomerId, Promise
 from notifier.domain.notices import SentLedger
 from notifier.domain.rules import due_notices
-from notifier.engine.rules_check import load_rules
+from notifier.engine.rulefiles.check import load_rules
 from tests.rules_fixtures import DUE, customer, matching, promise
 
 ROOT = Path(__file__).parents[2]

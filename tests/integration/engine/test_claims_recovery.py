@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from notifier.domain.models import NotificationStatus
 from notifier.domain.outbox import Change, Event
-from notifier.engine.recovery import recover
+from notifier.engine.delivery.recovery import recover
 from tests.integration.rig import Rig
 
 LEASE = timedelta(seconds=60)

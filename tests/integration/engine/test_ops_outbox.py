@@ -20,8 +20,8 @@ from notifier.domain.models import CustomerId, NotificationStatus
 from notifier.domain.notices import incident_update_notice
 from notifier.domain.ops_notices import channel_down_notice, inbound_reply_notice
 from notifier.domain.outbox import Scheduled
-from notifier.engine.compose import Composer
-from notifier.engine.dispatch import Dispatcher
+from notifier.engine.delivery.compose import Composer
+from notifier.engine.delivery.dispatcher import Dispatcher
 from notifier.store.listing import NotificationRecord
 from notifier.store.tables import IncidentRow
 from notifier.templates import Company, Renderer

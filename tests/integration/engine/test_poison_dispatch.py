@@ -9,7 +9,7 @@ from sqlalchemy import update
 
 from notifier.channels.base import Channel, OutboundMessage, Receipt
 from notifier.domain.models import NotificationStatus
-from notifier.engine.recovery import recover
+from notifier.engine.delivery.recovery import recover
 from notifier.store.convert import customers
 from tests.integration.poison import (
     insert_customer,

@@ -25,9 +25,9 @@ from notifier.channels.registry import build_channels
 from notifier.config import Settings
 from notifier.domain.models import PromiseStatus
 from notifier.domain.rules.model import RuleSet
-from notifier.engine.compose import Composer
-from notifier.engine.dispatch import Dispatcher
-from notifier.engine.ledger import Ledger
+from notifier.engine.delivery.compose import Composer
+from notifier.engine.delivery.dispatcher import Dispatcher
+from notifier.engine.ingest.ledger_service import Ledger
 from notifier.store.store import Store
 from notifier.templates import Company, Renderer
 from tests.conftest import FakeClock

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from notifier.config import Settings
-from notifier.engine.reload import Reloader
+from notifier.engine.rulefiles.reload import Reloader
 from notifier.observability import Metrics
 from notifier.store.store import Store
 from notifier.templates import Renderer

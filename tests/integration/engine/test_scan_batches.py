@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from notifier.domain.models import PromiseEventType, PromiseStatus
-from notifier.engine.scan import scan
+from notifier.engine.planning.scanner import scan
 from notifier.store.convert import notifications
 from tests.integration.rig import Rig
 

@@ -9,8 +9,8 @@ from datetime import timedelta
 from notifier.channels.registry import Channels
 from notifier.clock import Clock
 from notifier.config import Settings
-from notifier.engine.health import Health
-from notifier.engine.ledger import Ledger
+from notifier.engine.ingest.ledger_service import Ledger
+from notifier.engine.wiring.monitor import Health
 from notifier.store.store import Store
 
 

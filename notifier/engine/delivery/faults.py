@@ -18,7 +18,7 @@ from notifier.domain.consequences import unfold
 from notifier.domain.errors import one_line
 from notifier.domain.models import NotificationId
 from notifier.domain.outbox import WRITE_ERROR, Change, Event, Notification, back_in_outbox, failed
-from notifier.engine.sending import Attempt
+from notifier.engine.delivery.sending import Attempt
 from notifier.observability import Metrics
 from notifier.store.store import Store
 from notifier.templates.render import TemplateError

@@ -21,7 +21,7 @@ from notifier.clock import Clock
 from notifier.config import Settings
 from notifier.domain.problems import Problem
 from notifier.domain.rules.model import RuleSet
-from notifier.engine.rules_check import (
+from notifier.engine.rulefiles.check import (
     RuleLoad,
     defaults_from_settings,
     describe_failure,

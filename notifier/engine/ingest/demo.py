@@ -18,7 +18,7 @@ from notifier.domain.models import (
     JSONValue,
     Source,
 )
-from notifier.engine.ledger import Ledger
+from notifier.engine.ingest.ledger_service import Ledger
 
 # id | name | locale | timezone | phone | email at example.com | last used channel
 # Some SMS customer with a late or at-risk promise is outside quiet hours (21:00-08:00 in

@@ -33,9 +33,9 @@ from notifier.domain.outbox import (
     back_in_outbox,
     failed,
 )
-from notifier.engine.compose import Composer, Draft
-from notifier.engine.faults import render_fault, unfold_unwritten
-from notifier.engine.sending import Attempt
+from notifier.engine.delivery.compose import Composer, Draft
+from notifier.engine.delivery.faults import render_fault, unfold_unwritten
+from notifier.engine.delivery.sending import Attempt
 from notifier.observability import Metrics
 from notifier.store.store import Store
 from notifier.templates import ops_context

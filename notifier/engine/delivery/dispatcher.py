@@ -24,12 +24,12 @@ from notifier.domain.outbox import (
     Change,
     Notification,
 )
-from notifier.engine.compose import Composer
-from notifier.engine.faults import release_batch, write_batch
-from notifier.engine.health import Health
-from notifier.engine.pauses import Pauses
-from notifier.engine.render_stage import ClaimedBatch, RenderStage
-from notifier.engine.sending import Attempt, Sender
+from notifier.engine.delivery.compose import Composer
+from notifier.engine.delivery.faults import release_batch, write_batch
+from notifier.engine.delivery.pauses import Pauses
+from notifier.engine.delivery.render_stage import ClaimedBatch, RenderStage
+from notifier.engine.delivery.sending import Attempt, Sender
+from notifier.engine.wiring.monitor import Health
 from notifier.observability import Metrics
 from notifier.store.store import Store
 

@@ -20,8 +20,8 @@ from sqlalchemy import select
 
 from notifier.domain.ingest import CustomerData, InteractionData, PromiseData, RowError, Upserted
 from notifier.domain.models import Source
-from notifier.engine.import_files import ImportSource, RowProblem
-from notifier.engine.ledger import Ledger
+from notifier.engine.ingest.import_files import ImportSource, RowProblem
+from notifier.engine.ingest.ledger_service import Ledger
 from notifier.schemas import CustomerIn, ImportKind, InteractionIn, OpaqueId, PromiseIn
 from notifier.store.convert import interactions
 from notifier.store.store import Store

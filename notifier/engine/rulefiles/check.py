@@ -26,7 +26,7 @@ from notifier.domain.rules.fields import time_of_day
 from notifier.domain.rules.model import Rule, RuleDefaults, RuleSet
 from notifier.domain.rules.rule_file import parse_rule_file
 from notifier.domain.rules.spelling import did_you_mean
-from notifier.engine.rules_loader import YamlDocument, YamlPath, read_yaml, rule_files
+from notifier.engine.rulefiles.loader import YamlDocument, YamlPath, read_yaml, rule_files
 
 
 class MessageCatalog(Protocol):

@@ -29,9 +29,9 @@ from notifier.domain.ops_notices import channel_down_notice
 from notifier.domain.outbox import SEND_ERROR, Change, Event, Notification, Scheduled
 from notifier.domain.outcomes import Outcome, accepted, unexpected
 from notifier.domain.routing import Send
-from notifier.engine.health import Health
-from notifier.engine.pauses import Pauses
-from notifier.engine.ratelimit import Rate, TokenBucket
+from notifier.engine.delivery.pauses import Pauses
+from notifier.engine.delivery.ratelimit import Rate, TokenBucket
+from notifier.engine.wiring.monitor import Health
 from notifier.observability import Metrics
 from notifier.store.store import Store
 from notifier.templates.segments import SegmentInfo

@@ -18,15 +18,15 @@ from notifier.config import Settings
 from notifier.domain.errors import NotifierError
 from notifier.domain.models import JSONValue
 from notifier.domain.rules.model import RuleSet
-from notifier.engine.compose import Composer
-from notifier.engine.dispatch import Dispatcher
-from notifier.engine.health import PROBE_TIMEOUT, Health, bounded, describe
-from notifier.engine.ledger import Ledger, LedgerDefaults
-from notifier.engine.lock import DaemonLock
-from notifier.engine.recovery import recover
-from notifier.engine.reload import Reloader
-from notifier.engine.scan import scan
-from notifier.engine.services import Services
+from notifier.engine.delivery.compose import Composer
+from notifier.engine.delivery.dispatcher import Dispatcher
+from notifier.engine.delivery.recovery import recover
+from notifier.engine.ingest.ledger_service import Ledger, LedgerDefaults
+from notifier.engine.planning.scanner import scan
+from notifier.engine.rulefiles.reload import Reloader
+from notifier.engine.wiring.lock import DaemonLock
+from notifier.engine.wiring.monitor import PROBE_TIMEOUT, Health, bounded, describe
+from notifier.engine.wiring.services import Services
 from notifier.observability import Metrics
 from notifier.store.store import Store
 from notifier.templates import Company, Renderer

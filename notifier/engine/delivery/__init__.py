@@ -1,0 +1,1 @@
+"""Delivery: claim, decide, render, send, record; rate limits, pauses, recovery after a crash."""

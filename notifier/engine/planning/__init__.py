@@ -1,0 +1,1 @@
+"""Planning: the scan that turns due promises into outbox rows, and ``notifier simulate``."""

@@ -42,7 +42,10 @@ def parse_duration(text: str) -> timedelta:
         if unit in seen:
             raise DurationError(f"invalid duration {text!r}: unit {unit!r} given twice")
         seen.add(unit)
-        total += int(amount) * _UNITS[unit]
+        try:
+            total += int(amount) * _UNITS[unit]
+        except OverflowError:  # past timedelta's 999,999,999 days
+            raise DurationError(f"invalid duration {text!r}: too large") from None
     return total
 
 
@@ -84,7 +87,10 @@ def parse_instant(text: str, now: datetime) -> datetime:
         if sign is None:
             return now.astimezone(UTC)
         delta = parse_duration(amount)
-        return (now + delta if sign == "+" else now - delta).astimezone(UTC)
+        try:
+            return (now + delta if sign == "+" else now - delta).astimezone(UTC)
+        except OverflowError:  # before year 1 or after year 9999
+            raise DurationError(f"invalid time {text!r}: out of range") from None
     try:
         if not looks_like_iso_instant(raw):
             raise ValueError(raw)

@@ -30,6 +30,10 @@ class DurationError(ValueError):
     """A duration or instant that does not follow the grammar."""
 
 
+class DurationTooLarge(DurationError):
+    """A duration past what a timedelta holds (999,999,999 days)."""
+
+
 def parse_duration(text: str) -> timedelta:
     """Return the timedelta for ``text``; raises DurationError with what is wrong."""
     if not isinstance(text, str) or not _WHOLE.match(text):
@@ -45,7 +49,7 @@ def parse_duration(text: str) -> timedelta:
         try:
             total += int(amount) * _UNITS[unit]
         except OverflowError:  # past timedelta's 999,999,999 days
-            raise DurationError(f"invalid duration {text!r}: too large") from None
+            raise DurationTooLarge(f"invalid duration {text!r}: too large") from None
     return total
 
 

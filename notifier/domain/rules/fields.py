@@ -7,7 +7,7 @@ from datetime import time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from notifier.domain.calendars import WEEKDAYS, BusinessDuration, supported_countries
-from notifier.domain.durations import DurationError, parse_duration
+from notifier.domain.durations import DurationError, DurationTooLarge, parse_duration
 from notifier.domain.models import CHANNELS, ChannelName
 from notifier.domain.rules.model import Offset
 from notifier.domain.rules.spelling import did_you_mean, one_of
@@ -29,9 +29,11 @@ def wall_duration(value: object, *, allow_zero: bool = False) -> timedelta:
         raise ValueError(f"invalid duration {value!r}: use a number and a unit, e.g. 30m, 2h, 1d")
     try:
         result = parse_duration(value)
+    except DurationTooLarge:  # more days than a timedelta holds: past the rules' own bound
+        result = timedelta.max
     except DurationError as exc:
         raise ValueError(str(exc)) from None
-    except (OverflowError, ValueError):  # more days than a timedelta (or int()) holds
+    except ValueError:  # more digits than int() reads
         result = timedelta.max
     if result > MAX_DURATION:
         raise ValueError(f"invalid duration {value!r}: at most 3650d (ten years)")

@@ -27,11 +27,11 @@ from notifier.domain.outbox import (
 from notifier.engine.delivery.compose import Composer
 from notifier.engine.delivery.faults import release_batch, write_batch
 from notifier.engine.delivery.pauses import Pauses
+from notifier.engine.delivery.ports import DispatchStore
 from notifier.engine.delivery.render_stage import ClaimedBatch, RenderStage
 from notifier.engine.delivery.sending import Attempt, Sender
 from notifier.engine.wiring.monitor import Health
 from notifier.observability import Metrics
-from notifier.store.store import Store
 
 log = structlog.get_logger("notifier.dispatch")
 OPS_TIMELINE = 30  # lines of each customer's timeline in an ops message: context, not a dump
@@ -42,7 +42,7 @@ class Dispatcher:
 
     def __init__(
         self,
-        store: Store,
+        store: DispatchStore,
         channels: Channels,
         composer: Composer,
         clock: Clock,

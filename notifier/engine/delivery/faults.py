@@ -18,9 +18,9 @@ from notifier.domain.consequences import unfold
 from notifier.domain.errors import one_line
 from notifier.domain.models import NotificationId
 from notifier.domain.outbox import WRITE_ERROR, Change, Event, Notification, back_in_outbox, failed
+from notifier.engine.delivery.ports import ChangeWriter
 from notifier.engine.delivery.sending import Attempt
 from notifier.observability import Metrics
-from notifier.store.store import Store
 from notifier.templates.render import TemplateError
 
 log = structlog.get_logger("notifier.dispatch")
@@ -78,7 +78,7 @@ def _template_line(exc: BaseException) -> tuple[str, int] | None:
 
 
 async def write_batch(
-    store: Store,
+    store: ChangeWriter,
     changes: Sequence[Change],
     attempts: Sequence[Attempt],
     now: datetime,
@@ -100,7 +100,7 @@ async def write_batch(
 
 
 async def release_batch(
-    store: Store, claimed: Sequence[Notification], now: datetime, exc: Exception
+    store: ChangeWriter, claimed: Sequence[Notification], now: datetime, exc: Exception
 ) -> None:
     """Put a batch that failed as a whole back in the outbox, a little later."""
     event = Event("released", f"dispatch failed for the whole batch: {one_line(exc)}")
@@ -114,7 +114,7 @@ async def release_batch(
 
 
 async def write_isolated(
-    store: Store, changes: Sequence[Change], attempts: Sequence[Attempt], now: datetime
+    store: ChangeWriter, changes: Sequence[Change], attempts: Sequence[Attempt], now: datetime
 ) -> set[NotificationId]:
     """Write ``changes`` message by message, after the batch's one write failed.
 

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from notifier.clock import Clock
 from notifier.config import Settings
 from notifier.domain.models import CHANNELS, ChannelName
-from notifier.store.store import Store
+from notifier.engine.delivery.ports import PauseStore
 
 REFRESH = timedelta(seconds=2)
 
@@ -16,7 +16,7 @@ REFRESH = timedelta(seconds=2)
 class Pauses:
     """A cached view of the pauses table, refreshed every couple of seconds."""
 
-    def __init__(self, store: Store, clock: Clock, settings: Settings) -> None:
+    def __init__(self, store: PauseStore, clock: Clock, settings: Settings) -> None:
         self.store = store
         self.clock = clock
         self.settings = settings

@@ -19,7 +19,7 @@ from notifier.channels.registry import Channels
 from notifier.config import Settings
 from notifier.domain.models import NotificationStatus
 from notifier.domain.outbox import Change, Event, Notification, back_in_outbox
-from notifier.store.store import Store
+from notifier.engine.delivery.ports import RecoveryStore
 
 log = structlog.get_logger("notifier.recovery")
 # Clocks drift and Twilio stamps DateSent in whole seconds: look a little before the attempt.
@@ -42,7 +42,7 @@ class RecoveryReport:
 
 
 async def recover(
-    store: Store, channels: Channels, settings: Settings, owner: str, now: datetime
+    store: RecoveryStore, channels: Channels, settings: Settings, owner: str, now: datetime
 ) -> RecoveryReport:
     """Resolve every row whose lease ran out in another (dead) process."""
     expired = await store.expired_leases(now, owner, limit=500)

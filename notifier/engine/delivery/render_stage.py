@@ -35,9 +35,9 @@ from notifier.domain.outbox import (
 )
 from notifier.engine.delivery.compose import Composer, Draft
 from notifier.engine.delivery.faults import render_fault, unfold_unwritten
+from notifier.engine.delivery.ports import TimelineReader
 from notifier.engine.delivery.sending import Attempt
 from notifier.observability import Metrics
-from notifier.store.store import Store
 from notifier.templates import ops_context
 from notifier.templates.render import Rendered, TemplateError
 
@@ -62,7 +62,7 @@ class ClaimedBatch:
 class RenderStage:
     """Renders a claimed batch's messages and turns each into its attempt or its failure."""
 
-    def __init__(self, store: Store, composer: Composer, metrics: Metrics) -> None:
+    def __init__(self, store: TimelineReader, composer: Composer, metrics: Metrics) -> None:
         self.store = store
         self.composer = composer
         self.metrics = metrics

@@ -30,10 +30,10 @@ from notifier.domain.outbox import SEND_ERROR, Change, Event, Notification, Sche
 from notifier.domain.outcomes import Outcome, accepted, unexpected
 from notifier.domain.routing import Send
 from notifier.engine.delivery.pauses import Pauses
+from notifier.engine.delivery.ports import OutcomeStore
 from notifier.engine.delivery.ratelimit import Rate, TokenBucket
 from notifier.engine.wiring.monitor import Health
 from notifier.observability import Metrics
-from notifier.store.store import Store
 from notifier.templates.segments import SegmentInfo
 
 log = structlog.get_logger("notifier.send")
@@ -67,7 +67,7 @@ def rates(s: Settings) -> dict[ChannelName, Rate]:
 class Sender:
     def __init__(
         self,
-        store: Store,
+        store: OutcomeStore,
         channels: Channels,
         clock: Clock,
         settings: Settings,

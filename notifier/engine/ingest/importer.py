@@ -22,9 +22,9 @@ from notifier.domain.ingest import CustomerData, InteractionData, PromiseData, R
 from notifier.domain.models import Source
 from notifier.engine.ingest.import_files import ImportSource, RowProblem
 from notifier.engine.ingest.ledger_service import Ledger
+from notifier.engine.ingest.ports import TouchpointReader
 from notifier.schemas import CustomerIn, ImportKind, InteractionIn, OpaqueId, PromiseIn
 from notifier.store.convert import interactions
-from notifier.store.store import Store
 
 BATCH_SIZE = 1000
 M = TypeVar("M", bound=BaseModel)
@@ -187,7 +187,9 @@ def _count(
     return Tally(created=created, updated=updated, unchanged=unchanged)
 
 
-async def known_touchpoints(store: Store, items: Sequence[InteractionData]) -> set[TouchKey]:
+async def known_touchpoints(
+    store: TouchpointReader, items: Sequence[InteractionData]
+) -> set[TouchKey]:
     """Return which of ``items`` the ledger already holds (the dedupe key of each).
 
     This query belongs in the store: ``add_interactions`` returns the id of a touchpoint

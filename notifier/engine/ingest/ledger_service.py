@@ -25,7 +25,7 @@ from notifier.domain.models import (
     PromiseStatus,
     Source,
 )
-from notifier.store.store import Store
+from notifier.engine.ingest.ports import LedgerStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +44,7 @@ class Ledger:
 
     def __init__(
         self,
-        store: Store,
+        store: LedgerStore,
         clock: Clock,
         defaults: LedgerDefaults | None = None,
         on_change: Callable[[], None] | None = None,

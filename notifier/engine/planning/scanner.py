@@ -6,7 +6,6 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
 
 import structlog
 
@@ -14,7 +13,7 @@ from notifier.domain.models import CustomerId, PromiseId
 from notifier.domain.outbox import DuePromise, PromiseChange, Scheduled
 from notifier.domain.rules.model import RuleSet
 from notifier.domain.scan import Planned, plan_due, schedule
-from notifier.store.store import Store
+from notifier.engine.planning.ports import CheckReader, ScanStore
 
 log = structlog.get_logger("notifier.scan")
 
@@ -40,14 +39,6 @@ class ScanReport:
 # Planning is pure CPU: yielding now and then lets the write in flight move on meanwhile.
 YIELD_EVERY = 100
 Upcoming = dict[CustomerId, list[tuple[PromiseId, datetime]]]
-
-
-class CheckReader(Protocol):
-    """The scan's one read between planning and scheduling (the store implements it)."""
-
-    async def next_checks(
-        self, customer_ids: Sequence[str], after: datetime, until: datetime
-    ) -> dict[str, list[tuple[int, datetime]]]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +95,7 @@ def _log_plan_errors(changes: Sequence[PromiseChange]) -> None:
             )  # fmt: skip
 
 
-async def write_batch(store: Store, batch: Batch, now: datetime) -> ScanReport:
+async def write_batch(store: ScanStore, batch: Batch, now: datetime) -> ScanReport:
     """Write one planned batch in one transaction; return its report."""
     inserted = await store.apply_scan(batch.changes, batch.scheduled, now)
     errors = tuple((c.error.rule or "-") for c in batch.changes if c.error is not None)
@@ -112,7 +103,7 @@ async def write_batch(store: Store, batch: Batch, now: datetime) -> ScanReport:
 
 
 async def scan(
-    store: Store,
+    store: ScanStore,
     rules: RuleSet,
     now: datetime,
     *,

@@ -10,14 +10,14 @@ from notifier.domain.forecast import Conditions, Forecast, World
 from notifier.domain.models import CHANNELS, ChannelName, CustomerId, PromiseId
 from notifier.domain.rules.model import RuleSet
 from notifier.domain.simulation import simulate
-from notifier.store.store import Store
+from notifier.engine.planning.ports import ForecastStore
 
 # Enough for any outbox we run; a bigger one would need the simulation to page.
 LIMIT = 1_000_000
 
 
 async def forecast(
-    store: Store,
+    store: ForecastStore,
     rules: RuleSet,
     settings: Settings,
     available: frozenset[ChannelName],

@@ -28,8 +28,8 @@ from notifier.engine.rulefiles.check import (
     display_path,
     load_rules,
 )
+from notifier.engine.rulefiles.ports import ReloadStore
 from notifier.observability import Metrics
-from notifier.store.store import Store
 from notifier.templates import Renderer
 
 log = structlog.get_logger("notifier.reload")
@@ -39,7 +39,9 @@ WATCH_RETRY_MAX = timedelta(minutes=1)
 
 
 class Reloader:
-    def __init__(self, settings: Settings, store: Store, clock: Clock, metrics: Metrics) -> None:
+    def __init__(
+        self, settings: Settings, store: ReloadStore, clock: Clock, metrics: Metrics
+    ) -> None:
         self.settings = settings
         self.store = store
         self.clock = clock

@@ -19,8 +19,8 @@ from sqlalchemy import text
 from notifier.config import Settings
 from notifier.domain.health import Streak, unready_reasons
 from notifier.domain.models import JSONValue
+from notifier.engine.wiring.ports import ProbeStore
 from notifier.observability import Metrics, mask
-from notifier.store.store import Store
 
 T = TypeVar("T")
 PROBE_TIMEOUT = timedelta(seconds=2)  # /readyz answers within this (plus the request's own time)
@@ -97,7 +97,7 @@ class Health:
             max_scan_failures=self.max_scan_failures,
         )  # fmt: skip
 
-    async def probe(self, store: Store, within: timedelta = PROBE_TIMEOUT) -> str | None:
+    async def probe(self, store: ProbeStore, within: timedelta = PROBE_TIMEOUT) -> str | None:
         """Ask the database for ``SELECT 1`` within ``within``; return None or why not."""
         try:
             await bounded(_select_one(store), within.total_seconds())
@@ -124,7 +124,7 @@ class Health:
         return {"scan": scan, "writes": self.writes.view(), "dispatch": self.dispatch.view()}
 
 
-async def _select_one(store: Store) -> None:
+async def _select_one(store: ProbeStore) -> None:
     async with store.reading() as conn:
         await conn.execute(text("SELECT 1"))
 

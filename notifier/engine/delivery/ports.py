@@ -1,0 +1,88 @@
+"""What each delivery part asks of the store: one protocol per consumer, nothing more.
+
+The concrete store satisfies every one of them (mypy checks it where the wiring hands
+the store out); a test, or a cluster-wide implementation later, may satisfy just one.
+The value types come from the domain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from notifier.domain.consequences import CustomerEffect
+from notifier.domain.ingest import TimelineEntry
+from notifier.domain.models import Customer, Promise
+from notifier.domain.outbox import Change, Notification, Scheduled
+
+
+class ChangeWriter(Protocol):
+    """Writes decisions and outcomes (the fault path: a batch, one row, a release)."""
+
+    async def apply_changes(self, changes: Sequence[Change], now: datetime) -> None: ...
+
+
+class PauseStore(Protocol):
+    """The pauses table: read by the cache, written when a channel is found down."""
+
+    async def pauses(self, now: datetime) -> list[dict[str, Any]]: ...
+
+    async def pause(
+        self, kind: str, target: str, reason: str, now: datetime, until: datetime | None = None
+    ) -> None: ...
+
+
+class OutcomeStore(ChangeWriter, Protocol):
+    """The sender: outcomes in batches, what they mean for customers, an alert to ops."""
+
+    async def apply_effects(self, effects: Sequence[CustomerEffect], now: datetime) -> None: ...
+
+    async def enqueue(self, scheduled: Sequence[Scheduled], now: datetime) -> int: ...
+
+
+class TimelineReader(Protocol):
+    """The render stage: a customer's timeline for an ops message."""
+
+    async def timeline(self, customer_id: str, *, limit: int = 500) -> list[TimelineEntry]: ...
+
+
+class RecoveryStore(ChangeWriter, Protocol):
+    """Recovery after a crash: expired leases found, adopted, resolved."""
+
+    async def expired_leases(self, now: datetime, owner: str, limit: int) -> list[Notification]: ...
+
+    async def adopt(
+        self, ids: Sequence[int], now: datetime, owner: str, lease: timedelta
+    ) -> list[int]: ...
+
+
+class ClaimStore(Protocol):
+    """The dispatcher's own calls: lease due rows, load what deciding needs, give back."""
+
+    async def claim(
+        self,
+        now: datetime,
+        owner: str,
+        lease: timedelta,
+        limit: int,
+        paused_rules: Sequence[str] = (),
+    ) -> list[Notification]: ...
+
+    async def release_all(self, owner: str, now: datetime) -> int: ...
+
+    async def get_customers(
+        self, ids: Sequence[str], unreadable: dict[str, str] | None = None
+    ) -> dict[str, Customer]: ...
+
+    async def get_promises(
+        self, ids: Sequence[int], unreadable: dict[int, str] | None = None
+    ) -> dict[int, Promise]: ...
+
+    async def sent_since(
+        self, customer_ids: Sequence[str], since: datetime
+    ) -> dict[str, list[datetime]]: ...
+
+
+class DispatchStore(ClaimStore, PauseStore, OutcomeStore, TimelineReader, Protocol):
+    """What the dispatcher is handed: its own calls and those of the parts it builds."""

@@ -10,7 +10,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from notifier.channels.registry import Channels
 from notifier.clock import Clock
 from notifier.config import Settings
 from notifier.engine.ingest.consent import Consent
@@ -32,8 +31,6 @@ class Services:
     ledger: Ledger
     ready: bool = True
     problems: list[str] = field(default_factory=list)
-    # The channels of this process (webhooks forward replies to ops through email).
-    channels: Channels | None = None
     # Wakes the dispatcher when a request put rows in the outbox or freed held ones.
     wake_dispatcher: Callable[[], None] = lambda: None
     # Moves the test clock (NOTIFIER_TEST_MODE only).

@@ -13,7 +13,7 @@ from twilio.request_validator import RequestValidator
 
 from notifier.api.app import create_app
 from notifier.api.deps import Services
-from notifier.channels.registry import Channels, build_channels
+from notifier.channels.registry import build_channels
 from notifier.config import Settings
 from notifier.domain.ingest import CustomerData
 from notifier.domain.models import CustomerId
@@ -90,13 +90,12 @@ async def serve(
     settings: Settings,
     store: Store,
     clock: FakeClock,
-    channels: Channels | None,
     wakes: list[int],
 ) -> tuple[httpx.AsyncClient, Ledger]:
     """Return a client on the real app for these services, and their ledger."""
     ledger = Ledger(store, clock)
     svc = Services(
-        settings=settings, store=store, clock=clock, ledger=ledger, channels=channels,
+        settings=settings, store=store, clock=clock, ledger=ledger,
         wake_dispatcher=lambda: wakes.append(1),
     )  # fmt: skip
     transport = httpx.ASGITransport(app=create_app(svc))
@@ -110,7 +109,7 @@ async def hooks(store: Store, clock: FakeClock) -> AsyncIterator[Hooks]:
     settings = webhook_settings(smtp.port)
     channels = build_channels(settings, demo=False)
     wakes: list[int] = []
-    client, ledger = await serve(settings, store, clock, channels, wakes)
+    client, ledger = await serve(settings, store, clock, wakes)
     renderer = Renderer(TEMPLATES, default_locale=settings.default_locale)
     composer = Composer(renderer, Company.from_settings(settings), settings)
     dispatcher = Dispatcher(store, channels, composer, clock, settings)

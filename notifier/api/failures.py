@@ -15,7 +15,7 @@ import traceback
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from notifier.store.availability import unavailable_reason
+from notifier.engine.wiring.outages import unavailable_reason
 
 log = structlog.get_logger("notifier.api")
 RETRY_AFTER_SECONDS = 5  # long enough for a failover or a lock to clear, short for a client

@@ -7,7 +7,6 @@ from typing import Any
 from fastapi import APIRouter, Response, status
 
 from notifier.api.deps import ServicesDep
-from notifier.engine.wiring.monitor import Health
 
 router = APIRouter(tags=["health"])
 
@@ -25,19 +24,7 @@ async def readyz(svc: ServicesDep, response: Response) -> dict[str, Any]:
 
     Rule-file problems show here without un-readying: the last good set keeps serving.
     """
-    if svc.health is None:  # the API without a daemon: only the database can be wrong
-        svc.health = Health.from_settings(svc.settings)
-    health = svc.health
-    database = await health.probe(svc.store)
-    reasons = health.reasons()
-    if not svc.ready:
-        reasons.insert(0, "the daemon is not ready")
-    if reasons:
+    found = await svc.readiness()
+    if not found.ready:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    return {
-        "status": "not ready" if reasons else "ready",
-        "database": "ok" if database is None else f"error: {database}",
-        "problems": svc.problems,
-        "reasons": reasons,
-        **health.view(),
-    }
+    return found.view

@@ -80,7 +80,7 @@ async def put_promise(body: PromiseIn, response: Response, svc: ServicesDep) -> 
 async def get_promise(promise_id: PromisePath, svc: ServicesDep) -> dict[str, Any]:
     """The promise and its events, oldest first."""
     promise = await svc.ledger.promise(promise_id)
-    events = await svc.store.promise_events(promise_id)
+    events = await svc.ledger.promise_events(promise_id)
     return {**promise_view(promise), "events": [event_view(e) for e in events]}
 
 

@@ -15,8 +15,8 @@ from fastapi import APIRouter, Depends, status
 from fastapi.responses import HTMLResponse
 
 from notifier.api.deps import Services, ServicesDep, require_token
-from notifier.channels.unsubscribe import verify_link
-from notifier.domain.models import ChannelName, Customer
+from notifier.domain.models import ChannelName
+from notifier.engine.ingest.consent import LinkRefusal
 from notifier.schemas import Identifier
 
 log = structlog.get_logger("notifier.webhooks")
@@ -98,10 +98,10 @@ def wording_for(locale: str | None, default_locale: str) -> Wording:
 @router.get("/unsubscribe/{token}", response_class=HTMLResponse)
 async def unsubscribe_page(token: str, svc: ServicesDep) -> HTMLResponse:
     """Show the confirmation page, in the customer's language, with a button that POSTs."""
-    found = await _resolve(svc, token)
-    if isinstance(found, HTMLResponse):
-        return found
-    customer, channel = found
+    found = await svc.consent.resolve(token)
+    if isinstance(found, str):
+        return _refused(svc, found)
+    customer, channel = found.customer, found.channel
     w = wording_for(customer.locale, svc.settings.default_locale)
     fill = {"company": escape(svc.settings.company_name), "channel": w.channels[channel]}
     if channel in customer.opted_out:
@@ -117,14 +117,11 @@ async def unsubscribe_page(token: str, svc: ServicesDep) -> HTMLResponse:
 @router.post("/unsubscribe/{token}", response_class=HTMLResponse)
 async def unsubscribe(token: str, svc: ServicesDep) -> HTMLResponse:
     """Opt the customer out of the token's channel and confirm (RFC 8058 one-click)."""
-    found = await _resolve(svc, token)
-    if isinstance(found, HTMLResponse):
-        return found
-    customer, channel = found
-    await svc.store.set_consent(customer.id, channel, False, svc.clock.now())
-    log.info("unsubscribe.done", customer_id=customer.id, channel=channel)
-    w = wording_for(customer.locale, svc.settings.default_locale)
-    fill = {"company": escape(svc.settings.company_name), "channel": w.channels[channel]}
+    found = await svc.consent.opt_out(token)
+    if isinstance(found, str):
+        return _refused(svc, found)
+    w = wording_for(found.customer.locale, svc.settings.default_locale)
+    fill = {"company": escape(svc.settings.company_name), "channel": w.channels[found.channel]}
     return _page(w, f"<p>{w.done.format(**fill)}</p>")
 
 
@@ -136,27 +133,9 @@ async def revoke_links(customer_id: Identifier, svc: ServicesDep) -> dict[str, o
     return {"customer_id": customer_id, "links_revoked_at": at}
 
 
-async def _resolve(svc: Services, token: str) -> tuple[Customer, ChannelName] | HTMLResponse:
-    """Return whom the link opts out of what, or the page refusing it (404, revoked 410)."""
-    secret = svc.settings.secret_key
-    if secret is None:
-        # Without a key no link was ever issued, so no token can be genuine.
-        log.warning("unsubscribe.no_secret", reason="NOTIFIER_SECRET_KEY is not set")
-        return _invalid(svc)
-    link = verify_link(secret.get_secret_value().encode(), token)
-    if link is None:
-        log.warning("unsubscribe.bad_token")
-        return _invalid(svc)
-    customer = await svc.store.get_customer(link.customer_id)
-    if customer is None:
-        log.info("unsubscribe.unknown_customer")
-        return _invalid(svc)
-    revoked_at = await svc.store.links_revoked_at(customer.id)
-    # A first-format link has no issue time: it predates any revocation.
-    if revoked_at is not None and (link.issued_at is None or link.issued_at <= revoked_at):
-        log.info("unsubscribe.revoked_link", customer_id=customer.id, channel=link.channel)
-        return _invalid(svc, status.HTTP_410_GONE)
-    return customer, link.channel
+def _refused(svc: Services, why: LinkRefusal) -> HTMLResponse:
+    """The page refusing a link: 404 for one that is not genuine, 410 for a revoked one."""
+    return _invalid(svc, status.HTTP_410_GONE if why == "revoked" else status.HTTP_404_NOT_FOUND)
 
 
 def _invalid(svc: Services, code: int = status.HTTP_404_NOT_FOUND) -> HTMLResponse:

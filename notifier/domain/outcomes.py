@@ -11,6 +11,7 @@ from datetime import timedelta
 from enum import StrEnum
 
 from notifier.domain.errors import one_line
+from notifier.domain.models import ChannelName, CustomerId, NotificationId
 
 
 class OutcomeKind(StrEnum):
@@ -94,3 +95,16 @@ def unexpected(exc: BaseException) -> Outcome:
     Nothing says whether the provider took the message before the error.
     """
     return Outcome(OutcomeKind.UNEXPECTED, Reason.UNEXPECTED, one_line(exc))
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryOutcome:
+    """What a report changed: the rows it named, and those now waiting for another channel."""
+
+    found: tuple[NotificationId, ...] = ()
+    moved_on: tuple[NotificationId, ...] = ()
+    delivered: tuple[NotificationId, ...] = ()
+    customer_id: CustomerId | None = None
+    channel: ChannelName | None = None
+    address_failed: bool = False
+    opted_out: bool = False

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import and_, or_, select, update
@@ -15,26 +14,13 @@ from notifier.domain.consequences import (
     RecordOptOut,
     after_report,
 )
-from notifier.domain.models import ChannelName, Customer, CustomerId, NotificationId
-from notifier.domain.outcomes import Outcome
+from notifier.domain.models import ChannelName, Customer
+from notifier.domain.outcomes import DeliveryOutcome, Outcome
 from notifier.store.base import StoreBase
 from notifier.store.claims import apply_changes, to_notification
 from notifier.store.convert import customers, notifications, to_customer
 from notifier.store.customers import mark_undeliverable
 from notifier.store.reports import set_consent
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryOutcome:
-    """What a report changed: the rows it named, and those now waiting for another channel."""
-
-    found: tuple[NotificationId, ...] = ()
-    moved_on: tuple[NotificationId, ...] = ()
-    delivered: tuple[NotificationId, ...] = ()
-    customer_id: CustomerId | None = None
-    channel: ChannelName | None = None
-    address_failed: bool = False
-    opted_out: bool = False
 
 
 class DeliveryQueries(StoreBase):

@@ -52,7 +52,7 @@ class Flow:
 async def flow(rig: Rig) -> AsyncIterator[Flow]:
     settings = webhook_settings(rig.smtp.port)
     wakes: list[int] = []
-    client, _ = await serve(settings, rig.store, rig.clock, rig.dispatcher.channels, wakes)
+    client, _ = await serve(settings, rig.store, rig.clock, wakes)
     async with client:
         yield Flow(rig, client, wakes)
 

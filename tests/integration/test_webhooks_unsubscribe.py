@@ -229,7 +229,7 @@ async def test_the_link_in_a_sent_email_unsubscribes_with_one_click(rig: Rig) ->
     url = str(email["List-Unsubscribe"]).strip("<>")
     assert url.startswith(PUBLIC_URL + "/unsubscribe/")
 
-    client, _ = await serve(webhook_settings(rig.smtp.port), rig.store, rig.clock, None, [])
+    client, _ = await serve(webhook_settings(rig.smtp.port), rig.store, rig.clock, [])
     async with client:
         # What a mail client does (RFC 8058 section 3.2): POST the body, no cookies, no page.
         answer = await client.post(url.removeprefix(PUBLIC_URL), data=ONE_CLICK)
@@ -265,7 +265,7 @@ async def test_an_emailed_link_revoked_is_gone_and_the_next_email_brings_one_tha
     first = _emailed_link(rig.smtp.received[0])
     assert "c-1" not in first
 
-    client, _ = await serve(webhook_settings(rig.smtp.port), rig.store, rig.clock, None, [])
+    client, _ = await serve(webhook_settings(rig.smtp.port), rig.store, rig.clock, [])
     async with client:
         page = await client.get(first)
         assert page.status_code == 200 and '<form method="post">' in page.text

@@ -21,6 +21,7 @@ from notifier.domain.ingest import (
 from notifier.domain.models import (
     Customer,
     Promise,
+    PromiseEvent,
     PromiseEventType,
     PromiseStatus,
     Source,
@@ -134,6 +135,10 @@ class Ledger:
         if found is None:
             raise NotFoundError(f"unknown promise {promise_id}")
         return found
+
+    async def promise_events(self, promise_id: int) -> list[PromiseEvent]:
+        """Return the promise's events, oldest first (none for an unknown id)."""
+        return await self.store.promise_events(promise_id)
 
     async def list_promises(
         self,

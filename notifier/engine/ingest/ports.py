@@ -1,8 +1,9 @@
-"""What ingest asks of the store: the ledger service's reads and writes, the import's dedupe.
+"""What ingest asks of the store: each consumer names only the methods it calls.
 
-The importer and the demo loader go through the ledger service, so its protocol is theirs
-too. The concrete store satisfies it (mypy checks it where the wiring builds the ledger);
-the value types come from the domain.
+The ledger service's reads and writes (the importer and the demo loader go through it, so
+its protocol is theirs too), the import's dedupe, the inbound and consent services. The
+concrete store satisfies every one (mypy checks it where the wiring builds them); a test may
+pass a small fake instead. The value types come from the domain.
 """
 
 from __future__ import annotations
@@ -23,7 +24,17 @@ from notifier.domain.ingest import (
     TimelineEntry,
     Upserted,
 )
-from notifier.domain.models import Customer, Promise, PromiseEventType, PromiseStatus, Source
+from notifier.domain.models import (
+    ChannelName,
+    Customer,
+    Promise,
+    PromiseEvent,
+    PromiseEventType,
+    PromiseStatus,
+    Source,
+)
+from notifier.domain.outbox import Scheduled
+from notifier.domain.outcomes import DeliveryOutcome, Outcome
 
 
 class TouchpointReader(Protocol):
@@ -61,6 +72,8 @@ class LedgerStore(TouchpointReader, Protocol):
 
     async def get_promise(self, promise_id: int) -> Promise | None: ...
 
+    async def promise_events(self, promise_id: int) -> list[PromiseEvent]: ...
+
     async def list_promises(
         self,
         *,
@@ -82,3 +95,43 @@ class LedgerStore(TouchpointReader, Protocol):
     async def settle_promise(
         self, promise_id: int, event: PromiseEventType, source: Source, now: datetime
     ) -> Promise: ...
+
+
+class Receipts(Protocol):
+    """Webhook receipts: the first copy of a provider's request is acted on, not its replays."""
+
+    async def first_receipt(self, key: str, now: datetime) -> bool: ...
+
+    async def drop_receipt(self, key: str) -> None: ...
+
+
+class Consents(Protocol):
+    """A customer's consent to a channel."""
+
+    async def set_consent(
+        self, customer_id: str, channel: ChannelName, allowed: bool, now: datetime
+    ) -> bool: ...
+
+
+class InboundStore(Receipts, Consents, Protocol):
+    """What delivery reports and inbound texts read and write."""
+
+    async def record_delivery(self, report: Outcome, now: datetime) -> DeliveryOutcome: ...
+
+    async def customers_by_number(self, channel: ChannelName, number: str) -> list[Customer]: ...
+
+    async def enqueue(self, scheduled: Sequence[Scheduled], now: datetime) -> int: ...
+
+
+class ConsentStore(Consents, Protocol):
+    """What an unsubscribe link reads and writes."""
+
+    async def get_customer(self, customer_id: str) -> Customer | None: ...
+
+    async def links_revoked_at(self, customer_id: str) -> datetime | None: ...
+
+
+class Interactions(Protocol):
+    """Where an inbound text is recorded as the customer's touchpoint (the ledger service)."""
+
+    async def add_interactions(self, items: Sequence[InteractionData]) -> list[int | RowError]: ...

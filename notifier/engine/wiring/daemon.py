@@ -103,7 +103,7 @@ class Daemon:
         )  # fmt: skip
         services = Services(
             s, self.store, self.clock, ledger, problems=self.reloader.problems,
-            channels=self.channels, wake_dispatcher=self.dispatcher.wake,
+            wake_dispatcher=self.dispatcher.wake,
             advance_clock=self._advance if s.test_mode else None, health=self.health,
         )  # fmt: skip
         self.services = services

@@ -1,4 +1,8 @@
-"""Everything a request may need from the process it runs in."""
+"""Everything a request may need from the process it runs in, as engine services.
+
+Routes reach the store and the channels only through these services (an import-linter
+contract keeps ``notifier.api`` off ``notifier.store`` and ``notifier.channels``).
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from notifier.channels.registry import Channels
 from notifier.clock import Clock
 from notifier.config import Settings
+from notifier.engine.ingest.consent import Consent
+from notifier.engine.ingest.inbound import Inbound
 from notifier.engine.ingest.ledger_service import Ledger
 from notifier.engine.wiring.monitor import Health
+from notifier.engine.wiring.readiness import Readiness, check_readiness
 from notifier.store.store import Store
 
 
@@ -19,16 +25,32 @@ class Services:
     """Everything a request may need; ``notifier run`` fills in the daemon's parts."""
 
     settings: Settings
+    # Only ``api/notifications.py`` still reads it; every other route goes through a service.
     store: Store
     clock: Clock
     ledger: Ledger
     ready: bool = True
     problems: list[str] = field(default_factory=list)
-    # The channels of this process (webhooks forward replies to ops through email).
-    channels: Channels | None = None
     # Wakes the dispatcher when a request put rows in the outbox or freed held ones.
     wake_dispatcher: Callable[[], None] = lambda: None
     # Moves the test clock (NOTIFIER_TEST_MODE only).
     advance_clock: Callable[[timedelta], None] | None = None
     # The daemon's failure streaks; None without a daemon (the API alone, in tests).
     health: Health | None = None
+    # Built from the fields above: delivery reports and inbound texts, unsubscribe links.
+    inbound: Inbound = field(init=False)
+    consent: Consent = field(init=False)
+
+    def __post_init__(self) -> None:
+        # Late-bound: whoever sets wake_dispatcher afterwards is still the one woken.
+        wake = lambda: self.wake_dispatcher()  # noqa: E731
+        self.inbound = Inbound(self.store, self.ledger, self.clock, self.settings, wake)
+        self.consent = Consent(self.store, self.clock, self.settings)
+
+    async def readiness(self) -> Readiness:
+        """Probe the store this process was built with, and say whether it is ready."""
+        if self.health is None:  # the API without a daemon: only the database can be wrong
+            self.health = Health.from_settings(self.settings)
+        return await check_readiness(
+            self.health, self.store, daemon_ready=self.ready, problems=self.problems
+        )

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -103,7 +102,7 @@ class Dialect(Protocol):
 
 def dialect_for_url(url: str) -> Dialect:
     """The dialect of the database ``url`` names."""
-    return _dialects()["sqlite" if url.startswith("sqlite") else "postgresql"]
+    return dialect_named("sqlite" if url.startswith("sqlite") else "postgresql")
 
 
 def dialect_of(bind: AsyncConnection | AsyncEngine) -> Dialect:
@@ -113,16 +112,20 @@ def dialect_of(bind: AsyncConnection | AsyncEngine) -> Dialect:
 
 def dialect_named(name: str) -> Dialect:
     """The dialect SQLAlchemy calls ``name``."""
-    try:
-        return _dialects()[name]
-    except KeyError:
-        raise ValueError(f"no dialect for database {name!r}: SQLite or PostgreSQL") from None
+    # A dict lookup: column types ask for every timestamp they bind.
+    dialect = _BY_NAME.get(name)
+    return dialect if dialect is not None else _load(name)
 
 
-@cache
-def _dialects() -> dict[str, Dialect]:
+_BY_NAME: dict[str, Dialect] = {}
+
+
+def _load(name: str) -> Dialect:
     # Imported on first use: the dialects use the tables, whose column types ask here.
     from notifier.store.dialects.postgres import Postgres
     from notifier.store.dialects.sqlite import Sqlite
 
-    return {"sqlite": Sqlite(), "postgresql": Postgres()}
+    _BY_NAME.update({"sqlite": Sqlite(), "postgresql": Postgres()})
+    if name not in _BY_NAME:
+        raise ValueError(f"no dialect for database {name!r}: SQLite or PostgreSQL")
+    return _BY_NAME[name]

@@ -6,7 +6,6 @@ import os
 import sys
 
 import typer
-from sqlalchemy.exc import DBAPIError
 
 # Each module registers its commands on ``app`` when imported.
 # (Add one line per command module here.)
@@ -23,6 +22,7 @@ from notifier.cli import (  # noqa: F401
 from notifier.cli.app import app
 from notifier.config_errors import SettingsError
 from notifier.domain.errors import NotifierError
+from notifier.store.availability import driver_error_text
 
 # Typer may vendor its own click: find its exception classes through a public one.
 _UsageError: type[Exception] = next(
@@ -61,15 +61,14 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
-    except DBAPIError as exc:
-        if os.environ.get("NOTIFIER_DEBUG"):
-            raise
-        print(f"notifier: error: {_database_problem(exc)}", file=sys.stderr)
-        return 1
     except Exception as exc:
         if os.environ.get("NOTIFIER_DEBUG"):
             raise
-        print(f"notifier: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        database = driver_error_text(exc)
+        if database is not None:
+            print(f"notifier: error: {_database_problem(database)}", file=sys.stderr)
+        else:
+            print(f"notifier: error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     return int(result) if isinstance(result, int) else 0
 
@@ -86,8 +85,7 @@ def _usage_line(exc: Exception) -> str:
     return f"{message} (see '{path} --help')" if path else message
 
 
-def _database_problem(exc: DBAPIError) -> str:
-    text = str(exc.orig) if exc.orig is not None else str(exc)
+def _database_problem(text: str) -> str:
     if "no such table" in text or ("does not exist" in text and "relation" in text):
         return "the database is not migrated: run 'notifier db upgrade'"
     return f"database: {text.splitlines()[0]}"

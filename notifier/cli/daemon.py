@@ -18,12 +18,12 @@ from notifier.engine.ingest.demo import load_demo
 from notifier.engine.ingest.demo_key import demo_secret
 from notifier.engine.ingest.ledger_service import Ledger, LedgerDefaults
 from notifier.engine.wiring.daemon import Daemon
-from notifier.engine.wiring.lock import DaemonLock
 from notifier.engine.wiring.services import Services
 from notifier.observability import Metrics, configure_logging
 from notifier.process import tune_gc
 from notifier.store.engine import redact_url
 from notifier.store.migrate import is_current, upgrade
+from notifier.store.single_writer import DaemonLock
 from notifier.store.store import Store
 
 DEMO_TOKEN = "demo-token"

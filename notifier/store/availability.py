@@ -1,7 +1,8 @@
 """Which failures mean the database is unavailable: its fault or the machine's, not the request's.
 
 A caller told "unavailable" may try again later (the API answers 503 with Retry-After); any
-other error is a bug or bad data, and trying again would not help.
+other error is a bug or bad data, and trying again would not help. ``driver_error_text``
+tells a caller that knows no driver whether an error came from the database at all.
 """
 
 from __future__ import annotations
@@ -78,3 +79,14 @@ def _first_line(error: BaseException) -> str:
     text = str(orig if isinstance(orig, BaseException) else error).strip()
     line = text.splitlines()[0] if text else type(error).__name__
     return line.removeprefix("(sqlalchemy.dialects.postgresql.asyncpg.Error) ")[:200]
+
+
+def driver_error_text(error: BaseException) -> str | None:
+    """The database driver's own message when ``error`` is one the driver raised, else None.
+
+    For a caller that words database failures for people (the CLI) without knowing the
+    driver: a missing table, say, reads differently on each database.
+    """
+    if not isinstance(error, sa.DBAPIError):
+        return None
+    return str(error.orig) if error.orig is not None else str(error)

@@ -6,12 +6,11 @@ from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import any_, bindparam
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
 
-from notifier.store.engine import is_sqlite
+from notifier.store.dialects import Dialect, dialect_of
 
 
 class StoreBase:
@@ -19,11 +18,12 @@ class StoreBase:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self.dialect: Dialect = dialect_of(engine)
 
     @property
-    def is_sqlite(self) -> bool:
-        """True on SQLite (no SKIP LOCKED; one writer at a time)."""
-        return is_sqlite(str(self.engine.url))
+    def scan_writes_in_flight(self) -> int:
+        """How many scan batches are worth writing at once (1 where one writer at a time)."""
+        return self.dialect.scan_writes_in_flight
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
@@ -39,6 +39,11 @@ class StoreBase:
         async with self.engine.connect() as conn:
             yield conn
 
+    async def ping(self) -> None:
+        """Ask the database for ``SELECT 1`` (a readiness probe: the caller bounds the wait)."""
+        async with self.reading() as conn:
+            await conn.execute(text("SELECT 1"))
+
     async def close(self) -> None:
         """Release every pooled connection."""
         await self.engine.dispose()
@@ -47,12 +52,5 @@ class StoreBase:
 def among(
     conn: AsyncConnection, column: ColumnElement[Any], values: Iterable[Any]
 ) -> ColumnElement[bool]:
-    """``column IN values``; on PostgreSQL one array parameter, not one placeholder a value.
-
-    A thousand placeholders cost SQLAlchemy their expansion on every execution and
-    PostgreSQL a new statement to plan for every list length.
-    """
-    values = list(values)
-    if conn.dialect.name == "postgresql":
-        return column == any_(bindparam(None, values, type_=ARRAY(column.type)))
-    return column.in_(values)
+    """``column IN values``, as ``conn``'s database plans best (PostgreSQL: one array)."""
+    return dialect_of(conn).among(column, values)

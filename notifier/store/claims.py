@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.domain.models import (
@@ -18,15 +18,12 @@ from notifier.domain.models import (
     PromiseId,
 )
 from notifier.domain.outbox import Change, Notification, quiet_from_json
-from notifier.store import changes_pg
 from notifier.store.base import StoreBase
-from notifier.store.convert import notification_events, notifications
+from notifier.store.convert import notifications
+from notifier.store.dialects import PLUS_ONE, RowGroups, dialect_of
 
 _PENDING = NotificationStatus.PENDING.value
 _SENDING = NotificationStatus.SENDING.value
-# Stands for ``attempts + 1`` in a row's values until the UPDATE is built: building the
-# SQL expression once per row cost more than the rest of the row's values together.
-_PLUS_ONE = object()
 
 
 def to_notification(row: Any) -> Notification:
@@ -107,9 +104,8 @@ class ClaimQueries(StoreBase):
             due = due.where(
                 or_(notifications.c.rule_id.is_(None), notifications.c.rule_id.not_in(paused_rules))
             )
+        due = self.dialect.skip_locked(due)
         async with self.transaction() as conn:
-            if conn.dialect.name == "postgresql":
-                due = due.with_for_update(skip_locked=True)
             # One statement: the CTE picks (and on PostgreSQL locks) the rows, the UPDATE
             # leases them and returns what the dispatcher reads.
             picked = due.cte("due")
@@ -218,14 +214,12 @@ async def apply_changes(conn: AsyncConnection, changes: Sequence[Change], now: d
                 {"notification_id": c.id, "at": now, "type": e.type, "channel": e.channel,
                  "reason": e.reason, "detail": dict(e.detail)}
             )  # fmt: skip
-    if events and conn.dialect.name == "postgresql":
-        await changes_pg.insert_events(conn, events, now)
-    elif events:
-        await conn.execute(notification_events.insert(), events)
+    if events:
+        await dialect_of(conn).insert_events(conn, events, now)
 
 
 async def _update_rows(conn: AsyncConnection, rows: list[tuple[int, dict[str, Any]]]) -> None:
-    """UPDATE each row with its values: one executemany per set of columns written.
+    """UPDATE each row with its values: rows writing the same columns at once.
 
     A row changed twice in one call keeps the order of its changes, one UPDATE each.
     """
@@ -233,33 +227,17 @@ async def _update_rows(conn: AsyncConnection, rows: list[tuple[int, dict[str, An
     if len(set(ids)) != len(ids):
         for i, values in rows:
             if values:
-                written = {k: notifications.c.attempts + 1 if v is _PLUS_ONE else v
+                written = {k: notifications.c.attempts + 1 if v is PLUS_ONE else v
                            for k, v in values.items()}  # fmt: skip
                 await conn.execute(
                     update(notifications).where(notifications.c.id == i).values(written)
                 )
         return
-    groups: dict[tuple[str, ...], list[tuple[int, dict[str, Any]]]] = {}
+    groups: RowGroups = {}
     for i, values in rows:
         if values:
             groups.setdefault(tuple(sorted(values)), []).append((i, values))
-    if conn.dialect.name == "postgresql":
-        await changes_pg.update_rows(conn, groups)
-        return
-    for key, group in groups.items():
-        assignments: dict[str, Any] = {
-            k: notifications.c.attempts + 1 if k == "attempts" else bindparam(f"v_{k}") for k in key
-        }
-        params = [
-            {"v_id": i, **{f"v_{k}": v for k, v in values.items() if v is not _PLUS_ONE}}
-            for i, values in group
-        ]
-        await conn.execute(
-            update(notifications)
-            .where(notifications.c.id == bindparam("v_id"))
-            .values(assignments),
-            params,
-        )
+    await dialect_of(conn).update_rows(conn, groups)
 
 
 def _values(c: Change, row: dict[str, Any] | None, now: datetime) -> dict[str, Any]:
@@ -272,7 +250,7 @@ def _values(c: Change, row: dict[str, Any] | None, now: datetime) -> dict[str, A
     }  # fmt: skip
     values.update({k: v for k, v in plain.items() if v is not None})
     if c.count_attempt:
-        values["attempts"] = _PLUS_ONE
+        values["attempts"] = PLUS_ONE
     if c.release:
         values.update(lease_owner=None, lease_until=None)
     if row is not None:

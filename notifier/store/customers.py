@@ -7,8 +7,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.domain.ingest import CustomerData, ForgetReport, InteractionData, RowError, Upserted
@@ -24,6 +22,7 @@ from notifier.store.convert import (
     promises,
     to_customer,
 )
+from notifier.store.dialects import dialect_of
 from notifier.store.ops_mentions import erase_ops_mentions
 from notifier.store.revisions import customer_changes, customer_row
 
@@ -145,6 +144,28 @@ class CustomerQueries(StoreBase):
             n_notifications += await erase_ops_mentions(conn, customer_id, now)
         return ForgetReport(CustomerId(customer_id), n_interactions, n_promises, n_notifications)
 
+    async def known_touchpoints(
+        self, items: Sequence[InteractionData]
+    ) -> set[tuple[str, datetime, str, str]]:
+        """Return which of ``items`` the ledger holds: (customer, at, channel, direction) each.
+
+        A superset of the matches is read (every customer's touchpoints at any of the
+        instants); the caller looks its own keys up in it.
+        """
+        if not items:
+            return set()
+        query = select(
+            interactions.c.customer_id,
+            interactions.c.at,
+            interactions.c.channel,
+            interactions.c.direction,
+        ).where(
+            interactions.c.customer_id.in_({i.customer_id for i in items}),
+            interactions.c.at.in_({i.at for i in items}),
+        )
+        async with self.reading() as conn:
+            return {(r[0], r[1], r[2], r[3]) for r in await conn.execute(query)}
+
     async def count_customers(self) -> int:
         """Return how many customers the ledger holds."""
         async with self.reading() as conn:
@@ -161,9 +182,9 @@ async def _existing_ids(conn: AsyncConnection, ids: Sequence[str]) -> set[str]:
 
 async def _insert_interaction(conn: AsyncConnection, item: InteractionData, now: datetime) -> int:
     """Insert the touchpoint once; the same one reported again returns the first id."""
-    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     statement = (
-        insert(interactions)
+        dialect_of(conn)
+        .insert(interactions)
         .values(
             customer_id=item.customer_id,
             channel=item.channel,

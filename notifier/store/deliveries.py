@@ -32,8 +32,7 @@ class DeliveryQueries(StoreBase):
         """
         async with self.transaction() as conn:
             query = select(notifications).where(notifications.c.provider_id == report.provider_id)
-            if conn.dialect.name == "postgresql":
-                query = query.with_for_update()
+            query = self.dialect.locked(query)
             rows = [to_notification(r) for r in (await conn.execute(query)).mappings()]
             if not rows:
                 return DeliveryOutcome()

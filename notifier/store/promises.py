@@ -27,6 +27,7 @@ from notifier.store.convert import (
     to_promise,
     to_promise_event,
 )
+from notifier.store.dialects import dialect_of
 from notifier.store.revisions import promise_changes
 from notifier.store.upserts import upsert_promises
 
@@ -153,9 +154,7 @@ async def _write(conn: AsyncConnection, before: Promise, after: Promise) -> None
 
 
 async def _locked(conn: AsyncConnection, promise_id: int) -> dict[str, Any]:
-    query = select(promises).where(promises.c.id == promise_id)
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update()
+    query = dialect_of(conn).locked(select(promises).where(promises.c.id == promise_id))
     row = (await conn.execute(query)).mappings().first()
     if row is None:
         raise NotFoundError(f"unknown promise {promise_id}")

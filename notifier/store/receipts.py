@@ -6,8 +6,6 @@ from datetime import datetime
 from typing import cast
 
 from sqlalchemy import Table, delete, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from notifier.store.base import StoreBase
 from notifier.store.tables import LinkRevocationRow, WebhookReceiptRow
@@ -22,9 +20,8 @@ class ReceiptQueries(StoreBase):
 
         The primary key decides, so two copies racing each other cannot both be first.
         """
-        insert = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
         statement = (
-            insert(webhook_receipts)
+            self.dialect.insert(webhook_receipts)
             .values(key=key, received_at=now)
             .on_conflict_do_nothing()
             .returning(webhook_receipts.c.key)
@@ -39,9 +36,8 @@ class ReceiptQueries(StoreBase):
 
     async def revoke_links(self, customer_id: str, now: datetime) -> None:
         """Make every unsubscribe link issued to the customer until ``now`` stop working."""
-        insert = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
-        statement = insert(link_revocations).values(customer_id=customer_id, revoked_at=now)
-        statement = statement.on_conflict_do_update(
+        insert = self.dialect.insert(link_revocations)
+        statement = insert.values(customer_id=customer_id, revoked_at=now).on_conflict_do_update(
             index_elements=["customer_id"], set_={"revoked_at": now}
         )
         async with self.transaction() as conn:

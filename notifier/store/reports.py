@@ -7,8 +7,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import case, delete, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.domain.health import Backlog
@@ -84,8 +82,7 @@ class ReportQueries(StoreBase):
         self, kind: str, target: str, reason: str, now: datetime, until: datetime | None = None
     ) -> None:
         """Record a pause (replacing an earlier one for the same target)."""
-        insert = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
-        statement = insert(pauses).values(
+        statement = self.dialect.insert(pauses).values(
             kind=kind, target=target, reason=reason, created_at=now, until=until
         )
         statement = statement.on_conflict_do_update(
@@ -115,8 +112,7 @@ class ReportQueries(StoreBase):
 
     async def publish(self, key: str, value: dict[str, Any], now: datetime) -> None:
         """Publish a fact for ``notifier status`` (last scan, reload result)."""
-        insert = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
-        statement = insert(state).values(key=key, value=value, updated_at=now)
+        statement = self.dialect.insert(state).values(key=key, value=value, updated_at=now)
         statement = statement.on_conflict_do_update(
             index_elements=["key"], set_={"value": value, "updated_at": now}
         )

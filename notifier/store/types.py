@@ -9,6 +9,8 @@ from sqlalchemy import DateTime
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
+from notifier.store.dialects import dialect_named
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """``DateTime(timezone=True)`` that refuses naive input and returns aware UTC.
@@ -26,12 +28,12 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             raise ValueError(f"naive datetime {value!r}: every timestamp must be aware")
         value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+        return value.replace(tzinfo=None) if dialect_named(dialect.name).naive_timestamps else value
 
     def result_processor(self, dialect: Dialect, coltype: object) -> Any:
-        # asyncpg decodes timestamptz as aware UTC whatever the session's TimeZone: nothing
-        # to do per value (a scan reads a dozen of these per row).
-        if dialect.driver == "asyncpg":
+        # A driver that decodes aware UTC leaves nothing to do per value (a scan reads a
+        # dozen of these per row).
+        if dialect_named(dialect.name).decodes_aware_utc(dialect.driver):
             return None
         return super().result_processor(dialect, coltype)
 

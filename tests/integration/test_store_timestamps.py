@@ -21,7 +21,7 @@ async def test_timestamps_come_back_aware_utc(store: Store, clock: FakeClock) ->
         [CustomerData(CustomerId("c-1"), {"locale": "es", "timezone": "America/Lima"})]
     )
     async with store.reading() as conn:
-        if not store.is_sqlite:  # asyncpg must not follow the session's zone
+        if store.dialect.name != "sqlite":  # asyncpg must not follow the session's zone
             await conn.execute(text("SET TIME ZONE 'America/Sao_Paulo'"))
         (created,) = (await conn.execute(select(customers.c.created_at))).one()
     assert created.utcoffset() == timedelta(0) and created.tzinfo in (UTC, UTC)

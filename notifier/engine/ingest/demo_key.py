@@ -7,7 +7,8 @@ import secrets
 from pathlib import Path
 
 from pydantic import SecretStr
-from sqlalchemy import make_url
+
+from notifier.store.engine import database_file
 
 KEY_BYTES = 32  # token_urlsafe(32) is 43 characters, past the 32 the links need
 
@@ -37,8 +38,8 @@ def demo_secret(database_url: str) -> SecretStr:
 
 
 def _key_file(database_url: str) -> Path | None:
-    parsed = make_url(database_url)
-    if not parsed.drivername.startswith("sqlite") or parsed.database in (None, "", ":memory:"):
+    file = database_file(database_url)  # None: not a file (PostgreSQL, SQLite in memory)
+    if file is None:
         return None
-    database = Path(str(parsed.database)).resolve()
+    database = file.resolve()
     return database.with_name(database.name + ".secret-key")

@@ -16,7 +16,6 @@ from datetime import datetime
 from typing import TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
-from sqlalchemy import select
 
 from notifier.domain.ingest import CustomerData, InteractionData, PromiseData, RowError, Upserted
 from notifier.domain.models import Source
@@ -24,7 +23,6 @@ from notifier.engine.ingest.import_files import ImportSource, RowProblem
 from notifier.engine.ingest.ledger_service import Ledger
 from notifier.engine.ingest.ports import TouchpointReader
 from notifier.schemas import CustomerIn, ImportKind, InteractionIn, OpaqueId, PromiseIn
-from notifier.store.convert import interactions
 
 BATCH_SIZE = 1000
 M = TypeVar("M", bound=BaseModel)
@@ -192,22 +190,10 @@ async def known_touchpoints(
 ) -> set[TouchKey]:
     """Return which of ``items`` the ledger already holds (the dedupe key of each).
 
-    This query belongs in the store: ``add_interactions`` returns the id of a touchpoint
-    it already had exactly as it returns a new one, so the import asks first.
+    The store answers: ``add_interactions`` returns the id of a touchpoint it already
+    had exactly as it returns a new one, so the import asks first.
     """
-    if not items:
-        return set()
-    query = select(
-        interactions.c.customer_id,
-        interactions.c.at,
-        interactions.c.channel,
-        interactions.c.direction,
-    ).where(
-        interactions.c.customer_id.in_({i.customer_id for i in items}),
-        interactions.c.at.in_({i.at for i in items}),
-    )
-    async with store.reading() as conn:
-        return {(r[0], r[1], r[2], r[3]) for r in await conn.execute(query)}
+    return await store.known_touchpoints(items)
 
 
 def _touch_key(item: InteractionData) -> TouchKey:

@@ -9,11 +9,8 @@ pass a small fake instead. The value types come from the domain.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Protocol
-
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.domain.ingest import (
     CustomerData,
@@ -38,13 +35,11 @@ from notifier.domain.outcomes import DeliveryOutcome, Outcome
 
 
 class TouchpointReader(Protocol):
-    """The import asks which touchpoints the ledger holds before adding them.
+    """The import asks which touchpoints the ledger holds before adding them."""
 
-    A connection, for the one query the store does not answer yet (see
-    ``importer.known_touchpoints``); a store method replaces it.
-    """
-
-    def reading(self) -> AbstractAsyncContextManager[AsyncConnection]: ...
+    async def known_touchpoints(
+        self, items: Sequence[InteractionData]
+    ) -> set[tuple[str, datetime, str, str]]: ...
 
 
 class LedgerStore(TouchpointReader, Protocol):

@@ -27,7 +27,7 @@ class ScanStore(CheckReader, Protocol):
     """The scan: due promises read in batches, each batch's plan written in one go."""
 
     @property
-    def is_sqlite(self) -> bool: ...
+    def scan_writes_in_flight(self) -> int: ...
 
     def due_batches(
         self, now: datetime, size: int, limit: int

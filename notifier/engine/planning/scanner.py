@@ -119,7 +119,7 @@ async def scan(
     once: two on PostgreSQL (the batches touch different rows), one on SQLite (one writer).
     """
     if in_flight is None:
-        in_flight = 1 if store.is_sqlite else 2
+        in_flight = store.scan_writes_in_flight
     total = ScanReport()
     planned: Upcoming = {}
     writing: list[asyncio.Task[ScanReport]] = []

@@ -24,10 +24,10 @@ from notifier.engine.delivery.recovery import recover
 from notifier.engine.ingest.ledger_service import Ledger, LedgerDefaults
 from notifier.engine.planning.scanner import scan
 from notifier.engine.rulefiles.reload import Reloader
-from notifier.engine.wiring.lock import DaemonLock
 from notifier.engine.wiring.monitor import PROBE_TIMEOUT, Health, bounded, describe
 from notifier.engine.wiring.services import Services
 from notifier.observability import Metrics
+from notifier.store.single_writer import DaemonLock
 from notifier.store.store import Store
 from notifier.templates import Company, Renderer
 

@@ -14,8 +14,6 @@ from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import text
-
 from notifier.config import Settings
 from notifier.domain.health import Streak, unready_reasons
 from notifier.domain.models import JSONValue
@@ -100,7 +98,7 @@ class Health:
     async def probe(self, store: ProbeStore, within: timedelta = PROBE_TIMEOUT) -> str | None:
         """Ask the database for ``SELECT 1`` within ``within``; return None or why not."""
         try:
-            await bounded(_select_one(store), within.total_seconds())
+            await bounded(store.ping(), within.total_seconds())
             self.database = None
         except TimeoutError:
             self.database = f"no answer within {within.total_seconds():g}s"
@@ -122,11 +120,6 @@ class Health:
         scan = {**self.scan.view(),
                 "running_s": round(running.total_seconds(), 1) if running else None}  # fmt: skip
         return {"scan": scan, "writes": self.writes.view(), "dispatch": self.dispatch.view()}
-
-
-async def _select_one(store: ProbeStore) -> None:
-    async with store.reading() as conn:
-        await conn.execute(text("SELECT 1"))
 
 
 async def bounded(work: Coroutine[Any, Any, T], within: float) -> T:

@@ -89,7 +89,7 @@ async def test_rows_a_dead_process_left_sending_are_recovered_and_fail_alone(rig
 async def test_a_row_the_database_refuses_to_store_fails_alone_with_write_error(
     rig: Rig,
 ) -> None:
-    if rig.store.is_sqlite:
+    if rig.store.dialect.name == "sqlite":
         pytest.skip("SQLite stores a NUL in text; PostgreSQL refuses it")
     await rig.customer("ana")
     await rig.promise("ana", "order-ana", timedelta(hours=-2))

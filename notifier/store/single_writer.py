@@ -1,4 +1,7 @@
-"""One daemon per SQLite database: SQLite has one writer, and two dispatchers would race."""
+"""One daemon per database file: SQLite has one writer, and two dispatchers would race.
+
+A lock file beside the database; PostgreSQL needs none (claims use SKIP LOCKED).
+"""
 
 from __future__ import annotations
 
@@ -8,9 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from sqlalchemy import make_url
-
 from notifier.domain.errors import NotifierError
+from notifier.store.engine import database_file
 
 
 class AlreadyRunningError(NotifierError):
@@ -25,12 +27,10 @@ class DaemonLock:
     @classmethod
     def for_url(cls, url: str) -> DaemonLock:
         """Return the lock for ``url``: a file beside a SQLite database, none otherwise."""
-        parsed = make_url(url)
-        if not parsed.drivername.startswith("sqlite") or not parsed.database:
+        database = database_file(url)
+        if database is None:
             return cls(None)
-        if parsed.database == ":memory:":
-            return cls(None)
-        return cls(Path(parsed.database).resolve().with_name(Path(parsed.database).name + ".lock"))
+        return cls(database.resolve().with_name(database.name + ".lock"))
 
     def acquire(self) -> None:
         """Take the lock (a no-op when already held) or raise AlreadyRunningError."""

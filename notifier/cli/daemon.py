@@ -21,7 +21,7 @@ from notifier.engine.wiring.daemon import Daemon
 from notifier.engine.wiring.services import Services
 from notifier.observability import Metrics, configure_logging
 from notifier.process import tune_gc
-from notifier.store.engine import redact_url
+from notifier.store.engine import database_file, redact_url
 from notifier.store.migrate import is_current, upgrade
 from notifier.store.single_writer import DaemonLock
 from notifier.store.store import Store
@@ -61,7 +61,7 @@ def demo(
             "demo": True,
             "api_token": base.api_token or SecretStr(DEMO_TOKEN),
             # Demo emails carry working unsubscribe links, as real ones must.
-            "secret_key": base.secret_key or demo_secret(base.database_url),
+            "secret_key": base.secret_key or demo_secret(database_file(base.database_url)),
             "public_url": base.public_url or f"http://{base.http_host}:{base.http_port}",
         }
     )

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from notifier.engine.ingest.demo_key import demo_secret
+from notifier.store.engine import database_file
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "k" * 32
@@ -85,10 +86,12 @@ def test_without_email_or_in_test_mode_no_key_is_needed(
 
 def test_the_demo_key_is_made_once_per_database_and_kept_private(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'demo.db'}"
-    first = demo_secret(url).get_secret_value()
+    first = demo_secret(database_file(url)).get_secret_value()
     assert len(first) >= 32
     key_file = tmp_path / "demo.db.secret-key"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
-    assert demo_secret(url).get_secret_value() == first  # links survive a demo restart
-    other = demo_secret(f"sqlite+aiosqlite:///{tmp_path / 'other.db'}").get_secret_value()
+    assert (
+        demo_secret(database_file(url)).get_secret_value() == first
+    )  # links survive a demo restart
+    other = demo_secret(tmp_path / "other.db").get_secret_value()
     assert other != first

@@ -8,17 +8,17 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from notifier.store.engine import database_file
-
 KEY_BYTES = 32  # token_urlsafe(32) is 43 characters, past the 32 the links need
 
 
-def demo_secret(database_url: str) -> SecretStr:
-    """Return the key kept beside a SQLite database file, made on first use (mode 0600).
+def demo_secret(database: Path | None) -> SecretStr:
+    """Return the key kept beside the database file, made on first use (mode 0600).
 
-    Any other database gets a key for this run only: its links stop working on restart.
+    ``database`` is the store's file (``store.engine.database_file``): None for a database
+    that is no file (PostgreSQL, SQLite in memory), which gets a key for this run only, so
+    its links stop working on restart.
     """
-    path = _key_file(database_url)
+    path = _key_file(database)
     if path is None:
         return SecretStr(secrets.token_urlsafe(KEY_BYTES))
     try:
@@ -37,8 +37,7 @@ def demo_secret(database_url: str) -> SecretStr:
     return SecretStr(key)
 
 
-def _key_file(database_url: str) -> Path | None:
-    file = database_file(database_url)  # None: not a file (PostgreSQL, SQLite in memory)
+def _key_file(file: Path | None) -> Path | None:
     if file is None:
         return None
     database = file.resolve()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
@@ -19,16 +19,18 @@ from notifier.cli.status_report import (
     rules_lines,
     scan_lines,
     sending_view,
+    status_view,
     verdict_lines,
 )
 from notifier.clock import system_clock
 from notifier.domain.durations import DurationError, parse_instant
-from notifier.domain.errors import NotFoundError
 from notifier.domain.forecast import Forecast
 from notifier.domain.limits import MAX_ID
 from notifier.domain.models import CHANNELS, NotificationStatus
+from notifier.domain.reports import Pause, StatusReport
 from notifier.domain.rules.spelling import did_you_mean, one_of
 from notifier.engine.planning.simulate import forecast
+from notifier.engine.reporting.service import Reporting, Resumed
 from notifier.engine.rulefiles.check import defaults_from_settings, load_rules
 from notifier.store.store import Store
 from notifier.templates import Renderer
@@ -41,14 +43,20 @@ OPS_PAUSE = "paused by ops"
 
 
 @asynccontextmanager
-async def _store() -> AsyncIterator[tuple[Store, datetime]]:
-    """Yield the configured store and the daemon's notion of now."""
-    s = settings()
-    store = Store.open(s.database_url)
+async def _store() -> AsyncIterator[Store]:
+    """Yield the configured store, closed afterwards."""
+    store = Store.open(settings().database_url)
     try:
-        yield store, system_clock(s).now()
+        yield store
     finally:
         await store.close()
+
+
+@asynccontextmanager
+async def _reporting() -> AsyncIterator[Reporting]:
+    """Yield the reporting service over the configured store, on the daemon's clock."""
+    async with _store() as store:
+        yield Reporting(store, system_clock(settings()))
 
 
 def _when(value: object) -> str:
@@ -65,11 +73,8 @@ def notification_show(
     """Show a notification and its history: the rule, routing, attempts, and every reason."""
 
     async def go() -> dict[str, Any]:
-        async with _store() as (store, _):
-            found = await store.notification(notification_id)
-            if found is None:
-                raise NotFoundError(f"notification {notification_id} not found")
-            return notification_view(*found)
+        async with _reporting() as reporting:
+            return notification_view(await reporting.notification(notification_id))
 
     view = run_async(go())
     if as_json:
@@ -109,8 +114,8 @@ def notification_list(
     """List notifications, newest first, 50 a page (--before the last id for the next)."""
 
     async def go() -> list[dict[str, Any]]:
-        async with _store() as (store, _):
-            found = await store.list_notifications(
+        async with _reporting() as reporting:
+            found = await reporting.notifications(
                 customer_id=customer, status=status, limit=limit, before_id=before
             )
             return [notification_line_view(r) for r in found]
@@ -148,9 +153,9 @@ def _check_rules(names: list[str]) -> None:
             bad_value("--rule", f"no rule {name!r} in {s.rules_dir}{did_you_mean(name, known)}")
 
 
-def _print_pauses(rows: list[dict[str, Any]], as_json: bool) -> None:
-    shown = [{"kind": r["kind"], "target": r["target"], "reason": r["reason"],
-              "since": r["created_at"], "until": r["until"]} for r in rows]  # fmt: skip
+def _print_pauses(rows: Sequence[Pause], as_json: bool) -> None:
+    shown = [{"kind": r.kind, "target": r.target, "reason": r.reason,
+              "since": r.created_at, "until": r.until} for r in rows]  # fmt: skip
     if as_json:
         emit_json({"paused": shown})
         return
@@ -176,13 +181,9 @@ def pause(
     _check_channels("--channel", channel or [])
     _check_rules(rule or [])
 
-    async def go() -> list[dict[str, Any]]:
-        async with _store() as (store, now):
-            for name in channel or []:
-                await store.pause("channel", name, reason, now)
-            for name in rule or []:
-                await store.pause("rule", name, reason, now)
-            return await store.pauses(now)
+    async def go() -> list[Pause]:
+        async with _reporting() as reporting:
+            return await reporting.pause(channel or [], rule or [], reason)
 
     _print_pauses(run_async(go()), as_json)
 
@@ -203,14 +204,14 @@ def resume(
     if everything:
         targets = [("channel", None), ("rule", None)]
 
-    async def go() -> list[dict[str, Any]]:
-        async with _store() as (store, now):
-            for kind, target in targets:
-                if not await store.resume(kind, target, now) and target is not None:
-                    typer.echo(f"notifier: {kind} {target} was not paused", err=True)
-            return await store.pauses(now)
+    async def go() -> Resumed:
+        async with _reporting() as reporting:
+            return await reporting.resume(targets)
 
-    _print_pauses(run_async(go()), as_json)
+    resumed = run_async(go())
+    for kind, target in resumed.not_paused:
+        typer.echo(f"notifier: {kind} {target} was not paused", err=True)
+    _print_pauses(resumed.pauses, as_json)
 
 
 @app.command("status")
@@ -221,76 +222,61 @@ def status(as_json: bool = JsonOption) -> None:
     the dispatcher's errors, the rules, pauses and the last failed attempts.
     """
 
-    async def go() -> dict[str, Any]:
-        async with _store() as (store, now):
-            stats = await store.queue_stats()
-            backlog = await store.sending_backlog(now)
-            published = await store.published()
-            pauses = await store.pauses(now)
-            errors = await store.last_errors()
-            plan_error_count, plan_errors = await store.plan_errors()
-            render_errors = await store.render_errors()
-        oldest = stats["oldest_pending"]
-        age = (now - oldest).total_seconds() if oldest is not None and oldest < now else 0
-        return {
-            "now": now, "pending": stats["counts"].get(NotificationStatus.PENDING.value, 0),
-            "counts": stats["counts"], "oldest_pending": oldest, "oldest_pending_age_s": age,
-            "sending": sending_view(backlog, now),
-            "scan": published.get("scan"), "rules": published.get("rules"),
-            "paused": [p for p in pauses if p["kind"] != "down"],
-            "down": [p for p in pauses if p["kind"] == "down"],
-            "last_errors": errors, "plan_error_count": plan_error_count,
-            "plan_errors": plan_errors, "render_errors": render_errors,
-        }  # fmt: skip
+    async def go() -> StatusReport:
+        async with _reporting() as reporting:
+            return await reporting.status()
 
-    report = run_async(go())
-    report["health"] = health_view(report, settings().scan_interval)
+    found = run_async(go())
+    health = health_view(found, settings().scan_interval)
     if as_json:
-        emit_json(report)
+        emit_json({**status_view(found), "health": health})
     else:
-        _print_status(report)
-    if report["health"]["exit_code"]:
-        raise typer.Exit(report["health"]["exit_code"])
+        _print_status(found, health)
+    if health["exit_code"]:
+        raise typer.Exit(health["exit_code"])
 
 
-def _print_status(r: dict[str, Any]) -> None:
-    now, health = r["now"], r["health"]
+def _print_status(r: StatusReport, health: dict[str, Any]) -> None:
+    now = r.now
     for line in verdict_lines(health):
         typer.echo(line)
-    typer.echo(queue_line(r["pending"], r["oldest_pending"], r["sending"], now))
-    counts = ", ".join(f"{k} {v}" for k, v in sorted(r["counts"].items())) or "no notifications"
+    sending = sending_view(r.sending, now)
+    pending = r.queue.count(NotificationStatus.PENDING.value)
+    typer.echo(queue_line(pending, r.queue.oldest_pending, sending, now))
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(r.queue.counts.items())) or "no notifications"
     typer.echo(f"by status: {counts}")
-    for line in [*scan_lines(r["scan"], health, now), *rules_lines(r["rules"], now)]:
+    scan, rules = r.published.scan, r.published.rules
+    for line in [*scan_lines(scan, health, now), *rules_lines(rules, now)]:
         typer.echo(line)
-    if not r["paused"] and not r["down"]:
+    if not r.paused and not r.down:
         typer.echo("paused: nothing")
-    for p in [*r["paused"], *r["down"]]:
-        what = "down: channel" if p["kind"] == "down" else f"paused: {p['kind']}"
-        typer.echo(f"{what} {p['target']} since {_ago(p['created_at'], now)}: {p['reason']}")
-    if r["last_errors"]:
+    for p in [*r.paused, *r.down]:
+        what = "down: channel" if p.kind == "down" else f"paused: {p.kind}"
+        typer.echo(f"{what} {p.target} since {_ago(p.created_at, now)}: {p.reason}")
+    if r.last_errors:
         typer.echo("last errors:")
-    for e in r["last_errors"]:
-        typer.echo(f"  {_when(e['at'])}  notification {e['notification_id']}  {e['type']} "
-                   f"{e['channel'] or ''}: {e['reason']}")  # fmt: skip
+    for e in r.last_errors:
+        typer.echo(f"  {_when(e.at)}  notification {e.notification_id}  {e.type} "
+                   f"{e.channel or ''}: {e.reason}")  # fmt: skip
     _print_poison(r)
 
 
-def _print_poison(r: dict[str, Any]) -> None:
+def _print_poison(r: StatusReport) -> None:
     """The promises the scan cannot plan and the messages that could not be rendered."""
-    now, count = r["now"], r["plan_error_count"]
+    now, count = r.now, r.plan_error_count
     typer.echo(f"plan errors: {count} promise(s) the rules cannot plan" if count
                else "plan errors: none")  # fmt: skip
-    for p in r["plan_errors"]:
-        typer.echo(f"  promise {p['id']} (customer {p['customer_id']}, {p['kind']}) since "
-                   f"{_ago(p['since'], now)}, {p['failures']} failure(s), next try "
-                   f"{_ago(p['next_check_at'], now)}: {p['reason']}")  # fmt: skip
-    if count > len(r["plan_errors"]):
-        typer.echo(f"  ... and {count - len(r['plan_errors'])} more")
-    if r["render_errors"]:
+    for p in r.plan_errors:
+        typer.echo(f"  promise {p.id} (customer {p.customer_id}, {p.kind}) since "
+                   f"{_ago(p.since, now)}, {p.failures} failure(s), next try "
+                   f"{_ago(p.next_check_at, now)}: {p.reason}")  # fmt: skip
+    if count > len(r.plan_errors):
+        typer.echo(f"  ... and {count - len(r.plan_errors)} more")
+    if r.render_errors:
         typer.echo("render errors:")
-    for e in r["render_errors"]:
-        typer.echo(f"  {_when(e['at'])}  notification {e['notification_id']}  {e['message']} "
-                   f"{e['channel'] or ''}: {e['reason']}")  # fmt: skip
+    for e in r.render_errors:
+        typer.echo(f"  {_when(e.at)}  notification {e.notification_id}  {e.message} "
+                   f"{e.channel or ''}: {e.reason}")  # fmt: skip
 
 
 @app.command("simulate")
@@ -318,7 +304,7 @@ def simulate(
 
     async def go() -> Forecast:
         try:
-            async with _store() as (store, _):
+            async with _store() as store:
                 return await forecast(store, rules, s, channels.available(), now, end)
         finally:
             await channels.aclose()

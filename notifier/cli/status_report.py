@@ -8,6 +8,7 @@ in ``sending``, a daemon that stopped publishing).
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,6 +22,9 @@ from notifier.domain.health import (
     assess,
     exit_code,
 )
+from notifier.domain.models import NotificationStatus
+from notifier.domain.published import Published, RulesState, ScanHealth, ScanState
+from notifier.domain.reports import StatusReport
 
 VERDICTS = {0: "ok", EXIT_STALE: "stale", EXIT_STUCK: "stuck"}
 
@@ -33,25 +37,22 @@ def sending_view(backlog: Backlog, now: datetime) -> dict[str, Any]:
             "past_lease": backlog.past_lease}  # fmt: skip
 
 
-def health_view(report: dict[str, Any], default_interval: timedelta) -> dict[str, Any]:
+def health_view(report: StatusReport, default_interval: timedelta) -> dict[str, Any]:
     """Decide from ``report``: the interval, the last scan's age, findings and exit code.
 
     ``plan_errors`` (promises the rules cannot plan), when the report lists any, means
     work is stuck.
     """
-    now: datetime = report["now"]
-    scan = report.get("scan") or {}
-    interval = _interval(scan, default_interval)
+    now = report.now
+    scan = report.published.scan
+    health = scan.value.health if scan else None
+    interval = health.interval if health and health.interval else default_interval
     last_scan = _last_scan(scan)
-    streaks = scan.get("health") or {}
-    sending = report.get("sending") or {}
     findings = assess(
         now=now, interval=interval, last_scan=last_scan,
-        scan=Streak.from_view(streaks.get("scan")), writes=Streak.from_view(streaks.get("writes")),
-        dispatch=Streak.from_view(streaks.get("dispatch")),
-        backlog=Backlog(sending.get("count", 0), sending.get("oldest"),
-                        sending.get("past_lease", 0)),
-        plan_errors=len(report.get("plan_errors") or []),
+        scan=health.scan if health else Streak(), writes=health.writes if health else Streak(),
+        dispatch=health.dispatch if health else Streak(), backlog=report.sending,
+        plan_errors=len(report.plan_errors),
     )  # fmt: skip
     code = exit_code(findings)
     return {
@@ -59,6 +60,27 @@ def health_view(report: dict[str, Any], default_interval: timedelta) -> dict[str
         "findings": [{"code": f.code, "text": f.text} for f in findings],
         "scan_interval_s": interval.total_seconds(), "last_scan": last_scan,
         "last_scan_age_s": (now - last_scan).total_seconds() if last_scan else None,
+    }  # fmt: skip
+
+
+def status_view(report: StatusReport) -> dict[str, Any]:
+    """The ``notifier status --json`` report, less its ``health`` (see ``health_view``)."""
+    now, queue, published = report.now, report.queue, report.published
+    oldest = queue.oldest_pending
+    age = (now - oldest).total_seconds() if oldest is not None and oldest < now else 0
+    return {
+        "now": now, "pending": queue.count(NotificationStatus.PENDING.value),
+        "counts": dict(queue.counts), "oldest_pending": oldest, "oldest_pending_age_s": age,
+        "sending": sending_view(report.sending, now),
+        "scan": {**published.scan.value.view(), "at": published.scan.at}
+        if published.scan else None,
+        "rules": {**published.rules.value.view(), "at": published.rules.at}
+        if published.rules else None,
+        "paused": [asdict(p) for p in report.paused], "down": [asdict(p) for p in report.down],
+        "last_errors": [asdict(e) for e in report.last_errors],
+        "plan_error_count": report.plan_error_count,
+        "plan_errors": [asdict(p) for p in report.plan_errors],
+        "render_errors": [asdict(e) for e in report.render_errors],
     }  # fmt: skip
 
 
@@ -71,9 +93,8 @@ def verdict_lines(health: dict[str, Any]) -> list[str]:
             for f in findings]  # fmt: skip
 
 
-def streak_line(label: str, data: object, now: datetime) -> str:
+def streak_line(label: str, streak: Streak, now: datetime) -> str:
     """``scan errors: none`` or how many tries failed in a row, since when, and the error."""
-    streak = Streak.from_view(data)
     if not streak.failures:
         return f"{label}: none"
     times = "1 failure" if streak.failures == 1 else f"{streak.failures} failures in a row"
@@ -93,7 +114,9 @@ def queue_line(
     return f"queue: {pending} pending{waiting}; {flying}"
 
 
-def scan_lines(fact: dict[str, Any] | None, health: dict[str, Any], now: datetime) -> list[str]:
+def scan_lines(
+    fact: Published[ScanState] | None, health: dict[str, Any], now: datetime
+) -> list[str]:
     """The last scan against its interval, then the scan's and the dispatcher's errors."""
     if fact is None:
         return ["last scan: never published (is notifier run up?)"]
@@ -101,29 +124,32 @@ def scan_lines(fact: dict[str, Any] | None, health: dict[str, Any], now: datetim
     if health["last_scan"] is None:
         lines = [f"last scan: none succeeded since the daemon started ({every})"]
     else:
-        figures = ", ".join(f"{fact[k]} {k}" for k in ("promises", "scheduled", "broken")
-                            if k in fact)  # fmt: skip
-        took = f", took {fact['seconds']}s" if "seconds" in fact else ""
+        shown = fact.value.figures.view()
+        figures = ", ".join(f"{shown[k]} {k}" for k in ("promises", "scheduled", "broken")
+                            if k in shown)  # fmt: skip
+        took = f", took {shown['seconds']}s" if "seconds" in shown else ""
         lines = [f"last scan: {ago(health['last_scan'], now)} ({every}): {figures}{took}"]
-    streaks = fact.get("health") or {}
+    streaks = fact.value.health or ScanHealth()
     return [
         *lines,
-        streak_line("scan errors", streaks.get("scan"), now),
-        streak_line("outcome write errors", streaks.get("writes"), now),
-        streak_line("dispatch errors", streaks.get("dispatch"), now),
+        streak_line("scan errors", streaks.scan, now),
+        streak_line("outcome write errors", streaks.writes, now),
+        streak_line("dispatch errors", streaks.dispatch, now),
     ]
 
 
-def rules_lines(fact: dict[str, Any] | None, now: datetime) -> list[str]:
+def rules_lines(fact: Published[RulesState] | None, now: datetime) -> list[str]:
     """The rules in force, or the refused files' problems (the last good set serves)."""
     if fact is None:
         return ["rules: never published (is notifier run up?)"]
-    if fact.get("ok", True):
-        head = f"rules: {fact.get('rules', '?')} rules in force, loaded {ago(fact['at'], now)}"
+    rules = fact.value
+    if rules.ok:
+        count = "?" if rules.rules is None else rules.rules
+        head = f"rules: {count} rules in force, loaded {ago(fact.at, now)}"
     else:
-        head = (f"rules: the files on disk were refused {ago(fact['at'], now)}; "
+        head = (f"rules: the files on disk were refused {ago(fact.at, now)}; "
                 "the last good set serves:")  # fmt: skip
-    return [head, *(f"  {p}" for p in fact.get("problems") or [])]
+    return [head, *(f"  {p}" for p in rules.problems)]
 
 
 def ago(at: datetime | None, now: datetime) -> str:
@@ -136,22 +162,12 @@ def ago(at: datetime | None, now: datetime) -> str:
     return f"in {format_duration(timedelta(seconds=int(-delta.total_seconds())))}"
 
 
-def _interval(scan: dict[str, Any], default: timedelta) -> timedelta:
-    """The interval the daemon published (it may differ from this machine's settings)."""
-    seconds = scan.get("interval_s")
-    if isinstance(seconds, int | float) and seconds > 0:
-        return timedelta(seconds=seconds)
-    return default
-
-
-def _last_scan(scan: dict[str, Any]) -> datetime | None:
+def _last_scan(scan: Published[ScanState] | None) -> datetime | None:
     """The last successful scan; a daemon older than the streaks published only after one."""
-    if not scan:
+    if scan is None:
         return None
-    if "last_ok" not in scan:
-        at = scan.get("at")
-        return at if isinstance(at, datetime) else None
-    return Streak.from_view({"last_ok": scan["last_ok"]}).last_ok
+    health = scan.value.health
+    return scan.at if health is None else health.last_ok
 
 
 def span(seconds: float) -> str:

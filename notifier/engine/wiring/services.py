@@ -10,6 +10,7 @@ from notifier.channels.registry import Channels
 from notifier.clock import Clock
 from notifier.config import Settings
 from notifier.engine.ingest.ledger_service import Ledger
+from notifier.engine.reporting.service import Reporting
 from notifier.engine.wiring.monitor import Health
 from notifier.store.store import Store
 
@@ -32,3 +33,8 @@ class Services:
     advance_clock: Callable[[timedelta], None] | None = None
     # The daemon's failure streaks; None without a daemon (the API alone, in tests).
     health: Health | None = None
+    # Status, notifications, pause and resume, over the same store and clock.
+    reporting: Reporting = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.reporting = Reporting(self.store, self.clock)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,16 +11,7 @@ import typer
 
 from notifier.channels.registry import build_channels
 from notifier.cli.app import JsonOption, app, bad_value, emit_json, fail, run_async, settings
-from notifier.cli.status_report import ago as _ago
-from notifier.cli.status_report import (
-    health_view,
-    queue_line,
-    rules_lines,
-    scan_lines,
-    sending_view,
-    status_view,
-    verdict_lines,
-)
+from notifier.cli.status_report import health_view, status_lines, status_view, when
 from notifier.clock import system_clock
 from notifier.domain.durations import DurationError, parse_instant
 from notifier.domain.forecast import Forecast
@@ -57,12 +47,6 @@ async def _reporting() -> AsyncIterator[Reporting]:
     """Yield the reporting service over the configured store, on the daemon's clock."""
     async with _store() as store:
         yield Reporting(store, system_clock(settings()))
-
-
-def _when(value: object) -> str:
-    if isinstance(value, datetime):
-        return value.isoformat(timespec="seconds")
-    return str(value or "-")
 
 
 @notification_app.command("show")
@@ -164,8 +148,8 @@ def _print_pauses(rows: Sequence[Pause], as_json: bool) -> None:
     for p in shown:
         what = "down" if p["kind"] == "down" else "paused"
         kind = "channel" if p["kind"] == "down" else p["kind"]
-        until = f" until {_when(p['until'])}" if p["until"] else ""
-        typer.echo(f"{what}: {kind} {p['target']} since {_when(p['since'])}{until}: {p['reason']}")
+        until = f" until {when(p['until'])}" if p["until"] else ""
+        typer.echo(f"{what}: {kind} {p['target']} since {when(p['since'])}{until}: {p['reason']}")
 
 
 @app.command("pause")
@@ -231,52 +215,10 @@ def status(as_json: bool = JsonOption) -> None:
     if as_json:
         emit_json({**status_view(found), "health": health})
     else:
-        _print_status(found, health)
+        for line in status_lines(found, health):
+            typer.echo(line)
     if health["exit_code"]:
         raise typer.Exit(health["exit_code"])
-
-
-def _print_status(r: StatusReport, health: dict[str, Any]) -> None:
-    now = r.now
-    for line in verdict_lines(health):
-        typer.echo(line)
-    sending = sending_view(r.sending, now)
-    pending = r.queue.count(NotificationStatus.PENDING.value)
-    typer.echo(queue_line(pending, r.queue.oldest_pending, sending, now))
-    counts = ", ".join(f"{k} {v}" for k, v in sorted(r.queue.counts.items())) or "no notifications"
-    typer.echo(f"by status: {counts}")
-    scan, rules = r.published.scan, r.published.rules
-    for line in [*scan_lines(scan, health, now), *rules_lines(rules, now)]:
-        typer.echo(line)
-    if not r.paused and not r.down:
-        typer.echo("paused: nothing")
-    for p in [*r.paused, *r.down]:
-        what = "down: channel" if p.kind == "down" else f"paused: {p.kind}"
-        typer.echo(f"{what} {p.target} since {_ago(p.created_at, now)}: {p.reason}")
-    if r.last_errors:
-        typer.echo("last errors:")
-    for e in r.last_errors:
-        typer.echo(f"  {_when(e.at)}  notification {e.notification_id}  {e.type} "
-                   f"{e.channel or ''}: {e.reason}")  # fmt: skip
-    _print_poison(r)
-
-
-def _print_poison(r: StatusReport) -> None:
-    """The promises the scan cannot plan and the messages that could not be rendered."""
-    now, count = r.now, r.plan_error_count
-    typer.echo(f"plan errors: {count} promise(s) the rules cannot plan" if count
-               else "plan errors: none")  # fmt: skip
-    for p in r.plan_errors:
-        typer.echo(f"  promise {p.id} (customer {p.customer_id}, {p.kind}) since "
-                   f"{_ago(p.since, now)}, {p.failures} failure(s), next try "
-                   f"{_ago(p.next_check_at, now)}: {p.reason}")  # fmt: skip
-    if count > len(r.plan_errors):
-        typer.echo(f"  ... and {count - len(r.plan_errors)} more")
-    if r.render_errors:
-        typer.echo("render errors:")
-    for e in r.render_errors:
-        typer.echo(f"  {_when(e.at)}  notification {e.notification_id}  {e.message} "
-                   f"{e.channel or ''}: {e.reason}")  # fmt: skip
 
 
 @app.command("simulate")
@@ -316,13 +258,13 @@ def simulate(
     for p in found.sends:
         folded = f" (+{len(p.members)} folded in)" if p.members else ""
         who = "ops" if p.audience == "ops" else f"customer {p.customer_id}"
-        typer.echo(f"{_when(p.at)}  {who:<24} {p.channel:<8} {p.message:<20} "
+        typer.echo(f"{when(p.at)}  {who:<24} {p.channel:<8} {p.message:<20} "
                    f"rule {p.rule_id or '-'}, promise {p.promise_id or '-'}{folded}")  # fmt: skip
         typer.echo(f"    why: {'; '.join(p.reasons)}")
     for w in found.withheld:
         whom = w.customer_id or "-"
-        typer.echo(f"{_when(w.at)}  customer {whom:<15} not sent ({w.outcome}): rule "
+        typer.echo(f"{when(w.at)}  customer {whom:<15} not sent ({w.outcome}): rule "
                    f"{w.rule_id or '-'}, promise {w.promise_id or '-'}: {w.reason}")  # fmt: skip
     people = len({p.customer_id for p in found.sends if p.audience == "customer"})
     typer.echo(f"{len(found.sends)} messages to {people} customer(s), {len(found.withheld)} "
-               f"not sent, from {_when(now)} until {_when(end)}; nothing was sent")  # fmt: skip
+               f"not sent, from {when(now)} until {when(end)}; nothing was sent")  # fmt: skip

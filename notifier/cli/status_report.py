@@ -1,4 +1,4 @@
-"""``notifier status`` as a monitoring check: the verdict and its exit code, the health lines.
+"""``notifier status`` as a monitoring check: the verdict, its exit code, the JSON and text.
 
 The daemon publishes its failure streaks with the scan state; this reads them back and
 lets ``notifier.domain.health.assess`` decide, so a check from any machine that reaches
@@ -82,6 +82,49 @@ def status_view(report: StatusReport) -> dict[str, Any]:
         "plan_errors": [asdict(p) for p in report.plan_errors],
         "render_errors": [asdict(e) for e in report.render_errors],
     }  # fmt: skip
+
+
+def status_lines(r: StatusReport, health: dict[str, Any]) -> list[str]:
+    """The text of ``notifier status``: the verdict, queue, scan, rules, pauses, errors."""
+    now = r.now
+    sending = sending_view(r.sending, now)
+    pending = r.queue.count(NotificationStatus.PENDING.value)
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(r.queue.counts.items())) or "no notifications"
+    lines = [
+        *verdict_lines(health), queue_line(pending, r.queue.oldest_pending, sending, now),
+        f"by status: {counts}", *scan_lines(r.published.scan, health, now),
+        *rules_lines(r.published.rules, now),
+    ]  # fmt: skip
+    if not r.paused and not r.down:
+        lines.append("paused: nothing")
+    for p in [*r.paused, *r.down]:
+        what = "down: channel" if p.kind == "down" else f"paused: {p.kind}"
+        lines.append(f"{what} {p.target} since {ago(p.created_at, now)}: {p.reason}")
+    if r.last_errors:
+        lines.append("last errors:")
+    for e in r.last_errors:
+        lines.append(f"  {when(e.at)}  notification {e.notification_id}  {e.type} "
+                     f"{e.channel or ''}: {e.reason}")  # fmt: skip
+    return [*lines, *_poison_lines(r)]
+
+
+def _poison_lines(r: StatusReport) -> list[str]:
+    """The promises the scan cannot plan and the messages that could not be rendered."""
+    now, count = r.now, r.plan_error_count
+    lines = [f"plan errors: {count} promise(s) the rules cannot plan" if count
+             else "plan errors: none"]  # fmt: skip
+    for p in r.plan_errors:
+        lines.append(f"  promise {p.id} (customer {p.customer_id}, {p.kind}) since "
+                     f"{ago(p.since, now)}, {p.failures} failure(s), next try "
+                     f"{ago(p.next_check_at, now)}: {p.reason}")  # fmt: skip
+    if count > len(r.plan_errors):
+        lines.append(f"  ... and {count - len(r.plan_errors)} more")
+    if r.render_errors:
+        lines.append("render errors:")
+    for e in r.render_errors:
+        lines.append(f"  {when(e.at)}  notification {e.notification_id}  {e.message} "
+                     f"{e.channel or ''}: {e.reason}")  # fmt: skip
+    return lines
 
 
 def verdict_lines(health: dict[str, Any]) -> list[str]:
@@ -168,6 +211,13 @@ def _last_scan(scan: Published[ScanState] | None) -> datetime | None:
         return None
     health = scan.value.health
     return scan.at if health is None else health.last_ok
+
+
+def when(value: object) -> str:
+    """An instant to the second (``2026-11-24T15:00:00+00:00``), or ``-`` for none."""
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="seconds")
+    return str(value or "-")
 
 
 def span(seconds: float) -> str:

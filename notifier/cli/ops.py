@@ -19,6 +19,7 @@ from notifier.domain.limits import MAX_ID
 from notifier.domain.models import CHANNELS, NotificationStatus
 from notifier.domain.reports import Pause, StatusReport
 from notifier.domain.rules.spelling import did_you_mean, one_of
+from notifier.domain.verdict import judge
 from notifier.engine.planning.simulate import forecast
 from notifier.engine.reporting.service import Reporting, Resumed
 from notifier.engine.rulefiles.check import defaults_from_settings, load_rules
@@ -211,14 +212,14 @@ def status(as_json: bool = JsonOption) -> None:
             return await reporting.status()
 
     found = run_async(go())
-    health = health_view(found, settings().scan_interval)
+    verdict = judge(found, settings().scan_interval)
     if as_json:
-        emit_json({**status_view(found), "health": health})
+        emit_json({**status_view(found), "health": health_view(verdict)})
     else:
-        for line in status_lines(found, health):
+        for line in status_lines(found, verdict):
             typer.echo(line)
-    if health["exit_code"]:
-        raise typer.Exit(health["exit_code"])
+    if verdict.exit_code:
+        raise typer.Exit(verdict.exit_code)
 
 
 @app.command("simulate")

@@ -17,14 +17,12 @@ from notifier.domain.health import (
     EXIT_STALE,
     EXIT_STUCK,
     Backlog,
-    Finding,
     Streak,
-    assess,
-    exit_code,
 )
 from notifier.domain.models import NotificationStatus
 from notifier.domain.published import Published, RulesState, ScanHealth, ScanState
 from notifier.domain.reports import StatusReport
+from notifier.domain.verdict import Verdict
 
 VERDICTS = {0: "ok", EXIT_STALE: "stale", EXIT_STUCK: "stuck"}
 
@@ -37,29 +35,14 @@ def sending_view(backlog: Backlog, now: datetime) -> dict[str, Any]:
             "past_lease": backlog.past_lease}  # fmt: skip
 
 
-def health_view(report: StatusReport, default_interval: timedelta) -> dict[str, Any]:
-    """Decide from ``report``: the interval, the last scan's age, findings and exit code.
-
-    ``plan_errors`` (promises the rules cannot plan), when the report lists any, means
-    work is stuck.
-    """
-    now = report.now
-    scan = report.published.scan
-    health = scan.value.health if scan else None
-    interval = health.interval if health and health.interval else default_interval
-    last_scan = _last_scan(scan)
-    findings = assess(
-        now=now, interval=interval, last_scan=last_scan,
-        scan=health.scan if health else Streak(), writes=health.writes if health else Streak(),
-        dispatch=health.dispatch if health else Streak(), backlog=report.sending,
-        plan_errors=len(report.plan_errors),
-    )  # fmt: skip
-    code = exit_code(findings)
+def health_view(verdict: Verdict) -> dict[str, Any]:
+    """The ``health`` part of the report: the verdict, its exit code, findings, the timing."""
+    age = verdict.last_scan_age
     return {
-        "status": VERDICTS[code], "exit_code": code,
-        "findings": [{"code": f.code, "text": f.text} for f in findings],
-        "scan_interval_s": interval.total_seconds(), "last_scan": last_scan,
-        "last_scan_age_s": (now - last_scan).total_seconds() if last_scan else None,
+        "status": VERDICTS[verdict.exit_code], "exit_code": verdict.exit_code,
+        "findings": [{"code": f.code, "text": f.text} for f in verdict.findings],
+        "scan_interval_s": verdict.interval.total_seconds(), "last_scan": verdict.last_scan,
+        "last_scan_age_s": age.total_seconds() if age is not None else None,
     }  # fmt: skip
 
 
@@ -84,15 +67,15 @@ def status_view(report: StatusReport) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def status_lines(r: StatusReport, health: dict[str, Any]) -> list[str]:
+def status_lines(r: StatusReport, verdict: Verdict) -> list[str]:
     """The text of ``notifier status``: the verdict, queue, scan, rules, pauses, errors."""
     now = r.now
     sending = sending_view(r.sending, now)
     pending = r.queue.count(NotificationStatus.PENDING.value)
     counts = ", ".join(f"{k} {v}" for k, v in sorted(r.queue.counts.items())) or "no notifications"
     lines = [
-        *verdict_lines(health), queue_line(pending, r.queue.oldest_pending, sending, now),
-        f"by status: {counts}", *scan_lines(r.published.scan, health, now),
+        *verdict_lines(verdict), queue_line(pending, r.queue.oldest_pending, sending, now),
+        f"by status: {counts}", *scan_lines(r.published.scan, verdict, now),
         *rules_lines(r.published.rules, now),
     ]  # fmt: skip
     if not r.paused and not r.down:
@@ -127,9 +110,9 @@ def _poison_lines(r: StatusReport) -> list[str]:
     return lines
 
 
-def verdict_lines(health: dict[str, Any]) -> list[str]:
+def verdict_lines(verdict: Verdict) -> list[str]:
     """The first lines of the text output: the verdict, then each finding."""
-    findings = [Finding(f["code"], f["text"]) for f in health["findings"]]
+    findings = verdict.findings
     if not findings:
         return ["ok: the daemon scans on time and nothing is stuck"]
     return [f"{VERDICTS.get(f.code, 'note')}: {f.text}" if f.code else f"note: {f.text}"
@@ -157,21 +140,19 @@ def queue_line(
     return f"queue: {pending} pending{waiting}; {flying}"
 
 
-def scan_lines(
-    fact: Published[ScanState] | None, health: dict[str, Any], now: datetime
-) -> list[str]:
+def scan_lines(fact: Published[ScanState] | None, verdict: Verdict, now: datetime) -> list[str]:
     """The last scan against its interval, then the scan's and the dispatcher's errors."""
     if fact is None:
         return ["last scan: never published (is notifier run up?)"]
-    every = f"every {span(health['scan_interval_s'])}"
-    if health["last_scan"] is None:
+    every = f"every {span(verdict.interval.total_seconds())}"
+    if verdict.last_scan is None:
         lines = [f"last scan: none succeeded since the daemon started ({every})"]
     else:
         shown = fact.value.figures.view()
         figures = ", ".join(f"{shown[k]} {k}" for k in ("promises", "scheduled", "broken")
                             if k in shown)  # fmt: skip
         took = f", took {shown['seconds']}s" if "seconds" in shown else ""
-        lines = [f"last scan: {ago(health['last_scan'], now)} ({every}): {figures}{took}"]
+        lines = [f"last scan: {ago(verdict.last_scan, now)} ({every}): {figures}{took}"]
     streaks = fact.value.health or ScanHealth()
     return [
         *lines,
@@ -203,14 +184,6 @@ def ago(at: datetime | None, now: datetime) -> str:
     if delta >= timedelta(0):
         return f"{format_duration(timedelta(seconds=int(delta.total_seconds())))} ago"
     return f"in {format_duration(timedelta(seconds=int(-delta.total_seconds())))}"
-
-
-def _last_scan(scan: Published[ScanState] | None) -> datetime | None:
-    """The last successful scan; a daemon older than the streaks published only after one."""
-    if scan is None:
-        return None
-    health = scan.value.health
-    return scan.at if health is None else health.last_ok
 
 
 def when(value: object) -> str:

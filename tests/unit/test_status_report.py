@@ -24,6 +24,7 @@ from notifier.domain.reports import (
     RenderErrorLine,
     StatusReport,
 )
+from notifier.domain.verdict import judge
 from notifier.engine.reporting.service import Reporting
 from tests.conftest import FakeClock
 
@@ -72,10 +73,18 @@ def test_the_status_json_keeps_the_keys_and_shapes_of_the_rows() -> None:
 
 def test_an_older_daemons_scan_counts_from_when_it_was_published() -> None:
     scan = Published(ScanState(ScanFigures(promises=2)), T0)
-    health = health_view(_report(PublishedState(scan, None), T0 + timedelta(seconds=10)),
-                         timedelta(seconds=30))  # fmt: skip
-    assert (health["last_scan"], health["last_scan_age_s"]) == (T0, 10.0)
-    assert health["scan_interval_s"] == 30.0
+    verdict = judge(_report(PublishedState(scan, None), T0 + timedelta(seconds=10)),
+                    timedelta(seconds=30))  # fmt: skip
+    assert (verdict.last_scan, verdict.last_scan_age) == (T0, timedelta(seconds=10))
+    health = health_view(verdict)
+    assert list(health) == [
+        "status", "exit_code", "findings", "scan_interval_s", "last_scan", "last_scan_age_s"
+    ]  # fmt: skip
+    assert (health["scan_interval_s"], health["last_scan_age_s"]) == (30.0, 10.0)
+    assert health["status"] == "stuck" and health["exit_code"] == 4  # a plan error is listed
+    assert health["findings"] == [
+        {"code": 4, "text": "1 promise in plan error: the rules cannot plan them"}
+    ]
 
 
 def test_rules_lines_name_the_count_or_the_refused_files() -> None:

@@ -1,7 +1,7 @@
 """``notifier status`` as a monitoring check: the verdict, its exit code, the JSON and text.
 
-The daemon publishes its failure streaks with the scan state; this reads them back and
-lets ``notifier.domain.health.assess`` decide, so a check from any machine that reaches
+The daemon publishes its failure streaks with the scan state; the engine reads them back
+and ``notifier.domain.verdict.judge`` decides, so a check from any machine that reaches
 the database sees what ``/readyz`` sees, plus what only the database knows (rows stuck
 in ``sending``, a daemon that stopped publishing).
 """
@@ -13,12 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from notifier.domain.durations import format_duration
-from notifier.domain.health import (
-    EXIT_STALE,
-    EXIT_STUCK,
-    Backlog,
-    Streak,
-)
+from notifier.domain.health import EXIT_STALE, EXIT_STUCK, Backlog, Streak
 from notifier.domain.models import NotificationStatus
 from notifier.domain.published import Published, RulesState, ScanHealth, ScanState
 from notifier.domain.reports import StatusReport

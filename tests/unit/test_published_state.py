@@ -8,12 +8,15 @@ import pytest
 
 from notifier.domain.health import Streak
 from notifier.domain.published import (
+    Published,
+    PublishedState,
     RulesState,
     ScanFigures,
     ScanHealth,
     ScanState,
 )
 from notifier.engine.wiring.monitor import Health
+from notifier.store.report_rows import to_published
 
 T0 = datetime(2031, 3, 4, 12, 0, tzinfo=UTC)
 FIGURES = ScanFigures(promises=2, scheduled=1, broken=0, plan_errors=1, seconds=0.004, now=T0)
@@ -88,3 +91,15 @@ def test_the_rules_state_round_trips(state: RulesState, view: dict[str, object])
 
 def test_an_empty_rules_state_reads_as_in_force_unknown_count() -> None:
     assert RulesState.from_view({}) == RulesState(ok=True, rules=None, problems=())
+
+
+def test_the_store_reads_each_known_key_and_skips_the_rest() -> None:
+    rows = [
+        {"key": "scan", "value": {"promises": 2, "last_ok": None}, "updated_at": T0},
+        {"key": "rules", "value": {"ok": False, "problems": ["x"]}, "updated_at": T0},
+        {"key": "from-a-newer-version", "value": {"anything": 1}, "updated_at": T0},
+    ]
+    found = to_published(rows)
+    assert found.scan == Published(ScanState(ScanFigures(promises=2), ScanHealth()), T0)
+    assert found.rules == Published(RulesState(ok=False, problems=("x",)), T0)
+    assert to_published([]) == PublishedState()

@@ -99,7 +99,7 @@ async def _dispatch(a: dict[str, Any]) -> dict[str, Any]:
     stats = await store.queue_stats()
     await channels.aclose()
     await store.close()
-    return {"started": started, "times": times, "counts": stats["counts"], "cpu": cpu}
+    return {"started": started, "times": times, "counts": dict(stats.counts), "cpu": cpu}
 
 
 async def _alone(a: dict[str, Any]) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from typing import Any
 from notifier.domain.forecast import Forecast
 from notifier.domain.ingest import ForgetReport, TimelineEntry
 from notifier.domain.models import CHANNELS, Customer, Promise, PromiseEvent
-from notifier.store.listing import NotificationRecord
+from notifier.domain.reports import NotificationDetail, NotificationRecord
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -116,8 +116,9 @@ def notification_line_view(r: NotificationRecord) -> dict[str, Any]:
     }
 
 
-def notification_view(r: NotificationRecord, history: list[dict[str, Any]]) -> dict[str, Any]:
+def notification_view(detail: NotificationDetail) -> dict[str, Any]:
     """Return a notification with its whole history: why it was scheduled, routed, sent."""
+    r = detail.record
     n = r.notification
     return {
         **notification_line_view(r),
@@ -134,13 +135,13 @@ def notification_view(r: NotificationRecord, history: list[dict[str, Any]]) -> d
         "members": list(n.members),
         "history": [
             {
-                "at": _iso(e["at"]),
-                "type": e["type"],
-                "channel": e["channel"],
-                "reason": e["reason"],
-                "detail": dict(e["detail"] or {}),
+                "at": _iso(e.at),
+                "type": e.type,
+                "channel": e.channel,
+                "reason": e.reason,
+                "detail": dict(e.detail),
             }
-            for e in history
+            for e in detail.history
         ],
     }
 

@@ -7,7 +7,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query
 
 from notifier.api.deps import ServicesDep, require_token
-from notifier.domain.errors import NotFoundError
 from notifier.domain.limits import MAX_ID
 from notifier.domain.models import NotificationStatus
 from notifier.schemas import Identifier
@@ -21,10 +20,7 @@ async def get_notification(
     notification_id: Annotated[int, Path(ge=1, le=MAX_ID)], svc: ServicesDep
 ) -> dict[str, Any]:
     """The notification and its history: rule, routing, attempts, answers, each with a reason."""
-    found = await svc.store.notification(notification_id)
-    if found is None:
-        raise NotFoundError(f"notification {notification_id} not found")
-    return notification_view(*found)
+    return notification_view(await svc.reporting.notification(notification_id))
 
 
 @router.get("/notifications")
@@ -36,7 +32,7 @@ async def list_notifications(
     before: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
 ) -> list[dict[str, Any]]:
     """Notifications newest first; page with ``before`` (the last id seen)."""
-    found = await svc.store.list_notifications(
+    found = await svc.reporting.notifications(
         customer_id=customer, status=status_, limit=limit, before_id=before
     )
     return [notification_line_view(r) for r in found]

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,23 +11,17 @@ import typer
 
 from notifier.channels.registry import build_channels
 from notifier.cli.app import JsonOption, app, bad_value, emit_json, fail, run_async, settings
-from notifier.cli.status_report import ago as _ago
-from notifier.cli.status_report import (
-    health_view,
-    queue_line,
-    rules_lines,
-    scan_lines,
-    sending_view,
-    verdict_lines,
-)
+from notifier.cli.status_report import health_view, status_lines, status_view, when
 from notifier.clock import system_clock
 from notifier.domain.durations import DurationError, parse_instant
-from notifier.domain.errors import NotFoundError
 from notifier.domain.forecast import Forecast
 from notifier.domain.limits import MAX_ID
 from notifier.domain.models import CHANNELS, NotificationStatus
+from notifier.domain.reports import Pause, StatusReport
 from notifier.domain.rules.spelling import did_you_mean, one_of
+from notifier.domain.verdict import judge
 from notifier.engine.planning.simulate import forecast
+from notifier.engine.reporting.service import Reporting, Resumed
 from notifier.engine.rulefiles.check import defaults_from_settings, load_rules
 from notifier.store.store import Store
 from notifier.templates import Renderer
@@ -41,20 +34,20 @@ OPS_PAUSE = "paused by ops"
 
 
 @asynccontextmanager
-async def _store() -> AsyncIterator[tuple[Store, datetime]]:
-    """Yield the configured store and the daemon's notion of now."""
-    s = settings()
-    store = Store.open(s.database_url)
+async def _store() -> AsyncIterator[Store]:
+    """Yield the configured store, closed afterwards."""
+    store = Store.open(settings().database_url)
     try:
-        yield store, system_clock(s).now()
+        yield store
     finally:
         await store.close()
 
 
-def _when(value: object) -> str:
-    if isinstance(value, datetime):
-        return value.isoformat(timespec="seconds")
-    return str(value or "-")
+@asynccontextmanager
+async def _reporting() -> AsyncIterator[Reporting]:
+    """Yield the reporting service over the configured store, on the daemon's clock."""
+    async with _store() as store:
+        yield Reporting(store, system_clock(settings()))
 
 
 @notification_app.command("show")
@@ -65,11 +58,8 @@ def notification_show(
     """Show a notification and its history: the rule, routing, attempts, and every reason."""
 
     async def go() -> dict[str, Any]:
-        async with _store() as (store, _):
-            found = await store.notification(notification_id)
-            if found is None:
-                raise NotFoundError(f"notification {notification_id} not found")
-            return notification_view(*found)
+        async with _reporting() as reporting:
+            return notification_view(await reporting.notification(notification_id))
 
     view = run_async(go())
     if as_json:
@@ -109,8 +99,8 @@ def notification_list(
     """List notifications, newest first, 50 a page (--before the last id for the next)."""
 
     async def go() -> list[dict[str, Any]]:
-        async with _store() as (store, _):
-            found = await store.list_notifications(
+        async with _reporting() as reporting:
+            found = await reporting.notifications(
                 customer_id=customer, status=status, limit=limit, before_id=before
             )
             return [notification_line_view(r) for r in found]
@@ -148,9 +138,9 @@ def _check_rules(names: list[str]) -> None:
             bad_value("--rule", f"no rule {name!r} in {s.rules_dir}{did_you_mean(name, known)}")
 
 
-def _print_pauses(rows: list[dict[str, Any]], as_json: bool) -> None:
-    shown = [{"kind": r["kind"], "target": r["target"], "reason": r["reason"],
-              "since": r["created_at"], "until": r["until"]} for r in rows]  # fmt: skip
+def _print_pauses(rows: Sequence[Pause], as_json: bool) -> None:
+    shown = [{"kind": r.kind, "target": r.target, "reason": r.reason,
+              "since": r.created_at, "until": r.until} for r in rows]  # fmt: skip
     if as_json:
         emit_json({"paused": shown})
         return
@@ -159,8 +149,8 @@ def _print_pauses(rows: list[dict[str, Any]], as_json: bool) -> None:
     for p in shown:
         what = "down" if p["kind"] == "down" else "paused"
         kind = "channel" if p["kind"] == "down" else p["kind"]
-        until = f" until {_when(p['until'])}" if p["until"] else ""
-        typer.echo(f"{what}: {kind} {p['target']} since {_when(p['since'])}{until}: {p['reason']}")
+        until = f" until {when(p['until'])}" if p["until"] else ""
+        typer.echo(f"{what}: {kind} {p['target']} since {when(p['since'])}{until}: {p['reason']}")
 
 
 @app.command("pause")
@@ -176,13 +166,9 @@ def pause(
     _check_channels("--channel", channel or [])
     _check_rules(rule or [])
 
-    async def go() -> list[dict[str, Any]]:
-        async with _store() as (store, now):
-            for name in channel or []:
-                await store.pause("channel", name, reason, now)
-            for name in rule or []:
-                await store.pause("rule", name, reason, now)
-            return await store.pauses(now)
+    async def go() -> list[Pause]:
+        async with _reporting() as reporting:
+            return await reporting.pause(channel or [], rule or [], reason)
 
     _print_pauses(run_async(go()), as_json)
 
@@ -203,14 +189,14 @@ def resume(
     if everything:
         targets = [("channel", None), ("rule", None)]
 
-    async def go() -> list[dict[str, Any]]:
-        async with _store() as (store, now):
-            for kind, target in targets:
-                if not await store.resume(kind, target, now) and target is not None:
-                    typer.echo(f"notifier: {kind} {target} was not paused", err=True)
-            return await store.pauses(now)
+    async def go() -> Resumed:
+        async with _reporting() as reporting:
+            return await reporting.resume(targets)
 
-    _print_pauses(run_async(go()), as_json)
+    resumed = run_async(go())
+    for kind, target in resumed.not_paused:
+        typer.echo(f"notifier: {kind} {target} was not paused", err=True)
+    _print_pauses(resumed.pauses, as_json)
 
 
 @app.command("status")
@@ -221,76 +207,19 @@ def status(as_json: bool = JsonOption) -> None:
     the dispatcher's errors, the rules, pauses and the last failed attempts.
     """
 
-    async def go() -> dict[str, Any]:
-        async with _store() as (store, now):
-            stats = await store.queue_stats()
-            backlog = await store.sending_backlog(now)
-            published = await store.published()
-            pauses = await store.pauses(now)
-            errors = await store.last_errors()
-            plan_error_count, plan_errors = await store.plan_errors()
-            render_errors = await store.render_errors()
-        oldest = stats["oldest_pending"]
-        age = (now - oldest).total_seconds() if oldest is not None and oldest < now else 0
-        return {
-            "now": now, "pending": stats["counts"].get(NotificationStatus.PENDING.value, 0),
-            "counts": stats["counts"], "oldest_pending": oldest, "oldest_pending_age_s": age,
-            "sending": sending_view(backlog, now),
-            "scan": published.get("scan"), "rules": published.get("rules"),
-            "paused": [p for p in pauses if p["kind"] != "down"],
-            "down": [p for p in pauses if p["kind"] == "down"],
-            "last_errors": errors, "plan_error_count": plan_error_count,
-            "plan_errors": plan_errors, "render_errors": render_errors,
-        }  # fmt: skip
+    async def go() -> StatusReport:
+        async with _reporting() as reporting:
+            return await reporting.status()
 
-    report = run_async(go())
-    report["health"] = health_view(report, settings().scan_interval)
+    found = run_async(go())
+    verdict = judge(found, settings().scan_interval)
     if as_json:
-        emit_json(report)
+        emit_json({**status_view(found), "health": health_view(verdict)})
     else:
-        _print_status(report)
-    if report["health"]["exit_code"]:
-        raise typer.Exit(report["health"]["exit_code"])
-
-
-def _print_status(r: dict[str, Any]) -> None:
-    now, health = r["now"], r["health"]
-    for line in verdict_lines(health):
-        typer.echo(line)
-    typer.echo(queue_line(r["pending"], r["oldest_pending"], r["sending"], now))
-    counts = ", ".join(f"{k} {v}" for k, v in sorted(r["counts"].items())) or "no notifications"
-    typer.echo(f"by status: {counts}")
-    for line in [*scan_lines(r["scan"], health, now), *rules_lines(r["rules"], now)]:
-        typer.echo(line)
-    if not r["paused"] and not r["down"]:
-        typer.echo("paused: nothing")
-    for p in [*r["paused"], *r["down"]]:
-        what = "down: channel" if p["kind"] == "down" else f"paused: {p['kind']}"
-        typer.echo(f"{what} {p['target']} since {_ago(p['created_at'], now)}: {p['reason']}")
-    if r["last_errors"]:
-        typer.echo("last errors:")
-    for e in r["last_errors"]:
-        typer.echo(f"  {_when(e['at'])}  notification {e['notification_id']}  {e['type']} "
-                   f"{e['channel'] or ''}: {e['reason']}")  # fmt: skip
-    _print_poison(r)
-
-
-def _print_poison(r: dict[str, Any]) -> None:
-    """The promises the scan cannot plan and the messages that could not be rendered."""
-    now, count = r["now"], r["plan_error_count"]
-    typer.echo(f"plan errors: {count} promise(s) the rules cannot plan" if count
-               else "plan errors: none")  # fmt: skip
-    for p in r["plan_errors"]:
-        typer.echo(f"  promise {p['id']} (customer {p['customer_id']}, {p['kind']}) since "
-                   f"{_ago(p['since'], now)}, {p['failures']} failure(s), next try "
-                   f"{_ago(p['next_check_at'], now)}: {p['reason']}")  # fmt: skip
-    if count > len(r["plan_errors"]):
-        typer.echo(f"  ... and {count - len(r['plan_errors'])} more")
-    if r["render_errors"]:
-        typer.echo("render errors:")
-    for e in r["render_errors"]:
-        typer.echo(f"  {_when(e['at'])}  notification {e['notification_id']}  {e['message']} "
-                   f"{e['channel'] or ''}: {e['reason']}")  # fmt: skip
+        for line in status_lines(found, verdict):
+            typer.echo(line)
+    if verdict.exit_code:
+        raise typer.Exit(verdict.exit_code)
 
 
 @app.command("simulate")
@@ -318,7 +247,7 @@ def simulate(
 
     async def go() -> Forecast:
         try:
-            async with _store() as (store, _):
+            async with _store() as store:
                 return await forecast(store, rules, s, channels.available(), now, end)
         finally:
             await channels.aclose()
@@ -330,13 +259,13 @@ def simulate(
     for p in found.sends:
         folded = f" (+{len(p.members)} folded in)" if p.members else ""
         who = "ops" if p.audience == "ops" else f"customer {p.customer_id}"
-        typer.echo(f"{_when(p.at)}  {who:<24} {p.channel:<8} {p.message:<20} "
+        typer.echo(f"{when(p.at)}  {who:<24} {p.channel:<8} {p.message:<20} "
                    f"rule {p.rule_id or '-'}, promise {p.promise_id or '-'}{folded}")  # fmt: skip
         typer.echo(f"    why: {'; '.join(p.reasons)}")
     for w in found.withheld:
         whom = w.customer_id or "-"
-        typer.echo(f"{_when(w.at)}  customer {whom:<15} not sent ({w.outcome}): rule "
+        typer.echo(f"{when(w.at)}  customer {whom:<15} not sent ({w.outcome}): rule "
                    f"{w.rule_id or '-'}, promise {w.promise_id or '-'}: {w.reason}")  # fmt: skip
     people = len({p.customer_id for p in found.sends if p.audience == "customer"})
     typer.echo(f"{len(found.sends)} messages to {people} customer(s), {len(found.withheld)} "
-               f"not sent, from {_when(now)} until {_when(end)}; nothing was sent")  # fmt: skip
+               f"not sent, from {when(now)} until {when(end)}; nothing was sent")  # fmt: skip

@@ -1,26 +1,23 @@
-"""``notifier status`` as a monitoring check: the verdict and its exit code, the health lines.
+"""``notifier status`` as a monitoring check: the verdict, its exit code, the JSON and text.
 
-The daemon publishes its failure streaks with the scan state; this reads them back and
-lets ``notifier.domain.health.assess`` decide, so a check from any machine that reaches
+The daemon publishes its failure streaks with the scan state; the engine reads them back
+and ``notifier.domain.verdict.judge`` decides, so a check from any machine that reaches
 the database sees what ``/readyz`` sees, plus what only the database knows (rows stuck
 in ``sending``, a daemon that stopped publishing).
 """
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
 
 from notifier.domain.durations import format_duration
-from notifier.domain.health import (
-    EXIT_STALE,
-    EXIT_STUCK,
-    Backlog,
-    Finding,
-    Streak,
-    assess,
-    exit_code,
-)
+from notifier.domain.health import EXIT_STALE, EXIT_STUCK, Backlog, Streak
+from notifier.domain.models import NotificationStatus
+from notifier.domain.published import Published, RulesState, ScanHealth, ScanState
+from notifier.domain.reports import StatusReport
+from notifier.domain.verdict import Verdict
 
 VERDICTS = {0: "ok", EXIT_STALE: "stale", EXIT_STUCK: "stuck"}
 
@@ -33,47 +30,92 @@ def sending_view(backlog: Backlog, now: datetime) -> dict[str, Any]:
             "past_lease": backlog.past_lease}  # fmt: skip
 
 
-def health_view(report: dict[str, Any], default_interval: timedelta) -> dict[str, Any]:
-    """Decide from ``report``: the interval, the last scan's age, findings and exit code.
-
-    ``plan_errors`` (promises the rules cannot plan), when the report lists any, means
-    work is stuck.
-    """
-    now: datetime = report["now"]
-    scan = report.get("scan") or {}
-    interval = _interval(scan, default_interval)
-    last_scan = _last_scan(scan)
-    streaks = scan.get("health") or {}
-    sending = report.get("sending") or {}
-    findings = assess(
-        now=now, interval=interval, last_scan=last_scan,
-        scan=Streak.from_view(streaks.get("scan")), writes=Streak.from_view(streaks.get("writes")),
-        dispatch=Streak.from_view(streaks.get("dispatch")),
-        backlog=Backlog(sending.get("count", 0), sending.get("oldest"),
-                        sending.get("past_lease", 0)),
-        plan_errors=len(report.get("plan_errors") or []),
-    )  # fmt: skip
-    code = exit_code(findings)
+def health_view(verdict: Verdict) -> dict[str, Any]:
+    """The ``health`` part of the report: the verdict, its exit code, findings, the timing."""
+    age = verdict.last_scan_age
     return {
-        "status": VERDICTS[code], "exit_code": code,
-        "findings": [{"code": f.code, "text": f.text} for f in findings],
-        "scan_interval_s": interval.total_seconds(), "last_scan": last_scan,
-        "last_scan_age_s": (now - last_scan).total_seconds() if last_scan else None,
+        "status": VERDICTS[verdict.exit_code], "exit_code": verdict.exit_code,
+        "findings": [{"code": f.code, "text": f.text} for f in verdict.findings],
+        "scan_interval_s": verdict.interval.total_seconds(), "last_scan": verdict.last_scan,
+        "last_scan_age_s": age.total_seconds() if age is not None else None,
     }  # fmt: skip
 
 
-def verdict_lines(health: dict[str, Any]) -> list[str]:
+def status_view(report: StatusReport) -> dict[str, Any]:
+    """The ``notifier status --json`` report, less its ``health`` (see ``health_view``)."""
+    now, queue, published = report.now, report.queue, report.published
+    oldest = queue.oldest_pending
+    age = (now - oldest).total_seconds() if oldest is not None and oldest < now else 0
+    return {
+        "now": now, "pending": queue.count(NotificationStatus.PENDING.value),
+        "counts": dict(queue.counts), "oldest_pending": oldest, "oldest_pending_age_s": age,
+        "sending": sending_view(report.sending, now),
+        "scan": {**published.scan.value.view(), "at": published.scan.at}
+        if published.scan else None,
+        "rules": {**published.rules.value.view(), "at": published.rules.at}
+        if published.rules else None,
+        "paused": [asdict(p) for p in report.paused], "down": [asdict(p) for p in report.down],
+        "last_errors": [asdict(e) for e in report.last_errors],
+        "plan_error_count": report.plan_error_count,
+        "plan_errors": [asdict(p) for p in report.plan_errors],
+        "render_errors": [asdict(e) for e in report.render_errors],
+    }  # fmt: skip
+
+
+def status_lines(r: StatusReport, verdict: Verdict) -> list[str]:
+    """The text of ``notifier status``: the verdict, queue, scan, rules, pauses, errors."""
+    now = r.now
+    sending = sending_view(r.sending, now)
+    pending = r.queue.count(NotificationStatus.PENDING.value)
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(r.queue.counts.items())) or "no notifications"
+    lines = [
+        *verdict_lines(verdict), queue_line(pending, r.queue.oldest_pending, sending, now),
+        f"by status: {counts}", *scan_lines(r.published.scan, verdict, now),
+        *rules_lines(r.published.rules, now),
+    ]  # fmt: skip
+    if not r.paused and not r.down:
+        lines.append("paused: nothing")
+    for p in [*r.paused, *r.down]:
+        what = "down: channel" if p.kind == "down" else f"paused: {p.kind}"
+        lines.append(f"{what} {p.target} since {ago(p.created_at, now)}: {p.reason}")
+    if r.last_errors:
+        lines.append("last errors:")
+    for e in r.last_errors:
+        lines.append(f"  {when(e.at)}  notification {e.notification_id}  {e.type} "
+                     f"{e.channel or ''}: {e.reason}")  # fmt: skip
+    return [*lines, *_poison_lines(r)]
+
+
+def _poison_lines(r: StatusReport) -> list[str]:
+    """The promises the scan cannot plan and the messages that could not be rendered."""
+    now, count = r.now, r.plan_error_count
+    lines = [f"plan errors: {count} promise(s) the rules cannot plan" if count
+             else "plan errors: none"]  # fmt: skip
+    for p in r.plan_errors:
+        lines.append(f"  promise {p.id} (customer {p.customer_id}, {p.kind}) since "
+                     f"{ago(p.since, now)}, {p.failures} failure(s), next try "
+                     f"{ago(p.next_check_at, now)}: {p.reason}")  # fmt: skip
+    if count > len(r.plan_errors):
+        lines.append(f"  ... and {count - len(r.plan_errors)} more")
+    if r.render_errors:
+        lines.append("render errors:")
+    for e in r.render_errors:
+        lines.append(f"  {when(e.at)}  notification {e.notification_id}  {e.message} "
+                     f"{e.channel or ''}: {e.reason}")  # fmt: skip
+    return lines
+
+
+def verdict_lines(verdict: Verdict) -> list[str]:
     """The first lines of the text output: the verdict, then each finding."""
-    findings = [Finding(f["code"], f["text"]) for f in health["findings"]]
+    findings = verdict.findings
     if not findings:
         return ["ok: the daemon scans on time and nothing is stuck"]
     return [f"{VERDICTS.get(f.code, 'note')}: {f.text}" if f.code else f"note: {f.text}"
             for f in findings]  # fmt: skip
 
 
-def streak_line(label: str, data: object, now: datetime) -> str:
+def streak_line(label: str, streak: Streak, now: datetime) -> str:
     """``scan errors: none`` or how many tries failed in a row, since when, and the error."""
-    streak = Streak.from_view(data)
     if not streak.failures:
         return f"{label}: none"
     times = "1 failure" if streak.failures == 1 else f"{streak.failures} failures in a row"
@@ -93,37 +135,40 @@ def queue_line(
     return f"queue: {pending} pending{waiting}; {flying}"
 
 
-def scan_lines(fact: dict[str, Any] | None, health: dict[str, Any], now: datetime) -> list[str]:
+def scan_lines(fact: Published[ScanState] | None, verdict: Verdict, now: datetime) -> list[str]:
     """The last scan against its interval, then the scan's and the dispatcher's errors."""
     if fact is None:
         return ["last scan: never published (is notifier run up?)"]
-    every = f"every {span(health['scan_interval_s'])}"
-    if health["last_scan"] is None:
+    every = f"every {span(verdict.interval.total_seconds())}"
+    if verdict.last_scan is None:
         lines = [f"last scan: none succeeded since the daemon started ({every})"]
     else:
-        figures = ", ".join(f"{fact[k]} {k}" for k in ("promises", "scheduled", "broken")
-                            if k in fact)  # fmt: skip
-        took = f", took {fact['seconds']}s" if "seconds" in fact else ""
-        lines = [f"last scan: {ago(health['last_scan'], now)} ({every}): {figures}{took}"]
-    streaks = fact.get("health") or {}
+        shown = fact.value.figures.view()
+        figures = ", ".join(f"{shown[k]} {k}" for k in ("promises", "scheduled", "broken")
+                            if k in shown)  # fmt: skip
+        took = f", took {shown['seconds']}s" if "seconds" in shown else ""
+        lines = [f"last scan: {ago(verdict.last_scan, now)} ({every}): {figures}{took}"]
+    streaks = fact.value.health or ScanHealth()
     return [
         *lines,
-        streak_line("scan errors", streaks.get("scan"), now),
-        streak_line("outcome write errors", streaks.get("writes"), now),
-        streak_line("dispatch errors", streaks.get("dispatch"), now),
+        streak_line("scan errors", streaks.scan, now),
+        streak_line("outcome write errors", streaks.writes, now),
+        streak_line("dispatch errors", streaks.dispatch, now),
     ]
 
 
-def rules_lines(fact: dict[str, Any] | None, now: datetime) -> list[str]:
+def rules_lines(fact: Published[RulesState] | None, now: datetime) -> list[str]:
     """The rules in force, or the refused files' problems (the last good set serves)."""
     if fact is None:
         return ["rules: never published (is notifier run up?)"]
-    if fact.get("ok", True):
-        head = f"rules: {fact.get('rules', '?')} rules in force, loaded {ago(fact['at'], now)}"
+    rules = fact.value
+    if rules.ok:
+        count = "?" if rules.rules is None else rules.rules
+        head = f"rules: {count} rules in force, loaded {ago(fact.at, now)}"
     else:
-        head = (f"rules: the files on disk were refused {ago(fact['at'], now)}; "
+        head = (f"rules: the files on disk were refused {ago(fact.at, now)}; "
                 "the last good set serves:")  # fmt: skip
-    return [head, *(f"  {p}" for p in fact.get("problems") or [])]
+    return [head, *(f"  {p}" for p in rules.problems)]
 
 
 def ago(at: datetime | None, now: datetime) -> str:
@@ -136,22 +181,11 @@ def ago(at: datetime | None, now: datetime) -> str:
     return f"in {format_duration(timedelta(seconds=int(-delta.total_seconds())))}"
 
 
-def _interval(scan: dict[str, Any], default: timedelta) -> timedelta:
-    """The interval the daemon published (it may differ from this machine's settings)."""
-    seconds = scan.get("interval_s")
-    if isinstance(seconds, int | float) and seconds > 0:
-        return timedelta(seconds=seconds)
-    return default
-
-
-def _last_scan(scan: dict[str, Any]) -> datetime | None:
-    """The last successful scan; a daemon older than the streaks published only after one."""
-    if not scan:
-        return None
-    if "last_ok" not in scan:
-        at = scan.get("at")
-        return at if isinstance(at, datetime) else None
-    return Streak.from_view({"last_ok": scan["last_ok"]}).last_ok
+def when(value: object) -> str:
+    """An instant to the second (``2026-11-24T15:00:00+00:00``), or ``-`` for none."""
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="seconds")
+    return str(value or "-")
 
 
 def span(seconds: float) -> str:

@@ -62,12 +62,13 @@ class Streak:
         return cls(
             failures if isinstance(failures, int) and failures > 0 else 0,
             error if isinstance(error, str) else None,
-            _instant(data.get("since")),
-            _instant(data.get("last_ok")),
+            instant(data.get("since")),
+            instant(data.get("last_ok")),
         )
 
 
-def _instant(value: object) -> datetime | None:
+def instant(value: object) -> datetime | None:
+    """Return ``value`` as an aware instant (a datetime or ISO 8601 text); None otherwise."""
     if isinstance(value, datetime):
         return value
     if not isinstance(value, str):

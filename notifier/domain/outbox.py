@@ -198,16 +198,6 @@ def outbox_payload(notice: AnyNotice) -> dict[str, JSONValue]:
     return payload
 
 
-def scheduled_line(
-    created_at: datetime, rule_id: str | None, stage: str, payload: Mapping[str, JSONValue]
-) -> dict[str, JSONValue | datetime]:
-    """Return the first line of an outbox row's history: when and why it was scheduled."""
-    return {
-        "at": created_at, "type": "scheduled", "channel": None,
-        "reason": payload.get("reason"), "detail": {"rule": rule_id, "stage": stage},
-    }  # fmt: skip
-
-
 def quiet_to_json(quiet: QuietHours | None) -> dict[str, JSONValue] | None:
     """Return quiet hours as JSON for the outbox row."""
     return None if quiet is None else dict(_quiet_json(quiet))

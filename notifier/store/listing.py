@@ -3,42 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 
 from notifier.domain.forecast import Pending
 from notifier.domain.models import NotificationStatus
-from notifier.domain.outbox import Notification, scheduled_line
+from notifier.domain.reports import (
+    HistoryEntry,
+    NotificationDetail,
+    NotificationRecord,
+    scheduled_entry,
+)
 from notifier.store.base import StoreBase
 from notifier.store.claims import to_notification
 from notifier.store.convert import notification_events, notifications
-
-
-@dataclass(frozen=True, slots=True)
-class NotificationRecord:
-    """A notification with what the dispatcher's view leaves out: its outcome and times."""
-
-    notification: Notification
-    error_code: str | None
-    error: str | None
-    sent_at: datetime | None
-    delivered_at: datetime | None
-    updated_at: datetime
-
-
-def to_record(row: Any) -> NotificationRecord:
-    """Return the record of a ``notifications`` row."""
-    return NotificationRecord(
-        to_notification(row),
-        row["error_code"],
-        row["error"],
-        row["sent_at"],
-        row["delivered_at"],
-        row["updated_at"],
-    )
+from notifier.store.report_rows import to_history_entry, to_record
 
 
 class ListingQueries(StoreBase):
@@ -61,9 +41,7 @@ class ListingQueries(StoreBase):
         async with self.reading() as conn:
             return [to_record(r) for r in (await conn.execute(query)).mappings()]
 
-    async def notification(
-        self, notification_id: int
-    ) -> tuple[NotificationRecord, list[dict[str, Any]]] | None:
+    async def notification(self, notification_id: int) -> NotificationDetail | None:
         """Return the notification and its history, oldest first; None when unknown."""
         async with self.reading() as conn:
             query = select(notifications).where(notifications.c.id == notification_id)
@@ -77,15 +55,13 @@ class ListingQueries(StoreBase):
                     .order_by(notification_events.c.at, notification_events.c.id)
                 )
             ).mappings()
-            history = [
-                {"at": e["at"], "type": e["type"], "channel": e["channel"], "reason": e["reason"],
-                 "detail": e["detail"]}
-                for e in events
-            ]  # fmt: skip
-        if not any(e["type"] == "scheduled" for e in history):  # older rows wrote it out
-            first = scheduled_line(row["created_at"], row["rule_id"], row["stage"], row["payload"])
-            history.insert(0, first)
-        return to_record(row), history
+            history: list[HistoryEntry] = [to_history_entry(e) for e in events]
+        if not any(e.type == "scheduled" for e in history):  # older rows wrote it out
+            payload = row["payload"] or {}
+            history.insert(
+                0, scheduled_entry(row["created_at"], row["rule_id"], row["stage"], payload)
+            )
+        return NotificationDetail(to_record(row), history)
 
     async def pending_notifications(self, limit: int) -> list[Pending]:
         """Return up to ``limit`` pending rows in claim order, each with why it was scheduled."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import case, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -12,15 +11,29 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from notifier.domain.health import Backlog
 from notifier.domain.ledger import with_consent
 from notifier.domain.models import ChannelName, NotificationStatus
+from notifier.domain.published import PublishedState, RulesState, ScanState
+from notifier.domain.reports import (
+    ErrorLine,
+    Pause,
+    PlanErrorLine,
+    QueueStats,
+    RenderErrorLine,
+)
 from notifier.store.base import StoreBase, among
 from notifier.store.convert import (
     customers,
     notification_events,
     notifications,
     promises,
-    to_plan_error,
 )
 from notifier.store.customers import mark_undeliverable
+from notifier.store.report_rows import (
+    to_error_line,
+    to_pause,
+    to_plan_error_line,
+    to_published,
+    to_render_error_line,
+)
 from notifier.store.tables import PauseRow, StateRow
 
 pauses = PauseRow.__table__  # type: ignore[attr-defined]
@@ -71,12 +84,12 @@ class ReportQueries(StoreBase):
         async with self.transaction() as conn:
             return await set_consent(conn, customer_id, channel, allowed, now)
 
-    async def pauses(self, now: datetime) -> list[dict[str, Any]]:
+    async def pauses(self, now: datetime) -> list[Pause]:
         """Return the pauses in force (a down channel's pause lapses at its probe time)."""
         async with self.reading() as conn:
             query = select(pauses).order_by(pauses.c.created_at, pauses.c.id)  # ties: as made
             rows = (await conn.execute(query)).mappings()
-            return [dict(r) for r in rows if r["until"] is None or r["until"] > now]
+            return [to_pause(r) for r in rows if r["until"] is None or r["until"] > now]
 
     async def pause(
         self, kind: str, target: str, reason: str, now: datetime, until: datetime | None = None
@@ -110,8 +123,12 @@ class ReportQueries(StoreBase):
             )
         return lifted
 
-    async def publish(self, key: str, value: dict[str, Any], now: datetime) -> None:
-        """Publish a fact for ``notifier status`` (last scan, reload result)."""
+    async def publish(self, fact: ScanState | RulesState, now: datetime) -> None:
+        """Publish the scan state or the rules' last load for ``notifier status``.
+
+        Stored as JSON (``fact.view()``): other replicas and older processes read it too.
+        """
+        key, value = "scan" if isinstance(fact, ScanState) else "rules", fact.view()
         statement = self.dialect.insert(state).values(key=key, value=value, updated_at=now)
         statement = statement.on_conflict_do_update(
             index_elements=["key"], set_={"value": value, "updated_at": now}
@@ -119,13 +136,12 @@ class ReportQueries(StoreBase):
         async with self.transaction() as conn:
             await conn.execute(statement)
 
-    async def published(self) -> dict[str, dict[str, Any]]:
+    async def published(self) -> PublishedState:
         """Return every published fact with when it was published."""
         async with self.reading() as conn:
-            rows = (await conn.execute(select(state))).mappings()
-            return {r["key"]: {**r["value"], "at": r["updated_at"]} for r in rows}
+            return to_published((await conn.execute(select(state))).mappings())
 
-    async def queue_stats(self) -> dict[str, Any]:
+    async def queue_stats(self) -> QueueStats:
         """Return counts by status and the oldest pending row's due time."""
         async with self.reading() as conn:
             query = select(notifications.c.status, func.count()).group_by(notifications.c.status)
@@ -135,7 +151,7 @@ class ReportQueries(StoreBase):
                     notifications.c.status == NotificationStatus.PENDING.value
                 )
             )
-        return {"counts": counts, "oldest_pending": oldest}
+        return QueueStats(counts, oldest)
 
     async def sending_backlog(self, now: datetime) -> Backlog:
         """Return how many rows are ``sending``, the oldest one's claim, how many past lease.
@@ -154,7 +170,7 @@ class ReportQueries(StoreBase):
             ).one()  # fmt: skip
         return Backlog(int(count), oldest, int(past_lease))
 
-    async def last_errors(self, limit: int = 5) -> list[dict[str, Any]]:
+    async def last_errors(self, limit: int = 5) -> list[ErrorLine]:
         """Return the latest failed attempts, newest first."""
         async with self.reading() as conn:
             rows = (
@@ -169,9 +185,9 @@ class ReportQueries(StoreBase):
                     .limit(limit)
                 )
             ).mappings()
-            return [dict(r) for r in rows]
+            return [to_error_line(r) for r in rows]
 
-    async def plan_errors(self, limit: int = 20) -> tuple[int, list[dict[str, Any]]]:
+    async def plan_errors(self, limit: int = 20) -> tuple[int, list[PlanErrorLine]]:
         """Return how many promises the scan cannot plan now, and the first ``limit`` of them.
 
         Read from the partial index on ``plan_errors``: it holds only those promises.
@@ -195,19 +211,10 @@ class ReportQueries(StoreBase):
                     .limit(limit)
                 )
             ).mappings()
-            found = []
-            for r in rows:
-                error = to_plan_error(r["plan_errors"], r["plan_error"])
-                found.append(
-                    {"id": r["id"], "customer_id": r["customer_id"], "kind": r["kind"],
-                     "rule": error.rule if error else None,
-                     "reason": error.reason if error else None,
-                     "since": error.since if error else None, "failures": r["plan_errors"],
-                     "next_check_at": r["next_check_at"]}
-                )  # fmt: skip
+            found = [to_plan_error_line(r) for r in rows]
         return int(count or 0), found
 
-    async def render_errors(self, limit: int = 5) -> list[dict[str, Any]]:
+    async def render_errors(self, limit: int = 5) -> list[RenderErrorLine]:
         """Return the latest notifications failed with ``render_error``, newest first."""
         async with self.reading() as conn:
             rows = (
@@ -232,7 +239,7 @@ class ReportQueries(StoreBase):
                     .limit(limit)
                 )
             ).mappings()
-            return [dict(r) for r in rows]
+            return [to_render_error_line(r) for r in rows]
 
 
 async def set_consent(

@@ -22,10 +22,11 @@ PHONES = {"sms": "+5491155550101", "whatsapp": "+5491155550102", "fallback": "+1
 async def _scanned_at_or_after(url: str, at: datetime) -> bool:
     store = Store.open(url)
     try:
-        scan = (await store.published()).get("scan")
+        scan = (await store.published()).scan
     finally:
         await store.close()
-    return scan is not None and datetime.fromisoformat(scan["now"]) >= at
+    now = scan.value.figures.now if scan is not None else None
+    return now is not None and now >= at
 
 
 async def _customers(daemon: Daemon, zone: str) -> None:

@@ -7,6 +7,7 @@ the store holds; the scan state is what the daemon's own ``Health`` publishes.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -14,13 +15,13 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from notifier.domain.models import JSONValue
+from notifier.domain.published import ScanFigures
 from notifier.engine.wiring.monitor import Health
 from notifier.store.store import Store
 from tests.integration.cli_runner import Cli
 from tests.integration.rig import ROOT, Rig
 
-FIGURES: dict[str, JSONValue] = {"promises": 2, "scheduled": 1, "broken": 1, "seconds": 0.004}
+FIGURES = ScanFigures(promises=2, scheduled=1, broken=1, seconds=0.004)
 
 
 class Status:
@@ -57,7 +58,7 @@ def status(
 
 async def _publish(store: Store, health: Health, at: datetime) -> None:
     """Publish the scan state as the daemon does after a tick at ``at``."""
-    await store.publish("scan", health.state({**FIGURES, "now": at.isoformat()}), at)
+    await store.publish(health.state(replace(FIGURES, now=at)), at)
 
 
 async def test_stale_until_a_scan_is_published_then_ok_then_stale_after_three_intervals(

@@ -10,6 +10,7 @@ import pytest
 from notifier.domain.models import NotificationStatus
 from notifier.domain.ops_notices import channel_down_notice
 from notifier.domain.outbox import Scheduled
+from notifier.domain.published import RulesState, ScanFigures, ScanState
 from tests.integration.cli_runner import Cli
 from tests.integration.rig import ROOT, Rig
 
@@ -162,8 +163,8 @@ async def test_status_reports_queue_scan_rules_pauses_and_errors(rig: Rig, cli: 
     await rig.promise("eva", "order-2", timedelta(hours=4, minutes=30), carrier_status="delayed")
     await rig.tick()
     now = rig.clock.now()
-    await rig.store.publish("scan", {"promises": 2, "scheduled": 1}, now)
-    await rig.store.publish("rules", {"ok": False, "problems": ["rules/x.yaml:3:5: bad"]}, now)
+    await rig.store.publish(ScanState(ScanFigures(promises=2, scheduled=1)), now)
+    await rig.store.publish(RulesState(ok=False, problems=("rules/x.yaml:3:5: bad",)), now)
     await rig.store.pause("down", "x", "401 from X", now, now + timedelta(minutes=5))
     await cli("pause", "--channel", "whatsapp")
 
@@ -207,7 +208,7 @@ async def test_simulate_lists_what_would_go_and_changes_nothing(
     for bad in ("now-1h", "soon"):
         code, _, err = await cli("simulate", "--at", bad)
         assert code == 2 and "'--at'" in err
-    assert NotificationStatus.PENDING.value not in before["counts"]
+    assert NotificationStatus.PENDING.value not in before.counts
 
 
 async def test_an_alert_to_ops_is_listed_shown_and_simulated_without_a_customer(

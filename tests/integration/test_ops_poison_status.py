@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from notifier.domain.published import ScanFigures
 from notifier.engine.wiring.monitor import Health
 from tests.integration.cli_runner import Cli
 from tests.integration.poison import insert_customer, insert_promise
@@ -31,7 +32,7 @@ async def _scanned(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
     now = rig.clock.now()
     health = Health(timedelta(seconds=30), 3)
     health.scan_done(now)
-    await rig.store.publish("scan", health.state({"promises": 0, "now": now.isoformat()}), now)
+    await rig.store.publish(health.state(ScanFigures(promises=0, now=now)), now)
     monkeypatch.setenv("NOTIFIER_NOW", now.isoformat())
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from notifier.domain.models import NotificationStatus
+from notifier.domain.reports import HistoryEntry
 from notifier.store.convert import notifications
 from tests.integration.rig import Rig
 from tests.webhooks_fixtures import serve, signature, webhook_settings
@@ -42,10 +43,10 @@ class Flow:
             found = (await conn.execute(query)).mappings().one()
         return dict(found)
 
-    async def history(self, sid: str) -> list[dict[str, Any]]:
+    async def history(self, sid: str) -> Sequence[HistoryEntry]:
         found = await self.rig.store.notification((await self.row(sid))["id"])
         assert found is not None
-        return found[1]
+        return found.history
 
 
 @pytest.fixture
@@ -84,14 +85,14 @@ async def test_undelivered_moves_the_notification_to_its_next_channel(flow: Flow
     assert len(flow.rig.twilio.messages) == 1  # the SMS was not tried again
     found = await flow.rig.store.notification(row["id"])
     assert found is not None
-    record, history = found
+    record, history = found.record, found.history
     notification = record.notification
     assert notification.status is NotificationStatus.SENT and notification.channel == "email"
-    undelivered = [e for e in history if e["type"] == "undelivered"]
+    undelivered = [e for e in history if e.type == "undelivered"]
     assert len(undelivered) == 1
-    assert undelivered[0]["channel"] == "sms"
-    assert undelivered[0]["detail"]["code"] == "30003"
-    assert "30003: handset unreachable" in undelivered[0]["reason"]
+    assert undelivered[0].channel == "sms"
+    assert undelivered[0].detail["code"] == "30003"
+    assert "30003: handset unreachable" in str(undelivered[0].reason)
 
     # Twilio retries a callback it thinks was lost: the notification does not move again.
     retried = await flow.callback(sid, "undelivered", "30003")
@@ -124,7 +125,7 @@ async def test_delivered_is_final_and_records_when(flow: Flow) -> None:
     await flow.rig.dispatcher.dispatch_until_idle()
     assert (await flow.row(sid))["status"] == NotificationStatus.DELIVERED.value
     assert flow.rig.smtp.received == []
-    types = [e["type"] for e in await flow.history(sid)]
+    types = [e.type for e in await flow.history(sid)]
     assert types[-3:] == ["provider_status", "delivered", "provider_status"]
     assert flow.wakes == []
 
@@ -163,9 +164,9 @@ async def test_a_stop_reported_in_a_callback_records_the_opt_out(flow: Flow) -> 
     assert row["status"] == NotificationStatus.PENDING.value
     assert row["failed_channels"] == ["sms"] and row["error_code"] == "21610"
     assert flow.wakes == [1]
-    (why,) = [e for e in await flow.history(sid) if e["type"] == "undelivered"]
-    assert "21610: the recipient unsubscribed (STOP)" in why["reason"]
-    assert "the customer is opted out of sms" in why["reason"]
+    (why,) = [e for e in await flow.history(sid) if e.type == "undelivered"]
+    assert "21610: the recipient unsubscribed (STOP)" in str(why.reason)
+    assert "the customer is opted out of sms" in str(why.reason)
 
     await flow.rig.dispatcher.dispatch_until_idle()
     assert [m.rcpt_tos for m in flow.rig.smtp.received] == [["c-1@example.com"]]

@@ -243,7 +243,7 @@ async def test_the_link_in_a_sent_email_unsubscribes_with_one_click(rig: Rig) ->
     await rig.tick()
     assert len(rig.smtp.received) == 1
     stats = await rig.store.queue_stats()
-    assert stats["counts"].get("suppressed") == 1
+    assert stats.counts.get("suppressed") == 1
 
 
 def _emailed_link(received: object) -> str:

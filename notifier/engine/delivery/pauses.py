@@ -30,9 +30,9 @@ class Pauses:
         if not force and self._read_at is not None and now - self._read_at < REFRESH:
             return
         rows = await self.store.pauses(now)
-        self.channels = frozenset(_channels(r["target"] for r in rows if r["kind"] == "channel"))
-        self.rules = frozenset(r["target"] for r in rows if r["kind"] == "rule")
-        self.down = frozenset(_channels(r["target"] for r in rows if r["kind"] == "down"))
+        self.channels = frozenset(_channels(r.target for r in rows if r.kind == "channel"))
+        self.rules = frozenset(r.target for r in rows if r.kind == "rule")
+        self.down = frozenset(_channels(r.target for r in rows if r.kind == "down"))
         self._read_at = now
 
     async def mark_down(self, channel: ChannelName, reason: str) -> None:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 
 from notifier.domain.consequences import CustomerEffect
 from notifier.domain.ingest import TimelineEntry
 from notifier.domain.models import Customer, Promise
 from notifier.domain.outbox import Change, Notification, Scheduled
+from notifier.domain.reports import Pause
 
 
 class ChangeWriter(Protocol):
@@ -26,7 +27,7 @@ class ChangeWriter(Protocol):
 class PauseStore(Protocol):
     """The pauses table: read by the cache, written when a channel is found down."""
 
-    async def pauses(self, now: datetime) -> list[dict[str, Any]]: ...
+    async def pauses(self, now: datetime) -> list[Pause]: ...
 
     async def pause(
         self, kind: str, target: str, reason: str, now: datetime, until: datetime | None = None

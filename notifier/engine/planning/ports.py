@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from notifier.domain.forecast import Pending
 from notifier.domain.models import Customer, Promise
 from notifier.domain.outbox import DuePromise, PromiseChange, Scheduled
+from notifier.domain.reports import Pause
 
 
 class CheckReader(Protocol):
@@ -45,7 +46,7 @@ class ForecastStore(Protocol):
 
     async def pending_notifications(self, limit: int) -> list[Pending]: ...
 
-    async def pauses(self, now: datetime) -> list[dict[str, Any]]: ...
+    async def pauses(self, now: datetime) -> list[Pause]: ...
 
     async def get_customers(
         self, ids: Sequence[str], unreadable: dict[str, str] | None = None

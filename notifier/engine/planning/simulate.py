@@ -38,7 +38,7 @@ async def forecast(
     pauses = await store.pauses(start)
     kinds: dict[str, set[str]] = {"channel": set(), "rule": set(), "down": set()}
     for p in pauses:
-        kinds.setdefault(p["kind"], set()).add(p["target"])
+        kinds.setdefault(p.kind, set()).add(p.target)
     known_customers = {d.customer.id for d in due}
     known_promises = {d.promise.id for d in due}
     wanted_customers = {

@@ -20,6 +20,7 @@ from watchfiles import awatch
 from notifier.clock import Clock
 from notifier.config import Settings
 from notifier.domain.problems import Problem
+from notifier.domain.published import RulesState
 from notifier.domain.rules.model import RuleSet
 from notifier.engine.rulefiles.check import (
     RuleLoad,
@@ -135,13 +136,11 @@ class Reloader:
         now = self.clock.now()
         if result.rules is None:
             log.error("rules.reload_refused", problems=len(self.problems))
-            await self.store.publish("rules", {"ok": False, "problems": self.problems}, now)
+            await self.store.publish(RulesState(ok=False, problems=tuple(self.problems)), now)
             return False
         assert self.renderer is not None  # set with the rules that just loaded
         self.on_reload(self.renderer)
-        await self.store.publish(
-            "rules", {"ok": True, "rules": len(result.rules.rules), "problems": []}, now
-        )
+        await self.store.publish(RulesState(ok=True, rules=len(result.rules.rules)), now)
         log.info("rules.reloaded", rules=len(result.rules.rules))
         # New rules may fire sooner or later than the old ones: look at every unsettled
         # promise again, in batches, in the background.

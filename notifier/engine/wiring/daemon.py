@@ -16,7 +16,7 @@ from notifier.channels.registry import build_channels
 from notifier.clock import SystemClock, system_clock
 from notifier.config import Settings
 from notifier.domain.errors import NotifierError
-from notifier.domain.models import JSONValue
+from notifier.domain.published import RulesState, ScanFigures
 from notifier.domain.rules.model import RuleSet
 from notifier.engine.delivery.compose import Composer
 from notifier.engine.delivery.dispatcher import Dispatcher
@@ -64,7 +64,7 @@ class Daemon:
         self._scan_lock = asyncio.Lock()
         self._rescan = False
         self.health = Health.from_settings(self.settings, self.metrics)
-        self._last_scan: dict[str, JSONValue] = {}  # the last successful scan's figures
+        self._last_scan = ScanFigures()  # the last successful scan's figures
 
     async def run(self) -> None:
         """Run until SIGTERM or SIGINT; sends in flight finish within the grace period."""
@@ -85,8 +85,8 @@ class Daemon:
                 + "\n".join(str(p) for p in first.problems if p.severity == "error")
             )
         warnings = [str(p) for p in first.problems]
-        rules_state = {"ok": True, "rules": len(first.rules.rules), "problems": warnings}
-        await self.store.publish("rules", rules_state, self.clock.now())
+        rules_state = RulesState(ok=True, rules=len(first.rules.rules), problems=tuple(warnings))
+        await self.store.publish(rules_state, self.clock.now())
         self.channels = build_channels(s, demo=s.demo)
         for status in self.channels:
             log.info("channel", line=status.describe())
@@ -215,22 +215,21 @@ class Daemon:
                 self.metrics.plan_errors.labels(rule).inc()
             if report.scheduled:
                 self.dispatcher.wake()
-            state: dict[str, JSONValue] = {
-                "promises": report.promises, "scheduled": report.scheduled,
-                "broken": report.broken, "plan_errors": len(report.plan_errors),
-                "seconds": round(took, 3), "now": now.isoformat(),
-            }  # fmt: skip
-            self._last_scan = state
+            figures = ScanFigures(
+                promises=report.promises, scheduled=report.scheduled, broken=report.broken,
+                plan_errors=len(report.plan_errors), seconds=round(took, 3), now=now,
+            )  # fmt: skip
+            self._last_scan = figures
             await self._publish_scan(now)
             if report.promises:
-                log.info("scan.done", **state)
+                log.info("scan.done", **figures.view())
         if self._rescan:  # a promise changed while this scan ran: look again now
             self.wake_scan()
 
     async def _publish_scan(self, now: datetime) -> None:
         """Publish the last good scan's figures with the failure streaks, for ``status``."""
         try:
-            await self.store.publish("scan", self.health.state(self._last_scan), now)
+            await self.store.publish(self.health.state(self._last_scan), now)
         except Exception as exc:  # the store is down: /readyz and the metrics say so meanwhile
             log.warning("scan.publish_failed", error=describe(exc))
 
@@ -265,8 +264,8 @@ class Daemon:
             if report.resent:
                 self.dispatcher.wake()
             stats = await self.store.queue_stats()
-            self.metrics.queue_depth.set(stats["counts"].get("pending", 0))
-            oldest = stats["oldest_pending"]
+            self.metrics.queue_depth.set(stats.count("pending"))
+            oldest = stats.oldest_pending
             self.metrics.oldest_pending.set(
                 max(0.0, (now - oldest).total_seconds()) if oldest else 0.0
             )

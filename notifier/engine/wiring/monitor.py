@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Coroutine, Mapping
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from notifier.config import Settings
 from notifier.domain.health import Streak, unready_reasons
 from notifier.domain.models import JSONValue
+from notifier.domain.published import ScanFigures, ScanHealth, ScanState
 from notifier.engine.wiring.ports import ProbeStore
 from notifier.observability import Metrics, mask
 
@@ -106,13 +107,11 @@ class Health:
             self.database = describe(exc)
         return self.database
 
-    def state(self, figures: Mapping[str, JSONValue]) -> dict[str, JSONValue]:
+    def state(self, figures: ScanFigures) -> ScanState:
         """The scan state to publish: the last good scan's figures, the streaks, the interval."""
-        last_ok = self.scan.last_ok.isoformat() if self.scan.last_ok else None
-        streaks: dict[str, JSONValue] = {"scan": self.scan.view(), "writes": self.writes.view(),
-                                         "dispatch": self.dispatch.view()}  # fmt: skip
-        return {**figures, "interval_s": self.interval.total_seconds(), "last_ok": last_ok,
-                "health": streaks}  # fmt: skip
+        health = ScanHealth(self.interval, self.scan.last_ok, self.scan, self.writes,
+                            self.dispatch)  # fmt: skip
+        return ScanState(figures, health)
 
     def view(self) -> dict[str, JSONValue]:
         """The streaks as JSON: what the daemon publishes with the scan state."""

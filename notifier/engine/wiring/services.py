@@ -15,6 +15,7 @@ from notifier.config import Settings
 from notifier.engine.ingest.consent import Consent
 from notifier.engine.ingest.inbound import Inbound
 from notifier.engine.ingest.ledger_service import Ledger
+from notifier.engine.reporting.service import Reporting
 from notifier.engine.wiring.monitor import Health
 from notifier.engine.wiring.readiness import Readiness, check_readiness
 from notifier.store.store import Store
@@ -37,15 +38,18 @@ class Services:
     advance_clock: Callable[[timedelta], None] | None = None
     # The daemon's failure streaks; None without a daemon (the API alone, in tests).
     health: Health | None = None
-    # Built from the fields above: delivery reports and inbound texts, unsubscribe links.
+    # Built from the fields above: delivery reports and inbound texts, unsubscribe links;
+    # status, notifications, pause and resume.
     inbound: Inbound = field(init=False)
     consent: Consent = field(init=False)
+    reporting: Reporting = field(init=False)
 
     def __post_init__(self) -> None:
         # Late-bound: whoever sets wake_dispatcher afterwards is still the one woken.
         wake = lambda: self.wake_dispatcher()  # noqa: E731
         self.inbound = Inbound(self.store, self.ledger, self.clock, self.settings, wake)
         self.consent = Consent(self.store, self.clock, self.settings)
+        self.reporting = Reporting(self.store, self.clock)
 
     async def readiness(self) -> Readiness:
         """Probe the store this process was built with, and say whether it is ready."""

@@ -22,16 +22,16 @@ async def test_bad_twilio_credentials_pause_sms_alert_ops_and_fall_back(rig: Rig
     assert "paused for everyone" in alert.get_body(("plain",)).get_content()  # type: ignore[union-attr]
 
     pauses = await rig.store.pauses(rig.clock.now())
-    assert [(p["kind"], p["target"]) for p in pauses] == [("down", "sms")]
+    assert [(p.kind, p.target) for p in pauses] == [("down", "sms")]
     customer = await rig.store.get_customer("c-1")
     assert customer is not None and customer.undeliverable == {}  # not the recipient's fault
 
     (listed,) = await rig.store.list_notifications(customer_id="c-1")
     found = await rig.store.notification(listed.notification.id)
     assert found is not None
-    record, history = found
+    record, history = found.record, found.history
     notification = record.notification
     assert notification.status is NotificationStatus.SENT and notification.channel == "email"
-    assert [e["type"] for e in history if e["type"] != "scheduled"][:3] == [
+    assert [e.type for e in history if e.type != "scheduled"][:3] == [
         "attempt", "channel_down", "attempt",
     ]  # fmt: skip

@@ -48,7 +48,7 @@ async def _crash_mid_send(rig: Rig, channel: str) -> int:
 async def _status(rig: Rig, notification_id: int) -> NotificationStatus:
     found = await rig.store.notification(notification_id)
     assert found is not None
-    return found[0].notification.status
+    return found.record.notification.status
 
 
 async def test_sms_found_at_twilio_is_marked_sent_not_resent(rig: Rig) -> None:

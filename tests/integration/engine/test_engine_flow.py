@@ -57,9 +57,9 @@ async def test_a_stop_answered_at_send_time_records_the_opt_out(rig: Rig) -> Non
     (record,) = await rig.store.list_notifications(customer_id="c-4")
     found = await rig.store.notification(record.notification.id)
     assert found is not None
-    (failed,) = [e for e in found[1] if e["type"] == "failed_channel"]
-    assert failed["channel"] == "sms" and failed["detail"]["code"] == "21610"
-    assert failed["reason"].endswith("; the customer is opted out of sms")
+    (failed,) = [e for e in found.history if e.type == "failed_channel"]
+    assert failed.channel == "sms" and failed.detail["code"] == "21610"
+    assert str(failed.reason).endswith("; the customer is opted out of sms")
 
     # Later messages skip SMS without asking Twilio again.
     await rig.promise("c-4", "order-5", timedelta(hours=-1))
@@ -78,7 +78,7 @@ async def test_kept_before_send_is_cancelled(rig: Rig) -> None:
     await rig.dispatcher.dispatch_until_idle()
     assert rig.twilio.forms() == []
     found = await rig.store.queue_stats()
-    assert found["counts"].get(NotificationStatus.CANCELLED.value) == 1
+    assert found.counts.get(NotificationStatus.CANCELLED.value) == 1
     labels = {"channel": "-", "rule": "delivery-late", "outcome": "cancelled"}
     registry = rig.dispatcher.metrics.registry
     assert registry.get_sample_value("notifier_notifications_total", labels) == 1.0

@@ -20,9 +20,9 @@ from notifier.domain.models import CustomerId, NotificationStatus
 from notifier.domain.notices import incident_update_notice
 from notifier.domain.ops_notices import channel_down_notice, inbound_reply_notice
 from notifier.domain.outbox import Scheduled
+from notifier.domain.reports import NotificationRecord
 from notifier.engine.delivery.compose import Composer
 from notifier.engine.delivery.dispatcher import Dispatcher
-from notifier.store.listing import NotificationRecord
 from notifier.store.tables import IncidentRow
 from notifier.templates import Company, Renderer
 from tests.fakes.smtp_server import SmtpFake
@@ -38,7 +38,7 @@ async def _ops_rows(rig: Rig) -> list[NotificationRecord]:
 async def _history(rig: Rig, record: NotificationRecord) -> list[str]:
     found = await rig.store.notification(record.notification.id)
     assert found is not None
-    return [e["type"] for e in found[1]]
+    return [e.type for e in found.history]
 
 
 def _plain(rig: Rig, to: str) -> str:
@@ -195,7 +195,7 @@ async def test_when_email_itself_is_down_no_alert_is_queued(rig: Rig) -> None:
         guarded.stop()
 
     pauses = await rig.store.pauses(rig.clock.now())
-    assert [(p["kind"], p["target"]) for p in pauses] == [("down", "email")]
+    assert [(p.kind, p.target) for p in pauses] == [("down", "email")]
     assert await _ops_rows(rig) == []
     assert "channel.down_alert_skipped" in {e["event"] for e in logs}
 

@@ -57,8 +57,8 @@ async def test_a_refund_babel_cannot_format_fails_alone_with_render_error(rig: R
     assert rig.smtp.received == []  # not tried on the fallback channel either
     found = await rig.store.notification(bea["id"])
     assert found is not None
-    history = found[1]
-    assert history[-1]["type"] == "failed" and history[-1]["reason"] == error
+    history = found.history
+    assert history[-1].type == "failed" and history[-1].reason == error
 
     registry = rig.dispatcher.metrics.registry
     labels = {"message": "refund_late"}
@@ -130,7 +130,7 @@ async def test_a_poisoned_promise_folded_into_one_message_does_not_sink_the_othe
     assert "folded_into" not in rows["delivery_late"]["payload"]
     assert "folded_into" not in rows["refund_late"]["payload"]
     found = await rig.store.notification(rows["refund_late"]["id"])
-    assert found is not None and "unfolded" in [e["type"] for e in found[1]]
+    assert found is not None and "unfolded" in [e.type for e in found.history]
     (email,) = rig.smtp.received
     assert "order-ana" in email.parsed()["Subject"] + str(email.parsed().get_body())
 

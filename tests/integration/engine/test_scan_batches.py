@@ -33,7 +33,7 @@ async def _outbox(rig: Rig) -> list[tuple[str, list[str]]]:
     for nid, key in sorted(rows, key=lambda r: r[1]):
         report = await rig.store.notification(nid)
         assert report is not None
-        found.append((key, [e["type"] for e in report[1]]))
+        found.append((key, [e.type for e in report.history]))
     return found
 
 

@@ -1,0 +1,1 @@
+"""Reporting: what ops read back (status, notifications) and the kill switch (pause, resume)."""

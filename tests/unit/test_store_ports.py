@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from notifier.channels.registry import Channels
 from notifier.config import Settings
@@ -20,6 +19,7 @@ from notifier.domain.models import (
     PromiseId,
 )
 from notifier.domain.outbox import Change, Notification
+from notifier.domain.reports import Pause
 from notifier.engine.delivery.pauses import REFRESH, Pauses
 from notifier.engine.delivery.ports import PauseStore, RecoveryStore
 from notifier.engine.delivery.recovery import recover
@@ -38,18 +38,18 @@ class FixedClock:
 class MemoryPauses:
     """A PauseStore: the pauses table as a list, down pauses lapsing at their time."""
 
-    def __init__(self, rows: list[dict[str, Any]]) -> None:
+    def __init__(self, rows: list[Pause]) -> None:
         self.rows = rows
         self.reads = 0
 
-    async def pauses(self, now: datetime) -> list[dict[str, Any]]:
+    async def pauses(self, now: datetime) -> list[Pause]:
         self.reads += 1
-        return [r for r in self.rows if r.get("until") is None or r["until"] > now]
+        return [r for r in self.rows if r.until is None or r.until > now]
 
     async def pause(
         self, kind: str, target: str, reason: str, now: datetime, until: datetime | None = None
     ) -> None:
-        self.rows.append({"kind": kind, "target": target, "reason": reason, "until": until})
+        self.rows.append(Pause(len(self.rows) + 1, kind, target, reason, now, until))
 
 
 class MemoryLeases:
@@ -87,7 +87,7 @@ def _sending(nid: int, channel: ChannelName) -> Notification:
 
 async def test_pauses_run_on_a_pause_store_alone() -> None:
     fake = MemoryPauses(
-        [{"kind": "channel", "target": "sms"}, {"kind": "rule", "target": "late-1"}]
+        [Pause(1, "channel", "sms", "ops", NOW, None), Pause(2, "rule", "late-1", "ops", NOW, None)]
     )
     store: PauseStore = fake  # mypy checks the fake against the protocol
     settings = Settings()
@@ -99,8 +99,8 @@ async def test_pauses_run_on_a_pause_store_alone() -> None:
 
     await pauses.mark_down("whatsapp", "401 from Twilio")
     assert pauses.down == {"whatsapp"}
-    assert fake.rows[-1] == {"kind": "down", "target": "whatsapp", "reason": "401 from Twilio",
-                              "until": NOW + settings.channel_probe}  # fmt: skip
+    assert fake.rows[-1] == Pause(3, "down", "whatsapp", "401 from Twilio", NOW,
+                                  NOW + settings.channel_probe)  # fmt: skip
     await pauses.refresh(NOW + settings.channel_probe, force=True)  # the probe time: it lapses
     assert not pauses.down and fake.reads == 2
 

@@ -108,11 +108,11 @@ async def hooks(store: Store, clock: FakeClock) -> AsyncIterator[Hooks]:
     smtp = SmtpFake()
     smtp.start()
     settings = webhook_settings(smtp.port)
-    channels = build_channels(settings, demo=False)
+    channels = build_channels(settings.providers, demo=False)
     wakes: list[int] = []
     client, ledger = await serve(settings, store, clock, channels, wakes)
     renderer = Renderer(TEMPLATES, default_locale=settings.default_locale)
-    composer = Composer(renderer, Company.from_settings(settings), settings)
+    composer = Composer(renderer, Company.from_settings(settings.messages), settings)
     dispatcher = Dispatcher(store, channels, composer, clock, settings)
     async with client:
         yield Hooks(client, store, clock, ledger, smtp, settings, wakes, dispatcher)

@@ -35,7 +35,7 @@ def run(
 ) -> None:
     """Run the daemon: scan, dispatch, housekeeping and the API, until SIGTERM."""
     s = settings()
-    if sends_customer_email(s):
+    if sends_customer_email(s.email):
         require_links(s)
     configure_logging(s.log_level, s.log_format)
     tune_gc()

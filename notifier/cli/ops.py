@@ -307,14 +307,14 @@ def simulate(
         bad_value("--at", str(exc))
     if end <= now:
         bad_value("--at", f"{at!r} is not in the future")
-    renderer = Renderer.from_settings(s)
+    renderer = Renderer.from_settings(s.render)
     load = load_rules(Path(s.rules_dir), renderer, defaults_from_settings(s))
     if load.rules is None:
         errors = [str(p) for p in load.problems if p.severity == "error"]
         fail(f"the rules do not load ({len(errors)} problems; see 'notifier rules check'): "
              f"{errors[0] if errors else s.rules_dir}")  # fmt: skip
     rules = load.rules
-    channels = build_channels(s, demo=s.demo)
+    channels = build_channels(s.providers, demo=s.demo)
 
     async def go() -> Forecast:
         try:

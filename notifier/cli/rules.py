@@ -41,7 +41,7 @@ def rules_check(
             default_locale=s.default_locale,
             max_sms_segments=s.max_sms_segments,
             transliterate=s.sms_transliterate,
-            limits=RenderLimits.from_settings(s),
+            limits=RenderLimits.from_settings(s.render),
         )
     else:
         extra.append(Problem(display_path(templates_dir), 1, 1, "templates directory not found"))

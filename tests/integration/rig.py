@@ -77,7 +77,7 @@ class Rig:
 def shipped() -> tuple[Renderer, RuleSet]:
     """The shipped templates and rules, checked once per session (the check renders all)."""
     settings = Settings(rules_dir=str(ROOT / "rules"), templates_dir=str(ROOT / "templates"))
-    renderer = Renderer.from_settings(settings)
+    renderer = Renderer.from_settings(settings.render)
     load = load_rules(ROOT / "rules", renderer, defaults_from_settings(settings))
     assert load.rules is not None, [str(p) for p in load.problems]
     return renderer, load.rules
@@ -101,8 +101,8 @@ async def rig(
         max_attempts=3,
     )  # fmt: skip
     renderer, rules = shipped
-    channels = build_channels(settings, demo=False)
-    composer = Composer(renderer, Company.from_settings(settings), settings)
+    channels = build_channels(settings.providers, demo=False)
+    composer = Composer(renderer, Company.from_settings(settings.messages), settings)
     dispatcher = Dispatcher(store, channels, composer, clock, settings)
     yield Rig(store, clock, Ledger(store, clock), rules, dispatcher, settings, smtp, twilio)
     await channels.aclose()

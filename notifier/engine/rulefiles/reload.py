@@ -68,7 +68,7 @@ class Reloader:
     def _check(self) -> tuple[Renderer | None, RuleLoad]:
         """Read, check and compile the files (rendering every template's samples)."""
         try:
-            renderer = Renderer.from_settings(self.settings)
+            renderer = Renderer.from_settings(self.settings.render)
             result = load_rules(Path(self.settings.rules_dir), renderer, self._defaults)
         except Exception as exc:  # the templates folder cannot even be listed: same refusal
             where = display_path(Path(self.settings.templates_dir))

@@ -87,11 +87,11 @@ class Daemon:
         warnings = [str(p) for p in first.problems]
         rules_state = {"ok": True, "rules": len(first.rules.rules), "problems": warnings}
         await self.store.publish("rules", rules_state, self.clock.now())
-        self.channels = build_channels(s, demo=s.demo)
+        self.channels = build_channels(s.providers, demo=s.demo)
         for status in self.channels:
             log.info("channel", line=status.describe())
         assert self.reloader.renderer is not None  # loaded with the rules above
-        composer = Composer(self.reloader.renderer, Company.from_settings(s), s)
+        composer = Composer(self.reloader.renderer, Company.from_settings(s.messages), s)
         self.dispatcher = Dispatcher(
             self.store, self.channels, composer, self.clock, s, metrics=self.metrics,
             health=self.health,
@@ -161,7 +161,7 @@ class Daemon:
 
     def _swap(self, renderer: Renderer) -> None:
         self.dispatcher.composer = Composer(
-            renderer, Company.from_settings(self.settings), self.settings
+            renderer, Company.from_settings(self.settings.messages), self.settings
         )
 
     def _signals(self) -> None:

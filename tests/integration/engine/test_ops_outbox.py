@@ -148,7 +148,7 @@ async def test_an_incident_update_for_a_customer_goes_out_like_any_notice(
     folder.mkdir(parents=True)
     (folder / "sms.es.j2").write_text("Hola {{ customer.first_name }}: hay demoras en tu zona.")
     renderer = Renderer(tmp_path / "templates", default_locale="es")
-    composer = Composer(renderer, Company.from_settings(rig.settings), rig.settings)
+    composer = Composer(renderer, Company.from_settings(rig.settings.messages), rig.settings)
     dispatcher = Dispatcher(rig.store, rig.dispatcher.channels, composer, rig.clock, rig.settings)
     await rig.customer("c-1", last_used="sms")
     now = rig.clock.now()
@@ -182,7 +182,7 @@ async def test_when_email_itself_is_down_no_alert_is_queued(rig: Rig) -> None:
         update={"smtp_port": guarded.port, "smtp_username": "notifier",
                 "smtp_password": SecretStr("wrong")}
     )  # fmt: skip
-    channels = build_channels(settings, demo=False)
+    channels = build_channels(settings.providers, demo=False)
     dispatcher = Dispatcher(rig.store, channels, rig.dispatcher.composer, rig.clock, settings)
     try:
         await rig.customer("c-1", last_used="email")

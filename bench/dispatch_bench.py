@@ -83,11 +83,14 @@ async def _dispatch(a: dict[str, Any]) -> dict[str, Any]:
     settings = channel_settings(a["channel"], server, **a["settings"])
     channels = build_channels(settings.providers, demo=False)
     composer = Composer(
-        Renderer.from_settings(settings.render), Company.from_settings(settings.messages), settings
+        Renderer.from_settings(settings.render),
+        Company.from_settings(settings.messages),
+        settings.messages,
+        settings.links,
     )
     store = Store.open(a["url"])
     clock = SystemClock(clock_offset(datetime.fromisoformat(a["now"])))
-    dispatcher = Dispatcher(store, channels, composer, clock, settings)
+    dispatcher = Dispatcher(store, channels, composer, clock, settings.dispatch, settings.scan)
     stopping = asyncio.Event()
     started, cpu = time.time(), time.process_time()
     task = asyncio.create_task(dispatcher.run(stopping))

@@ -37,7 +37,7 @@ def shipped_rules(settings: Settings) -> RuleSet:
     load = load_rules(
         Path(settings.rules_dir),
         Renderer.from_settings(settings.render),
-        defaults_from_settings(settings),
+        defaults_from_settings(settings.rules),
     )
     assert load.rules is not None, [str(p) for p in load.problems]
     return load.rules

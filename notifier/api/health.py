@@ -26,7 +26,7 @@ async def readyz(svc: ServicesDep, response: Response) -> dict[str, Any]:
     Rule-file problems show here without un-readying: the last good set keeps serving.
     """
     if svc.health is None:  # the API without a daemon: only the database can be wrong
-        svc.health = Health.from_settings(svc.settings)
+        svc.health = Health.from_settings(svc.settings.scan)
     health = svc.health
     database = await health.probe(svc.store)
     reasons = health.reasons()

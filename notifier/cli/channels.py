@@ -121,7 +121,9 @@ def build_test_message(
         link_id=address, whatsapp_session_open=channel == "whatsapp" and not templated
     )
     key = f"test:{channel}:{uuid.uuid4().hex}"
-    return outbound_message(s, key, rendered, channel, address, recipient, system_clock(s).now())
+    return outbound_message(
+        s.links, key, rendered, channel, address, recipient, system_clock(s).now()
+    )
 
 
 async def _send(s: Settings, outbound: OutboundMessage) -> Receipt | SendError:

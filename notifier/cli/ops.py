@@ -139,7 +139,7 @@ def _check_channels(option: str, names: list[str]) -> None:
 def _check_rules(names: list[str]) -> None:
     """Refuse a mistyped rule id: a pause that matches nothing would hold nothing."""
     s = settings()
-    load = load_rules(Path(s.rules_dir), None, defaults_from_settings(s))
+    load = load_rules(Path(s.rules_dir), None, defaults_from_settings(s.rules))
     if load.rules is None:
         return  # the files are broken: the daemon runs the last good set, unknown here
     known = [r.id for r in load.rules.rules]
@@ -308,7 +308,7 @@ def simulate(
     if end <= now:
         bad_value("--at", f"{at!r} is not in the future")
     renderer = Renderer.from_settings(s.render)
-    load = load_rules(Path(s.rules_dir), renderer, defaults_from_settings(s))
+    load = load_rules(Path(s.rules_dir), renderer, defaults_from_settings(s.rules))
     if load.rules is None:
         errors = [str(p) for p in load.problems if p.severity == "error"]
         fail(f"the rules do not load ({len(errors)} problems; see 'notifier rules check'): "
@@ -319,7 +319,9 @@ def simulate(
     async def go() -> Forecast:
         try:
             async with _store() as (store, _):
-                return await forecast(store, rules, s, channels.available(), now, end)
+                return await forecast(
+                    store, rules, s.dispatch, s.scan, channels.available(), now, end
+                )
         finally:
             await channels.aclose()
 

@@ -143,8 +143,8 @@ async def _one_tick(
     )  # fmt: skip
     channels = build_channels(s.providers, demo=False)
     clock = FakeClock(NOW)
-    composer = Composer(renderer, Company.from_settings(s.messages), s)
-    dispatcher = Dispatcher(store, channels, composer, clock, s)
+    composer = Composer(renderer, Company.from_settings(s.messages), s.messages, s.links)
+    dispatcher = Dispatcher(store, channels, composer, clock, s.dispatch, s.scan)
     rig = Rig(store, clock, Ledger(store, clock), rules, dispatcher, s, smtp, twilio)
     try:
         await rig.customer("ana", phone=ANA_PHONE)

@@ -102,8 +102,8 @@ async def unsubscribe_page(token: str, svc: ServicesDep) -> HTMLResponse:
     if isinstance(found, HTMLResponse):
         return found
     customer, channel = found
-    w = wording_for(customer.locale, svc.settings.default_locale)
-    fill = {"company": escape(svc.settings.company_name), "channel": w.channels[channel]}
+    w = wording_for(customer.locale, svc.settings.messages.default_locale)
+    fill = {"company": escape(svc.settings.messages.company_name), "channel": w.channels[channel]}
     if channel in customer.opted_out:
         return _page(w, f"<p>{w.already.format(**fill)}</p>")
     form = (
@@ -123,8 +123,8 @@ async def unsubscribe(token: str, svc: ServicesDep) -> HTMLResponse:
     customer, channel = found
     await svc.store.set_consent(customer.id, channel, False, svc.clock.now())
     log.info("unsubscribe.done", customer_id=customer.id, channel=channel)
-    w = wording_for(customer.locale, svc.settings.default_locale)
-    fill = {"company": escape(svc.settings.company_name), "channel": w.channels[channel]}
+    w = wording_for(customer.locale, svc.settings.messages.default_locale)
+    fill = {"company": escape(svc.settings.messages.company_name), "channel": w.channels[channel]}
     return _page(w, f"<p>{w.done.format(**fill)}</p>")
 
 
@@ -138,7 +138,7 @@ async def revoke_links(customer_id: Identifier, svc: ServicesDep) -> dict[str, o
 
 async def _resolve(svc: Services, token: str) -> tuple[Customer, ChannelName] | HTMLResponse:
     """Return whom the link opts out of what, or the page refusing it (404, revoked 410)."""
-    secret = svc.settings.secret_key
+    secret = svc.settings.links.secret_key
     if secret is None:
         # Without a key no link was ever issued, so no token can be genuine.
         log.warning("unsubscribe.no_secret", reason="NOTIFIER_SECRET_KEY is not set")
@@ -160,7 +160,7 @@ async def _resolve(svc: Services, token: str) -> tuple[Customer, ChannelName] | 
 
 
 def _invalid(svc: Services, code: int = status.HTTP_404_NOT_FOUND) -> HTMLResponse:
-    w = wording_for(None, svc.settings.default_locale)
+    w = wording_for(None, svc.settings.messages.default_locale)
     return _page(w, f"<p>{escape(w.invalid)}</p>", code)
 
 

@@ -42,14 +42,14 @@ async def signed_params(request: Request, svc: ServicesDep) -> Params:
     """
     raw = (await request.body()).decode("utf-8", "replace")
     params: Params = ImmutableMultiDict(parse_qsl(raw, keep_blank_values=True))
-    s = svc.settings
+    twilio, public_url = svc.settings.twilio, svc.settings.links.public_url
     settings_header = request.headers.get(SIGNATURE_SETTINGS_HEADER)
-    secret = s.twilio_webhook_shared_key if settings_header else s.twilio_auth_token
-    if s.public_url is None or secret is None:
-        missing = "NOTIFIER_PUBLIC_URL" if s.public_url is None else _secret_name(settings_header)
+    secret = twilio.twilio_webhook_shared_key if settings_header else twilio.twilio_auth_token
+    if public_url is None or secret is None:
+        missing = "NOTIFIER_PUBLIC_URL" if public_url is None else _secret_name(settings_header)
         log.error("webhooks.unverifiable", path=request.url.path, missing=missing)
         raise HTTPException(status.HTTP_403_FORBIDDEN, f"cannot verify signatures: set {missing}")
-    url = s.public_url.rstrip("/") + request.url.path
+    url = public_url.rstrip("/") + request.url.path
     if request.url.query:
         url += "?" + request.url.query
     # A JSON body is signed through its bodySHA256 query parameter: the SDK wants it raw.
@@ -146,8 +146,9 @@ async def inbound_message(params: SignedParams, svc: ServicesDep) -> Response:
     reply = MessagingResponse()
     if kind == "help":
         # In the sender's locale when the number is a customer's (NOTIFIER_HELP_TEXT per locale).
-        locale = found[0].locale if found else svc.settings.default_locale
-        reply.message(text_for(svc.settings.help_text, locale, svc.settings.default_locale))
+        messages = svc.settings.messages
+        locale = found[0].locale if found else messages.default_locale
+        reply.message(text_for(messages.help_text, locale, messages.default_locale))
     return Response(str(reply), media_type="text/xml")
 
 

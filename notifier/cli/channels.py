@@ -122,7 +122,7 @@ def build_test_message(
     )
     key = f"test:{channel}:{uuid.uuid4().hex}"
     return outbound_message(
-        s.links, key, rendered, channel, address, recipient, system_clock(s).now()
+        s.links, key, rendered, channel, address, recipient, system_clock(s.clock).now()
     )
 
 

@@ -95,7 +95,7 @@ async def _serve_locked(s: Settings, lock: DaemonLock, *, api: bool, demo_data: 
         if demo_data:
             ledger = Ledger(
                 store,
-                system_clock(s),
+                system_clock(s.clock),
                 LedgerDefaults(s.default_locale, s.default_timezone),
             )
             customers, promises = await load_demo(ledger)

@@ -46,7 +46,7 @@ async def _store() -> AsyncIterator[tuple[Store, datetime]]:
     s = settings()
     store = Store.open(s.database_url)
     try:
-        yield store, system_clock(s).now()
+        yield store, system_clock(s.clock).now()
     finally:
         await store.close()
 
@@ -300,7 +300,7 @@ def simulate(
 ) -> None:
     """List what would be sent from now until TIME, in order, and why; sends nothing."""
     s = settings()
-    now = system_clock(s).now()
+    now = system_clock(s.clock).now()
     try:
         end = parse_instant(at, now)
     except DurationError as exc:

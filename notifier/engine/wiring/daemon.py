@@ -60,7 +60,7 @@ class Daemon:
     lock: DaemonLock | None = None  # taken by the caller before any start-up output
 
     def __post_init__(self) -> None:
-        self.clock = system_clock(self.settings)
+        self.clock = system_clock(self.settings.clock)
         self._scan_lock = asyncio.Lock()
         self._rescan = False
         self.health = Health.from_settings(self.settings.scan, self.metrics)

@@ -187,7 +187,8 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: Literal["auto", "json", "console"] = "auto"
 
-    # The groups, each built from the fields of its names (notifier/config/groups.py).
+    # The groups (groups.py), each filled from the fields of its names. Built on each read,
+    # not cached: a model_copy(update=...) must not carry its original's groups.
     @property
     def http(self) -> HttpSettings:
         return pick(HttpSettings, self)

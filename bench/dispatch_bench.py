@@ -81,11 +81,16 @@ class _Attached(Server):
 async def _dispatch(a: dict[str, Any]) -> dict[str, Any]:
     server = _Attached(a["port"], a["control"])
     settings = channel_settings(a["channel"], server, **a["settings"])
-    channels = build_channels(settings, demo=False)
-    composer = Composer(Renderer.from_settings(settings), Company.from_settings(settings), settings)
+    channels = build_channels(settings.providers, demo=False)
+    composer = Composer(
+        Renderer.from_settings(settings.render),
+        Company.from_settings(settings.messages),
+        settings.messages,
+        settings.links,
+    )
     store = Store.open(a["url"])
     clock = SystemClock(clock_offset(datetime.fromisoformat(a["now"])))
-    dispatcher = Dispatcher(store, channels, composer, clock, settings)
+    dispatcher = Dispatcher(store, channels, composer, clock, settings.dispatch, settings.scan)
     stopping = asyncio.Event()
     started, cpu = time.time(), time.process_time()
     task = asyncio.create_task(dispatcher.run(stopping))
@@ -106,7 +111,7 @@ async def _alone(a: dict[str, Any]) -> dict[str, Any]:
     """Send ``n`` messages through the channel adapter alone (no store), ``concurrency`` at once."""
     server = _Attached(a["port"], a["control"])
     settings = channel_settings(a["channel"], server)
-    channel = build_channels(settings, demo=False).get(a["channel"])
+    channel = build_channels(settings.providers, demo=False).get(a["channel"])
     assert channel is not None
     queue = list(range(a["n"]))
 

@@ -35,7 +35,9 @@ TARGET_GROWTH = 1.5  # the 1,000,000-open tick against the 10,000-open one
 def shipped_rules(settings: Settings) -> RuleSet:
     """Return the rules shipped in ``rules/``, checked like ``notifier run`` checks them."""
     load = load_rules(
-        Path(settings.rules_dir), Renderer.from_settings(settings), defaults_from_settings(settings)
+        Path(settings.rules_dir),
+        Renderer.from_settings(settings.render),
+        defaults_from_settings(settings.rules),
     )
     assert load.rules is not None, [str(p) for p in load.problems]
     return load.rules

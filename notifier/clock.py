@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from notifier.config import Settings
+    from notifier.config import ClockSettings
 
 
 class Clock(Protocol):
@@ -39,6 +39,6 @@ class SystemClock:
         self.offset += delta
 
 
-def system_clock(settings: Settings) -> SystemClock:
+def system_clock(settings: ClockSettings) -> SystemClock:
     """Return the process's clock as the settings say (offset, and start in test mode)."""
     return SystemClock(settings.time_offset, settings.now)

@@ -64,6 +64,14 @@ class Hooks:
     wakes: list[int] = field(default_factory=list)
     dispatcher: Dispatcher | None = None
 
+    def reconfigure(self) -> None:
+        """Build the dispatcher again on ``settings``, after a test changed them (the API
+        reads them per request; the dispatcher takes its groups when built)."""
+        d = self.dispatcher
+        assert d is not None, "this fixture has no dispatcher"
+        s = self.settings
+        self.dispatcher = Dispatcher(d.store, d.channels, d.composer, d.clock, s.dispatch, s.scan)
+
     async def dispatched(self) -> int:
         """Send what the outbox holds (replies forwarded to ops); return rows claimed."""
         assert self.dispatcher is not None, "this fixture has no dispatcher"
@@ -107,12 +115,14 @@ async def hooks(store: Store, clock: FakeClock) -> AsyncIterator[Hooks]:
     smtp = SmtpFake()
     smtp.start()
     settings = webhook_settings(smtp.port)
-    channels = build_channels(settings, demo=False)
+    channels = build_channels(settings.providers, demo=False)
     wakes: list[int] = []
     client, ledger = await serve(settings, store, clock, wakes)
     renderer = Renderer(TEMPLATES, default_locale=settings.default_locale)
-    composer = Composer(renderer, Company.from_settings(settings), settings)
-    dispatcher = Dispatcher(store, channels, composer, clock, settings)
+    composer = Composer(
+        renderer, Company.from_settings(settings.messages), settings.messages, settings.links
+    )
+    dispatcher = Dispatcher(store, channels, composer, clock, settings.dispatch, settings.scan)
     async with client:
         yield Hooks(client, store, clock, ledger, smtp, settings, wakes, dispatcher)
     await channels.aclose()

@@ -34,7 +34,7 @@ def create_app(svc: Services) -> FastAPI:
     app.add_exception_handler(ConflictError, _conflict)  # type: ignore[arg-type]
     app.add_exception_handler(InvalidInputError, _invalid_input)  # type: ignore[arg-type]
     # The last added runs first: the boundary sees whatever the body limit lets through.
-    app.add_middleware(BodyLimit, max_bytes=svc.settings.max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=svc.settings.http.max_body_bytes)
     app.add_middleware(FailureBoundary)
     return app
 

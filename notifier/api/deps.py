@@ -25,7 +25,7 @@ def require_token(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:
     """Refuse a request without the configured bearer token (401), or when none is set (503)."""
-    token = services(request).settings.api_token
+    token = services(request).settings.http.api_token
     if token is None:
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE,

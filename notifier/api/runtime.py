@@ -48,7 +48,7 @@ class ClockAdvance(BaseModel):
 @router.post("/v1/test/clock", dependencies=[Depends(require_token)])
 async def advance_clock(body: ClockAdvance, svc: ServicesDep) -> dict[str, str]:
     """Move the daemon's clock forward (NOTIFIER_TEST_MODE=1 only)."""
-    if not svc.settings.test_mode or svc.advance_clock is None:
+    if not svc.settings.clock.test_mode or svc.advance_clock is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "not in test mode")
     step = parse_positive_duration(body.advance)
     if svc.clock.now() + step >= LATEST:

@@ -33,7 +33,7 @@ class ApiServer:
     def __init__(self, services: Services, metrics: Metrics) -> None:
         app = create_app(services)
         app.state.metrics = metrics
-        s = services.settings
+        s = services.settings.http
         self.server = _QuietServer(server_config(app, s.http_host, s.http_port))
         # Bound here, not in serve(): uvicorn answers a port in use with sys.exit() from
         # inside the daemon's loop; this way start-up fails with one clear line instead.

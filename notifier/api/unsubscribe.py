@@ -102,8 +102,8 @@ async def unsubscribe_page(token: str, svc: ServicesDep) -> HTMLResponse:
     if isinstance(found, str):
         return _refused(svc, found)
     customer, channel = found.customer, found.channel
-    w = wording_for(customer.locale, svc.settings.default_locale)
-    fill = {"company": escape(svc.settings.company_name), "channel": w.channels[channel]}
+    w = wording_for(customer.locale, svc.settings.messages.default_locale)
+    fill = {"company": escape(svc.settings.messages.company_name), "channel": w.channels[channel]}
     if channel in customer.opted_out:
         return _page(w, f"<p>{w.already.format(**fill)}</p>")
     form = (
@@ -120,8 +120,11 @@ async def unsubscribe(token: str, svc: ServicesDep) -> HTMLResponse:
     found = await svc.consent.opt_out(token)
     if isinstance(found, str):
         return _refused(svc, found)
-    w = wording_for(found.customer.locale, svc.settings.default_locale)
-    fill = {"company": escape(svc.settings.company_name), "channel": w.channels[found.channel]}
+    w = wording_for(found.customer.locale, svc.settings.messages.default_locale)
+    fill = {
+        "company": escape(svc.settings.messages.company_name),
+        "channel": w.channels[found.channel],
+    }
     return _page(w, f"<p>{w.done.format(**fill)}</p>")
 
 
@@ -139,7 +142,7 @@ def _refused(svc: Services, why: LinkRefusal) -> HTMLResponse:
 
 
 def _invalid(svc: Services, code: int = status.HTTP_404_NOT_FOUND) -> HTMLResponse:
-    w = wording_for(None, svc.settings.default_locale)
+    w = wording_for(None, svc.settings.messages.default_locale)
     return _page(w, f"<p>{escape(w.invalid)}</p>", code)
 
 

@@ -26,7 +26,7 @@ async def signed_params(request: Request, svc: ServicesDep) -> Params:
         request.url.path, request.url.query, await request.body(), request.headers
     )
     try:
-        return ImmutableMultiDict(signed_fields(svc.settings, posted))
+        return ImmutableMultiDict(signed_fields(svc.settings.twilio, svc.settings.links, posted))
     except SignatureRefused as exc:
         raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from None
 

@@ -14,7 +14,7 @@ from notifier.channels.twilio_sms import SmsSettings, TwilioSms
 from notifier.channels.twilio_whatsapp import TwilioWhatsApp, WhatsAppSettings
 from notifier.channels.x_dm import OAuth1Credentials, XDirectMessage, XSettings
 from notifier.channels.x_oauth2 import OAuth2Token
-from notifier.config import Settings
+from notifier.config import ProviderSettings, TwilioSettings
 from notifier.domain.models import CHANNELS, ChannelName
 
 State = Literal["configured", "unavailable", "console"]
@@ -61,11 +61,11 @@ class Channels:
             await channel.aclose()
 
 
-def build_channels(settings: Settings, *, demo: bool) -> Channels:
+def build_channels(providers: ProviderSettings, *, demo: bool) -> Channels:
     """Return every channel: configured, console in its place in demo mode, or unavailable."""
     channels = Channels()
     for name in CHANNELS:
-        built = _BUILDERS[name](settings)
+        built = _BUILDERS[name](providers)
         if isinstance(built, str):
             if demo:
                 channels.active[name] = ConsoleChannel(name)
@@ -86,7 +86,7 @@ def _missing(names: Mapping[str, object]) -> str:
     return "set " + ", ".join(env for env, value in names.items() if not value)
 
 
-def _twilio(s: Settings) -> TwilioCredentials | str:
+def _twilio(s: TwilioSettings) -> TwilioCredentials | str:
     if not (s.twilio_account_sid and s.twilio_auth_token):
         return _missing(
             {"TWILIO_ACCOUNT_SID": s.twilio_account_sid, "TWILIO_AUTH_TOKEN": s.twilio_auth_token}
@@ -96,7 +96,8 @@ def _twilio(s: Settings) -> TwilioCredentials | str:
     )
 
 
-def _sms(s: Settings) -> Built:
+def _sms(p: ProviderSettings) -> Built:
+    s = p.twilio
     credentials = _twilio(s)
     if isinstance(credentials, str):
         return credentials
@@ -105,11 +106,12 @@ def _sms(s: Settings) -> Built:
     sms = SmsSettings(
         credentials, s.twilio_from, s.twilio_messaging_service_sid, s.twilio_validity_period
     )
-    channel = TwilioSms(sms, pool_size=max(100, s.dispatch_concurrency))
+    channel = TwilioSms(sms, pool_size=max(100, p.dispatch_concurrency))
     return channel, ChannelStatus("sms", "configured", "twilio", sms.sender())
 
 
-def _whatsapp(s: Settings) -> Built:
+def _whatsapp(p: ProviderSettings) -> Built:
+    s = p.twilio
     credentials = _twilio(s)
     if isinstance(credentials, str):
         return credentials
@@ -118,13 +120,14 @@ def _whatsapp(s: Settings) -> Built:
     wa = WhatsAppSettings(
         credentials, s.twilio_whatsapp_from, s.twilio_validity_period, s.whatsapp_content_sids
     )
-    channel = TwilioWhatsApp(wa, pool_size=max(100, s.dispatch_concurrency))
+    channel = TwilioWhatsApp(wa, pool_size=max(100, p.dispatch_concurrency))
     templates = len(wa.content_sids)
     sender = f"{s.twilio_whatsapp_from} ({templates} content templates)"
     return channel, ChannelStatus("whatsapp", "configured", "twilio", sender)
 
 
-def _email(s: Settings) -> Built:
+def _email(p: ProviderSettings) -> Built:
+    s = p.email
     if not (s.smtp_host and s.email_from):
         return _missing({"NOTIFIER_SMTP_HOST": s.smtp_host, "NOTIFIER_EMAIL_FROM": s.email_from})
     if s.smtp_username and s.smtp_password is None:
@@ -145,14 +148,15 @@ def _email(s: Settings) -> Built:
     return SmtpEmail(smtp), ChannelStatus("email", "configured", "smtp", where)
 
 
-def _x(s: Settings) -> Built:
+def _x(p: ProviderSettings) -> Built:
+    s = p.x
     quartet = {
         "NOTIFIER_X_CONSUMER_KEY": s.x_consumer_key,
         "NOTIFIER_X_CONSUMER_SECRET": s.x_consumer_secret,
         "NOTIFIER_X_ACCESS_TOKEN": s.x_access_token,
         "NOTIFIER_X_ACCESS_TOKEN_SECRET": s.x_access_token_secret,
     }
-    pool = max(100, s.dispatch_concurrency)
+    pool = max(100, p.dispatch_concurrency)
     if all(quartet.values()):
         assert s.x_consumer_key and s.x_consumer_secret  # narrowed by all() above
         assert s.x_access_token and s.x_access_token_secret

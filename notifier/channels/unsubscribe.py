@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from notifier.config import Settings
+from notifier.config import EmailSettings, LinkSettings
 from notifier.domain.models import ChannelName, is_channel
 
 # 128 bits of HMAC-SHA256 are plenty against guessing and keep the URL short.
@@ -126,7 +126,7 @@ class LinkReadiness:
     warnings: tuple[str, ...] = ()
 
 
-def link_readiness(s: Settings) -> LinkReadiness:
+def link_readiness(s: LinkSettings) -> LinkReadiness:
     """Return why emails could not carry an unsubscribe link under ``s``, if they could not.
 
     Gmail and Yahoo refuse bulk mail without RFC 8058 one-click unsubscribe, so a missing
@@ -161,6 +161,6 @@ def link_readiness(s: Settings) -> LinkReadiness:
     return LinkReadiness()
 
 
-def sends_customer_email(s: Settings) -> bool:
+def sends_customer_email(s: EmailSettings) -> bool:
     """Return True when email is configured (the registry builds it from these two)."""
     return bool(s.smtp_host and s.email_from)

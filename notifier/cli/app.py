@@ -93,7 +93,7 @@ async def open_ledger() -> AsyncIterator[Ledger]:
     try:
         yield Ledger(
             store,
-            system_clock(s),
+            system_clock(s.clock),
             LedgerDefaults(locale=s.default_locale, timezone=s.default_timezone),
         )
     finally:

@@ -38,7 +38,7 @@ def channels_list(ctx: typer.Context, as_json: bool = JsonOption) -> None:
     if ctx.invoked_subcommand is not None:
         return
     s = settings()
-    statuses = list(build_channels(s, demo=s.demo))
+    statuses = list(build_channels(s.providers, demo=s.demo))
     if as_json:
         emit_json([_status_json(status) for status in statuses])
         return
@@ -112,7 +112,7 @@ def build_test_message(
     through the outbox (no daemon needed).
     """
     sample = SAMPLES[SAMPLE_FOR.get(message, "delivery")]
-    rendered = Renderer.from_settings(s).render(message, channel, locale, sample)
+    rendered = Renderer.from_settings(s.render).render(message, channel, locale, sample)
     templated = content_sid_for(s.whatsapp_content_sids, message, rendered.locale) is not None
     # The address stands in for a customer id: the link opts out only this address. With
     # no template mapped, ops test the free-form body; Twilio answers 63016 unless they
@@ -121,11 +121,13 @@ def build_test_message(
         link_id=address, whatsapp_session_open=channel == "whatsapp" and not templated
     )
     key = f"test:{channel}:{uuid.uuid4().hex}"
-    return outbound_message(s, key, rendered, channel, address, recipient, system_clock(s).now())
+    return outbound_message(
+        s.links, key, rendered, channel, address, recipient, system_clock(s.clock).now()
+    )
 
 
 async def _send(s: Settings, outbound: OutboundMessage) -> Receipt | SendError:
-    channels = build_channels(s, demo=s.demo)
+    channels = build_channels(s.providers, demo=s.demo)
     channel = channels.get(outbound.channel)
     if channel is None:
         fail(channels.statuses[outbound.channel].describe())

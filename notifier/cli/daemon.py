@@ -35,7 +35,7 @@ def run(
 ) -> None:
     """Run the daemon: scan, dispatch, housekeeping and the API, until SIGTERM."""
     s = settings()
-    if sends_customer_email(s):
+    if sends_customer_email(s.email):
         require_links(s)
     configure_logging(s.log_level, s.log_format)
     tune_gc()
@@ -95,7 +95,7 @@ async def _serve_locked(s: Settings, lock: DaemonLock, *, api: bool, demo_data: 
         if demo_data:
             ledger = Ledger(
                 store,
-                system_clock(s),
+                system_clock(s.clock),
                 LedgerDefaults(s.default_locale, s.default_timezone),
             )
             customers, promises = await load_demo(ledger)

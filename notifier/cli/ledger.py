@@ -61,7 +61,7 @@ def _time(option: str, text: str) -> datetime:
     # The window itself is checked by the schema, as for the API; this only catches a
     # time too far out for Python's datetime to hold at all (now+99999999999d, year 9999-03:00).
     try:
-        return parse_instant(text, system_clock(settings()).now())
+        return parse_instant(text, system_clock(settings().clock).now())
     except DurationError as exc:
         bad_value(option, str(exc))
     except OverflowError:

@@ -37,7 +37,7 @@ def preview(
         default_locale=config.default_locale,
         max_sms_segments=config.max_sms_segments,
         transliterate=config.sms_transliterate,
-        limits=RenderLimits.from_settings(config),
+        limits=RenderLimits.from_settings(config.render),
     )
     if message not in renderer.messages():
         known = ", ".join(renderer.messages()) or "none"
@@ -52,7 +52,7 @@ def preview(
     wanted = locale or config.default_locale
     # The sample's customer and promise, but the company as configured: what customers see.
     # The renderer picks each per-locale company text for the locale it renders.
-    context = {**SAMPLES[sample], "company": Company.from_settings(config).as_context()}
+    context = {**SAMPLES[sample], "company": Company.from_settings(config.messages).as_context()}
     rendered = [renderer.render(message, c, _locale(renderer, message, c, wanted), context)
                 for c in channels]  # fmt: skip
     if as_json:

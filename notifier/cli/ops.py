@@ -47,7 +47,7 @@ async def _store() -> AsyncIterator[Store]:
 async def _reporting() -> AsyncIterator[Reporting]:
     """Yield the reporting service over the configured store, on the daemon's clock."""
     async with _store() as store:
-        yield Reporting(store, system_clock(settings()))
+        yield Reporting(store, system_clock(settings().clock))
 
 
 @notification_app.command("show")
@@ -129,7 +129,7 @@ def _check_channels(option: str, names: list[str]) -> None:
 def _check_rules(names: list[str]) -> None:
     """Refuse a mistyped rule id: a pause that matches nothing would hold nothing."""
     s = settings()
-    load = load_rules(Path(s.rules_dir), None, defaults_from_settings(s))
+    load = load_rules(Path(s.rules_dir), None, defaults_from_settings(s.rules))
     if load.rules is None:
         return  # the files are broken: the daemon runs the last good set, unknown here
     known = [r.id for r in load.rules.rules]
@@ -229,26 +229,28 @@ def simulate(
 ) -> None:
     """List what would be sent from now until TIME, in order, and why; sends nothing."""
     s = settings()
-    now = system_clock(s).now()
+    now = system_clock(s.clock).now()
     try:
         end = parse_instant(at, now)
     except DurationError as exc:
         bad_value("--at", str(exc))
     if end <= now:
         bad_value("--at", f"{at!r} is not in the future")
-    renderer = Renderer.from_settings(s)
-    load = load_rules(Path(s.rules_dir), renderer, defaults_from_settings(s))
+    renderer = Renderer.from_settings(s.render)
+    load = load_rules(Path(s.rules_dir), renderer, defaults_from_settings(s.rules))
     if load.rules is None:
         errors = [str(p) for p in load.problems if p.severity == "error"]
         fail(f"the rules do not load ({len(errors)} problems; see 'notifier rules check'): "
              f"{errors[0] if errors else s.rules_dir}")  # fmt: skip
     rules = load.rules
-    channels = build_channels(s, demo=s.demo)
+    channels = build_channels(s.providers, demo=s.demo)
 
     async def go() -> Forecast:
         try:
             async with _store() as store:
-                return await forecast(store, rules, s, channels.available(), now, end)
+                return await forecast(
+                    store, rules, s.dispatch, s.scan, channels.available(), now, end
+                )
         finally:
             await channels.aclose()
 

@@ -17,7 +17,7 @@ def require_links(s: Settings) -> None:
     """
     if s.demo or s.test_mode:
         return
-    readiness = link_readiness(s)
+    readiness = link_readiness(s.links)
     if readiness.refusal is not None:
         fail(readiness.refusal)
     for warning in readiness.warnings:

@@ -41,11 +41,11 @@ def rules_check(
             default_locale=s.default_locale,
             max_sms_segments=s.max_sms_segments,
             transliterate=s.sms_transliterate,
-            limits=RenderLimits.from_settings(s),
+            limits=RenderLimits.from_settings(s.render),
         )
     else:
         extra.append(Problem(display_path(templates_dir), 1, 1, "templates directory not found"))
-    load = load_rules(rules_dir, renderer, defaults_from_settings(s))
+    load = load_rules(rules_dir, renderer, defaults_from_settings(s.rules))
     problems = sorted({*load.problems, *extra}, key=lambda p: (p.file, p.line, p.column))
     failed = load.rules is None or any(p.severity == "error" for p in extra)
     if as_json:

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from notifier.config import Settings
+from notifier.config import MessageSettings
 from notifier.domain.ingest import TimelineEntry as TimelineEntry
 from notifier.domain.local_text import LocalText, text_for
 from notifier.domain.models import Customer, JSONValue, Promise
@@ -27,7 +27,7 @@ class Company:
         return {"name": self.name, "help_url": self.help_url, "support_hours": self.support_hours}
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Company:
+    def from_settings(cls, settings: MessageSettings) -> Company:
         """Return the company named by NOTIFIER_COMPANY_NAME, _HELP_URL and _SUPPORT_HOURS."""
         return cls(
             name=settings.company_name,

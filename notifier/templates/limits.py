@@ -16,7 +16,7 @@ from datetime import timedelta
 
 from jinja2.exceptions import SecurityError
 
-from notifier.config import Settings
+from notifier.config import RenderSettings
 from notifier.domain.errors import NotifierError
 from notifier.templates.sizes import Cache, measure
 
@@ -64,7 +64,7 @@ class RenderLimits:
             raise NotifierError("NOTIFIER_RENDER_MAX_VALUE: must be greater than zero")
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> RenderLimits:
+    def from_settings(cls, settings: RenderSettings) -> RenderLimits:
         """Return the limits NOTIFIER_RENDER_TIMEOUT, _MAX_OUTPUT and _MAX_VALUE describe."""
         return cls(
             timeout=settings.render_timeout,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from jinja2 import FileSystemLoader, Template, TemplateNotFound
 
-from notifier.config import Settings
+from notifier.config import RenderSettings
 from notifier.domain.errors import NotifierError
 from notifier.domain.models import CHANNELS, ChannelName
 from notifier.domain.problems import Problem
@@ -107,7 +107,7 @@ class Renderer:
         self._compiled: dict[str, tuple[Template, str]] = {}  # name -> (template, its path)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Renderer:
+    def from_settings(cls, settings: RenderSettings) -> Renderer:
         """Return the renderer NOTIFIER_TEMPLATES_DIR and the message settings describe."""
         return cls(
             Path(settings.templates_dir),

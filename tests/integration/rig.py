@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -39,6 +39,13 @@ class Rig:
     settings: Settings
     smtp: SmtpFake
     twilio: TwilioFake
+
+    def reconfigure(self) -> None:
+        """Hand the composer the message and link settings again, after a test changed them."""
+        composer = self.dispatcher.composer
+        self.dispatcher.composer = replace(
+            composer, messages=self.settings.messages, links=self.settings.links
+        )
 
     async def scan(self) -> ScanReport:
         return await scan(self.store, self.rules, self.clock.now())
@@ -77,8 +84,8 @@ class Rig:
 def shipped() -> tuple[Renderer, RuleSet]:
     """The shipped templates and rules, checked once per session (the check renders all)."""
     settings = Settings(rules_dir=str(ROOT / "rules"), templates_dir=str(ROOT / "templates"))
-    renderer = Renderer.from_settings(settings)
-    load = load_rules(ROOT / "rules", renderer, defaults_from_settings(settings))
+    renderer = Renderer.from_settings(settings.render)
+    load = load_rules(ROOT / "rules", renderer, defaults_from_settings(settings.rules))
     assert load.rules is not None, [str(p) for p in load.problems]
     return renderer, load.rules
 
@@ -101,9 +108,11 @@ async def rig(
         max_attempts=3,
     )  # fmt: skip
     renderer, rules = shipped
-    channels = build_channels(settings, demo=False)
-    composer = Composer(renderer, Company.from_settings(settings), settings)
-    dispatcher = Dispatcher(store, channels, composer, clock, settings)
+    channels = build_channels(settings.providers, demo=False)
+    composer = Composer(
+        renderer, Company.from_settings(settings.messages), settings.messages, settings.links
+    )
+    dispatcher = Dispatcher(store, channels, composer, clock, settings.dispatch, settings.scan)
     yield Rig(store, clock, Ledger(store, clock), rules, dispatcher, settings, smtp, twilio)
     await channels.aclose()
     await twilio.stop()

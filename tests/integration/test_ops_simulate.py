@@ -69,7 +69,7 @@ async def test_three_days_of_simulation_match_what_the_daemon_then_does(rig: Rig
     start = rig.clock.now()
     end = start + timedelta(days=3)
 
-    found = await forecast(rig.store, rig.rules, rig.settings,
+    found = await forecast(rig.store, rig.rules, rig.settings.dispatch, rig.settings.scan,
                            rig.dispatcher.channels.available(), start, end, step=STEP)  # fmt: skip
 
     assert await rig.store.queue_stats() == stats  # it wrote nothing

@@ -182,8 +182,8 @@ async def test_simulate_predicts_what_the_daemon_does(rig: Rig, scenario: Scenar
     end = start + scenario.span
 
     channels = rig.dispatcher.channels.available()
-    found = await forecast(rig.store, rig.rules, rig.settings, channels, start, end,
-                           step=scenario.step)  # fmt: skip
+    found = await forecast(rig.store, rig.rules, rig.settings.dispatch, rig.settings.scan,
+                           channels, start, end, step=scenario.step)  # fmt: skip
     assert scenario.shows(found), found
 
     while rig.clock.now() < end:

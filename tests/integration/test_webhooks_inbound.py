@@ -272,6 +272,7 @@ async def test_whatsapp_from_a_customer_without_a_whatsapp_number_matches_their_
 
 async def test_without_ops_email_the_interaction_is_still_recorded(hooks: Hooks) -> None:
     hooks.settings.ops_email = None
+    hooks.reconfigure()
     await hooks.customer("c-1")
     answer = await hooks.twilio(INBOUND, sms("¿me llaman?"))
     assert answer.status_code == 200
@@ -283,6 +284,7 @@ async def test_without_ops_email_the_interaction_is_still_recorded(hooks: Hooks)
 
 async def test_when_ops_email_fails_the_answer_is_still_200(hooks: Hooks) -> None:
     hooks.settings.ops_email = "nobody@example.com"  # the SMTP fake refuses it with 550
+    hooks.reconfigure()
     await hooks.customer("c-1")
     answer = await hooks.twilio(INBOUND, sms("¿me llaman?"))
     assert answer.status_code == 200

@@ -217,9 +217,10 @@ async def test_revoked_links_are_gone_and_later_ones_work(hooks: Hooks) -> None:
 
 
 async def test_the_link_in_a_sent_email_unsubscribes_with_one_click(rig: Rig) -> None:
-    # The dispatcher's composer reads these settings: its emails now carry the link.
+    # The dispatcher's composer takes these settings: its emails now carry the link.
     rig.settings.public_url = PUBLIC_URL
     rig.settings.secret_key = SecretStr(SECRET_KEY)
+    rig.reconfigure()
     await rig.customer("c-1", last_used="email", phone=None)
     await rig.promise("c-1", "order-1", timedelta(hours=-2))
     await rig.tick()
@@ -259,6 +260,7 @@ async def test_an_emailed_link_revoked_is_gone_and_the_next_email_brings_one_tha
 ) -> None:
     rig.settings.public_url = PUBLIC_URL
     rig.settings.secret_key = SecretStr(SECRET_KEY)
+    rig.reconfigure()
     await rig.customer("c-1", last_used="email", phone=None, locale="en")
     await rig.promise("c-1", "order-1", timedelta(hours=-2))
     await rig.tick()

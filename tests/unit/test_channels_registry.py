@@ -12,7 +12,7 @@ from notifier.channels.smtp import SmtpEmail
 from notifier.channels.twilio_sms import TwilioSms
 from notifier.channels.twilio_whatsapp import TwilioWhatsApp
 from notifier.channels.x_dm import XDirectMessage
-from notifier.config import Settings
+from notifier.config import ProviderSettings, Settings
 
 TWILIO = {"twilio_account_sid": "AC1", "twilio_auth_token": "token"}
 X_QUARTET = {
@@ -30,12 +30,12 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
 
 
-def settings(**values: object) -> Settings:
-    return Settings(**values)  # type: ignore[arg-type]  # tests pass valid fields
+def providers(**values: object) -> ProviderSettings:
+    return Settings(**values).providers  # type: ignore[arg-type]  # tests pass valid fields
 
 
 def test_nothing_configured_is_unavailable_with_the_reason() -> None:
-    channels = build_channels(settings(), demo=False)
+    channels = build_channels(providers(), demo=False)
     assert channels.available() == frozenset()
     lines = [status.describe() for status in channels]
     assert lines == [
@@ -48,7 +48,7 @@ def test_nothing_configured_is_unavailable_with_the_reason() -> None:
 
 
 def test_demo_mode_puts_the_console_in_place_of_unconfigured_channels() -> None:
-    channels = build_channels(settings(smtp_host="mail", email_from="a@b.example"), demo=True)
+    channels = build_channels(providers(smtp_host="mail", email_from="a@b.example"), demo=True)
     assert channels.available() == {"sms", "whatsapp", "email", "x"}
     assert isinstance(channels.get("email"), SmtpEmail)
     assert isinstance(channels.get("sms"), ConsoleChannel)
@@ -57,7 +57,7 @@ def test_demo_mode_puts_the_console_in_place_of_unconfigured_channels() -> None:
 
 def test_everything_configured() -> None:
     channels = build_channels(
-        settings(
+        providers(
             **TWILIO,
             **X_QUARTET,
             twilio_from="+15017122661",
@@ -95,19 +95,19 @@ def test_everything_configured() -> None:
 def test_incomplete_settings_name_what_is_missing(
     values: dict[str, object], channel: str, reason: str
 ) -> None:
-    status = build_channels(settings(**values), demo=False).statuses[channel]  # type: ignore[index]
+    status = build_channels(providers(**values), demo=False).statuses[channel]  # type: ignore[index]
     assert (status.state, status.reason) == ("unavailable", reason)
 
 
 def test_an_app_only_bearer_token_is_refused_at_start_up() -> None:
-    status = build_channels(settings(x_bearer_token="AAAA"), demo=False).statuses["x"]
+    status = build_channels(providers(x_bearer_token="AAAA"), demo=False).statuses["x"]
     assert status.state == "unavailable"
     assert "app-only token, which cannot send direct messages" in status.reason
 
 
 def test_oauth2_user_token_with_refresh_is_configured() -> None:
     channels = build_channels(
-        settings(x_bearer_token="user", x_client_id="cid", x_refresh_token="r"), demo=False
+        providers(x_bearer_token="user", x_client_id="cid", x_refresh_token="r"), demo=False
     )
     assert channels.statuses["x"].provider == "x (OAuth 2.0 user)"
 
@@ -116,12 +116,12 @@ def test_twilio_accepts_the_sdk_variable_names(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("TWILIO_ACCOUNT_SID", "AC9")
     monkeypatch.setenv("TWILIO_AUTH_TOKEN", "secret")
     monkeypatch.setenv("NOTIFIER_TWILIO_FROM", "+15017122661")
-    assert build_channels(Settings(), demo=False).statuses["sms"].state == "configured"
+    assert build_channels(Settings().providers, demo=False).statuses["sms"].state == "configured"
 
 
 def test_no_secret_in_any_status_line() -> None:
     channels = build_channels(
-        settings(**TWILIO, **X_QUARTET, twilio_from="+1", smtp_host="m", email_from="a@b.c",
+        providers(**TWILIO, **X_QUARTET, twilio_from="+1", smtp_host="m", email_from="a@b.c",
                  smtp_username="u", smtp_password="smtp-pass"),
         demo=False,
     )  # fmt: skip

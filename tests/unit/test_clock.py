@@ -42,7 +42,7 @@ def test_the_time_offset_may_be_negative(text: str, expected: timedelta) -> None
 
 def test_settings_give_the_clock_its_start_in_test_mode() -> None:
     s = Settings(test_mode=True, now=START, time_offset=timedelta(hours=1))
-    now = system_clock(s).now()
+    now = system_clock(s.clock).now()
     assert START + timedelta(hours=1) <= now < START + timedelta(hours=1, minutes=5)
 
 

@@ -48,7 +48,10 @@ def _composer(tmp_path: Path, body: str) -> Composer:
     (tmp_path / "m" / "sms.es.j2").write_text(body, encoding="utf-8")
     settings = Settings(templates_dir=str(tmp_path))
     return Composer(
-        Renderer.from_settings(settings), Company("Acme", "https://x", "9-18"), settings
+        Renderer.from_settings(settings.render),
+        Company("Acme", "https://x", "9-18"),
+        settings.messages,
+        settings.links,
     )
 
 
@@ -112,7 +115,10 @@ async def test_company_texts_follow_the_locale_rendered(tmp_path: Path) -> None:
     settings = Settings(templates_dir=str(tmp_path))
     hours = {"es": "lun. a vie.", "en": "Mon-Fri"}
     composer = Composer(
-        Renderer.from_settings(settings), Company("Acme", "https://x", hours), settings
+        Renderer.from_settings(settings.render),
+        Company("Acme", "https://x", hours),
+        settings.messages,
+        settings.links,
     )
     english = Customer(CustomerId("c-2"), "en-GB", "Europe/London", name="Ann Lee")
     spanish = Customer(CustomerId("c-3"), "es-AR", "America/Argentina/Buenos_Aires")

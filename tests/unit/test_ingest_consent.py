@@ -38,7 +38,7 @@ class FakeStore:
 
 def consent(store: FakeStore, key: str | None = KEY) -> Consent:
     settings = Settings(secret_key=SecretStr(key) if key else None)
-    return Consent(store, FakeClock(), settings)
+    return Consent(store, FakeClock(), settings.links)
 
 
 def token(customer_id: str = "c-1", at: datetime | None = None) -> str:

@@ -84,7 +84,7 @@ class Rig:
 @pytest.fixture
 def rig() -> Rig:
     store, ledger, wakes = FakeStore([ANA]), FakeLedger(), []
-    inbound = Inbound(store, ledger, FakeClock(), Settings(), lambda: wakes.append(1))
+    inbound = Inbound(store, ledger, FakeClock(), Settings().messages, lambda: wakes.append(1))
     return Rig(store, ledger, wakes, inbound)
 
 

@@ -54,7 +54,7 @@ def test_every_message_is_built_the_same_way(
 ) -> None:
     rendered = _rendered(channel)
     recipient = TO_OPS if customer is None else customer_recipient(customer, rendered, NOW)
-    message = outbound_message(SETTINGS, "k:1", rendered, channel, "to", recipient, NOW)
+    message = outbound_message(SETTINGS.links, "k:1", rendered, channel, "to", recipient, NOW)
     assert (message.dedupe_key, message.to, message.text) == ("k:1", "to", "Hola Ana")
     assert (message.unsubscribe_url is not None) == link
     assert message.to_name == name and message.status_callback == callback
@@ -68,7 +68,13 @@ def test_every_message_is_built_the_same_way(
 def test_a_test_send_links_its_address() -> None:
     recipient = Recipient(link_id="qa@acme.example")
     message = outbound_message(
-        SETTINGS, "test:email:1", _rendered("email"), "email", "qa@acme.example", recipient, NOW
+        SETTINGS.links,
+        "test:email:1",
+        _rendered("email"),
+        "email",
+        "qa@acme.example",
+        recipient,
+        NOW,
     )
     assert message.unsubscribe_url is not None and message.to_name is None
 

@@ -279,13 +279,13 @@ def test_the_limits_are_settings(tmp_path: Path) -> None:
         render_max_value=1000,
     )
     _renderer(tmp_path, "{{ 'x' * 200 }}")
-    renderer = Renderer.from_settings(settings)
+    renderer = Renderer.from_settings(settings.render)
     assert renderer.limits == RenderLimits(timedelta(seconds=3), 100, 1000)
     with pytest.raises(TemplateError, match="exceeds the 100 characters limit on its output"):
         renderer.render("evil", "sms", "es", SAMPLES["delivery"])
     _renderer(tmp_path, "{{ ('x' * 2000)|length }}")
     with pytest.raises(TemplateError, match=r"exceeds the 1,000 characters limit on one value"):
-        Renderer.from_settings(settings).render("evil", "sms", "es", SAMPLES["delivery"])
+        Renderer.from_settings(settings.render).render("evil", "sms", "es", SAMPLES["delivery"])
 
 
 async def test_the_async_render_runs_in_a_worker_thread(tmp_path: Path) -> None:

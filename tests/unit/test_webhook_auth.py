@@ -8,12 +8,16 @@ import pytest
 from pydantic import SecretStr
 from twilio.request_validator import RequestValidator
 
-from notifier.config import Settings
+from notifier.config import LinkSettings, Settings, TwilioSettings
 from notifier.engine.ingest.webhook_auth import SignatureRefused, WebhookRequest, signed_fields
 
 TOKEN = "auth-token"
 PUBLIC = "https://notifier.example.com"
 PATH = "/webhooks/twilio/inbound"
+
+
+def _groups(s: Settings) -> tuple[TwilioSettings, LinkSettings]:
+    return s.twilio, s.links
 
 
 def settings(**values: object) -> Settings:
@@ -38,25 +42,25 @@ class _MultiDict(dict[str, list[str]]):
 
 def test_a_signed_form_is_returned_with_every_field_in_order() -> None:
     pairs = [("From", "+54911"), ("MediaUrl", "b"), ("MediaUrl", "a"), ("Body", "hola")]
-    assert signed_fields(settings(), posted(pairs)) == pairs
+    assert signed_fields(*_groups(settings()), posted(pairs)) == pairs
 
 
 def test_a_nul_is_kept_as_a_replacement_character() -> None:
-    fields = signed_fields(settings(), posted([("Body", "STOP\x00now")]))
+    fields = signed_fields(*_groups(settings()), posted([("Body", "STOP\x00now")]))
     assert fields == [("Body", "STOP\ufffdnow")]
 
 
 @pytest.mark.parametrize("signature", ["", "bm90LWl0"])
 def test_a_missing_or_wrong_signature_is_refused(signature: str) -> None:
     with pytest.raises(SignatureRefused, match="missing or invalid X-Twilio-Signature"):
-        signed_fields(settings(), posted([("Body", "hola")], signature))
+        signed_fields(*_groups(settings()), posted([("Body", "hola")], signature))
 
 
 def test_a_changed_field_breaks_the_signature() -> None:
     good = posted([("Body", "hola")])
     forged = WebhookRequest(PATH, "", b"Body=STOP", good.headers)
     with pytest.raises(SignatureRefused):
-        signed_fields(settings(), forged)
+        signed_fields(*_groups(settings()), forged)
 
 
 @pytest.mark.parametrize(
@@ -70,4 +74,4 @@ def test_without_what_signatures_need_every_request_is_refused_by_name(
     values: dict[str, object], missing: str
 ) -> None:
     with pytest.raises(SignatureRefused, match=f"cannot verify signatures: set {missing}"):
-        signed_fields(settings(**values), posted([("Body", "hola")]))
+        signed_fields(*_groups(settings(**values)), posted([("Body", "hola")]))

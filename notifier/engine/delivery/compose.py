@@ -10,7 +10,7 @@ from pathlib import Path
 from notifier.channels.base import OutboundMessage
 from notifier.channels.twilio_api import status_callback_url
 from notifier.channels.unsubscribe import unsubscribe_url
-from notifier.config import Settings
+from notifier.config import LinkSettings, MessageSettings
 from notifier.domain.ingest import TimelineEntry
 from notifier.domain.models import ChannelName, Customer, Promise
 from notifier.domain.names import given_names
@@ -52,7 +52,7 @@ def customer_recipient(customer: Customer, rendered: Rendered, now: datetime) ->
 
 
 def outbound_message(
-    s: Settings,
+    s: LinkSettings,
     dedupe_key: str,
     rendered: Rendered,
     channel: ChannelName,
@@ -107,7 +107,8 @@ class Draft:
 class Composer:
     renderer: Renderer
     company: Company
-    settings: Settings
+    messages: MessageSettings
+    links: LinkSettings
 
     async def render(
         self,
@@ -148,7 +149,7 @@ class Composer:
             others=others,
             company=self.company,
             now=now,
-            currency=self.settings.default_currency,
+            currency=self.messages.default_currency,
             timeline=timeline,
             ops=ops,
         )
@@ -202,7 +203,7 @@ class Composer:
             else TO_OPS
         )
         return outbound_message(
-            self.settings, n.dedupe_key, rendered, channel, address, recipient, now
+            self.links, n.dedupe_key, rendered, channel, address, recipient, now
         )
 
     def _locale(
@@ -211,7 +212,7 @@ class Composer:
         """The customer's locale; for ops the default one, else English (ops_* ship in it)."""
         if n.audience == "customer" and customer is not None:
             return customer.locale
-        default = self.settings.default_locale
+        default = self.messages.default_locale
         if self.renderer.template_path(message, channel, default) is None:
             return OPS_LOCALE
         return default

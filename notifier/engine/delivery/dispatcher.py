@@ -11,7 +11,7 @@ import structlog
 
 from notifier.channels.registry import Channels
 from notifier.clock import Clock
-from notifier.config import Settings
+from notifier.config import DispatchSettings, ScanSettings
 from notifier.domain.decide import (
     Claim,
     Mute,
@@ -46,7 +46,8 @@ class Dispatcher:
         channels: Channels,
         composer: Composer,
         clock: Clock,
-        settings: Settings,
+        dispatch: DispatchSettings,
+        scan: ScanSettings,  # the health tracker's, when none is given
         *,
         owner: str | None = None,
         rng: random.Random | None = None,
@@ -57,13 +58,13 @@ class Dispatcher:
         self.store = store
         self.channels = channels
         self.clock = clock
-        self.settings = settings
+        self.dispatch = dispatch
         self.owner = owner or f"notifier-{uuid.uuid4().hex[:12]}"
         self.metrics = metrics or Metrics()
-        self.health = health or Health.from_settings(settings, self.metrics)
-        self.pauses = Pauses(store, clock, settings)
+        self.health = health or Health.from_settings(scan, self.metrics)
+        self.pauses = Pauses(store, clock, dispatch)
         self.sender = Sender(
-            store, channels, clock, settings, self.pauses, rng or random.Random(), self.metrics,
+            store, channels, clock, dispatch, self.pauses, rng or random.Random(), self.metrics,
             self.health,
         )  # fmt: skip
         self.render_stage = RenderStage(store, composer, self.metrics)
@@ -103,7 +104,7 @@ class Dispatcher:
                     for w in waiters:
                         w.cancel()
         finally:
-            await self.sender.drain(self.settings.shutdown_grace)
+            await self.sender.drain(self.dispatch.shutdown_grace)
             stopping.set()
             await writer
             await self.store.release_all(self.owner, self.clock.now())
@@ -123,7 +124,7 @@ class Dispatcher:
         """Claim one batch of due rows and start their sends; return how many were claimed."""
         # Claim in batches: claiming each time one slot frees costs a claim, a load and a
         # write per notification, so wait until a quarter of the slots are free.
-        s = self.settings
+        s = self.dispatch
         free = s.dispatch_concurrency - self.sender.in_flight
         if free < max(1, min(s.dispatch_batch_size, s.dispatch_concurrency) // 4):
             await self.sender.slot_freed()
@@ -133,8 +134,8 @@ class Dispatcher:
         claimed = await self.store.claim(
             now,
             self.owner,
-            self.settings.lease,
-            min(self.settings.dispatch_batch_size, free),
+            self.dispatch.lease,
+            min(self.dispatch.dispatch_batch_size, free),
             sorted(self.pauses.rules),
         )
         if not claimed:
@@ -191,8 +192,8 @@ class Dispatcher:
         situation = Situation(
             available=self.channels.available() - self.pauses.down,
             paused=self.pauses.channels,
-            ops_address=self.settings.ops_email,
-            cap=self.settings.frequency_cap,
+            ops_address=self.dispatch.ops_email,
+            cap=self.dispatch.frequency_cap,
             mutes=self.mutes,
         )
         decision = decide(claim, situation, now)

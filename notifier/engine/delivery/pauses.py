@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from notifier.clock import Clock
-from notifier.config import Settings
+from notifier.config import DispatchSettings
 from notifier.domain.models import CHANNELS, ChannelName
 from notifier.engine.delivery.ports import PauseStore
 
@@ -16,10 +16,10 @@ REFRESH = timedelta(seconds=2)
 class Pauses:
     """A cached view of the pauses table, refreshed every couple of seconds."""
 
-    def __init__(self, store: PauseStore, clock: Clock, settings: Settings) -> None:
+    def __init__(self, store: PauseStore, clock: Clock, dispatch: DispatchSettings) -> None:
         self.store = store
         self.clock = clock
-        self.settings = settings
+        self.dispatch = dispatch
         self.channels: frozenset[ChannelName] = frozenset()
         self.rules: frozenset[str] = frozenset()
         self.down: frozenset[ChannelName] = frozenset()
@@ -38,7 +38,7 @@ class Pauses:
     async def mark_down(self, channel: ChannelName, reason: str) -> None:
         """Stop using ``channel`` for everyone until the probe time."""
         now = self.clock.now()
-        until = now + self.settings.channel_probe
+        until = now + self.dispatch.channel_probe
         await self.store.pause("down", channel, reason, now, until)
         self.down = self.down | {channel}
 

@@ -16,7 +16,7 @@ import structlog
 
 from notifier.channels.base import Receipt, SendError
 from notifier.channels.registry import Channels
-from notifier.config import Settings
+from notifier.config import DispatchSettings
 from notifier.domain.models import NotificationStatus
 from notifier.domain.outbox import Change, Event, Notification, back_in_outbox
 from notifier.engine.delivery.ports import RecoveryStore
@@ -42,13 +42,13 @@ class RecoveryReport:
 
 
 async def recover(
-    store: RecoveryStore, channels: Channels, settings: Settings, owner: str, now: datetime
+    store: RecoveryStore, channels: Channels, dispatch: DispatchSettings, owner: str, now: datetime
 ) -> RecoveryReport:
     """Resolve every row whose lease ran out in another (dead) process."""
     expired = await store.expired_leases(now, owner, limit=500)
     if not expired:
         return RecoveryReport()
-    taken = set(await store.adopt([n.id for n in expired], now, owner, settings.lease))
+    taken = set(await store.adopt([n.id for n in expired], now, owner, dispatch.lease))
     changes: list[Change] = []
     resent = found = unknown = 0
     by_id = {n.id: n for n in expired}
@@ -58,7 +58,7 @@ async def recover(
 
     async def resolve(n: Notification) -> Change:
         async with gate:
-            return await _resolve(n, channels, settings)
+            return await _resolve(n, channels, dispatch)
 
     resolved = await asyncio.gather(*(resolve(n) for n in mine))
     for n, change in zip(mine, resolved, strict=True):
@@ -80,13 +80,13 @@ async def recover(
     return RecoveryReport(resent, found, unknown)
 
 
-async def _resolve(n: Notification, channels: Channels, settings: Settings) -> Change:
+async def _resolve(n: Notification, channels: Channels, dispatch: DispatchSettings) -> Change:
     if n.channel is None or n.attempted_at is None or n.address is None:
         return _again(n, "claimed but never attempted", None)
     if n.channel == "email":
         return _again(n, "resending with the same Message-ID", None)
     if n.channel == "x":
-        if settings.resend_unknown:
+        if dispatch.resend_unknown:
             return _again(n, "X cannot be asked; resending (NOTIFIER_RESEND_UNKNOWN)", None)
         reason = "the process died during the send and X offers no lookup"
         return Change(n.id, Event("unknown", reason, "x"), NotificationStatus.UNKNOWN,

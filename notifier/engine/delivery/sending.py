@@ -14,7 +14,7 @@ import structlog
 from notifier.channels.base import OutboundMessage, SendError
 from notifier.channels.registry import Channels
 from notifier.clock import Clock
-from notifier.config import Settings
+from notifier.config import DispatchSettings, RateSettings
 from notifier.domain.consequences import (
     AfterSend,
     ChannelDown,
@@ -50,7 +50,7 @@ class Attempt:
     sms: SegmentInfo | None = None
 
 
-def rates(s: Settings) -> dict[ChannelName, Rate]:
+def rates(s: RateSettings) -> dict[ChannelName, Rate]:
     """Return each channel's sender rate from the settings.
 
     No burst: a bucket that saved up a second's worth of tokens would let twice the rate
@@ -70,21 +70,21 @@ class Sender:
         store: OutcomeStore,
         channels: Channels,
         clock: Clock,
-        settings: Settings,
+        dispatch: DispatchSettings,
         pauses: Pauses,
         rng: random.Random,
-        metrics: Metrics | None = None,
-        health: Health | None = None,
+        metrics: Metrics,
+        health: Health,
     ) -> None:
         self.store = store
         self.channels = channels
         self.clock = clock
-        self.settings = settings
+        self.dispatch = dispatch
         self.pauses = pauses
         self.rng = rng
-        self.metrics = metrics or Metrics()
-        self.health = health or Health.from_settings(settings, self.metrics)
-        self.limiters = {name: TokenBucket(rate) for name, rate in rates(settings).items()}
+        self.metrics = metrics
+        self.health = health
+        self.limiters = {name: TokenBucket(rate) for name, rate in rates(dispatch.rates).items()}
         self._tasks: set[asyncio.Task[None]] = set()
         self._ids: dict[asyncio.Task[None], list[int]] = {}
         self._results: list[Change] = []
@@ -217,7 +217,7 @@ class Sender:
     def _decide(self, a: Attempt, outcome: Outcome) -> AfterSend:
         return after_send(
             a.notification, a.route, a.members, outcome, self.clock.now(),
-            max_attempts=self.settings.max_attempts, rng=self.rng,
+            max_attempts=self.dispatch.max_attempts, rng=self.rng,
         )  # fmt: skip
 
     async def _apply(self, a: Attempt, effects: Sequence[Effect]) -> None:
@@ -256,7 +256,7 @@ class Sender:
             log.warning("channel.down_alert_skipped", channel=down, reason="email is down")
             return
         now = self.clock.now()
-        notice = channel_down_notice(down, reason, now, now + self.settings.channel_probe)
+        notice = channel_down_notice(down, reason, now, now + self.dispatch.channel_probe)
         try:
             await self.store.enqueue([Scheduled(notice, now)], now)
         except Exception as exc:  # the store is failing: the pause itself is already kept

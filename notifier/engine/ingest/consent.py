@@ -13,7 +13,7 @@ import structlog
 
 from notifier.channels.unsubscribe import verify_link
 from notifier.clock import Clock
-from notifier.config import Settings
+from notifier.config import LinkSettings
 from notifier.domain.models import ChannelName, Customer
 from notifier.engine.ingest.ports import ConsentStore
 
@@ -34,14 +34,14 @@ class Subscription:
 class Consent:
     """Reads and acts on unsubscribe links."""
 
-    def __init__(self, store: ConsentStore, clock: Clock, settings: Settings) -> None:
+    def __init__(self, store: ConsentStore, clock: Clock, links: LinkSettings) -> None:
         self.store = store
         self.clock = clock
-        self.settings = settings
+        self.links = links
 
     async def resolve(self, token: str) -> Subscription | LinkRefusal:
         """Return whom the link opts out of what, or why it is refused."""
-        secret = self.settings.secret_key
+        secret = self.links.secret_key
         if secret is None:
             # Without a key no link was ever issued, so no token can be genuine.
             log.warning("unsubscribe.no_secret", reason="NOTIFIER_SECRET_KEY is not set")

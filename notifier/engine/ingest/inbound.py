@@ -18,7 +18,7 @@ from notifier.channels.keywords import classify_inbound
 from notifier.channels.twilio_api import report_outcome
 from notifier.channels.twilio_webhook import twiml_reply
 from notifier.clock import Clock
-from notifier.config import Settings
+from notifier.config import MessageSettings
 from notifier.domain.ingest import InteractionData
 from notifier.domain.local_text import text_for
 from notifier.domain.models import ChannelName, Customer, Direction
@@ -55,13 +55,13 @@ class Inbound:
         store: InboundStore,
         interactions: Interactions,
         clock: Clock,
-        settings: Settings,
+        messages: MessageSettings,
         wake_dispatcher: Callable[[], None],
     ) -> None:
         self.store = store
         self.interactions = interactions
         self.clock = clock
-        self.settings = settings
+        self.messages = messages
         self.wake_dispatcher = wake_dispatcher
 
     async def delivery_report(self, sid: str, state: str, error_code: str | None) -> None:
@@ -125,7 +125,7 @@ class Inbound:
         if kind != "help":
             return None
         # In the sender's locale when the number is a customer's (NOTIFIER_HELP_TEXT per locale).
-        s = self.settings
+        s = self.messages
         locale = found[0].locale if found else s.default_locale
         return text_for(s.help_text, locale, s.default_locale)
 

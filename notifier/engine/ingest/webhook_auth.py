@@ -17,7 +17,7 @@ from notifier.channels.twilio_webhook import (
     SIGNATURE_SETTINGS_HEADER,
     is_genuine,
 )
-from notifier.config import Settings
+from notifier.config import LinkSettings, TwilioSettings
 from notifier.domain.limits import NUL
 
 log = structlog.get_logger("notifier.webhooks")
@@ -38,7 +38,7 @@ class SignatureRefused(Exception):
     """The request cannot be shown to come from Twilio; the text says why (the 403's detail)."""
 
 
-def signed_fields(settings: Settings, request: WebhookRequest) -> Fields:
+def signed_fields(twilio: TwilioSettings, links: LinkSettings, request: WebhookRequest) -> Fields:
     """Return the form Twilio posted, or raise SignatureRefused unless its signature is genuine.
 
     The signed URL is NOTIFIER_PUBLIC_URL plus the path: behind a proxy the URL this process
@@ -47,13 +47,13 @@ def signed_fields(settings: Settings, request: WebhookRequest) -> Fields:
     raw = request.body.decode("utf-8", "replace")
     fields = parse_qsl(raw, keep_blank_values=True)
     settings_header = request.headers.get(SIGNATURE_SETTINGS_HEADER)
-    s = settings
-    secret = s.twilio_webhook_shared_key if settings_header else s.twilio_auth_token
-    if s.public_url is None or secret is None:
-        missing = "NOTIFIER_PUBLIC_URL" if s.public_url is None else _secret_name(settings_header)
+    public_url = links.public_url
+    secret = twilio.twilio_webhook_shared_key if settings_header else twilio.twilio_auth_token
+    if public_url is None or secret is None:
+        missing = "NOTIFIER_PUBLIC_URL" if public_url is None else _secret_name(settings_header)
         log.error("webhooks.unverifiable", path=request.path, missing=missing)
         raise SignatureRefused(f"cannot verify signatures: set {missing}")
-    url = s.public_url.rstrip("/") + request.path
+    url = public_url.rstrip("/") + request.path
     if request.query:
         url += "?" + request.query
     # A JSON body is signed through its bodySHA256 query parameter: the SDK wants it raw.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from notifier.config import Settings
+from notifier.config import DispatchSettings, ScanSettings
 from notifier.domain.dispatch import DAY
 from notifier.domain.forecast import Conditions, Forecast, World
 from notifier.domain.models import CHANNELS, ChannelName, CustomerId, PromiseId
@@ -19,7 +19,8 @@ LIMIT = 1_000_000
 async def forecast(
     store: ForecastStore,
     rules: RuleSet,
-    settings: Settings,
+    dispatch: DispatchSettings,
+    scan: ScanSettings,
     available: frozenset[ChannelName],
     start: datetime,
     end: datetime,
@@ -31,7 +32,7 @@ async def forecast(
     ``available`` are the configured channels; those found down and those paused by ops
     are read from the store. ``step`` is the daemon's tick (NOTIFIER_SCAN_INTERVAL).
     """
-    window = settings.consolidation_window
+    window = dispatch.consolidation_window
     # Promises checked a little after the end still hold back notices due just before it.
     due = await store.due_promises(end + window, LIMIT)
     pending = await store.pending_notifications(LIMIT)
@@ -61,9 +62,9 @@ async def forecast(
         available=frozenset(c for c in available if c not in kinds["down"]),
         paused_channels=frozenset(c for c in CHANNELS if c in kinds["channel"]),
         paused_rules=frozenset(kinds["rule"]),
-        ops_address=settings.ops_email,
-        cap=settings.frequency_cap,
+        ops_address=dispatch.ops_email,
+        cap=dispatch.frequency_cap,
         window=window,
-        step=step or settings.scan_interval,
+        step=step or scan.scan_interval,
     )
     return simulate(world, rules, conditions, start, end)

@@ -16,7 +16,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Protocol
 
-from notifier.config import Settings
+from notifier.config import RuleSettings
 from notifier.domain.errors import NotifierError
 from notifier.domain.models import CHANNELS, ChannelName
 from notifier.domain.ops_notices import OPS_PREFIX
@@ -242,7 +242,7 @@ def _line_in(tb: TracebackType | None, path: Path) -> int:
     return line
 
 
-def defaults_from_settings(settings: Settings) -> RuleDefaults:
+def defaults_from_settings(settings: RuleSettings) -> RuleDefaults:
     """Return the rule defaults the settings describe (equal start and end: no quiet hours)."""
     try:
         start = time_of_day(settings.quiet_hours_start)

@@ -18,7 +18,7 @@ import structlog
 from watchfiles import awatch
 
 from notifier.clock import Clock
-from notifier.config import Settings
+from notifier.config import RenderSettings, RuleSettings
 from notifier.domain.problems import Problem
 from notifier.domain.published import RulesState
 from notifier.domain.rules.model import RuleSet
@@ -41,9 +41,15 @@ WATCH_RETRY_MAX = timedelta(minutes=1)
 
 class Reloader:
     def __init__(
-        self, settings: Settings, store: ReloadStore, clock: Clock, metrics: Metrics
+        self,
+        rule_files: RuleSettings,
+        render: RenderSettings,
+        store: ReloadStore,
+        clock: Clock,
+        metrics: Metrics,
     ) -> None:
-        self.settings = settings
+        self.rule_files = rule_files
+        self.render = render
         self.store = store
         self.clock = clock
         self.metrics = metrics
@@ -56,9 +62,9 @@ class Reloader:
         # task is cancelled, and that must never be the daemon's.
         self._stopped = asyncio.Event()
         self._recheck: asyncio.Task[int] | None = None
-        self._defaults = defaults_from_settings(settings)  # a bad setting stops start-up
+        self._defaults = defaults_from_settings(rule_files)  # a bad setting stops start-up
         self._folders = [
-            p for p in (settings.rules_dir, settings.templates_dir) if Path(p).is_dir()
+            p for p in (rule_files.rules_dir, rule_files.templates_dir) if Path(p).is_dir()
         ]
 
     def load(self) -> RuleLoad:
@@ -71,10 +77,10 @@ class Reloader:
     def _check(self) -> tuple[Renderer | None, RuleLoad]:
         """Read, check and compile the files (rendering every template's samples)."""
         try:
-            renderer = Renderer.from_settings(self.settings)
-            result = load_rules(Path(self.settings.rules_dir), renderer, self._defaults)
+            renderer = Renderer.from_settings(self.render)
+            result = load_rules(Path(self.rule_files.rules_dir), renderer, self._defaults)
         except Exception as exc:  # the templates folder cannot even be listed: same refusal
-            where = display_path(Path(self.settings.templates_dir))
+            where = display_path(Path(self.rule_files.templates_dir))
             failed = Problem(where, 1, 1, describe_failure("cannot read the templates", exc))
             renderer, result = None, RuleLoad(None, (failed,), ())
         return renderer, result

@@ -60,10 +60,10 @@ class Daemon:
     lock: DaemonLock | None = None  # taken by the caller before any start-up output
 
     def __post_init__(self) -> None:
-        self.clock = system_clock(self.settings)
+        self.clock = system_clock(self.settings.clock)
         self._scan_lock = asyncio.Lock()
         self._rescan = False
-        self.health = Health.from_settings(self.settings, self.metrics)
+        self.health = Health.from_settings(self.settings.scan, self.metrics)
         self._last_scan = ScanFigures()  # the last successful scan's figures
 
     async def run(self) -> None:
@@ -77,7 +77,7 @@ class Daemon:
 
     async def _run(self) -> None:
         s = self.settings
-        self.reloader = Reloader(s, self.store, self.clock, self.metrics)
+        self.reloader = Reloader(s.rules, s.render, self.store, self.clock, self.metrics)
         first = self.reloader.load()
         if first.rules is None:
             raise StartupError(
@@ -87,14 +87,15 @@ class Daemon:
         warnings = [str(p) for p in first.problems]
         rules_state = RulesState(ok=True, rules=len(first.rules.rules), problems=tuple(warnings))
         await self.store.publish(rules_state, self.clock.now())
-        self.channels = build_channels(s, demo=s.demo)
+        self.channels = build_channels(s.providers, demo=s.demo)
         for status in self.channels:
             log.info("channel", line=status.describe())
         assert self.reloader.renderer is not None  # loaded with the rules above
-        composer = Composer(self.reloader.renderer, Company.from_settings(s), s)
+        company = Company.from_settings(s.messages)
+        composer = Composer(self.reloader.renderer, company, s.messages, s.links)
         self.dispatcher = Dispatcher(
-            self.store, self.channels, composer, self.clock, s, metrics=self.metrics,
-            health=self.health,
+            self.store, self.channels, composer, self.clock, s.dispatch, s.scan,
+            metrics=self.metrics, health=self.health,
         )  # fmt: skip
         self.reloader.on_reload = self._swap
         ledger = Ledger(
@@ -160,8 +161,9 @@ class Daemon:
         self.dispatcher.wake()
 
     def _swap(self, renderer: Renderer) -> None:
+        s = self.settings
         self.dispatcher.composer = Composer(
-            renderer, Company.from_settings(self.settings), self.settings
+            renderer, Company.from_settings(s.messages), s.messages, s.links
         )
 
     def _signals(self) -> None:
@@ -259,7 +261,7 @@ class Daemon:
                 self.settings.lease,
             )  # fmt: skip
             report = await recover(
-                self.store, self.channels, self.settings, self.dispatcher.owner, now
+                self.store, self.channels, self.settings.dispatch, self.dispatcher.owner, now
             )
             if report.resent:
                 self.dispatcher.wake()

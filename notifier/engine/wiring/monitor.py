@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from notifier.config import Settings
+from notifier.config import ScanSettings
 from notifier.domain.health import Streak, unready_reasons
 from notifier.domain.models import JSONValue
 from notifier.domain.published import ScanFigures, ScanHealth, ScanState
@@ -43,7 +43,7 @@ class Health:
         self.metrics.ready.set_function(lambda: 0.0 if self.reasons() else 1.0)
 
     @classmethod
-    def from_settings(cls, s: Settings, metrics: Metrics | None = None) -> Health:
+    def from_settings(cls, s: ScanSettings, metrics: Metrics | None = None) -> Health:
         """Return a tracker with the interval and threshold the settings give."""
         return cls(s.scan_interval, s.ready_max_scan_failures, metrics)
 

@@ -47,14 +47,14 @@ class Services:
     def __post_init__(self) -> None:
         # Late-bound: whoever sets wake_dispatcher afterwards is still the one woken.
         wake = lambda: self.wake_dispatcher()  # noqa: E731
-        self.inbound = Inbound(self.store, self.ledger, self.clock, self.settings, wake)
-        self.consent = Consent(self.store, self.clock, self.settings)
+        self.inbound = Inbound(self.store, self.ledger, self.clock, self.settings.messages, wake)
+        self.consent = Consent(self.store, self.clock, self.settings.links)
         self.reporting = Reporting(self.store, self.clock)
 
     async def readiness(self) -> Readiness:
         """Probe the store this process was built with, and say whether it is ready."""
         if self.health is None:  # the API without a daemon: only the database can be wrong
-            self.health = Health.from_settings(self.settings)
+            self.health = Health.from_settings(self.settings.scan)
         return await check_readiness(
             self.health, self.store, daemon_ready=self.ready, problems=self.problems
         )

@@ -62,7 +62,9 @@ async def test_sms_found_at_twilio_is_marked_sent_not_resent(rig: Rig) -> None:
     await sms.send(OutboundMessage(dedupe_key="k", channel="sms", to="+5491155550101",
                                    text="Acme: perdón, tu pedido o-0 viene con demora.",
                                    message_name="delivery_late", locale="es"))  # fmt: skip
-    report = await recover(rig.store, rig.dispatcher.channels, rig.settings, "me", rig.clock.now())
+    report = await recover(
+        rig.store, rig.dispatcher.channels, rig.settings.dispatch, "me", rig.clock.now()
+    )
     assert (report.found, report.resent) == (1, 0)
     assert await _status(rig, nid) is NotificationStatus.SENT
     assert len(rig.twilio.forms()) == 1
@@ -71,7 +73,9 @@ async def test_sms_found_at_twilio_is_marked_sent_not_resent(rig: Rig) -> None:
 async def test_sms_twilio_never_got_is_resent(rig: Rig) -> None:
     await _pending(rig, 1)
     nid = await _crash_mid_send(rig, "sms")
-    report = await recover(rig.store, rig.dispatcher.channels, rig.settings, "me", rig.clock.now())
+    report = await recover(
+        rig.store, rig.dispatcher.channels, rig.settings.dispatch, "me", rig.clock.now()
+    )
     assert (report.found, report.resent) == (0, 1)
     assert await _status(rig, nid) is NotificationStatus.PENDING
     await rig.dispatcher.dispatch_until_idle()
@@ -82,7 +86,9 @@ async def test_sms_twilio_never_got_is_resent(rig: Rig) -> None:
 async def test_x_without_lookup_ends_unknown(rig: Rig) -> None:
     await _pending(rig, 1)
     nid = await _crash_mid_send(rig, "x")
-    report = await recover(rig.store, rig.dispatcher.channels, rig.settings, "me", rig.clock.now())
+    report = await recover(
+        rig.store, rig.dispatcher.channels, rig.settings.dispatch, "me", rig.clock.now()
+    )
     assert report.unknown == 1
     assert await _status(rig, nid) is NotificationStatus.UNKNOWN
 
@@ -90,5 +96,7 @@ async def test_x_without_lookup_ends_unknown(rig: Rig) -> None:
 async def test_a_live_lease_is_left_alone(rig: Rig) -> None:
     await _pending(rig, 1)
     await rig.store.claim(rig.clock.now(), "alive", LEASE, 1)
-    report = await recover(rig.store, rig.dispatcher.channels, rig.settings, "me", rig.clock.now())
+    report = await recover(
+        rig.store, rig.dispatcher.channels, rig.settings.dispatch, "me", rig.clock.now()
+    )
     assert report == type(report)()

@@ -148,8 +148,20 @@ async def test_an_incident_update_for_a_customer_goes_out_like_any_notice(
     folder.mkdir(parents=True)
     (folder / "sms.es.j2").write_text("Hola {{ customer.first_name }}: hay demoras en tu zona.")
     renderer = Renderer(tmp_path / "templates", default_locale="es")
-    composer = Composer(renderer, Company.from_settings(rig.settings), rig.settings)
-    dispatcher = Dispatcher(rig.store, rig.dispatcher.channels, composer, rig.clock, rig.settings)
+    composer = Composer(
+        renderer,
+        Company.from_settings(rig.settings.messages),
+        rig.settings.messages,
+        rig.settings.links,
+    )
+    dispatcher = Dispatcher(
+        rig.store,
+        rig.dispatcher.channels,
+        composer,
+        rig.clock,
+        rig.settings.dispatch,
+        rig.settings.scan,
+    )
     await rig.customer("c-1", last_used="sms")
     now = rig.clock.now()
     async with rig.store.transaction() as conn:
@@ -182,8 +194,10 @@ async def test_when_email_itself_is_down_no_alert_is_queued(rig: Rig) -> None:
         update={"smtp_port": guarded.port, "smtp_username": "notifier",
                 "smtp_password": SecretStr("wrong")}
     )  # fmt: skip
-    channels = build_channels(settings, demo=False)
-    dispatcher = Dispatcher(rig.store, channels, rig.dispatcher.composer, rig.clock, settings)
+    channels = build_channels(settings.providers, demo=False)
+    dispatcher = Dispatcher(
+        rig.store, channels, rig.dispatcher.composer, rig.clock, settings.dispatch, settings.scan
+    )
     try:
         await rig.customer("c-1", last_used="email")
         await rig.promise("c-1", "order-1", timedelta(hours=-2))

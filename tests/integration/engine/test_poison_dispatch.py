@@ -76,7 +76,7 @@ async def test_rows_a_dead_process_left_sending_are_recovered_and_fail_alone(rig
     assert len(claimed) == 3
     rig.clock.advance(rig.settings.lease + timedelta(seconds=1))
 
-    report = await recover(rig.store, rig.dispatcher.channels, rig.settings,
+    report = await recover(rig.store, rig.dispatcher.channels, rig.settings.dispatch,
                            rig.dispatcher.owner, rig.clock.now())  # fmt: skip
     assert report.resent == 3
     await rig.dispatcher.dispatch_until_idle()

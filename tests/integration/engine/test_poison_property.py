@@ -141,10 +141,10 @@ async def _one_tick(
         twilio_base_url=twilio.url, ops_email="ops@acme.example",
         rules_dir=str(ROOT / "rules"), templates_dir=str(ROOT / "templates"), max_attempts=3,
     )  # fmt: skip
-    channels = build_channels(s, demo=False)
+    channels = build_channels(s.providers, demo=False)
     clock = FakeClock(NOW)
-    dispatcher = Dispatcher(store, channels, Composer(renderer, Company.from_settings(s), s),
-                            clock, s)  # fmt: skip
+    composer = Composer(renderer, Company.from_settings(s.messages), s.messages, s.links)
+    dispatcher = Dispatcher(store, channels, composer, clock, s.dispatch, s.scan)
     rig = Rig(store, clock, Ledger(store, clock), rules, dispatcher, s, smtp, twilio)
     try:
         await rig.customer("ana", phone=ANA_PHONE)

@@ -28,7 +28,7 @@ def folders(tmp_path: Path) -> tuple[Path, Path]:
 def _reloader(folders: tuple[Path, Path], store: Store, clock: FakeClock) -> Reloader:
     rules, templates = folders
     settings = Settings(rules_dir=str(rules), templates_dir=str(templates))
-    return Reloader(settings, store, clock, Metrics())
+    return Reloader(settings.rules, settings.render, store, clock, Metrics())
 
 
 def _count(reloader: Reloader, result: str) -> float:

@@ -7,104 +7,54 @@ line per problem, naming the variable (notifier/config_errors.py words them).
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
-from typing import Annotated, Literal
+from typing import Literal
 
 from babel.numbers import is_currency
 from pydantic import (
-    AfterValidator,
     AliasChoices,
     AwareDatetime,
-    BeforeValidator,
     Field,
     SecretStr,
     ValidationError,
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict
 from pydantic_settings import SettingsError as SourceError
-from sqlalchemy import make_url
-from sqlalchemy.exc import ArgumentError
 
+from notifier.config.fields import (
+    Count,
+    Duration,
+    ListenPort,
+    LocalText,
+    Port,
+    PositiveDuration,
+    Rate,
+    SignedDuration,
+    SmtpTls,
+    check_database_url,
+)
+from notifier.config.groups import (
+    ClockSettings,
+    DispatchSettings,
+    EmailSettings,
+    HttpSettings,
+    LinkSettings,
+    MessageSettings,
+    ProviderSettings,
+    RateSettings,
+    RenderSettings,
+    RuleSettings,
+    ScanSettings,
+    TwilioSettings,
+    XDmSettings,
+    pick,
+)
 from notifier.config_errors import SettingsError, describe
-from notifier.domain.durations import DurationError, parse_duration
-from notifier.domain.local_text import EVERY_LOCALE
 from notifier.schemas import check_locale, check_timezone
 
-# The drivers notifier ships and tests; the URL's scheme must name one of them.
-DATABASES = ("sqlite+aiosqlite", "postgresql+asyncpg")
-_SUPPORTED = (
-    "notifier supports sqlite+aiosqlite:///path/to/notifier.db and "
-    "postgresql+asyncpg://user:password@host:port/db"
-)
-_DRIVER_HINTS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg",
-                 "postgres": "postgresql+asyncpg"}  # fmt: skip
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-
-
-def _duration(value: object) -> object:
-    if not isinstance(value, str):
-        return value
-    try:
-        return parse_duration(value)
-    except DurationError:
-        raise ValueError("is not a duration (e.g. 30s, 5m)") from None
-
-
-def _positive(value: timedelta) -> timedelta:
-    if value <= timedelta(0):
-        raise ValueError("must be longer than 0s")
-    return value
-
-
-def _signed_duration(value: object) -> object:
-    if isinstance(value, str) and value.strip().startswith("-"):
-        parsed = _duration(value.strip()[1:])
-        return -parsed if isinstance(parsed, timedelta) else parsed
-    return _duration(value)
-
-
-def _local_text(value: object) -> object:
-    # A plain string is every locale's text; a JSON object gives one text per locale tag.
-    if isinstance(value, dict):
-        found: object = value
-    elif isinstance(value, str) and value.lstrip().startswith("{"):
-        try:
-            found = json.loads(value)
-        except json.JSONDecodeError as exc:
-            raise ValueError(
-                f"is not valid JSON ({exc.msg} at character {exc.pos}): write a plain text, "
-                'or {"es": "...", "en": "...", "pt-BR": "..."}'
-            ) from None
-    elif isinstance(value, str):
-        return {EVERY_LOCALE: value}
-    else:
-        raise ValueError("is not text")
-    if not isinstance(found, dict) or not found:
-        raise ValueError('must be a text or a JSON object such as {"es": "...", "en": "..."}')
-    for tag, text in found.items():
-        if not isinstance(text, str):
-            raise ValueError(f"gives {tag!r} a value that is not text")
-        if tag != EVERY_LOCALE:
-            try:
-                check_locale(tag)
-            except ValueError:
-                msg = f"names {tag!r}, which is not a locale (e.g. es, en, pt-BR)"
-                raise ValueError(msg) from None
-    return found
-
-
-Duration = Annotated[timedelta, BeforeValidator(_duration)]
-SignedDuration = Annotated[timedelta, BeforeValidator(_signed_duration)]
-PositiveDuration = Annotated[timedelta, BeforeValidator(_duration), AfterValidator(_positive)]
-Port = Annotated[int, Field(ge=1, le=65535)]
-ListenPort = Annotated[int, Field(ge=0, le=65535)]  # 0: any free port, announced at start
-Count = Annotated[int, Field(ge=1)]  # sizes and limits: zero would stall the daemon
-Rate = Annotated[float, Field(gt=0, allow_inf_nan=False)]
-LocalText = Annotated[dict[str, str], NoDecode, BeforeValidator(_local_text)]
-SmtpTls = Literal["none", "starttls", "implicit"]
 
 
 class Settings(BaseSettings):
@@ -237,6 +187,60 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: Literal["auto", "json", "console"] = "auto"
 
+    # The groups (groups.py), each filled from the fields of its names. Built on each read,
+    # not cached: a model_copy(update=...) must not carry its original's groups.
+    @property
+    def http(self) -> HttpSettings:
+        return pick(HttpSettings, self)
+
+    @property
+    def links(self) -> LinkSettings:
+        return pick(LinkSettings, self)
+
+    @property
+    def clock(self) -> ClockSettings:
+        return pick(ClockSettings, self)
+
+    @property
+    def messages(self) -> MessageSettings:
+        return pick(MessageSettings, self)
+
+    @property
+    def render(self) -> RenderSettings:
+        return pick(RenderSettings, self)
+
+    @property
+    def rules(self) -> RuleSettings:
+        return pick(RuleSettings, self)
+
+    @property
+    def scan(self) -> ScanSettings:
+        return pick(ScanSettings, self)
+
+    @property
+    def rates(self) -> RateSettings:
+        return pick(RateSettings, self)
+
+    @property
+    def dispatch(self) -> DispatchSettings:
+        return pick(DispatchSettings, self)
+
+    @property
+    def email(self) -> EmailSettings:
+        return pick(EmailSettings, self)
+
+    @property
+    def twilio(self) -> TwilioSettings:
+        return pick(TwilioSettings, self)
+
+    @property
+    def x(self) -> XDmSettings:
+        return pick(XDmSettings, self)
+
+    @property
+    def providers(self) -> ProviderSettings:
+        return pick(ProviderSettings, self)
+
     @model_validator(mode="after")
     def _now_in_test_mode_only(self) -> Settings:
         if self.now is not None and not self.test_mode:
@@ -246,17 +250,7 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _supported_database(cls, url: str) -> str:
-        try:
-            parsed = make_url(url)
-        except (ArgumentError, ValueError):
-            raise ValueError(f"is not a database URL: {_SUPPORTED}") from None
-        if parsed.drivername in DATABASES:
-            return url
-        hint = _DRIVER_HINTS.get(parsed.drivername.split("+")[0])
-        if hint is None:
-            raise ValueError(f"is not a supported database: {_SUPPORTED}")
-        fixed = parsed.set(drivername=hint).render_as_string(hide_password=True)
-        raise ValueError(f"is not a supported database: {_SUPPORTED} (here: {fixed})")
+        return check_database_url(url)
 
     @field_validator("api_token")
     @classmethod

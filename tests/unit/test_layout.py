@@ -23,7 +23,7 @@ _DIALECT_TESTS = re.compile(
 )
 # The settings parse and redact the database URL: the one place outside the store that
 # reads a scheme (to point at a misspelt one).
-_URL_SETTINGS = {"config.py", "config_errors.py"}
+_URL_SETTINGS = {"config/fields.py", "config_errors.py"}
 _SQLALCHEMY = re.compile(r"^\s*(from|import)\s+(sqlalchemy|sqlmodel)\b", re.MULTILINE)
 
 

@@ -18,7 +18,7 @@ import httpx
 import pytest
 from sqlalchemy import make_url, text
 
-from notifier.engine.wiring.monitor import PROBE_TIMEOUT
+from notifier.engine.monitor import PROBE_TIMEOUT
 from notifier.store.store import Store
 from tests.e2e.conftest import DaemonFactory, Fakes
 from tests.e2e.daemon import Daemon, daytime_zone, notifier, wait_for

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import text
 
 from notifier.domain.published import ScanFigures
-from notifier.engine.wiring.monitor import Health
+from notifier.engine.monitor import Health
 from notifier.store.store import Store
 from tests.integration.cli_runner import Cli
 from tests.integration.rig import ROOT, Rig

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from notifier.domain.published import ScanFigures
-from notifier.engine.wiring.monitor import Health
+from notifier.engine.monitor import Health
 from tests.integration.cli_runner import Cli
 from tests.integration.poison import insert_customer, insert_promise
 from tests.integration.rig import ROOT, Rig

@@ -17,7 +17,7 @@ from notifier.domain.health import (
     exit_code,
     unready_reasons,
 )
-from notifier.engine.wiring.monitor import describe
+from notifier.engine.monitor import describe
 
 T0 = datetime(2031, 3, 4, 12, 0, tzinfo=UTC)
 S = timedelta(seconds=1)

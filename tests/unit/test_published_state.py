@@ -15,7 +15,7 @@ from notifier.domain.published import (
     ScanHealth,
     ScanState,
 )
-from notifier.engine.wiring.monitor import Health
+from notifier.engine.monitor import Health
 from notifier.store.report_rows import to_published
 
 T0 = datetime(2031, 3, 4, 12, 0, tzinfo=UTC)

@@ -30,7 +30,7 @@ from notifier.engine.delivery.pauses import Pauses
 from notifier.engine.delivery.ports import DispatchStore
 from notifier.engine.delivery.render_stage import ClaimedBatch, RenderStage
 from notifier.engine.delivery.sending import Attempt, Sender
-from notifier.engine.wiring.monitor import Health
+from notifier.engine.monitor import Health
 from notifier.observability import Metrics
 
 log = structlog.get_logger("notifier.dispatch")

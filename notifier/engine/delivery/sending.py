@@ -32,7 +32,7 @@ from notifier.domain.routing import Send
 from notifier.engine.delivery.pauses import Pauses
 from notifier.engine.delivery.ports import OutcomeStore
 from notifier.engine.delivery.ratelimit import Rate, TokenBucket
-from notifier.engine.wiring.monitor import Health
+from notifier.engine.monitor import Health
 from notifier.observability import Metrics
 from notifier.templates.segments import SegmentInfo
 

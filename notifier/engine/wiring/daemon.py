@@ -22,9 +22,9 @@ from notifier.engine.delivery.compose import Composer
 from notifier.engine.delivery.dispatcher import Dispatcher
 from notifier.engine.delivery.recovery import recover
 from notifier.engine.ingest.ledger_service import Ledger, LedgerDefaults
+from notifier.engine.monitor import PROBE_TIMEOUT, Health, bounded, describe
 from notifier.engine.planning.scanner import scan
 from notifier.engine.rulefiles.reload import Reloader
-from notifier.engine.wiring.monitor import PROBE_TIMEOUT, Health, bounded, describe
 from notifier.engine.wiring.services import Services
 from notifier.observability import Metrics
 from notifier.store.single_writer import DaemonLock

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from notifier.engine.wiring.monitor import Health
+from notifier.engine.monitor import Health
 from notifier.store.store import Store
 
 

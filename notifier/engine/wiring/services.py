@@ -15,8 +15,8 @@ from notifier.config import Settings
 from notifier.engine.ingest.consent import Consent
 from notifier.engine.ingest.inbound import Inbound
 from notifier.engine.ingest.ledger_service import Ledger
+from notifier.engine.monitor import Health
 from notifier.engine.reporting.service import Reporting
-from notifier.engine.wiring.monitor import Health
 from notifier.engine.wiring.readiness import Readiness, check_readiness
 from notifier.store.store import Store
 

@@ -12,18 +12,23 @@ import time
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from notifier.config import ScanSettings
 from notifier.domain.health import Streak, unready_reasons
 from notifier.domain.models import JSONValue
 from notifier.domain.published import ScanFigures, ScanHealth, ScanState
-from notifier.engine.wiring.ports import ProbeStore
 from notifier.observability import Metrics, mask
 
 T = TypeVar("T")
 PROBE_TIMEOUT = timedelta(seconds=2)  # /readyz answers within this (plus the request's own time)
 _ERROR_TEXT = 300  # characters of an error kept: the first line, masked
+
+
+class ProbeStore(Protocol):
+    """What the probe behind /readyz and the daemon's health tick asks of the store."""
+
+    async def ping(self) -> None: ...
 
 
 class Health:

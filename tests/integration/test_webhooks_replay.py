@@ -82,5 +82,5 @@ async def test_the_next_status_of_the_same_message_is_still_applied(flow: Flow) 
     row = await flow.row(sid)
     assert row["status"] == "pending" and row["failed_channels"] == ["sms"]
     history = await flow.history(sid)
-    assert [e["type"] for e in history].count("provider_status") == 1
-    assert [e["type"] for e in history].count("undelivered") == 1
+    assert [e.type for e in history].count("provider_status") == 1
+    assert [e.type for e in history].count("undelivered") == 1

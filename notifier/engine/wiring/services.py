@@ -38,18 +38,23 @@ class Services:
     advance_clock: Callable[[timedelta], None] | None = None
     # The daemon's failure streaks; None without a daemon (the API alone, in tests).
     health: Health | None = None
-    # Built from the fields above: delivery reports and inbound texts, unsubscribe links;
-    # status, notifications, pause and resume.
-    inbound: Inbound = field(init=False)
-    consent: Consent = field(init=False)
+    # Status, notifications, pause and resume.
     reporting: Reporting = field(init=False)
 
     def __post_init__(self) -> None:
+        self.reporting = Reporting(self.store, self.clock)
+
+    @property
+    def inbound(self) -> Inbound:
+        """Delivery reports and inbound texts, on the settings as they are for this request."""
         # Late-bound: whoever sets wake_dispatcher afterwards is still the one woken.
         wake = lambda: self.wake_dispatcher()  # noqa: E731
-        self.inbound = Inbound(self.store, self.ledger, self.clock, self.settings.messages, wake)
-        self.consent = Consent(self.store, self.clock, self.settings.links)
-        self.reporting = Reporting(self.store, self.clock)
+        return Inbound(self.store, self.ledger, self.clock, self.settings.messages, wake)
+
+    @property
+    def consent(self) -> Consent:
+        """Unsubscribe links, on the settings as they are for this request."""
+        return Consent(self.store, self.clock, self.settings.links)
 
     async def readiness(self) -> Readiness:
         """Probe the store this process was built with, and say whether it is ready."""

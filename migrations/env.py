@@ -8,7 +8,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from notifier.config import load_settings
-from notifier.store.engine import make_engine
+from notifier.store.connect import make_engine
 from notifier.store.tables import metadata
 
 config = context.config

@@ -11,7 +11,7 @@ from notifier.channels.base import OutboundMessage, Receipt, SendError
 from notifier.channels.registry import ChannelStatus, build_channels
 from notifier.channels.twilio_whatsapp import content_sid_for
 from notifier.cli.app import JsonOption, app, emit_json, fail, run_async, settings
-from notifier.cli.readiness import require_links
+from notifier.cli.startup_checks import require_links
 from notifier.clock import system_clock
 from notifier.config import Settings
 from notifier.domain.models import CHANNELS, ChannelName, is_channel

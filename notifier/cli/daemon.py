@@ -11,7 +11,7 @@ from pydantic import SecretStr
 from notifier.api.server import ApiServer
 from notifier.channels.unsubscribe import sends_customer_email
 from notifier.cli.app import app, fail, settings
-from notifier.cli.readiness import require_links
+from notifier.cli.startup_checks import require_links
 from notifier.clock import system_clock
 from notifier.config import Settings
 from notifier.engine.ingest.demo import load_demo
@@ -21,7 +21,7 @@ from notifier.engine.wiring.daemon import Daemon
 from notifier.engine.wiring.services import Services
 from notifier.observability import Metrics, configure_logging
 from notifier.process import tune_gc
-from notifier.store.engine import database_file, redact_url
+from notifier.store.connect import database_file, redact_url
 from notifier.store.migrate import is_current, upgrade
 from notifier.store.single_writer import DaemonLock
 from notifier.store.store import Store

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from notifier.cli.app import JsonOption, app, emit_json, settings
-from notifier.store.engine import redact_url
+from notifier.store.connect import redact_url
 from notifier.store.migrate import upgrade
 
 db_app = typer.Typer(help="The database: migrations.", no_args_is_help=True)

@@ -6,18 +6,6 @@ default and its check. Its groups (groups.py: ``settings.email``, ``settings.dis
 only the part it needs. fields.py holds the value types (durations, ports, rates ...).
 """
 
-from notifier.config.fields import (
-    DATABASES,
-    Count,
-    Duration,
-    ListenPort,
-    LocalText,
-    Port,
-    PositiveDuration,
-    Rate,
-    SignedDuration,
-    SmtpTls,
-)
 from notifier.config.groups import (
     ClockSettings,
     DispatchSettings,
@@ -34,6 +22,18 @@ from notifier.config.groups import (
     XDmSettings,
 )
 from notifier.config.settings import LOG_LEVELS, Settings, load_settings
+from notifier.config.values import (
+    DATABASES,
+    Count,
+    Duration,
+    ListenPort,
+    LocalText,
+    Port,
+    PositiveDuration,
+    Rate,
+    SignedDuration,
+    SmtpTls,
+)
 
 __all__ = [
     "DATABASES",

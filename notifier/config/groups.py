@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import SecretStr
 
-from notifier.config.fields import SmtpTls
+from notifier.config.values import SmtpTls
 
 if TYPE_CHECKING:
     from notifier.config.settings import Settings

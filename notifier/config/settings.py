@@ -23,18 +23,6 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pydantic_settings import SettingsError as SourceError
 
-from notifier.config.fields import (
-    Count,
-    Duration,
-    ListenPort,
-    LocalText,
-    Port,
-    PositiveDuration,
-    Rate,
-    SignedDuration,
-    SmtpTls,
-    check_database_url,
-)
 from notifier.config.groups import (
     ClockSettings,
     DispatchSettings,
@@ -50,6 +38,18 @@ from notifier.config.groups import (
     TwilioSettings,
     XDmSettings,
     pick,
+)
+from notifier.config.values import (
+    Count,
+    Duration,
+    ListenPort,
+    LocalText,
+    Port,
+    PositiveDuration,
+    Rate,
+    SignedDuration,
+    SmtpTls,
+    check_database_url,
 )
 from notifier.config_errors import SettingsError, describe
 from notifier.schemas import check_locale, check_timezone

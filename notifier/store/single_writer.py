@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TextIO
 
 from notifier.domain.errors import NotifierError
-from notifier.store.engine import database_file
+from notifier.store.connect import database_file
 
 
 class AlreadyRunningError(NotifierError):

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from notifier.store.claims import ClaimQueries
+from notifier.store.connect import make_engine
 from notifier.store.customers import CustomerQueries
 from notifier.store.deliveries import DeliveryQueries
 from notifier.store.due import DueQueries
-from notifier.store.engine import make_engine
 from notifier.store.listing import ListingQueries
 from notifier.store.outbox import ScanQueries
 from notifier.store.promises import PromiseQueries

@@ -10,7 +10,7 @@ from jinja2 import Template, TemplateSyntaxError, UndefinedError
 from jinja2.exceptions import SecurityError
 
 from notifier.domain.problems import Problem
-from notifier.templates.limits import LimitExceeded
+from notifier.templates.render_limits import LimitExceeded
 from notifier.templates.segments import SegmentInfo
 
 TWILIO_MAX_CHARS = 1600

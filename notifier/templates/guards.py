@@ -20,7 +20,13 @@ from jinja2 import pass_environment
 from jinja2.filters import make_attrgetter
 from jinja2.utils import _PassArg
 
-from notifier.templates.limits import MAX_SLOW_TEXT, Budget, LimitExceeded, current, size_text
+from notifier.templates.render_limits import (
+    MAX_SLOW_TEXT,
+    Budget,
+    LimitExceeded,
+    current,
+    size_text,
+)
 from notifier.templates.sizes import (
     field_size,
     indent_size,

@@ -9,7 +9,7 @@ from jinja2 import Template
 from jinja2.exceptions import SecurityError
 from jinja2.runtime import Context
 
-from notifier.templates.limits import LimitExceeded, RenderLimits, output_message
+from notifier.templates.render_limits import LimitExceeded, RenderLimits, output_message
 
 EMAIL_BLOCKS = ("subject", "text", "html")
 

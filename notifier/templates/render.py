@@ -22,8 +22,8 @@ from notifier.domain.problems import Problem
 from notifier.templates.context import for_locale
 from notifier.templates.diagnostics import locate, sms_problems
 from notifier.templates.filters import FILTERS
-from notifier.templates.limits import LimitExceeded, RenderLimits, render_budget
 from notifier.templates.parts import render_parts
+from notifier.templates.render_limits import LimitExceeded, RenderLimits, render_budget
 from notifier.templates.samples import SAMPLES
 from notifier.templates.sandbox import BoundedSandbox
 from notifier.templates.segments import SegmentInfo, count_segments, transliterate

@@ -47,7 +47,7 @@ from notifier.templates.guards import (
     guard_filter,
     materialize,
 )
-from notifier.templates.limits import MAX_INT_BITS, MAX_RANGE, Budget, LimitExceeded, current
+from notifier.templates.render_limits import MAX_INT_BITS, MAX_RANGE, Budget, LimitExceeded, current
 from notifier.templates.sizes import field_size, printf_size
 
 _DROPPED_FILTERS = ("pprint",)  # output grows with nesting depth; no use in a message

@@ -14,7 +14,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
 
-from notifier.store.engine import make_engine
+from notifier.store.connect import make_engine
 from notifier.store.migrate import (
     alembic_config,
     downgrade,

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from notifier.engine.ingest.demo_key import demo_secret
-from notifier.store.engine import database_file
+from notifier.store.connect import database_file
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "k" * 32

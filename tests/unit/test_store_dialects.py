@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from notifier.store.connect import database_file
 from notifier.store.dialects import dialect_for_url, dialect_named
-from notifier.store.engine import database_file
 from notifier.store.single_writer import DaemonLock
 
 PG = "postgresql+asyncpg://user:secret@db.example:5432/notifier"

@@ -18,7 +18,7 @@ import pytest
 
 from notifier.config import Settings
 from notifier.templates import SAMPLES, Renderer, TemplateError
-from notifier.templates.limits import RenderLimits
+from notifier.templates.render_limits import RenderLimits
 
 PATIENT = RenderLimits(timeout=timedelta(seconds=120))
 PEAK = 40_000_000  # bytes a refused bomb may have allocated: a few 1 MB values at most

@@ -14,7 +14,7 @@ KEY_BYTES = 32  # token_urlsafe(32) is 43 characters, past the 32 the links need
 def demo_secret(database: Path | None) -> SecretStr:
     """Return the key kept beside the database file, made on first use (mode 0600).
 
-    ``database`` is the store's file (``store.engine.database_file``): None for a database
+    ``database`` is the store's file (``store.connect.database_file``): None for a database
     that is no file (PostgreSQL, SQLite in memory), which gets a key for this run only, so
     its links stop working on restart.
     """

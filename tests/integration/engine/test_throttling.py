@@ -137,3 +137,27 @@ async def test_the_fallback_channel_gets_its_own_attempts(rig: Rig) -> None:
     assert str(retries[-1]).endswith("; attempt 2 of 3 on email")
     assert [m.rcpt_tos for m in rig.smtp.received] == [["c-1@example.com"]]
     assert rig.twilio.messages == []
+
+
+async def test_a_channel_taken_after_the_last_one_went_down_counts_afresh(rig: Rig) -> None:
+    rig.twilio.failures.append(Failure(status=500, code=20500, message="down", count=1))
+    rig.smtp.recipients["c-1@example.com"] = "451 4.7.1 Greylisted, try again later"
+    await rig.customer("c-1", last_used="sms")
+    await rig.promise("c-1", "order-1", timedelta(hours=-2))
+    await rig.tick()  # SMS attempt 1: 500
+    rig.twilio.auth_token = "rotated-by-someone"  # 401: the SMS channel is down
+    for _ in range(2):  # SMS attempt 2 (401: down), at once email 1; then email 2
+        rig.clock.advance(timedelta(minutes=1))
+        await rig.dispatcher.dispatch_until_idle()
+    del rig.smtp.recipients["c-1@example.com"]
+    rig.clock.advance(timedelta(minutes=1))
+    await rig.dispatcher.dispatch_until_idle()  # email attempt 3 of 3: it goes
+
+    (record,) = await rig.store.list_notifications(customer_id="c-1")
+    found = await rig.store.notification(record.notification.id)
+    assert found is not None
+    n = found.record.notification
+    assert (n.status, n.channel, n.attempts) == (SENT, "email", 3)
+    attempts = [(e.channel, e.reason) for e in found.history if e.type == "attempt"]
+    assert attempts == [("sms", "attempt 1"), ("sms", "attempt 2"), ("email", "attempt 1"),
+                        ("email", "attempt 2"), ("email", "attempt 3")]  # fmt: skip

@@ -95,8 +95,8 @@ class Change:
     error_code: str | None = None
     error: str | None = None
     count_attempt: bool = False
-    # Set the attempts counter: 0 when the row moves on to its next channel (each channel
-    # has its own NOTIFIER_MAX_ATTEMPTS), or its count before a throttled send.
+    # Set the attempts counter (unless count_attempt): 0 when the row moves on to its next
+    # channel (each has its own NOTIFIER_MAX_ATTEMPTS), its count before a throttled send.
     attempts: int | None = None
     attempted_at: datetime | None = None
     sent_at: datetime | None = None

@@ -80,6 +80,16 @@ class TransientError(SendError):
         self.retry_after = retry_after
 
 
+class ThrottledError(TransientError):
+    """The provider asks us to slow down (HTTP 429 and its kin): no fault of the message.
+
+    Retried on the same channel once ``retry_after`` has passed, without counting as an
+    attempt; the channel's sender pauses as long.
+    """
+
+    kind = OutcomeKind.THROTTLED
+
+
 class PermanentError(SendError):
     """This recipient cannot be reached on this channel: try the next one.
 
@@ -123,6 +133,8 @@ def error_for(outcome: Outcome) -> SendError:
     o, reason = outcome, reason_of(outcome)
     if o.kind is OutcomeKind.TRANSIENT:
         return TransientError(reason, o.text, o.code, o.retry_after)
+    if o.kind is OutcomeKind.THROTTLED:
+        return ThrottledError(reason, o.text, o.code, o.retry_after)
     if o.kind is OutcomeKind.PERMANENT:
         return PermanentError(reason, o.text, o.code, o.address_dead, o.opted_out)
     if o.kind is OutcomeKind.CHANNEL_DOWN:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import ssl
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,6 +18,7 @@ from notifier.channels.base import (
     Reason,
     Receipt,
     SendError,
+    ThrottledError,
     TransientError,
 )
 from notifier.channels.email_message import build_email, envelope_sender, message_id
@@ -57,7 +59,7 @@ def classify(exc: Exception) -> SendError:
     if isinstance(exc, aiosmtplib.SMTPResponseException):
         code = str(exc.code)
         if 400 <= exc.code < 500:
-            return TransientError(Reason.TEMPORARY_FAILURE, exc.message, code)
+            return _temporary(exc.code, exc.message)
         # 530: the server wants authentication we did not give; a refused sender or a
         # refused greeting is about us too, never about the recipient.
         if exc.code == 530 or isinstance(
@@ -91,9 +93,31 @@ def _tls_failure(exc: BaseException) -> SendError | None:
     return None
 
 
+# A 4xx that says the relay throttles us, not that this message or mailbox has a problem
+# (greylisting, a full mailbox and the rest stay plain transient failures).
+_THROTTLING = re.compile(
+    r"\brate[- ]?limit|\bthrottl|\btoo many (messages|mails|emails|connections|requests)"
+    r"|\bsending rate|\bslow down",
+    re.IGNORECASE,
+)
+_WAIT = re.compile(r"\b(\d{1,5})\s*(s|secs?|seconds?|m|mins?|minutes?)\b", re.IGNORECASE)
+
+
+def _temporary(code: int, text: str) -> SendError:
+    """Return the error a 4xx answer means: throttling when its words say so, else transient."""
+    if _THROTTLING.search(text) is None:
+        return TransientError(Reason.TEMPORARY_FAILURE, text, str(code))
+    wait = _WAIT.search(text)
+    retry = None
+    if wait is not None:
+        unit = 60 if wait.group(2).lower().startswith("m") else 1
+        retry = timedelta(seconds=int(wait.group(1)) * unit)
+    return ThrottledError(Reason.RATE_LIMITED, text, str(code), retry)
+
+
 def _at_rcpt(code: int, text: str) -> SendError:
     if 400 <= code < 500:
-        return TransientError(Reason.TEMPORARY_FAILURE, text, str(code))
+        return _temporary(code, text)
     # 5xx at RCPT: the server says this mailbox does not exist or takes no mail.
     return PermanentError(Reason.RECIPIENT_REFUSED, text, str(code), address_failed=True)
 

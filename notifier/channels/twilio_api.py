@@ -47,11 +47,13 @@ class TwilioCode:
 
 
 _PERMANENT, _TRANSIENT = OutcomeKind.PERMANENT, OutcomeKind.TRANSIENT
-_DOWN = OutcomeKind.CHANNEL_DOWN
+_DOWN, _THROTTLED = OutcomeKind.CHANNEL_DOWN, OutcomeKind.THROTTLED
 # The one table of Twilio codes. Any other 4xx is a plain permanent failure.
 CODES: Mapping[int, TwilioCode] = {
     20003: TwilioCode("authentication failed", Reason.AUTH_FAILED, _DOWN),
-    20429: TwilioCode("too many concurrent requests", Reason.RATE_LIMITED, _TRANSIENT),
+    # Throttling, whatever the HTTP status: slow down and send the same message again.
+    20429: TwilioCode("too many concurrent requests", Reason.RATE_LIMITED, _THROTTLED),
+    14107: TwilioCode("message rate limit exceeded", Reason.RATE_LIMITED, _THROTTLED),
     21211: TwilioCode("not a valid phone number", Reason.INVALID_ADDRESS, _PERMANENT,
                       address_dead=True),
     # 21614 means a landline: no retry or later attempt can reach it by SMS.
@@ -105,8 +107,8 @@ def answer_outcome(
     if known is not None and kind is _PERMANENT:
         return Outcome(_PERMANENT, known.reason, text, code_text,
                        address_dead=known.address_dead, opted_out=known.opted_out)  # fmt: skip
-    if status == 429 or kind is _TRANSIENT:
-        return Outcome(_TRANSIENT, Reason.RATE_LIMITED, text, code_text, retry_after)
+    if status == 429 or kind is _THROTTLED:
+        return Outcome(_THROTTLED, Reason.RATE_LIMITED, text, code_text, retry_after)
     if status >= 500:
         return Outcome(_TRANSIENT, Reason.PROVIDER_ERROR, text, code_text, retry_after)
     return Outcome(_PERMANENT, Reason.REJECTED, text, code_text)

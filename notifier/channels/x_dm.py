@@ -19,6 +19,7 @@ from notifier.channels.base import (
     Reason,
     Receipt,
     SendError,
+    ThrottledError,
     TransientError,
 )
 from notifier.channels.x_oauth2 import OAuth2Token, TokenRefresher
@@ -84,7 +85,7 @@ def classify(status: int, problem: Mapping[str, Any], text: str, now: datetime) 
         retry = None
         if isinstance(reset, int):
             retry = max(datetime.fromtimestamp(reset, UTC) - now, timedelta(0))
-        return TransientError(Reason.RATE_LIMITED, text, "429", retry)
+        return ThrottledError(Reason.RATE_LIMITED, text, "429", retry)
     if status >= 500:
         return TransientError(Reason.PROVIDER_ERROR, text, str(status))
     if status == 404:

@@ -1,6 +1,9 @@
 """What follows an outcome: the changes to write and the effects for the caller to apply.
 
-After a send: sent, retry, the next channel, the channel paused, or failed. After a
+After a send: sent, retry, throttled, the next channel, the channel paused, or failed.
+NOTIFIER_MAX_ATTEMPTS counts tries on one channel: the next channel starts with none
+counted, and a throttled send (the provider asked us to slow down) is no attempt at all.
+After a
 delivery report: delivered, read, the next channel, or only a history line. What an
 outcome means for the customer's addresses and consent is decided here too; the shell
 (``engine/delivery/sending.py``, ``store/deliveries.py``) applies it.
@@ -11,9 +14,10 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from notifier.domain.dispatch import backoff
+from notifier.domain.dispatch import THROTTLE_FLOOR, backoff, throttle_wait
+from notifier.domain.durations import format_duration
 from notifier.domain.models import (
     ChannelName,
     CustomerId,
@@ -51,8 +55,16 @@ class ChannelDown:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class Throttled:
+    """The provider asked us to slow down: hold the channel's sender for ``retry_after``."""
+
+    channel: ChannelName
+    retry_after: timedelta
+
+
 CustomerEffect = MarkUndeliverable | RecordOptOut
-Effect = MarkUndeliverable | RecordOptOut | ChannelDown
+Effect = MarkUndeliverable | RecordOptOut | ChannelDown | Throttled
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +104,8 @@ def after_send(
         return AfterSend(tuple(_sent(n, route, members, outcome, now)))
     if kind is OutcomeKind.TRANSIENT:
         return _retry(n, route, members, outcome, now, max_attempts, rng)
+    if kind is OutcomeKind.THROTTLED:
+        return _throttled(n, route, members, outcome, now, rng)
     if kind is OutcomeKind.PERMANENT:
         effects = _customer_effects(n, route.channel, route.address, outcome)
         text = outcome.line + _notes(effects)
@@ -171,9 +185,35 @@ def _retry(
         text = f"gave up after {attempts} attempts: {text}"
         return AfterSend(tuple(_next_channel(n, route, members, text, outcome, now)))
     at = now + backoff(attempts, outcome.retry_after, rng)
-    event = Event("retry", text, route.channel, {"code": outcome.code, "next_try": at.isoformat()})
+    said = f"{text}; attempt {attempts} of {max_attempts} on {route.channel}"
+    detail: dict[str, JSONValue] = {"code": outcome.code, "next_try": at.isoformat(),
+                                    "attempt": attempts, "of": max_attempts}  # fmt: skip
+    event = Event("retry", said, route.channel, detail)
     back = back_in_outbox(n.id, at, event, error_code=outcome.code, error=text)
     return AfterSend((back, *unfold(n, members, now, at)))
+
+
+def _throttled(
+    n: Notification,
+    route: Send,
+    members: Sequence[Notification],
+    outcome: Outcome,
+    now: datetime,
+    rng: random.Random,
+) -> AfterSend:
+    """Back in the outbox after the provider's wait, the attempt given back, the channel kept."""
+    asked = outcome.retry_after
+    at = now + throttle_wait(asked, rng)
+    wait = f"retry after {format_duration(asked)}" if asked is not None else "no retry-after given"
+    text = f"{outcome.line}; {wait}; not counted as an attempt on {route.channel}"
+    detail: dict[str, JSONValue] = {
+        "code": outcome.code, "next_try": at.isoformat(),
+        "retry_after": asked.total_seconds() if asked is not None else None,
+    }  # fmt: skip
+    back = Change(n.id, Event("throttled", text, route.channel, detail), NotificationStatus.PENDING,
+                  not_before=at, attempts=n.attempts, release=True)  # fmt: skip
+    pause = Throttled(route.channel, max(asked or THROTTLE_FLOOR, THROTTLE_FLOOR))
+    return AfterSend((back, *unfold(n, members, now, at)), (pause,))
 
 
 def _next_channel(
@@ -271,6 +311,7 @@ def _moved_on(
         error_code=report.code,
         error=reason,
         fail_channel=n.channel,
+        attempts=0,  # the next channel starts with none counted
         unfold=True,
         release=True,
     )

@@ -14,6 +14,11 @@ _WHILE_UNKEPT = frozenset({"at_risk", "late", "repeat", "escalated", "broken"})
 _SETTLED = {"kept": PromiseStatus.KEPT, "cancelled": PromiseStatus.CANCELLED}
 BASE_BACKOFF = timedelta(seconds=5)
 MAX_BACKOFF = timedelta(hours=1)
+# A throttled send waits what the provider asked, never less than the floor; when it
+# asked nothing, the default. The jitter on top spreads the rows throttled together.
+THROTTLE_FLOOR = timedelta(seconds=1)
+THROTTLE_DEFAULT = timedelta(seconds=5)
+THROTTLE_JITTER = 0.2  # up to a fifth more
 DAY = timedelta(hours=24)
 
 
@@ -42,6 +47,15 @@ def backoff(attempts: int, retry_after: timedelta | None, rng: random.Random) ->
     ceiling = min(MAX_BACKOFF, BASE_BACKOFF * (2 ** max(0, attempts - 1)))
     wait = timedelta(seconds=rng.uniform(ceiling.total_seconds() / 2, ceiling.total_seconds()))
     return max(wait, retry_after) if retry_after is not None else wait
+
+
+def throttle_wait(retry_after: timedelta | None, rng: random.Random) -> timedelta:
+    """Return the wait before a throttled send goes again: never sooner than Retry-After.
+
+    The same whatever the row's attempts: throttling is not the row's failure.
+    """
+    base = max(THROTTLE_DEFAULT if retry_after is None else retry_after, THROTTLE_FLOOR)
+    return base + base * rng.uniform(0.0, THROTTLE_JITTER)
 
 
 def capped_until(sent: Sequence[datetime], cap: int, now: datetime) -> datetime | None:

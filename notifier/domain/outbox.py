@@ -95,6 +95,9 @@ class Change:
     error_code: str | None = None
     error: str | None = None
     count_attempt: bool = False
+    # Set the attempts counter (unless count_attempt): 0 when the row moves on to its next
+    # channel (each has its own NOTIFIER_MAX_ATTEMPTS), its count before a throttled send.
+    attempts: int | None = None
     attempted_at: datetime | None = None
     sent_at: datetime | None = None
     fail_channel: ChannelName | None = None
@@ -114,10 +117,15 @@ def back_in_outbox(
     fail_channel: ChannelName | None = None,
     unfold: bool = False,
 ) -> Change:
-    """Return the change that puts a row back in the outbox, due at ``at``, lease dropped."""
+    """Return the change that puts a row back in the outbox, due at ``at``, lease dropped.
+
+    With ``fail_channel`` the row moves on to its next channel, which starts with no
+    attempts counted.
+    """
     return Change(
         notification_id, event, NotificationStatus.PENDING, not_before=at, error_code=error_code,
         error=error, fail_channel=fail_channel, unfold=unfold, release=True,
+        attempts=0 if fail_channel is not None else None,
     )  # fmt: skip
 
 

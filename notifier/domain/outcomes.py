@@ -22,6 +22,9 @@ class OutcomeKind(StrEnum):
     DELIVERED = "delivered"
     READ = "read"
     TRANSIENT = "transient"  # try again later on the same channel
+    # The provider asks us to slow down (HTTP 429 and its kin): nothing is wrong with the
+    # message or the recipient; it goes again on the same channel, and is no attempt.
+    THROTTLED = "throttled"
     PERMANENT = "permanent"  # this recipient cannot be reached on this channel
     CHANNEL_DOWN = "channel_down"  # our side is broken: bad credentials, sender refused
     UNEXPECTED = "unexpected"  # the adapter raised what no provider table knows
@@ -74,7 +77,7 @@ class Outcome:
 
     @property
     def line(self) -> str:
-        """Return ``kind (reason code): text``: how a failure reads in the history."""
+        """Return ``kind (reason code): text``: how a provider's refusal reads in the history."""
         detail = f" {self.code}" if self.code else ""
         return f"{self.kind} ({self.reason}{detail}): {self.text}"
 

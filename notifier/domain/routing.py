@@ -20,7 +20,7 @@ class SkipReason(StrEnum):
     NO_ADDRESS = "no address"
     UNDELIVERABLE = "address undeliverable"
     UNAVAILABLE = "channel unavailable"
-    FAILED = "failed permanently for this notification"
+    FAILED = "failed for this notification"  # refused, or out of attempts on it
 
 
 class Via(StrEnum):

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.domain.models import (
@@ -224,6 +224,11 @@ async def _update_rows(conn: AsyncConnection, rows: list[tuple[int, dict[str, An
     A row changed twice in one call keeps the order of its changes, one UPDATE each.
     """
     ids = [i for i, values in rows if values]
+    # A row setting its attempts counter (moved on to the next channel, or throttled)
+    # goes alone: the batched statements only ever count it one up.
+    if len(set(ids)) == len(ids) and any(_sets_attempts(v) for _, v in rows):
+        await _update_setting_attempts(conn, [(i, v) for i, v in rows if _sets_attempts(v)])
+        rows = [(i, v) for i, v in rows if not _sets_attempts(v)]
     if len(set(ids)) != len(ids):
         for i, values in rows:
             if values:
@@ -240,6 +245,27 @@ async def _update_rows(conn: AsyncConnection, rows: list[tuple[int, dict[str, An
     await dialect_of(conn).update_rows(conn, groups)
 
 
+def _sets_attempts(values: dict[str, Any]) -> bool:
+    return values.get("attempts", PLUS_ONE) is not PLUS_ONE
+
+
+async def _update_setting_attempts(
+    conn: AsyncConnection, rows: list[tuple[int, dict[str, Any]]]
+) -> None:
+    """UPDATE rows that set their attempts counter: one executemany per set of columns."""
+    groups: RowGroups = {}
+    for i, values in rows:
+        groups.setdefault(tuple(sorted(values)), []).append((i, values))
+    for columns, group in groups.items():
+        statement = (
+            update(notifications)
+            .where(notifications.c.id == bindparam("v_id"))
+            .values({c: bindparam(f"v_{c}") for c in columns})
+        )
+        params = [{"v_id": i, **{f"v_{c}": v for c, v in values.items()}} for i, values in group]
+        await conn.execute(statement, params)
+
+
 def _values(c: Change, row: dict[str, Any] | None, now: datetime) -> dict[str, Any]:
     values: dict[str, Any] = {"updated_at": now}
     plain = {
@@ -251,6 +277,8 @@ def _values(c: Change, row: dict[str, Any] | None, now: datetime) -> dict[str, A
     values.update({k: v for k, v in plain.items() if v is not None})
     if c.count_attempt:
         values["attempts"] = PLUS_ONE
+    elif c.attempts is not None:
+        values["attempts"] = c.attempts
     if c.release:
         values.update(lease_owner=None, lease_until=None)
     if row is not None:

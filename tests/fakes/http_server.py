@@ -59,6 +59,12 @@ class FakeHttpServer:
     latency_ms: int = 0
     requests: list[Recorded] = field(default_factory=list)
     failures: deque[Failure] = field(default_factory=deque)
+    # Every ``throttle_every``th send is answered 429 with ``throttle_retry_after`` seconds
+    # (0: never), as a provider over its rate would; the throttled sends are counted.
+    throttle_every: int = 0
+    throttle_retry_after: int = 1
+    throttled: int = 0
+    _sends: int = 0
     port: int = 0
     _runner: web.AppRunner | None = None
 
@@ -75,6 +81,7 @@ class FakeHttpServer:
         """Forget everything received and every forced failure."""
         self.requests.clear()
         self.failures.clear()
+        self._sends = self.throttled = 0
 
     # -- shared behaviour
     def app(self) -> web.Application:
@@ -106,6 +113,14 @@ class FakeHttpServer:
         if self.latency_ms:
             await asyncio.sleep(self.latency_ms / 1000)
         return recorded
+
+    def throttle_now(self) -> bool:
+        """Count one send; True when this one is to be answered 429."""
+        self._sends += 1
+        if self.throttle_every and self._sends % self.throttle_every == 0:
+            self.throttled += 1
+            return True
+        return False
 
     def next_failure(self) -> Failure | None:
         """Pop one use of the first forced failure, if any is queued."""

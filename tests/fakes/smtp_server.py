@@ -29,6 +29,7 @@ RECIPIENTS: dict[str, str] = {
     "nobody@example.com": "550 5.1.1 <nobody@example.com>: Recipient address rejected",
     "full@example.com": "452 4.2.2 Mailbox full, try again later",
     "greylist@example.com": "451 4.7.1 Greylisted, try again later",
+    "throttled@example.com": "451 4.7.1 Rate limit exceeded, try again in 30 seconds",
 }
 
 
@@ -61,6 +62,10 @@ class SmtpFake:
     received: list[Received] = field(default_factory=list)
     logins: int = 0
     connections: int = 0
+    # Every ``throttle_every``th RCPT is refused as a relay over its rate does (0: never).
+    throttle_every: int = 0
+    throttled: int = 0
+    _rcpts: int = 0
     port: int = 0
     tls: Literal["none", "starttls", "implicit"] = "none"
     server_context: ssl.SSLContext | None = None
@@ -75,6 +80,11 @@ class SmtpFake:
         answer = self.recipients.get(address.lower())
         if answer is not None:
             return answer
+        with self._lock:
+            self._rcpts += 1
+            if self.throttle_every and self._rcpts % self.throttle_every == 0:
+                self.throttled += 1
+                return "451 4.7.1 Too many messages, slow down and try again in 1 second"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 

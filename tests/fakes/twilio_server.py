@@ -97,6 +97,8 @@ class TwilioFake(FakeHttpServer):
         """POST .../Messages.json: the form becomes a queued message resource."""
         if (answered := await self._gate(request)) is not None:
             return answered
+        if self.throttle_now():
+            return _error(429, 20429, "Too Many Requests", self.throttle_retry_after)
         form = await request.post()
         to = str(form.get("To", ""))
         if not to:

@@ -127,6 +127,8 @@ class XFake(FakeHttpServer):
         if (failure := self.next_failure()) is not None:
             await self.misbehave(request, failure)
             return _answer(failure.status, failure.message, failure.retry_after)
+        if self.throttle_now():
+            return _answer(429, "Too Many Requests", self.throttle_retry_after)
         participant = request.match_info["participant_id"]
         try:
             body = json.loads(recorded.body or b"{}")

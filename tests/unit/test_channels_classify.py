@@ -13,6 +13,7 @@ from notifier.channels.base import (
     PermanentError,
     Reason,
     SendError,
+    ThrottledError,
     TransientError,
 )
 from notifier.domain.outcomes import OutcomeKind
@@ -25,8 +26,11 @@ TWILIO = [
     pytest.param(400, 21614, PermanentError, Reason.NOT_MOBILE, id="21614"),
     pytest.param(400, 63016, PermanentError, Reason.NO_TEMPLATE, id="63016"),
     pytest.param(400, 21602, PermanentError, Reason.REJECTED, id="other-400"),
-    pytest.param(429, 20429, TransientError, Reason.RATE_LIMITED, id="20429"),
-    pytest.param(429, None, TransientError, Reason.RATE_LIMITED, id="429-no-code"),
+    # Throttling is its own kind (issue 16): was TransientError, which counted attempts.
+    pytest.param(429, 20429, ThrottledError, Reason.RATE_LIMITED, id="20429"),
+    pytest.param(429, None, ThrottledError, Reason.RATE_LIMITED, id="429-no-code"),
+    pytest.param(400, 14107, ThrottledError, Reason.RATE_LIMITED, id="14107-on-400"),
+    pytest.param(429, 14107, ThrottledError, Reason.RATE_LIMITED, id="14107"),
     pytest.param(502, None, TransientError, Reason.PROVIDER_ERROR, id="502"),
     pytest.param(401, 20003, ChannelDownError, Reason.AUTH_FAILED, id="20003"),
     pytest.param(401, None, ChannelDownError, Reason.AUTH_FAILED, id="401"),
@@ -61,7 +65,7 @@ X = [
     pytest.param(403, {"type": "about:blank"}, PermanentError, Reason.CANNOT_DM, id="cannot-dm"),
     pytest.param(404, {}, PermanentError, Reason.INVALID_ADDRESS, id="no-such-user"),
     pytest.param(400, {}, PermanentError, Reason.REJECTED, id="bad-request"),
-    pytest.param(429, {"_reset": int(NOW.timestamp()) + 90}, TransientError, Reason.RATE_LIMITED,
+    pytest.param(429, {"_reset": int(NOW.timestamp()) + 90}, ThrottledError, Reason.RATE_LIMITED,
                  id="rate-limited"),
     pytest.param(503, {}, TransientError, Reason.PROVIDER_ERROR, id="503"),
 ]  # fmt: skip
@@ -92,6 +96,17 @@ SMTP = [
                  id="data-554"),
     pytest.param(aiosmtplib.SMTPDataError(452, "storage"), TransientError,
                  Reason.TEMPORARY_FAILURE, id="data-452"),
+    pytest.param(aiosmtplib.SMTPRecipientsRefused([refused(452, "4.2.2 Mailbox full", "a@b")]),
+                 TransientError, Reason.TEMPORARY_FAILURE, id="rcpt-452-mailbox-full"),
+    pytest.param(aiosmtplib.SMTPRecipientsRefused(
+                     [refused(451, "4.7.1 Rate limit exceeded, try again later", "a@b")]),
+                 ThrottledError, Reason.RATE_LIMITED, id="rcpt-451-rate-limit"),
+    pytest.param(aiosmtplib.SMTPResponseException(421, "4.7.0 Too many messages, slow down"),
+                 ThrottledError, Reason.RATE_LIMITED, id="421-too-many-messages"),
+    pytest.param(aiosmtplib.SMTPDataError(450, "4.7.1 Throttled: sending rate exceeded"),
+                 ThrottledError, Reason.RATE_LIMITED, id="data-450-throttled"),
+    pytest.param(aiosmtplib.SMTPResponseException(421, "4.3.2 Service shutting down"),
+                 TransientError, Reason.TEMPORARY_FAILURE, id="421-shutting-down"),
     pytest.param(aiosmtplib.SMTPReadTimeoutError("slow"), TransientError, Reason.TIMEOUT,
                  id="timeout"),
     pytest.param(aiosmtplib.SMTPServerDisconnected("gone"), TransientError, Reason.CONNECTION,
@@ -194,3 +209,25 @@ def test_x_and_smtp_errors_carry_the_same_vocabulary() -> None:
     assert (x.outcome.kind, x.outcome.reason) == (OutcomeKind.PERMANENT, Reason.CANNOT_DM)
     mail = smtp.classify(aiosmtplib.SMTPAuthenticationError(535, "bad credentials"))
     assert (mail.outcome.kind, mail.outcome.code) == (OutcomeKind.CHANNEL_DOWN, "535")
+
+
+@pytest.mark.parametrize(
+    ("text", "wait"),
+    [
+        ("4.7.1 Rate limit exceeded, try again in 30 seconds", timedelta(seconds=30)),
+        ("4.7.0 Throttled; retry in 2 minutes", timedelta(minutes=2)),
+        ("4.7.0 Too many connections from your IP", None),
+    ],
+)
+def test_smtp_throttling_keeps_the_wait_the_relay_names(text: str, wait: timedelta | None) -> None:
+    error = smtp.classify(aiosmtplib.SMTPResponseException(421, text))
+    assert isinstance(error, ThrottledError) and error.outcome.kind is OutcomeKind.THROTTLED
+    assert error.retry_after == error.outcome.retry_after == wait
+    assert error.code == "421"
+
+
+def test_a_throttled_answer_is_no_failure_of_the_message() -> None:
+    throttled = twilio_api.answer_outcome(429, 20429, "Too Many Requests", timedelta(seconds=1))
+    assert throttled.kind is OutcomeKind.THROTTLED and not throttled.is_failure
+    assert throttled.line == "throttled (rate_limited 20429): Too Many Requests"
+    assert throttled.retry_after == timedelta(seconds=1)

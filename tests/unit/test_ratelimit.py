@@ -99,3 +99,56 @@ def test_on_the_event_loop_no_send_goes_ahead_of_the_rate() -> None:
 def test_a_rate_must_be_positive() -> None:
     with pytest.raises(ValueError):
         TokenBucket(Rate(0.0))
+
+
+class _Sleeper:
+    """asyncio.sleep on the fake clock: time moves by what is slept; ``during`` runs once."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.during: list[object] = []
+
+    async def __call__(self, seconds: float) -> None:
+        while self.during:
+            hook = self.during.pop()
+            assert callable(hook)
+            hook()
+        self.clock.t += seconds
+
+
+def test_throttle_holds_every_send_until_the_pause_is_over(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = Clock()
+    monkeypatch.setattr(ratelimit.asyncio, "sleep", _Sleeper(clock))
+
+    async def run() -> list[float]:
+        bucket = TokenBucket(Rate(10.0), now=clock)
+        bucket.throttle(2.0)
+        bucket.throttle(0.5)  # a shorter pause never shortens the one in force
+        released = []
+        for _ in range(3):
+            await bucket.acquire()
+            released.append(clock.t)
+        return released
+
+    # The pause ends at 1002; then the rate again, no burst of saved-up tokens.
+    assert asyncio.run(run()) == pytest.approx([1002.0, 1002.1, 1002.2])
+
+
+def test_a_caller_already_waiting_for_its_slot_waits_out_a_new_pause(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = Clock()
+    sleeper = _Sleeper(clock)
+    monkeypatch.setattr(ratelimit.asyncio, "sleep", sleeper)
+
+    async def run() -> list[float]:
+        bucket = TokenBucket(Rate(10.0), now=clock)
+        await bucket.acquire()  # goes at 1000.0
+        # The next slot is 1000.1; while its caller sleeps, the provider says "wait 5 s".
+        sleeper.during.append(lambda: bucket.throttle(5.0))
+        await bucket.acquire()
+        return [clock.t]
+
+    assert asyncio.run(run()) == pytest.approx([1005.0])

@@ -34,17 +34,35 @@ class TokenBucket:
         self._lock = asyncio.Lock()
         self._day_start = now()
         self._day_count = 0
+        self.paused_until = float("-inf")  # the provider asked us to wait until then
 
     async def acquire(self, cost: float = 1.0) -> None:
-        """Wait until ``cost`` tokens are available, then take them."""
+        """Wait until ``cost`` tokens are available, then take them.
+
+        A caller whose slot falls inside a pause (``throttle``) takes a new slot after it.
+        """
         async with self._lock:
             await self._take_daily()
+            slot = self._slot(cost)
+        while True:
             now = self._now()
-            saved = (max(self.rate.burst, 1.0) - 1.0) / self.rate.per_second
-            slot = max(self._next, now - saved)
-            self._next = slot + cost / self.rate.per_second
-        if slot > now:
-            await asyncio.sleep(slot - now)
+            if slot > now:
+                await asyncio.sleep(slot - now)
+            if self._now() >= self.paused_until:
+                return
+            async with self._lock:
+                slot = self._slot(cost)
+
+    def _slot(self, cost: float) -> float:
+        now = self._now()
+        saved = (max(self.rate.burst, 1.0) - 1.0) / self.rate.per_second
+        slot = max(self._next, now - saved, self.paused_until)
+        self._next = slot + cost / self.rate.per_second
+        return slot
+
+    def throttle(self, seconds: float) -> None:
+        """Send nothing for ``seconds`` from now (the provider said so), then resume the rate."""
+        self.paused_until = max(self.paused_until, self._now() + seconds)
 
     async def _take_daily(self) -> None:
         if self.rate.per_day is None:

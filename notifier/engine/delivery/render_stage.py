@@ -8,7 +8,7 @@ channel sends the row to its next channel. See docs/operations.md.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import structlog
@@ -170,11 +170,16 @@ class RenderStage:
             skipped: dict[str, JSONValue] = {k.channel: str(k.reason) for k in send.skipped}
             detail: dict[str, JSONValue] = {"via": str(send.via), "message": message,
                                             "members": members, "skipped": skipped}  # fmt: skip
+            # Routed elsewhere than its last try (that channel went down, say) without
+            # failing there: this channel's attempts start from none too.
+            fresh = n.channel is not None and n.channel != send.channel and n.attempts > 0
+            if fresh:
+                n = replace(n, attempts=0)
             change = Change(
                 n.id, Event("attempt", f"attempt {n.attempts + 1}", send.channel, detail),
                 channel=send.channel, address=send.address, subject=rendered.subject,
-                body=rendered.text, message=message, attempted_at=now, count_attempt=True,
-                members=_members(a),
+                body=rendered.text, message=message, attempted_at=now, count_attempt=not fresh,
+                attempts=1 if fresh else None, members=_members(a),
             )  # fmt: skip
             ready.append(Attempt(n, send, a.members, change, outbound, rendered.sms))
         batch.attempts = ready

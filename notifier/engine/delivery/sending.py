@@ -19,7 +19,9 @@ from notifier.domain.consequences import (
     AfterSend,
     ChannelDown,
     Effect,
+    MarkUndeliverable,
     RecordOptOut,
+    Throttled,
     after_send,
     put_back,
 )
@@ -38,6 +40,8 @@ from notifier.templates.segments import SegmentInfo
 
 log = structlog.get_logger("notifier.send")
 FLUSH_EVERY = 0.02  # seconds: outcomes are written in batches this often
+# The longest a provider's Retry-After holds a sender back (its rows wait the whole of it).
+MAX_PAUSE = timedelta(hours=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,10 +238,15 @@ class Sender:
 
     async def _apply_all(self, a: Attempt, effects: Sequence[Effect]) -> None:
         await self.store.apply_effects(
-            [e for e in effects if not isinstance(e, ChannelDown)], self.clock.now()
+            [e for e in effects if isinstance(e, MarkUndeliverable | RecordOptOut)],
+            self.clock.now(),
         )
         for e in effects:
-            if isinstance(e, ChannelDown):
+            if isinstance(e, Throttled):
+                self.limiters[e.channel].throttle(min(e.retry_after, MAX_PAUSE).total_seconds())
+                log.info("channel.throttled", channel=e.channel,
+                         retry_after=e.retry_after.total_seconds())  # fmt: skip
+            elif isinstance(e, ChannelDown):
                 first = e.channel not in self.pauses.down
                 await self.pauses.mark_down(e.channel, e.reason)
                 log.error("channel.down", channel=e.channel, reason=e.reason)
@@ -266,6 +275,6 @@ class Sender:
         outcome = change.event.type if change.event else "unknown"
         rule = a.notification.rule_id or "-"
         self.metrics.notifications.labels(a.route.channel, rule, outcome).inc()
-        if outcome in ("retry", "failed_channel", "channel_down"):
+        if outcome in ("retry", "throttled", "failed_channel", "channel_down"):
             code = change.error_code or "-"
             self.metrics.provider_errors.labels(a.route.channel, outcome, code).inc()

@@ -15,6 +15,7 @@ from notifier.channels.base import (
     PermanentError,
     Reason,
     SendError,
+    ThrottledError,
     TransientError,
 )
 from notifier.channels.twilio_sms import SmsSettings, TwilioSms
@@ -87,7 +88,7 @@ WIRE = [
     pytest.param(400, 21610, PermanentError, Reason.OPTED_OUT, False, id="recipient-sent-stop"),
     pytest.param(400, 21614, PermanentError, Reason.NOT_MOBILE, True, id="landline"),
     pytest.param(400, 21408, PermanentError, Reason.REJECTED, False, id="other-4xx"),
-    pytest.param(429, 20429, TransientError, Reason.RATE_LIMITED, None, id="rate-limited"),
+    pytest.param(429, 20429, ThrottledError, Reason.RATE_LIMITED, None, id="rate-limited"),
     pytest.param(500, 20500, TransientError, Reason.PROVIDER_ERROR, None, id="server-error"),
     pytest.param(503, None, TransientError, Reason.PROVIDER_ERROR, None, id="unavailable"),
     pytest.param(401, 20003, ChannelDownError, Reason.AUTH_FAILED, None, id="bad-credentials"),

@@ -13,6 +13,7 @@ from notifier.channels.base import (
     PermanentError,
     Reason,
     SendError,
+    ThrottledError,
     TransientError,
 )
 from notifier.channels.x_dm import OAuth1Credentials, XDirectMessage, XSettings
@@ -49,7 +50,7 @@ async def test_dm_is_signed_with_oauth1_and_matches_the_contract(
 
 WIRE = [
     pytest.param("403403", PermanentError, Reason.CANNOT_DM, id="cannot-dm-this-user"),
-    pytest.param("429429", TransientError, Reason.RATE_LIMITED, id="rate-limited"),
+    pytest.param("429429", ThrottledError, Reason.RATE_LIMITED, id="rate-limited"),
     pytest.param("503503", TransientError, Reason.PROVIDER_ERROR, id="server-down"),
 ]
 

@@ -210,6 +210,8 @@ class Daemon:
                 await self._publish_scan(now)
                 return
             self.health.scan_done(now)
+            if report.skipped:  # another replica is scanning: its figures are published
+                return
             took = asyncio.get_running_loop().time() - started
             self.metrics.scan_seconds.observe(took)
             self.metrics.scanned.inc(report.promises)
@@ -252,6 +254,12 @@ class Daemon:
         self.metrics.past_lease.set(backlog.past_lease)
 
     async def _housekeeping(self) -> None:
+        """Renew this process's leases; once a tick across the cluster, recover and count.
+
+        Renewing is each replica's own. Recovery (expired leases of dead processes) and
+        the queue's gauges are the cluster's: the replica that takes the tick runs them
+        (``Store.claim_tick``), the others skip, so N replicas do not look N times.
+        """
         if self.stopping.is_set():
             return
         now = self.clock.now()
@@ -260,9 +268,14 @@ class Daemon:
                 self.dispatcher.sender.in_flight_ids, now, self.dispatcher.owner,
                 self.settings.lease,
             )  # fmt: skip
+            if not await self.store.claim_tick(
+                "housekeeping", tick_start(now, HOUSEKEEPING_EVERY), self.dispatcher.owner
+            ):
+                return
             report = await recover(
-                self.store, self.channels, self.settings.dispatch, self.dispatcher.owner, now
-            )
+                self.store.leased_to(self.dispatcher.owner), self.channels,
+                self.settings.dispatch, self.dispatcher.owner, now,
+            )  # fmt: skip
             if report.resent:
                 self.dispatcher.wake()
             stats = await self.store.queue_stats()
@@ -273,3 +286,9 @@ class Daemon:
             )
         except Exception:
             log.exception("housekeeping.error")
+
+
+def tick_start(now: datetime, every: timedelta) -> datetime:
+    """The start of the period of length ``every`` that ``now`` falls in (the same everywhere)."""
+    epoch = datetime(2000, 1, 1, tzinfo=UTC)
+    return epoch + every * ((now - epoch) // every)

@@ -82,7 +82,23 @@ async def claim_customers(
     passed over, so replicas claiming at once take different customers: the lock is tried
     row by row in that order, over a window a few times ``limit`` wide. Return the rows
     without a customer and the customers taken, locked until ``conn``'s transaction ends.
+
+    When some customers turn out busy elsewhere, the pick is made once more past them,
+    on a fresh snapshot: their rows would otherwise take this claim's places, and rows
+    a claim committed during the first pick are no longer seen as due.
     """
+    lone, got, busy = await _pick(conn, due, limit, owner, now)
+    if busy:
+        again = due.where(or_(due.selected_columns.customer_id.is_(None),
+                              due.selected_columns.customer_id.not_in(sorted(busy))))  # fmt: skip
+        lone, got, busy = await _pick(conn, again, limit, owner, now)
+    return lone, got - busy
+
+
+async def _pick(
+    conn: AsyncConnection, due: Select[Any], limit: int, owner: str, now: datetime
+) -> tuple[list[int], set[str], set[str]]:
+    """The lone rows, the customers locked, and those of them busy elsewhere."""
     window = due.limit(limit * CLAIM_WINDOW).subquery("window")
     lock = func.pg_try_advisory_xact_lock(CUSTOMER_CLASS, func.hashtext(window.c.customer_id))
     query = select(window.c.id, window.c.customer_id).where(
@@ -90,12 +106,13 @@ async def claim_customers(
     )
     rows = (await conn.execute(query.limit(limit))).all()
     lone = [int(r[0]) for r in rows if r[1] is None]
-    got = sorted({str(r[1]) for r in rows if r[1] is not None})
+    got = {str(r[1]) for r in rows if r[1] is not None}
     if not got:
-        return lone, set()
+        return lone, got, set()
     # A statement of its own, after the locks: its snapshot sees the last claim's commit.
     busy = await conn.execute(
         _BUSY_ELSEWHERE,
-        {"ids": got, "sending": NotificationStatus.SENDING.value, "owner": owner, "now": now},
-    )
-    return lone, set(got) - {r[0] for r in busy}
+        {"ids": sorted(got), "sending": NotificationStatus.SENDING.value, "owner": owner,
+         "now": now},
+    )  # fmt: skip
+    return lone, got, {r[0] for r in busy}

@@ -180,3 +180,16 @@ async def test_a_cap_of_one_holds_across_two_dispatchers(rig: Rig, other: Store)
     for form in rig.twilio.forms():
         phones[form["To"]] = phones.get(form["To"], 0) + 1
     assert all(n <= 1 for n in phones.values()), phones
+
+
+async def test_a_claim_looks_past_customers_busy_elsewhere(rig: Rig, other: Store) -> None:
+    await _due_outbox(rig, 1, 1)
+    now = rig.clock.now()
+    (busy,) = {n.customer_id for n in await rig.store.claim(now, "a", timedelta(hours=3), 10)}
+    await rig.promise(str(busy), "o-more", timedelta(hours=-2))  # due first, but busy
+    await rig.customer("c-free", phone="+5491155559999")
+    await rig.promise("c-free", "o-free", timedelta(hours=-2))
+    await rig.scan()
+    rig.clock.advance(timedelta(hours=1))
+    taken = await other.claim(rig.clock.now(), "b", LEASE, 1)
+    assert {n.customer_id for n in taken} == {"c-free"}

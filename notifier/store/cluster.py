@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.domain.outbox import Change
@@ -37,11 +37,12 @@ class ClusterQueries(StoreBase):
         """Enter True when this process is to scan now, False when another replica is."""
         return self.dialect.scan_turn(self.engine)
 
-    async def claim_tick(self, job: str, tick: datetime, owner: str) -> bool:
+    async def claim_tick(self, job: str, tick: datetime, every: timedelta, owner: str) -> bool:
         """Take the periodic ``job``'s tick starting at ``tick``: True for one replica only.
 
-        ``tick`` is the start of the period (the same instant on every replica); a tick
-        earlier than the one last taken is never taken either.
+        ``tick`` is the start of the period ``every`` long (the same instant on every
+        replica). A tick earlier than the one last taken is not taken, unless the one last
+        taken lies more than a period ahead: a clock set back does not stop the job.
         """
         value = {"owner": owner, "tick": tick.isoformat()}
         statement = (
@@ -50,7 +51,7 @@ class ClusterQueries(StoreBase):
             .on_conflict_do_update(
                 index_elements=["key"],
                 set_={"value": value, "updated_at": tick},
-                where=state.c.updated_at < tick,
+                where=or_(state.c.updated_at < tick, state.c.updated_at > tick + every),
             )
             .returning(state.c.key)
         )

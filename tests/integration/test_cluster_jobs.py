@@ -9,6 +9,7 @@ from notifier.engine.wiring.daemon import tick_start
 from notifier.store.store import Store
 
 TICK = datetime(2026, 3, 2, 12, 0, 10, tzinfo=UTC)
+EVERY = timedelta(seconds=10)
 
 
 async def test_one_replica_takes_each_tick(store: Store, db_url: str) -> None:
@@ -17,20 +18,22 @@ async def test_one_replica_takes_each_tick(store: Store, db_url: str) -> None:
         for i in range(3):
             tick = TICK + timedelta(seconds=10 * i)
             taken = await asyncio.gather(
-                store.claim_tick("housekeeping", tick, "a"),
-                other.claim_tick("housekeeping", tick, "b"),
+                store.claim_tick("housekeeping", tick, EVERY, "a"),
+                other.claim_tick("housekeeping", tick, EVERY, "b"),
             )
             assert sorted(taken) == [False, True], (i, taken)
         # A replica whose clock lags asks for a tick already run: nobody runs it again.
-        assert not await other.claim_tick("housekeeping", TICK, "b")
+        assert not await other.claim_tick("housekeeping", TICK + EVERY, EVERY, "b")
         # Another job has its own ticks.
-        assert await other.claim_tick("reports", TICK, "b")
+        assert await other.claim_tick("reports", TICK, EVERY, "b")
+        # A clock set back by more than a period: the job goes on from there.
+        assert await other.claim_tick("housekeeping", TICK - timedelta(hours=1), EVERY, "b")
     finally:
         await other.close()
 
 
 async def test_the_job_rows_stay_out_of_the_published_state(store: Store) -> None:
-    assert await store.claim_tick("housekeeping", TICK, "a")
+    assert await store.claim_tick("housekeeping", TICK, EVERY, "a")
     published = await store.published()
     assert published.scan is None and published.rules is None
 

@@ -274,9 +274,9 @@ class Daemon:
                 self.dispatcher.sender.in_flight_ids, now, self.dispatcher.owner,
                 self.settings.lease,
             )  # fmt: skip
-            if not await self.store.claim_tick(
-                "housekeeping", tick_start(now, HOUSEKEEPING_EVERY), self.dispatcher.owner
-            ):
+            tick = tick_start(datetime.now(UTC), HOUSEKEEPING_EVERY)  # wall clock: as scheduled
+            owner = self.dispatcher.owner
+            if not await self.store.claim_tick("housekeeping", tick, HOUSEKEEPING_EVERY, owner):
                 return
             report = await recover(
                 self.store.leased_to(self.dispatcher.owner), self.channels,

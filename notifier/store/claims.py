@@ -1,13 +1,20 @@
-"""The dispatcher's side of the outbox: claims with a lease, changes written in batches."""
+"""The dispatcher's side of the outbox: claims with a lease, changes written in batches.
+
+Claims take a customer's due rows together; the dispatcher's writes are fenced by its
+lease (``leased_to``). Why and how across replicas: ``store/cluster.py`` and
+``store/dialects/postgres_cluster.py``.
+"""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, Self, cast
 
 from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import ColumnElement
 
 from notifier.domain.models import (
     CHANNELS,
@@ -18,7 +25,8 @@ from notifier.domain.models import (
     PromiseId,
 )
 from notifier.domain.outbox import Change, Notification, quiet_from_json
-from notifier.store.base import StoreBase
+from notifier.store.base import StoreBase, among
+from notifier.store.cluster import fenced
 from notifier.store.convert import notifications
 from notifier.store.dialects import PLUS_ONE, RowGroups, dialect_of
 
@@ -81,6 +89,8 @@ _CLAIMED = [
 
 
 class ClaimQueries(StoreBase):
+    lease_owner: str | None = None  # set by ``leased_to``: outcome writes check the lease
+
     async def claim(
         self,
         now: datetime,
@@ -89,33 +99,40 @@ class ClaimQueries(StoreBase):
         limit: int,
         paused_rules: Sequence[str] = (),
     ) -> list[Notification]:
-        """Lease up to ``limit`` due pending rows to ``owner`` and return them.
+        """Lease to ``owner`` the due pending rows of up to ``limit`` rows' customers.
 
-        PostgreSQL skips rows another replica holds (FOR UPDATE SKIP LOCKED); SQLite has a
-        single writer, taken up front by the transaction.
+        A customer's due rows are claimed together, so that deciding (the frequency cap,
+        consolidation) sees them all; the claim may return more than ``limit`` rows when
+        a customer has more due. PostgreSQL passes over rows another replica holds
+        (FOR UPDATE SKIP LOCKED) and over customers another claim or another replica's
+        sends hold (``Dialect.claim_customers``); SQLite has a single writer, taken
+        up front by the transaction.
         """
-        due = (
-            select(notifications.c.id)
-            .where(notifications.c.status == _PENDING, notifications.c.not_before <= now)
-            .order_by(notifications.c.not_before, notifications.c.id)
-            .limit(limit)
+        due = select(notifications.c.id, notifications.c.customer_id).where(
+            notifications.c.status == _PENDING, notifications.c.not_before <= now
         )
         if paused_rules:
             due = due.where(
                 or_(notifications.c.rule_id.is_(None), notifications.c.rule_id.not_in(paused_rules))
             )
-        due = self.dialect.skip_locked(due)
+        first = due.order_by(notifications.c.not_before, notifications.c.id)
         async with self.transaction() as conn:
+            lone, taken = await self.dialect.claim_customers(conn, first, limit, owner, now)
+            if not lone and not taken:
+                return []
+            whose: list[ColumnElement[bool]] = [notifications.c.id.in_(lone)] if lone else []
+            if taken:
+                whose.append(among(conn, notifications.c.customer_id, taken))
+            rows = self.dialect.skip_locked(due.where(or_(*whose))).cte("due")
             # One statement: the CTE picks (and on PostgreSQL locks) the rows, the UPDATE
             # leases them and returns what the dispatcher reads.
-            picked = due.cte("due")
-            rows = await conn.execute(
+            result = await conn.execute(
                 update(notifications)
-                .where(notifications.c.id.in_(select(picked.c.id)))
+                .where(notifications.c.id.in_(select(rows.c.id)))
                 .values(status=_SENDING, lease_owner=owner, lease_until=now + lease, updated_at=now)
                 .returning(*_CLAIMED)
             )
-            claimed = [to_notification(r) for r in rows.mappings()]
+            claimed = [to_notification(r) for r in result.mappings()]
         claimed.sort(key=lambda n: (n.not_before, n.id))
         return claimed
 
@@ -182,11 +199,23 @@ class ClaimQueries(StoreBase):
             )
             return int(result.rowcount or 0)
 
+    def leased_to(self, owner: str) -> Self:
+        """This store with its outcome writes fenced by ``owner``'s lease (the dispatcher's)."""
+        twin = copy.copy(self)
+        twin.lease_owner = owner
+        return twin
+
     async def apply_changes(self, changes: Sequence[Change], now: datetime) -> None:
-        """Write the dispatcher's decisions and outcomes, with their history, in one transaction."""
+        """Write the dispatcher's decisions and outcomes, with their history, in one transaction.
+
+        Fenced (``leased_to``): only rows still leased to the owner are written; a row
+        another replica adopted, or one released meanwhile, is left as it is, and logged.
+        """
         if not changes:
             return
         async with self.transaction() as conn:
+            if self.lease_owner is not None:
+                changes = await fenced(conn, changes, self.lease_owner)
             await apply_changes(conn, changes, now)
 
 

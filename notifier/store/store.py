@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from notifier.store.claims import ClaimQueries
+from notifier.store.cluster import ClusterQueries
 from notifier.store.connect import make_engine
 from notifier.store.customers import CustomerQueries
 from notifier.store.deliveries import DeliveryQueries
@@ -26,6 +27,7 @@ class Store(
     DeliveryQueries,
     ListingQueries,
     ReceiptQueries,
+    ClusterQueries,
 ):
     """The ledger and the outbox over one async engine (SQLite or PostgreSQL)."""
 

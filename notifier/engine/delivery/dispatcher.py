@@ -55,19 +55,19 @@ class Dispatcher:
         health: Health | None = None,
         mutes: tuple[Mute, ...] = (),
     ) -> None:
-        self.store = store
+        self.owner = owner or f"notifier-{uuid.uuid4().hex[:12]}"
+        self.store = store.leased_to(self.owner)  # outcomes written only while leased to us
         self.channels = channels
         self.clock = clock
         self.dispatch = dispatch
-        self.owner = owner or f"notifier-{uuid.uuid4().hex[:12]}"
         self.metrics = metrics or Metrics()
         self.health = health or Health.from_settings(scan, self.metrics)
         self.pauses = Pauses(store, clock, dispatch)
         self.sender = Sender(
-            store, channels, clock, dispatch, self.pauses, rng or random.Random(), self.metrics,
-            self.health,
+            self.store, channels, clock, dispatch, self.pauses, rng or random.Random(),
+            self.metrics, self.health,
         )  # fmt: skip
-        self.render_stage = RenderStage(store, composer, self.metrics)
+        self.render_stage = RenderStage(self.store, composer, self.metrics)
         self.mutes = mutes  # what holds individual notices back (a crisis, later)
         self.wakeup = asyncio.Event()
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Protocol, Self
 
 from notifier.domain.consequences import CustomerEffect
 from notifier.domain.ingest import TimelineEntry
@@ -71,6 +71,10 @@ class ClaimStore(Protocol):
     ) -> list[Notification]: ...
 
     async def release_all(self, owner: str, now: datetime) -> int: ...
+
+    def leased_to(self, owner: str) -> Self:
+        """This store, its ``apply_changes`` writing only rows leased to ``owner``."""
+        ...
 
     async def get_customers(
         self, ids: Sequence[str], unreadable: dict[str, str] | None = None

@@ -7,6 +7,7 @@ store out); the value types come from the domain.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Protocol
 
@@ -25,10 +26,14 @@ class CheckReader(Protocol):
 
 
 class ScanStore(CheckReader, Protocol):
-    """The scan: due promises read in batches, each batch's plan written in one go."""
+    """The scan: its turn taken, due promises read in batches, each batch's plan written."""
 
     @property
     def scan_writes_in_flight(self) -> int: ...
+
+    def scan_turn(self) -> AbstractAsyncContextManager[bool]:
+        """Enter True when this process plans the due promises now; False: another replica."""
+        ...
 
     def due_batches(
         self, now: datetime, size: int, limit: int

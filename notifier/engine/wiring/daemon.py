@@ -33,6 +33,8 @@ from notifier.templates import Company, Renderer
 
 log = structlog.get_logger("notifier.daemon")
 HOUSEKEEPING_EVERY = timedelta(seconds=10)
+# A woken scan that found another replica scanning tries again this much later, in seconds.
+SKIPPED_RETRY = 1.0
 HEALTH_EVERY = timedelta(seconds=5)  # the database probe and the sending backlog's metrics
 
 
@@ -63,6 +65,7 @@ class Daemon:
         self.clock = system_clock(self.settings.clock)
         self._scan_lock = asyncio.Lock()
         self._rescan = False
+        self._woken = False  # a wake-up not yet followed by a scan of this process's
         self.health = Health.from_settings(self.settings.scan, self.metrics)
         self._last_scan = ScanFigures()  # the last successful scan's figures
 
@@ -148,6 +151,7 @@ class Daemon:
 
     def wake_scan(self) -> None:
         """Run the scan now (a promise changed); if one is running, once more after it."""
+        self._woken = True
         if self._scan_lock.locked():
             self._rescan = True
             return
@@ -210,6 +214,11 @@ class Daemon:
                 await self._publish_scan(now)
                 return
             self.health.scan_done(now)
+            if report.skipped:  # another replica is scanning: its figures are published
+                if self._woken:  # its read may predate the change that woke us: again soon
+                    asyncio.get_running_loop().call_later(SKIPPED_RETRY, self.wake_scan)
+                return
+            self._woken = False
             took = asyncio.get_running_loop().time() - started
             self.metrics.scan_seconds.observe(took)
             self.metrics.scanned.inc(report.promises)
@@ -252,6 +261,11 @@ class Daemon:
         self.metrics.past_lease.set(backlog.past_lease)
 
     async def _housekeeping(self) -> None:
+        """Renew this process's leases; once a tick across the cluster, recover and count.
+
+        Recovery (expired leases of dead processes) and the queue's gauges are the
+        cluster's: the replica that takes the tick (``Store.claim_tick``) runs them.
+        """
         if self.stopping.is_set():
             return
         now = self.clock.now()
@@ -260,9 +274,14 @@ class Daemon:
                 self.dispatcher.sender.in_flight_ids, now, self.dispatcher.owner,
                 self.settings.lease,
             )  # fmt: skip
+            tick = tick_start(datetime.now(UTC), HOUSEKEEPING_EVERY)  # wall clock: as scheduled
+            owner = self.dispatcher.owner
+            if not await self.store.claim_tick("housekeeping", tick, HOUSEKEEPING_EVERY, owner):
+                return
             report = await recover(
-                self.store, self.channels, self.settings.dispatch, self.dispatcher.owner, now
-            )
+                self.store.leased_to(self.dispatcher.owner), self.channels,
+                self.settings.dispatch, self.dispatcher.owner, now,
+            )  # fmt: skip
             if report.resent:
                 self.dispatcher.wake()
             stats = await self.store.queue_stats()
@@ -273,3 +292,9 @@ class Daemon:
             )
         except Exception:
             log.exception("housekeeping.error")
+
+
+def tick_start(now: datetime, every: timedelta) -> datetime:
+    """The start of the period of length ``every`` that ``now`` falls in (the same everywhere)."""
+    epoch = datetime(2000, 1, 1, tzinfo=UTC)
+    return epoch + every * ((now - epoch) // every)

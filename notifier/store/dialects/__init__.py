@@ -8,6 +8,7 @@ tests which database it is on. Only this package names a database.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -97,6 +98,21 @@ class Dialect(Protocol):
         now: datetime,
     ) -> int:
         """Write one scan batch atomically; return how many outbox rows went in."""
+        ...
+
+    def scan_turn(self, engine: AsyncEngine) -> AbstractAsyncContextManager[bool]:
+        """Enter True when this process is to scan now, False when another replica is."""
+        ...
+
+    async def claim_customers(
+        self, conn: AsyncConnection, due: Select[Any], limit: int, owner: str, now: datetime
+    ) -> tuple[list[int], set[str]]:
+        """Pick up to ``limit`` of ``due``'s (id, customer_id) rows, in order, to claim.
+
+        Return the rows without a customer and the customers a claim on ``conn`` takes,
+        held until it ends: those another claim holds, or whose rows another replica is
+        sending, are left out.
+        """
         ...
 
 

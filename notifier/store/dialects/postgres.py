@@ -1,12 +1,14 @@
 """PostgreSQL through asyncpg: row locks, SKIP LOCKED, and batches passed as arrays.
 
 The batched writes are this dialect's own statements: ``postgres_changes.py`` (the
-dispatcher's) and ``postgres_scan.py`` (the scan's).
+dispatcher's) and ``postgres_scan.py`` (the scan's); ``postgres_cluster.py`` holds the
+advisory locks that make replicas take turns at the scan and at each customer.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.sql.elements import ColumnElement
 
 from notifier.domain.outbox import PromiseChange, Scheduled
-from notifier.store.dialects import RowGroups, postgres_changes, postgres_scan
+from notifier.store.dialects import RowGroups, postgres_changes, postgres_cluster, postgres_scan
 from notifier.store.json_text import json_loads
 
 
@@ -86,3 +88,11 @@ class Postgres:
         async with engine.connect() as conn:
             await conn.execution_options(isolation_level="AUTOCOMMIT")
             return await postgres_scan.write_batch(conn, changes, scheduled, now)
+
+    def scan_turn(self, engine: AsyncEngine) -> AbstractAsyncContextManager[bool]:
+        return postgres_cluster.scan_turn(engine)
+
+    async def claim_customers(
+        self, conn: AsyncConnection, due: Select[Any], limit: int, owner: str, now: datetime
+    ) -> tuple[list[int], set[str]]:
+        return await postgres_cluster.claim_customers(conn, due, limit, owner, now)

@@ -1,12 +1,15 @@
 """SQLite through aiosqlite: WAL, a busy timeout, and one writer at a time.
 
 With a single writer, taken up front by every write transaction, no row needs a lock of
-its own: ``locked`` and ``skip_locked`` leave a query as it is.
+its own: ``locked`` and ``skip_locked`` leave a query as it is. One daemon a file (the
+lock file of ``single_writer.py``) leaves no replica to take turns with: the scan and
+every customer are always this process's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -106,6 +109,20 @@ class Sqlite:
             await conn.execution_options(sqlite_begin="IMMEDIATE")
             async with conn.begin():
                 return await sqlite_scan.write_batch(conn, changes, scheduled, now)
+
+    def scan_turn(self, engine: AsyncEngine) -> AbstractAsyncContextManager[bool]:
+        return _always_mine()
+
+    async def claim_customers(
+        self, conn: AsyncConnection, due: Select[Any], limit: int, owner: str, now: datetime
+    ) -> tuple[list[int], set[str]]:
+        rows = (await conn.execute(due.limit(limit))).all()
+        return [r[0] for r in rows if r[1] is None], {r[1] for r in rows if r[1] is not None}
+
+
+@asynccontextmanager
+async def _always_mine() -> AsyncIterator[bool]:
+    yield True
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+from sqlalchemy import func, select
+
 from notifier.domain.models import NotificationStatus
 from notifier.domain.outbox import Change, Event
 from notifier.engine.delivery.recovery import recover
+from notifier.store.convert import notification_events, notifications
 from tests.integration.rig import Rig
 
 LEASE = timedelta(seconds=60)
@@ -100,3 +103,42 @@ async def test_a_live_lease_is_left_alone(rig: Rig) -> None:
         rig.store, rig.dispatcher.channels, rig.settings.dispatch, "me", rig.clock.now()
     )
     assert report == type(report)()
+
+
+async def _row(rig: Rig, notification_id: int) -> tuple[str, str | None, int]:
+    """The row's status, lease owner and how many history lines say ``sent``."""
+    async with rig.store.reading() as conn:
+        status, owner = (
+            await conn.execute(
+                select(notifications.c.status, notifications.c.lease_owner).where(
+                    notifications.c.id == notification_id
+                )
+            )
+        ).one()
+        sent = await conn.scalar(
+            select(func.count())
+            .select_from(notification_events)
+            .where(notification_events.c.notification_id == notification_id,
+                   notification_events.c.type == "sent")
+        )  # fmt: skip
+    return str(status), owner, int(sent or 0)
+
+
+async def test_a_write_after_the_lease_is_lost_changes_nothing(rig: Rig) -> None:
+    await _pending(rig, 1)
+    (n,) = await rig.store.claim(rig.clock.now(), "a", timedelta(seconds=1), 1)
+    rig.clock.advance(timedelta(seconds=5))  # "a" stalls past its lease; "b" adopts the row
+    assert await rig.store.adopt([n.id], rig.clock.now(), "b", LEASE) == [n.id]
+    outcome = Change(
+        n.id, Event("sent", "accepted", "sms"), NotificationStatus.SENT, provider_id="SM-a",
+        release=True,
+    )  # fmt: skip
+    await rig.store.leased_to("a").apply_changes([outcome], rig.clock.now())
+    assert await _row(rig, n.id) == ("sending", "b", 0)  # "a" wrote nothing
+    await rig.store.leased_to("b").apply_changes([outcome], rig.clock.now())
+    assert await _row(rig, n.id) == ("sent", None, 1)  # the holder's write goes through
+
+
+async def test_the_dispatchers_writes_are_fenced_by_its_lease(rig: Rig) -> None:
+    assert rig.dispatcher.store.lease_owner == rig.dispatcher.owner  # type: ignore[attr-defined]
+    assert rig.store.lease_owner is None  # the API's and the CLI's writes are not fenced

@@ -6,7 +6,7 @@ call to any other store method fails the test with an AttributeError.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime, timedelta
 
 from notifier.channels.registry import Channels
@@ -61,8 +61,10 @@ class MemoryLeases:
         self.adopted: list[tuple[list[int], str, timedelta]] = []
         self.written: list[Change] = []
 
-    async def expired_leases(self, now: datetime, owner: str, limit: int) -> list[Notification]:
-        return self.expired[:limit]
+    async def expired_leases(
+        self, now: datetime, owner: str, limit: int, held: Collection[int] | None = None
+    ) -> list[Notification]:
+        return [n for n in self.expired if held is None or n.id not in held][:limit]
 
     async def adopt(
         self, ids: Sequence[int], now: datetime, owner: str, lease: timedelta

@@ -7,7 +7,7 @@ The value types come from the domain.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -51,7 +51,9 @@ class TimelineReader(Protocol):
 class RecoveryStore(ChangeWriter, Protocol):
     """Recovery after a crash: expired leases found, adopted, resolved."""
 
-    async def expired_leases(self, now: datetime, owner: str, limit: int) -> list[Notification]: ...
+    async def expired_leases(
+        self, now: datetime, owner: str, limit: int, held: Collection[int] | None = None
+    ) -> list[Notification]: ...
 
     async def adopt(
         self, ids: Sequence[int], now: datetime, owner: str, lease: timedelta

@@ -8,6 +8,7 @@ no lookup, so those become ``unknown`` unless NOTIFIER_RESEND_UNKNOWN is set.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
@@ -42,10 +43,20 @@ class RecoveryReport:
 
 
 async def recover(
-    store: RecoveryStore, channels: Channels, dispatch: DispatchSettings, owner: str, now: datetime
+    store: RecoveryStore,
+    channels: Channels,
+    dispatch: DispatchSettings,
+    owner: str,
+    now: datetime,
+    *,
+    held: Collection[int] | None = None,
 ) -> RecoveryReport:
-    """Resolve every row whose lease ran out in another (dead) process."""
-    expired = await store.expired_leases(now, owner, limit=500)
+    """Resolve every row whose lease ran out in another (dead) process.
+
+    With ``held`` (what ``owner`` still works on), ``owner``'s own other rows too: a
+    batch dropped between its claim and its attempt's write is recovered without a restart.
+    """
+    expired = await store.expired_leases(now, owner, limit=500, held=held)
     if not expired:
         return RecoveryReport()
     taken = set(await store.adopt([n.id for n in expired], now, owner, dispatch.lease))

@@ -256,13 +256,13 @@ class Daemon:
             return
         now = self.clock.now()
         try:
-            await self.store.renew(
-                self.dispatcher.sender.in_flight_ids, now, self.dispatcher.owner,
-                self.settings.lease,
-            )  # fmt: skip
+            held = self.dispatcher.held_ids
+            await self.store.renew(sorted(held), now, self.dispatcher.owner, self.settings.lease)
+            # This process's own rows no task holds are recovered too: no restart needed.
             report = await recover(
-                self.store, self.channels, self.settings.dispatch, self.dispatcher.owner, now
-            )
+                self.store, self.channels, self.settings.dispatch, self.dispatcher.owner, now,
+                held=self.dispatcher.held_ids,
+            )  # fmt: skip
             if report.resent:
                 self.dispatcher.wake()
             stats = await self.store.queue_stats()

@@ -211,13 +211,37 @@ class TwilioApi:
             raise self._translate(exc) from None
         return receipt_of(instance)
 
-    async def find(self, to: str, since: datetime, body: str) -> Receipt | None:
-        """Return the message to ``to`` with ``body`` sent at or after ``since``, if any."""
+    async def find(
+        self,
+        to: str,
+        since: datetime,
+        body: str,
+        *,
+        sender: str | None = None,
+        service: str | None = None,
+    ) -> Receipt | None:
+        """Return the message to ``to`` with ``body`` created at or after ``since``, if any.
+
+        By recipient and sender (the From number, or the Messaging Service, which picks
+        the number itself), and by creation time, client-side: a message still queued at
+        Twilio has no DateSent, and a DateSent filter would hide it. The list comes
+        newest first; a message sent before ``since`` was created before it, and so is
+        every message after it: the search stops there.
+        """
         messages = self._messages()
+        filters: dict[str, Any] = {"to": to}
+        if sender and not service:
+            filters["from_"] = sender
         try:
-            async for instance in await messages.stream_async(
-                to=to, date_sent_after=since, page_size=100
-            ):
+            async for instance in await messages.stream_async(**filters, page_size=100):
+                sent = _instant(instance.date_sent)
+                if sent is not None and sent < since:
+                    break
+                created = _instant(instance.date_created)
+                if created is not None and created < since:
+                    continue
+                if service and instance.messaging_service_sid != service:
+                    continue
                 if instance.body == body:
                     return receipt_of(instance)
         except Exception as exc:
@@ -258,6 +282,18 @@ def _provider_text(exc: TwilioRestException) -> str:
 def basic_auth(user: str, password: str) -> str:
     """Return the HTTP Basic Authorization header value for ``user`` and ``password``."""
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+
+
+def _instant(value: Any) -> datetime | None:
+    """A resource's timestamp as the SDK gives it (a datetime, or its RFC 2822 text)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    try:
+        return parsedate_to_datetime(str(value))
+    except (TypeError, ValueError):
+        return None
 
 
 def receipt_of(instance: Any) -> Receipt:

@@ -23,7 +23,7 @@ from notifier.domain.outbox import Change, Event, Notification, back_in_outbox
 from notifier.engine.delivery.ports import RecoveryStore
 
 log = structlog.get_logger("notifier.recovery")
-# Clocks drift and Twilio stamps DateSent in whole seconds: look a little before the attempt.
+# Clocks drift and Twilio stamps date_created in whole seconds: look a little before the attempt.
 LOOKUP_SLACK = timedelta(minutes=2)
 # Look-ups are round trips to the provider: one after another, 500 of them outlast the
 # lease this job also renews. This many run side by side.

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from notifier.domain.models import NotificationStatus
 from notifier.domain.outbox import Change, Event
-from notifier.engine.delivery.recovery import recover
+from notifier.engine.delivery.recovery import RecoveryReport, recover
 from tests.integration.rig import Rig
 
 LEASE = timedelta(seconds=60)
@@ -100,3 +100,44 @@ async def test_a_live_lease_is_left_alone(rig: Rig) -> None:
         rig.store, rig.dispatcher.channels, rig.settings.dispatch, "me", rig.clock.now()
     )
     assert report == type(report)()
+
+
+async def test_sms_queued_at_twilio_at_the_crash_is_found_not_resent(rig: Rig) -> None:
+    await _pending(rig, 1)
+    nid = await _crash_mid_send(rig, "sms")
+    rig.twilio.hold_queued = True  # Twilio took it but has not sent it yet: no DateSent
+    sms = rig.dispatcher.channels.get("sms")
+    assert sms is not None
+    from notifier.channels.base import OutboundMessage
+
+    await sms.send(OutboundMessage(dedupe_key="k", channel="sms", to="+5491155550101",
+                                   text="Acme: perdón, tu pedido o-0 viene con demora.",
+                                   message_name="delivery_late", locale="es"))  # fmt: skip
+    assert rig.twilio.messages[0]["date_sent"] is None
+    report = await recover(
+        rig.store, rig.dispatcher.channels, rig.settings.dispatch, "me", rig.clock.now()
+    )
+    assert (report.found, report.resent) == (1, 0)
+    assert await _status(rig, nid) is NotificationStatus.SENT
+    assert len(rig.twilio.forms()) == 1
+
+
+async def test_own_claims_no_task_holds_are_recovered_without_a_restart(rig: Rig) -> None:
+    await _pending(rig, 2)
+    now = rig.clock.now()
+    held, dropped = await rig.store.claim(now, "me", LEASE, 2)  # leases still live
+    # Without ``held``, a process's own rows are never its recovery's.
+    report = await recover(rig.store, rig.dispatcher.channels, rig.settings.dispatch, "me", now)
+    assert report == RecoveryReport()
+    report = await recover(
+        rig.store, rig.dispatcher.channels, rig.settings.dispatch, "me", now, held={held.id}
+    )
+    assert report.resent == 1  # claimed, never attempted: back in the outbox
+    assert await _status(rig, dropped.id) is NotificationStatus.PENDING
+    assert await _status(rig, held.id) is NotificationStatus.SENDING
+    # Another process's live lease is still left alone, held or not.
+    report = await recover(
+        rig.store, rig.dispatcher.channels, rig.settings.dispatch, "other", now, held=set()
+    )
+    assert report == type(report)()
+    assert await _status(rig, held.id) is NotificationStatus.SENDING

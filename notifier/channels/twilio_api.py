@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import contextvars
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -259,6 +260,9 @@ class TwilioApi:
         if isinstance(exc, aiohttp.ClientError | OSError):
             return TransientError(Reason.CONNECTION, f"{type(exc).__name__}: {exc}")
         if isinstance(exc, TwilioException):
+            page = _failed_page(exc)  # a list page's error answer: classified like any other
+            if page is not None:
+                return page
             return PermanentError(Reason.REJECTED, str(exc))
         if isinstance(exc, SendError):
             return exc
@@ -271,6 +275,23 @@ class TwilioApi:
             await self._http.close()
             self._http = None
             self._client = None
+
+
+def _failed_page(exc: TwilioException) -> SendError | None:
+    """The error a list page answered, which the SDK raises as a bare TwilioException."""
+    response = exc.args[1] if len(exc.args) > 1 else None
+    status = getattr(response, "status_code", None)
+    if not isinstance(status, int):
+        return None
+    try:
+        body = json.loads(getattr(response, "text", "") or "{}")
+    except ValueError:
+        body = {}
+    body = body if isinstance(body, dict) else {}
+    code = body.get("code") if isinstance(body.get("code"), int) else None
+    headers = getattr(response, "headers", None) or _last_headers.get() or {}
+    retry = parse_retry_after(headers.get("Retry-After") or headers.get("retry-after"))
+    return classify(status, code, str(body.get("message") or f"HTTP {status}"), retry)
 
 
 def _provider_text(exc: TwilioRestException) -> str:

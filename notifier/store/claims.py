@@ -6,7 +6,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.domain.models import (
@@ -17,9 +17,9 @@ from notifier.domain.models import (
     NotificationStatus,
     PromiseId,
 )
-from notifier.domain.outbox import Change, Notification, quiet_from_json
+from notifier.domain.outbox import LOOKUP_FAILED, Change, Notification, quiet_from_json
 from notifier.store.base import StoreBase
-from notifier.store.convert import notifications
+from notifier.store.convert import notification_events, notifications
 from notifier.store.dialects import PLUS_ONE, RowGroups, dialect_of
 
 _PENDING = NotificationStatus.PENDING.value
@@ -162,6 +162,21 @@ class ClaimQueries(StoreBase):
             )
             return [r[0] for r in rows]
 
+    async def lookup_failures(self, ids: Sequence[int]) -> dict[int, int]:
+        """Return how many lookups failed for each row since its last attempt (none: absent)."""
+        if not ids:
+            return {}
+        e, n = notification_events.c, notifications.c
+        async with self.reading() as conn:
+            rows = await conn.execute(
+                select(e.notification_id, func.count())
+                .select_from(notification_events.join(notifications, n.id == e.notification_id))
+                .where(e.notification_id.in_(list(ids)), e.type == LOOKUP_FAILED,
+                       or_(n.attempted_at.is_(None), e.at >= n.attempted_at))
+                .group_by(e.notification_id)
+            )  # fmt: skip
+            return {int(i): int(count) for i, count in rows}
+
     async def renew(self, ids: Sequence[int], now: datetime, owner: str, lease: timedelta) -> None:
         """Extend the lease on rows this process is still sending."""
         if not ids:
@@ -258,6 +273,8 @@ def _values(c: Change, row: dict[str, Any] | None, now: datetime) -> dict[str, A
         values["attempts"] = PLUS_ONE
     if c.release:
         values.update(lease_owner=None, lease_until=None)
+    if c.hold_until is not None:
+        values.update(lease_owner=None, lease_until=c.hold_until)
     if row is not None:
         if c.fail_channel and c.fail_channel not in row["failed_channels"]:
             values["failed_channels"] = [*row["failed_channels"], c.fail_channel]

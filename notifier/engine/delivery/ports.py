@@ -59,6 +59,10 @@ class RecoveryStore(ChangeWriter, Protocol):
         self, ids: Sequence[int], now: datetime, owner: str, lease: timedelta
     ) -> list[int]: ...
 
+    async def lookup_failures(self, ids: Sequence[int]) -> dict[int, int]: ...
+
+    async def enqueue(self, scheduled: Sequence[Scheduled], now: datetime) -> int: ...
+
 
 class ClaimStore(Protocol):
     """The dispatcher's own calls: lease due rows, load what deciding needs, give back."""

@@ -6,7 +6,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.domain.models import (
@@ -124,19 +124,22 @@ class ClaimQueries(StoreBase):
     ) -> list[Notification]:
         """Return rows left ``sending`` whose lease ran out: a crashed process's.
 
-        With ``held`` (the rows ``owner`` is still working on), ``owner``'s own rows come
-        too, expired or not, but those: claimed and then dropped (a store error between
-        the claim and the attempt's write), they would wait for a restart otherwise.
+        With ``held`` (the rows ``owner`` is still working on), ``owner``'s own expired rows
+        come too, but those: claimed and then dropped (a store error between the claim and
+        the attempt's write), they would wait for a restart otherwise. A live lease is
+        never taken, not even one's own: a row claimed while this query runs is not in
+        ``held`` yet.
         """
-        expired = or_(notifications.c.lease_until.is_(None), notifications.c.lease_until < now)
-        others = or_(notifications.c.lease_owner.is_(None), notifications.c.lease_owner != owner)
-        query = select(notifications).where(notifications.c.status == _SENDING)
+        query = select(notifications).where(
+            notifications.c.status == _SENDING,
+            or_(notifications.c.lease_until.is_(None), notifications.c.lease_until < now),
+        )
         if held is None:
-            query = query.where(expired, others)
-        else:
-            query = query.where(or_(and_(expired, others), notifications.c.lease_owner == owner))
-            if held:
-                query = query.where(notifications.c.id.not_in(sorted(held)))
+            query = query.where(
+                or_(notifications.c.lease_owner.is_(None), notifications.c.lease_owner != owner)
+            )
+        elif held:
+            query = query.where(notifications.c.id.not_in(sorted(held)))
         async with self.reading() as conn:
             rows = (await conn.execute(query.order_by(notifications.c.id).limit(limit))).mappings()
             return [to_notification(r) for r in rows]
@@ -144,18 +147,14 @@ class ClaimQueries(StoreBase):
     async def adopt(
         self, ids: Sequence[int], now: datetime, owner: str, lease: timedelta
     ) -> list[int]:
-        """Take over expired leases and ``owner``'s own; return the ids taken.
-
-        Another process's row is taken only while its lease is still expired.
-        """
-        expired = or_(notifications.c.lease_until.is_(None), notifications.c.lease_until < now)
+        """Take over expired leases (only those still expired); return the ids taken."""
         async with self.transaction() as conn:
             rows = await conn.execute(
                 update(notifications)
                 .where(
                     notifications.c.id.in_(list(ids)),
                     notifications.c.status == _SENDING,
-                    or_(expired, notifications.c.lease_owner == owner),
+                    or_(notifications.c.lease_until.is_(None), notifications.c.lease_until < now),
                 )
                 .values(lease_owner=owner, lease_until=now + lease, updated_at=now)
                 .returning(notifications.c.id)

@@ -95,3 +95,20 @@ async def test_sigterm_with_the_database_gone_still_exits_within_the_grace(
     await wait_for(resolved, "the rows found sent at Twilio")
     assert sorted(m["to"] for m in fakes.twilio.messages) == phones
     assert await second.stop() == 0
+
+
+@pytest.mark.postgres
+async def test_sigterm_with_a_silent_database_still_exits_within_the_grace(
+    postgres_url: str, proxy: TcpProxy, make_daemon: DaemonFactory, fakes: Fakes
+) -> None:
+    fakes.twilio.latency_ms = 1_000
+    through = make_url(postgres_url).set(port=proxy.port).render_as_string(hide_password=False)
+    daemon = await make_daemon(through, NOTIFIER_SHUTDOWN_GRACE=f"{GRACE:g}s").started()
+    await _promises(daemon, 3, "3")
+    await wait_for(lambda: len(fakes.twilio.requests) == 3, "every send in flight")
+    proxy.blackhole()  # packets dropped: every query waits, none fails
+
+    code, took = await _stopped_within(daemon)
+
+    assert code == 0
+    assert took < GRACE + MARGIN, took

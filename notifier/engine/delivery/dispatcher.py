@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Coroutine
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 
@@ -38,7 +38,8 @@ from notifier.observability import Metrics
 
 log = structlog.get_logger("notifier.dispatch")
 OPS_TIMELINE = 30  # lines of each customer's timeline in an ops message: context, not a dump
-# After the grace, at most this long to write the outcomes and release the rest (each).
+T = TypeVar("T")
+# After the grace, at most this long to write the outcomes and release the rest.
 WRAP_UP = timedelta(seconds=1)
 
 
@@ -51,13 +52,33 @@ async def release_unattempted(
     and recovery (this process's or the next's) takes them.
     """
     try:
-        released = await asyncio.wait_for(store.release_all(owner, now), within.total_seconds())
+        released = await within_or_abandon(store.release_all(owner, now), within)
     except Exception as exc:  # TimeoutError included
         log.error("dispatch.release_failed", owner=owner, error=one_line(exc))
         return 0
     if released:
         log.info("dispatch.released", count=released)
     return released
+
+
+async def within_or_abandon(work: Awaitable[T], within: timedelta) -> T:
+    """Return what ``work`` returns within ``within``, or raise TimeoutError and leave it.
+
+    Unlike ``asyncio.wait_for`` this does not wait for the cancelled work to finish: a
+    database driver's clean-up on a silent connection can take forever.
+    """
+    task = asyncio.ensure_future(work)
+    done, _ = await asyncio.wait([task], timeout=within.total_seconds())
+    if not done:
+        task.add_done_callback(_retrieve)
+        task.cancel()
+        raise TimeoutError(f"no answer within {within.total_seconds():g}s")
+    return task.result()
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()  # retrieved: an abandoned task's error is not reported as lost
 
 
 async def _unless_stopped(work: Coroutine[Any, Any, int], stopping: asyncio.Event) -> int:
@@ -70,9 +91,8 @@ async def _unless_stopped(work: Coroutine[Any, Any, int], stopping: asyncio.Even
         stop.cancel()
     if task.done():
         return task.result()
-    task.add_done_callback(lambda t: t.cancelled() or t.exception())  # retrieved, not lost
+    task.add_done_callback(_retrieve)
     task.cancel()  # what it claimed and did not attempt, release_unattempted gives back
-    await asyncio.wait([task], timeout=WRAP_UP.total_seconds())
     return 0
 
 
@@ -160,13 +180,19 @@ class Dispatcher:
     async def _shut_down(self, writer: asyncio.Task[None], stopping: asyncio.Event) -> None:
         await self.sender.drain(self.dispatch.shutdown_grace)
         stopping.set()
+        # Side by side: the outcomes are of attempted rows, the release of the others.
+        await asyncio.gather(
+            self._last_outcomes(writer),
+            release_unattempted(self.store, self.owner, self.clock.now(), WRAP_UP),
+        )
+
+    async def _last_outcomes(self, writer: asyncio.Task[None]) -> None:
         try:
-            await asyncio.wait_for(writer, WRAP_UP.total_seconds())
+            await within_or_abandon(writer, WRAP_UP)
         except TimeoutError:  # the rows stay ``sending``: the next process looks them up
             log.error("dispatch.outcomes_unwritten", count=self.sender.unwritten)
         except Exception:
             log.exception("dispatch.writer_failed")
-        await release_unattempted(self.store, self.owner, self.clock.now(), WRAP_UP)
 
     async def dispatch_until_idle(self, max_rounds: int = 1000) -> int:
         """Dispatch and wait for the outcomes until nothing is due; return rows claimed."""

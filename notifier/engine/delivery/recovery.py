@@ -74,8 +74,9 @@ async def recover(
 ) -> RecoveryReport:
     """Resolve every row whose lease ran out in another (dead) process.
 
-    With ``held`` (what ``owner`` still works on), ``owner``'s own other rows too: a
-    batch dropped between its claim and its attempt's write is recovered without a restart.
+    With ``held`` (what ``owner`` still works on), ``owner``'s own other expired rows too:
+    a batch dropped between its claim and its attempt's write is recovered once its lease
+    runs out, without a restart.
     """
     expired = await store.expired_leases(now, owner, limit=500, held=held)
     if not expired:

@@ -19,7 +19,7 @@ from notifier.domain.errors import NotifierError
 from notifier.domain.published import RulesState, ScanFigures
 from notifier.domain.rules.model import RuleSet
 from notifier.engine.delivery.compose import Composer
-from notifier.engine.delivery.dispatcher import Dispatcher
+from notifier.engine.delivery.dispatcher import WRAP_UP, Dispatcher
 from notifier.engine.delivery.recovery import recover
 from notifier.engine.ingest.ledger_service import Ledger, LedgerDefaults
 from notifier.engine.monitor import PROBE_TIMEOUT, Health, bounded, describe
@@ -27,6 +27,7 @@ from notifier.engine.planning.scanner import scan
 from notifier.engine.rulefiles.reload import Reloader
 from notifier.engine.wiring.services import Services
 from notifier.observability import Metrics
+from notifier.process import exit_after
 from notifier.store.single_writer import DaemonLock
 from notifier.store.store import Store
 from notifier.templates import Company, Renderer
@@ -34,6 +35,8 @@ from notifier.templates import Company, Renderer
 log = structlog.get_logger("notifier.daemon")
 HOUSEKEEPING_EVERY = timedelta(seconds=10)
 HEALTH_EVERY = timedelta(seconds=5)  # the database probe and the sending backlog's metrics
+# Past the grace: the wrap-up's writes (WRAP_UP), then a last second for the rest.
+FORCE_AFTER = WRAP_UP + timedelta(seconds=1)
 
 
 class Serving(Protocol):
@@ -58,6 +61,9 @@ class Daemon:
     metrics: Metrics = field(default_factory=Metrics)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     lock: DaemonLock | None = None  # taken by the caller before any start-up output
+    # Exit the process FORCE_AFTER past the grace if shutdown has not ended by then (the
+    # database stopped answering): set by ``notifier run``, which owns the process.
+    force_exit: bool = False
 
     def __post_init__(self) -> None:
         self.clock = system_clock(self.settings.clock)
@@ -144,6 +150,8 @@ class Daemon:
 
     def stop(self) -> None:
         """Stop claiming; let sends in flight finish; exit."""
+        if self.force_exit and not self.stopping.is_set():
+            exit_after(self.settings.dispatch.shutdown_grace + FORCE_AFTER)
         self.stopping.set()
 
     def wake_scan(self) -> None:
@@ -258,7 +266,7 @@ class Daemon:
         try:
             held = self.dispatcher.held_ids
             await self.store.renew(sorted(held), now, self.dispatcher.owner, self.settings.lease)
-            # This process's own rows no task holds are recovered too: no restart needed.
+            # This process's own expired rows no task holds are recovered too: no restart.
             report = await recover(
                 self.store, self.channels, self.settings.dispatch, self.dispatcher.owner, now,
                 held=self.dispatcher.held_ids,

@@ -27,6 +27,7 @@ from notifier.channels.base import (
     TransientError,
     error_for,
 )
+from notifier.channels.twilio_lookup import find_message, receipt_of
 from notifier.domain.outcomes import Outcome, OutcomeKind, Reason
 
 TWILIO_API = "https://api.twilio.com"
@@ -229,25 +230,10 @@ class TwilioApi:
         newest first; a message sent before ``since`` was created before it, and so is
         every message after it: the search stops there.
         """
-        messages = self._messages()
-        filters: dict[str, Any] = {"to": to}
-        if sender and not service:
-            filters["from_"] = sender
         try:
-            async for instance in await messages.stream_async(**filters, page_size=100):
-                sent = _instant(instance.date_sent)
-                if sent is not None and sent < since:
-                    break
-                created = _instant(instance.date_created)
-                if created is not None and created < since:
-                    continue
-                if service and instance.messaging_service_sid != service:
-                    continue
-                if instance.body == body:
-                    return receipt_of(instance)
+            return await find_message(self._messages(), to, since, body, sender, service)
         except Exception as exc:
             raise self._translate(exc) from None
-        return None
 
     def _translate(self, exc: Exception) -> SendError:
         if isinstance(exc, TwilioRestException):
@@ -303,23 +289,3 @@ def _provider_text(exc: TwilioRestException) -> str:
 def basic_auth(user: str, password: str) -> str:
     """Return the HTTP Basic Authorization header value for ``user`` and ``password``."""
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
-
-
-def _instant(value: Any) -> datetime | None:
-    """A resource's timestamp as the SDK gives it (a datetime, or its RFC 2822 text)."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    try:
-        return parsedate_to_datetime(str(value))
-    except (TypeError, ValueError):
-        return None
-
-
-def receipt_of(instance: Any) -> Receipt:
-    """Return our receipt for a Twilio MessageInstance."""
-    detail = {"to": str(instance.to or "")}
-    if instance.num_segments is not None:
-        detail["segments"] = str(instance.num_segments)
-    return Receipt(provider_id=str(instance.sid), status=str(instance.status), detail=detail)

@@ -191,7 +191,13 @@ def _again(n: Notification, reason: str, now: datetime | None) -> Change:
 
 
 def _follow(primary: Change, member: Notification) -> Change:
-    """A folded row shares its message's fate: sent with it, or back in the outbox."""
+    """A folded row shares its message's fate: sent, waiting or back in the outbox with it.
+
+    While its message's lookup waits, so does it: unfolded, it would go out on its own
+    and reach the customer twice if the message did arrive.
+    """
+    if primary.status is None:
+        return Change(member.id, hold_until=primary.hold_until)
     if primary.status in (NotificationStatus.SENT, NotificationStatus.UNKNOWN):
         return Change(member.id, Event(primary.status.value, f"inside notification {primary.id}"),
                       primary.status, provider_id=primary.provider_id,

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import gc
+import os
+import sys
+import threading
+from datetime import timedelta
 
 # CPython collects its youngest generation every 700 net allocations by default. A scan
 # builds tens of thousands of short-lived objects a batch (rows, promises, moments,
@@ -17,3 +21,26 @@ def tune_gc() -> None:
     gc.freeze()
     _, gen1, gen2 = gc.get_threshold()
     gc.set_threshold(GEN0_THRESHOLD, gen1, gen2)
+
+
+def exit_after(delay: timedelta, code: int = 0) -> threading.Timer:
+    """Exit the process with ``code`` in ``delay`` unless it has exited by then.
+
+    The last resort of a shutdown that must end in time: a database that stops answering
+    (packets dropped) leaves its driver's clean-up waiting with no timeout, and the event
+    loop waits for that clean-up. What was not written is recovered by the next process,
+    as after a crash. A daemon thread: it never keeps a process alive that is done.
+    """
+
+    def fire() -> None:
+        sys.stderr.write(
+            '{"event": "daemon.forced_exit", "level": "error", '
+            f'"after_s": {delay.total_seconds():g}}}\n'
+        )
+        sys.stderr.flush()
+        os._exit(code)
+
+    timer = threading.Timer(delay.total_seconds(), fire)
+    timer.daemon = True
+    timer.start()
+    return timer

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import contextvars
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -26,6 +27,7 @@ from notifier.channels.base import (
     TransientError,
     error_for,
 )
+from notifier.channels.twilio_lookup import find_message, receipt_of
 from notifier.domain.outcomes import Outcome, OutcomeKind, Reason
 
 TWILIO_API = "https://api.twilio.com"
@@ -213,18 +215,27 @@ class TwilioApi:
             raise self._translate(exc) from None
         return receipt_of(instance)
 
-    async def find(self, to: str, since: datetime, body: str) -> Receipt | None:
-        """Return the message to ``to`` with ``body`` sent at or after ``since``, if any."""
-        messages = self._messages()
+    async def find(
+        self,
+        to: str,
+        since: datetime,
+        body: str,
+        *,
+        sender: str | None = None,
+        service: str | None = None,
+    ) -> Receipt | None:
+        """Return the message to ``to`` with ``body`` created at or after ``since``, if any.
+
+        By recipient and sender (the From number, or the Messaging Service, which picks
+        the number itself), and by creation time, client-side: a message still queued at
+        Twilio has no DateSent, and a DateSent filter would hide it. The list comes
+        newest first; a message sent before ``since`` was created before it, and so is
+        every message after it: the search stops there.
+        """
         try:
-            async for instance in await messages.stream_async(
-                to=to, date_sent_after=since, page_size=100
-            ):
-                if instance.body == body:
-                    return receipt_of(instance)
+            return await find_message(self._messages(), to, since, body, sender, service)
         except Exception as exc:
             raise self._translate(exc) from None
-        return None
 
     def _translate(self, exc: Exception) -> SendError:
         if isinstance(exc, TwilioRestException):
@@ -237,6 +248,9 @@ class TwilioApi:
         if isinstance(exc, aiohttp.ClientError | OSError):
             return TransientError(Reason.CONNECTION, f"{type(exc).__name__}: {exc}")
         if isinstance(exc, TwilioException):
+            page = _failed_page(exc)  # a list page's error answer: classified like any other
+            if page is not None:
+                return page
             return PermanentError(Reason.REJECTED, str(exc))
         if isinstance(exc, SendError):
             return exc
@@ -251,6 +265,23 @@ class TwilioApi:
             self._client = None
 
 
+def _failed_page(exc: TwilioException) -> SendError | None:
+    """The error a list page answered, which the SDK raises as a bare TwilioException."""
+    response = exc.args[1] if len(exc.args) > 1 else None
+    status = getattr(response, "status_code", None)
+    if not isinstance(status, int):
+        return None
+    try:
+        body = json.loads(getattr(response, "text", "") or "{}")
+    except ValueError:
+        body = {}
+    body = body if isinstance(body, dict) else {}
+    code = body.get("code") if isinstance(body.get("code"), int) else None
+    headers = getattr(response, "headers", None) or _last_headers.get() or {}
+    retry = parse_retry_after(headers.get("Retry-After") or headers.get("retry-after"))
+    return classify(status, code, str(body.get("message") or f"HTTP {status}"), retry)
+
+
 def _provider_text(exc: TwilioRestException) -> str:
     # The SDK prefixes "Unable to create record: "; the provider's own text follows it.
     message = str(exc.msg)
@@ -260,11 +291,3 @@ def _provider_text(exc: TwilioRestException) -> str:
 def basic_auth(user: str, password: str) -> str:
     """Return the HTTP Basic Authorization header value for ``user`` and ``password``."""
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
-
-
-def receipt_of(instance: Any) -> Receipt:
-    """Return our receipt for a Twilio MessageInstance."""
-    detail = {"to": str(instance.to or "")}
-    if instance.num_segments is not None:
-        detail["segments"] = str(instance.num_segments)
-    return Receipt(provider_id=str(instance.sid), status=str(instance.status), detail=detail)

@@ -64,8 +64,14 @@ class TwilioSms:
         return await self.api.create(self.params(message))
 
     async def find_sent(self, to: str, since: datetime, body: str) -> Receipt | None:
-        """Return Twilio's record of an SMS to ``to`` with ``body`` since ``since``, or None."""
-        return await self.api.find(to, since, body)
+        """Return Twilio's record of an SMS to ``to`` with ``body`` since ``since``, or None.
+
+        Queued at Twilio counts: created since ``since``, from our number or service.
+        """
+        s = self.settings
+        return await self.api.find(
+            to, since, body, sender=s.from_number, service=s.messaging_service_sid
+        )
 
     async def aclose(self) -> None:
         """Close the pooled HTTP connections."""

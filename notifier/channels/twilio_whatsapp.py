@@ -89,7 +89,8 @@ class TwilioWhatsApp:
 
     async def find_sent(self, to: str, since: datetime, body: str) -> Receipt | None:
         """Return Twilio's record of a message to ``to`` with ``body`` since ``since``, or None."""
-        return await self.api.find(whatsapp_address(to), since, body)
+        sender = whatsapp_address(self.settings.from_number)
+        return await self.api.find(whatsapp_address(to), since, body, sender=sender)
 
     async def aclose(self) -> None:
         """Close the pooled HTTP connections."""

@@ -105,7 +105,7 @@ async def _serve_locked(s: Settings, lock: DaemonLock, *, api: bool, demo_data: 
                 "notifier: warning: NOTIFIER_API_TOKEN is not set: /v1 answers 503 until it is",
                 err=True,
             )
-        daemon = Daemon(s, store, server=_listening if api else None, lock=lock)
+        daemon = Daemon(s, store, server=_listening if api else None, lock=lock, force_exit=True)
         await daemon.run()
     finally:
         await store.close()

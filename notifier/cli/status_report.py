@@ -27,7 +27,8 @@ def sending_view(backlog: Backlog, now: datetime) -> dict[str, Any]:
     age = (now - backlog.oldest).total_seconds() if backlog.oldest else None
     return {"count": backlog.sending, "oldest": backlog.oldest,
             "oldest_age_s": max(0.0, age) if age is not None else None,
-            "past_lease": backlog.past_lease}  # fmt: skip
+            "past_lease": backlog.past_lease,
+            "awaiting_lookup": backlog.awaiting_lookup}  # fmt: skip
 
 
 def health_view(verdict: Verdict) -> dict[str, Any]:
@@ -132,6 +133,8 @@ def queue_line(
     if sending["count"]:
         flying += f", the oldest claimed {ago(sending['oldest'], now)}"
         flying += f", {sending['past_lease']} past the lease" if sending["past_lease"] else ""
+        lookups = sending.get("awaiting_lookup", 0)
+        flying += f", {lookups} waiting for a lookup" if lookups else ""
     return f"queue: {pending} pending{waiting}; {flying}"
 
 

@@ -117,11 +117,16 @@ def scan_stuck_after(interval: timedelta, max_scan_failures: int) -> timedelta:
 
 @dataclass(frozen=True, slots=True)
 class Backlog:
-    """Rows left ``sending``: how many, when the oldest one was claimed, how many past lease."""
+    """Rows left ``sending``: how many, when the oldest one was claimed, how many past lease.
+
+    ``awaiting_lookup``: attempted rows no process holds, waiting for recovery to ask the
+    provider whether it got them (a lookup failed, or throttled, and waits its backoff).
+    """
 
     sending: int = 0
     oldest: datetime | None = None
     past_lease: int = 0
+    awaiting_lookup: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +162,10 @@ def assess(
         found.append(Finding(EXIT_STUCK, f"{_times(backlog.past_lease, 'notification')} "
                              "stuck in sending past the lease: a process died mid-send, "
                              "or recovery cannot resolve them"))  # fmt: skip
+    if backlog.awaiting_lookup:
+        found.append(Finding(EXIT_OK, f"{_times(backlog.awaiting_lookup, 'notification')} "
+                             "waiting for a lookup at the provider after a crash: asked "
+                             "again, then marked unknown with an alert to ops"))  # fmt: skip
     if writes.failures:
         row = _times(writes.failures, "time")
         found.append(Finding(EXIT_STUCK, f"outcome writes are failing ({row} in a row): "

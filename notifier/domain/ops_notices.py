@@ -16,7 +16,12 @@ from notifier.domain.notices import StandaloneNotice
 OPS_PREFIX = "ops_"  # a template folder named so holds a message to ops
 CHANNEL_DOWN = "ops_channel_down"
 INBOUND_REPLY = "ops_inbound_reply"
-OPS_MESSAGES = (CHANNEL_DOWN, INBOUND_REPLY)  # every one must have an email template
+LOOKUP_GAVE_UP = "ops_lookup_failed"
+OPS_MESSAGES = (
+    CHANNEL_DOWN,
+    INBOUND_REPLY,
+    LOOKUP_GAVE_UP,
+)  # every one must have an email template
 
 
 def channel_down_key(channel: ChannelName, stamp: datetime) -> str:
@@ -68,3 +73,18 @@ def inbound_reply_notice(
     }  # fmt: skip
     reason = f"a reply on {channel} that no automatic answer fits"
     return ops_notice(INBOUND_REPLY, key, now, reason, data)
+
+
+def lookup_failed_notice(
+    channel: ChannelName, ids: Sequence[int], tries: int, error: str, now: datetime
+) -> StandaloneNotice:
+    """Return the alert that ``ids`` are ``unknown``: ``tries`` lookups at the provider failed.
+
+    Whether the customer got them nobody can tell; ops decide (``notifier notifications``).
+    """
+    data: dict[str, JSONValue] = {
+        "channel": channel, "ids": list(ids), "tries": tries, "error": error,
+    }  # fmt: skip
+    key = f"ops:lookup-failed:{channel}:{now:%Y%m%dT%H%M%S}:{min(ids)}"
+    why = f"{len(ids)} {channel} notification(s) unknown: the lookup failed {tries} times"
+    return ops_notice(LOOKUP_GAVE_UP, key, now, why, data)

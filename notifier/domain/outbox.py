@@ -105,6 +105,7 @@ class Change:
     folded_into: NotificationId | None = None
     unfold: bool = False  # no longer part of another notification
     release: bool = False  # drop the lease (back to pending or final)
+    hold_until: datetime | None = None  # no owner, nobody takes it before then (a backoff)
 
 
 def back_in_outbox(
@@ -127,6 +128,10 @@ def back_in_outbox(
         error=error, fail_channel=fail_channel, unfold=unfold, release=True,
         attempts=0 if fail_channel is not None else None,
     )  # fmt: skip
+
+
+# A failed lookup at the provider after a crash (the row waits, then asks again).
+LOOKUP_FAILED = "recovery_deferred"
 
 
 # Why a row ended ``failed`` when one of its own values broke a stage (docs/operations.md).

@@ -8,11 +8,11 @@ lease (``leased_to``). Why and how across replicas: ``store/cluster.py`` and
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Self, cast
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -24,10 +24,10 @@ from notifier.domain.models import (
     NotificationStatus,
     PromiseId,
 )
-from notifier.domain.outbox import Change, Notification, quiet_from_json
+from notifier.domain.outbox import LOOKUP_FAILED, Change, Notification, quiet_from_json
 from notifier.store.base import StoreBase, among
 from notifier.store.cluster import fenced
-from notifier.store.convert import notifications
+from notifier.store.convert import notification_events, notifications
 from notifier.store.dialects import PLUS_ONE, RowGroups, dialect_of
 
 _PENDING = NotificationStatus.PENDING.value
@@ -136,25 +136,29 @@ class ClaimQueries(StoreBase):
         claimed.sort(key=lambda n: (n.not_before, n.id))
         return claimed
 
-    async def expired_leases(self, now: datetime, owner: str, limit: int) -> list[Notification]:
-        """Return rows left ``sending`` by another (crashed) process whose lease ran out."""
+    async def expired_leases(
+        self, now: datetime, owner: str, limit: int, held: Collection[int] | None = None
+    ) -> list[Notification]:
+        """Return rows left ``sending`` whose lease ran out: a crashed process's.
+
+        With ``held`` (the rows ``owner`` is still working on), ``owner``'s own expired rows
+        come too, but those: claimed and then dropped (a store error between the claim and
+        the attempt's write), they would wait for a restart otherwise. A live lease is
+        never taken, not even one's own: a row claimed while this query runs is not in
+        ``held`` yet.
+        """
+        query = select(notifications).where(
+            notifications.c.status == _SENDING,
+            or_(notifications.c.lease_until.is_(None), notifications.c.lease_until < now),
+        )
+        if held is None:
+            query = query.where(
+                or_(notifications.c.lease_owner.is_(None), notifications.c.lease_owner != owner)
+            )
+        elif held:
+            query = query.where(notifications.c.id.not_in(sorted(held)))
         async with self.reading() as conn:
-            rows = (
-                await conn.execute(
-                    select(notifications)
-                    .where(
-                        notifications.c.status == _SENDING,
-                        or_(
-                            notifications.c.lease_until.is_(None), notifications.c.lease_until < now
-                        ),
-                        or_(
-                            notifications.c.lease_owner.is_(None),
-                            notifications.c.lease_owner != owner,
-                        ),
-                    )
-                    .limit(limit)
-                )
-            ).mappings()
+            rows = (await conn.execute(query.order_by(notifications.c.id).limit(limit))).mappings()
             return [to_notification(r) for r in rows]
 
     async def adopt(
@@ -173,6 +177,21 @@ class ClaimQueries(StoreBase):
                 .returning(notifications.c.id)
             )
             return [r[0] for r in rows]
+
+    async def lookup_failures(self, ids: Sequence[int]) -> dict[int, int]:
+        """Return how many lookups failed for each row since its last attempt (none: absent)."""
+        if not ids:
+            return {}
+        e, n = notification_events.c, notifications.c
+        async with self.reading() as conn:
+            rows = await conn.execute(
+                select(e.notification_id, func.count())
+                .select_from(notification_events.join(notifications, n.id == e.notification_id))
+                .where(e.notification_id.in_(list(ids)), e.type == LOOKUP_FAILED,
+                       or_(n.attempted_at.is_(None), e.at >= n.attempted_at))
+                .group_by(e.notification_id)
+            )  # fmt: skip
+            return {int(i): int(count) for i, count in rows}
 
     async def renew(self, ids: Sequence[int], now: datetime, owner: str, lease: timedelta) -> None:
         """Extend the lease on rows this process is still sending."""
@@ -310,6 +329,8 @@ def _values(c: Change, row: dict[str, Any] | None, now: datetime) -> dict[str, A
         values["attempts"] = c.attempts
     if c.release:
         values.update(lease_owner=None, lease_until=None)
+    if c.hold_until is not None:
+        values.update(lease_owner=None, lease_until=c.hold_until)
     if row is not None:
         if c.fail_channel and c.fail_channel not in row["failed_channels"]:
             values["failed_channels"] = [*row["failed_channels"], c.fail_channel]

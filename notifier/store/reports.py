@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import case, delete, func, or_, select, update
+from sqlalchemy import and_, case, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.domain.health import Backlog
@@ -160,15 +160,18 @@ class ReportQueries(StoreBase):
         """
         c = notifications.c
         past = or_(c.lease_until.is_(None), c.lease_until < now)
+        # Attempted and held by no process: recovery asks the provider about it.
+        lookup = and_(c.lease_owner.is_(None), c.attempted_at.is_not(None))
         async with self.reading() as conn:
-            count, oldest, past_lease = (
+            count, oldest, past_lease, awaiting = (
                 await conn.execute(
                     select(func.count(), func.min(c.updated_at),
-                           func.coalesce(func.sum(case((past, 1), else_=0)), 0))
+                           func.coalesce(func.sum(case((past, 1), else_=0)), 0),
+                           func.coalesce(func.sum(case((lookup, 1), else_=0)), 0))
                     .where(c.status == NotificationStatus.SENDING.value)
                 )
             ).one()  # fmt: skip
-        return Backlog(int(count), oldest, int(past_lease))
+        return Backlog(int(count), oldest, int(past_lease), int(awaiting))
 
     async def last_errors(self, limit: int = 5) -> list[ErrorLine]:
         """Return the latest failed attempts, newest first."""

@@ -211,7 +211,8 @@ def _samples() -> dict[str, Mapping[str, object]]:
 
 
 def _ops(customer: Customer, timeline: Sequence[TimelineEntry]) -> dict[str, object]:
-    # What the ops_* messages read: a channel found down and this customer's reply.
+    # What the ops_* messages read: a channel found down, this customer's reply, rows
+    # whose lookup failed.
     data: dict[str, JSONValue] = {
         "channel": "whatsapp",
         "reason": "HTTP 401, code 20003: Authenticate",
@@ -219,6 +220,9 @@ def _ops(customer: Customer, timeline: Sequence[TimelineEntry]) -> dict[str, obj
         "number": "+5491155550101",
         "text": "¿Dónde está mi pedido?\nHace 3 días que espero & nadie avisa",
         "customers": [{"id": customer.id, "name": customer.name}],
+        "ids": [1042, 1043],
+        "tries": 6,
+        "error": "no answer from Twilio in time",
     }
     return ops_context(data, {customer.id: timeline})
 

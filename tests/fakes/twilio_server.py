@@ -58,6 +58,9 @@ class TwilioFake(FakeHttpServer):
     auth_token: str = AUTH_TOKEN
     recipients: dict[str, tuple[int, int, str]] = field(default_factory=lambda: dict(RECIPIENTS))
     messages: list[dict[str, Any]] = field(default_factory=list)
+    # True: accepted messages stay ``queued`` (date_sent null), as when Twilio's queue is
+    # long; the list still returns them, as Twilio's does, unless filtered by DateSent.
+    hold_queued: bool = False
     _sids: Any = field(default_factory=lambda: itertools.count(1))
 
     def routes(self) -> list[web.RouteDef]:
@@ -74,6 +77,7 @@ class TwilioFake(FakeHttpServer):
     def reset(self) -> None:
         super().reset()
         self.messages.clear()
+        self.hold_queued = False
 
     def _refusal(self, request: web.Request) -> web.Response | None:
         expected = base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
@@ -114,9 +118,9 @@ class TwilioFake(FakeHttpServer):
         message = self._message(form, to)
         self.messages.append(message)
         answer = web.json_response(message, status=201)
-        # What Twilio returned was queued; what it stores moves on at once here.
-        message = dict(message)
-        self.messages[-1] = {**message, "status": "sent", "date_sent": message["date_created"]}
+        # What Twilio returned was queued; what it stores moves on at once here, unless held.
+        if not self.hold_queued:
+            self.messages[-1] = {**message, "status": "sent", "date_sent": message["date_created"]}
         return answer
 
     def _message(self, form: Any, to: str) -> dict[str, Any]:
@@ -151,7 +155,10 @@ class TwilioFake(FakeHttpServer):
         }
 
     async def list(self, request: web.Request) -> web.StreamResponse:
-        """GET .../Messages.json: To, From and DateSent filters, Page/PageSize paging."""
+        """GET .../Messages.json: To, From and DateSent filters, Page/PageSize paging.
+
+        Newest first; a message without a DateSent (queued) matches no DateSent filter.
+        """
         if (answered := await self._gate(request)) is not None:
             return answered
         q = request.query

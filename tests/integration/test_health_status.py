@@ -15,9 +15,12 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from notifier.domain.outbox import Change, Event
 from notifier.domain.published import ScanFigures
+from notifier.engine.delivery.recovery import recover
 from notifier.engine.monitor import Health
 from notifier.store.store import Store
+from tests.fakes.http_server import Failure
 from tests.integration.cli_runner import Cli
 from tests.integration.rig import ROOT, Rig
 
@@ -119,6 +122,37 @@ async def test_a_row_sending_past_its_lease_is_stuck(rig: Rig, status: Status) -
     sending = report["sending"]
     assert (sending["count"], int(sending["oldest_age_s"]), sending["past_lease"]) == (1, 120, 1)
     assert claimed.customer_id == "ana"
+
+
+async def test_rows_waiting_for_a_lookup_are_shown_not_zero_pending(
+    rig: Rig, status: Status
+) -> None:
+    await rig.customer("ana", last_used="sms")
+    await rig.promise("ana", "order-1", timedelta(hours=-2))
+    await rig.scan()
+    now = rig.clock.now()
+    (n,) = await rig.store.claim(now, "notifier-gone", timedelta(seconds=1), 10)
+    attempt = Change(n.id, Event("attempt", "attempt 1", "sms"), channel="sms",
+                     address="+5491155550101", body="hola", attempted_at=now)  # fmt: skip
+    await rig.store.apply_changes([attempt], now)
+    later = now + timedelta(seconds=5)  # the dead process's lease ran out; Twilio fails
+    rig.twilio.failures.append(Failure(status=500, code=20500, count=10))
+    report = await recover(
+        rig.store, rig.dispatcher.channels, rig.settings.dispatch, "notifier-me", later
+    )
+    assert report.deferred == 1
+    health = Health(timedelta(seconds=30), 3)
+    health.scan_done(later)
+    await _publish(rig.store, health, later)
+
+    code, lines = await status.text(later)
+    assert code == 0
+    assert "queue: 0 pending; 1 sending, the oldest claimed 0s ago, 1 waiting for a lookup" in (
+        lines
+    ), lines
+    assert any("1 notification waiting for a lookup at the provider" in line for line in lines)
+    code, report_json = await status.json(later)
+    assert report_json["sending"]["awaiting_lookup"] == 1
 
 
 async def test_failing_writes_are_stuck_and_failing_scans_are_named(

@@ -6,7 +6,7 @@ call to any other store method fails the test with an AttributeError.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime, timedelta
 
 from notifier.channels.registry import Channels
@@ -18,7 +18,7 @@ from notifier.domain.models import (
     NotificationStatus,
     PromiseId,
 )
-from notifier.domain.outbox import Change, Notification
+from notifier.domain.outbox import Change, Notification, Scheduled
 from notifier.domain.reports import Pause
 from notifier.engine.delivery.pauses import REFRESH, Pauses
 from notifier.engine.delivery.ports import PauseStore, RecoveryStore
@@ -61,8 +61,10 @@ class MemoryLeases:
         self.adopted: list[tuple[list[int], str, timedelta]] = []
         self.written: list[Change] = []
 
-    async def expired_leases(self, now: datetime, owner: str, limit: int) -> list[Notification]:
-        return self.expired[:limit]
+    async def expired_leases(
+        self, now: datetime, owner: str, limit: int, held: Collection[int] | None = None
+    ) -> list[Notification]:
+        return [n for n in self.expired if held is None or n.id not in held][:limit]
 
     async def adopt(
         self, ids: Sequence[int], now: datetime, owner: str, lease: timedelta
@@ -72,6 +74,12 @@ class MemoryLeases:
 
     async def apply_changes(self, changes: Sequence[Change], now: datetime) -> None:
         self.written.extend(changes)
+
+    async def lookup_failures(self, ids: Sequence[int]) -> dict[int, int]:
+        return {}
+
+    async def enqueue(self, scheduled: Sequence[Scheduled], now: datetime) -> int:
+        return len(scheduled)
 
 
 def _sending(nid: int, channel: ChannelName) -> Notification:
@@ -122,5 +130,5 @@ async def test_recovery_runs_on_a_recovery_store_alone() -> None:
 
 def test_the_fakes_have_only_their_protocols_calls() -> None:
     assert {m for m in vars(MemoryPauses) if not m.startswith("_")} == {"pauses", "pause"}
-    wanted = {"expired_leases", "adopt", "apply_changes"}
+    wanted = {"expired_leases", "adopt", "apply_changes", "lookup_failures", "enqueue"}
     assert {m for m in vars(MemoryLeases) if not m.startswith("_")} == wanted

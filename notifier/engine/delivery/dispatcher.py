@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from datetime import datetime
+from collections.abc import Awaitable, Coroutine
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 import structlog
 
@@ -19,6 +21,7 @@ from notifier.domain.decide import (
     decide,
 )
 from notifier.domain.dispatch import DAY
+from notifier.domain.errors import one_line
 from notifier.domain.outbox import (
     ROUTE_ERROR,
     Change,
@@ -27,7 +30,7 @@ from notifier.domain.outbox import (
 from notifier.engine.delivery.compose import Composer
 from notifier.engine.delivery.faults import release_batch, write_batch
 from notifier.engine.delivery.pauses import Pauses
-from notifier.engine.delivery.ports import DispatchStore
+from notifier.engine.delivery.ports import ClaimStore, DispatchStore
 from notifier.engine.delivery.render_stage import ClaimedBatch, RenderStage
 from notifier.engine.delivery.sending import Attempt, Sender
 from notifier.engine.monitor import Health
@@ -35,6 +38,62 @@ from notifier.observability import Metrics
 
 log = structlog.get_logger("notifier.dispatch")
 OPS_TIMELINE = 30  # lines of each customer's timeline in an ops message: context, not a dump
+T = TypeVar("T")
+# After the grace, at most this long to write the outcomes and release the rest.
+WRAP_UP = timedelta(seconds=1)
+
+
+async def release_unattempted(
+    store: ClaimStore, owner: str, now: datetime, within: timedelta = WRAP_UP
+) -> int:
+    """Put back in the outbox every row ``owner`` claimed but did not attempt; return how many.
+
+    Bounded by ``within``: when the database does not answer, the rows' leases run out
+    and recovery (this process's or the next's) takes them.
+    """
+    try:
+        released = await within_or_abandon(store.release_all(owner, now), within)
+    except Exception as exc:  # TimeoutError included
+        log.error("dispatch.release_failed", owner=owner, error=one_line(exc))
+        return 0
+    if released:
+        log.info("dispatch.released", count=released)
+    return released
+
+
+async def within_or_abandon(work: Awaitable[T], within: timedelta) -> T:
+    """Return what ``work`` returns within ``within``, or raise TimeoutError and leave it.
+
+    Unlike ``asyncio.wait_for`` this does not wait for the cancelled work to finish: a
+    database driver's clean-up on a silent connection can take forever.
+    """
+    task = asyncio.ensure_future(work)
+    done, _ = await asyncio.wait([task], timeout=within.total_seconds())
+    if not done:
+        task.add_done_callback(_retrieve)
+        task.cancel()
+        raise TimeoutError(f"no answer within {within.total_seconds():g}s")
+    return task.result()
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()  # retrieved: an abandoned task's error is not reported as lost
+
+
+async def _unless_stopped(work: Coroutine[Any, Any, int], stopping: asyncio.Event) -> int:
+    """Run ``work`` to its end, or cancel it as soon as ``stopping`` is set (returns 0)."""
+    task = asyncio.ensure_future(work)
+    stop = asyncio.ensure_future(stopping.wait())
+    try:
+        await asyncio.wait([task, stop], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stop.cancel()
+    if task.done():
+        return task.result()
+    task.add_done_callback(_retrieve)
+    task.cancel()  # what it claimed and did not attempt, release_unattempted gives back
+    return 0
 
 
 class Dispatcher:
@@ -70,6 +129,7 @@ class Dispatcher:
         self.render_stage = RenderStage(self.store, composer, self.metrics)
         self.mutes = mutes  # what holds individual notices back (a crisis, later)
         self.wakeup = asyncio.Event()
+        self._preparing: set[int] = set()  # claimed by the round under way, not sending yet
 
     @property
     def composer(self) -> Composer:
@@ -80,23 +140,34 @@ class Dispatcher:
     def composer(self, composer: Composer) -> None:
         self.render_stage.composer = composer
 
+    @property
+    def held_ids(self) -> set[int]:
+        """The rows this process is working on: recovery must leave them alone."""
+        return self._preparing | self.sender.held_ids
+
     def wake(self) -> None:
         """Look at the outbox now (the scan or the API added rows)."""
         self.wakeup.set()
 
     async def run(self, stopping: asyncio.Event) -> None:
-        """Dispatch until ``stopping`` is set; idle, wait for a wake-up or a second."""
+        """Dispatch until ``stopping`` is set, then shut down within the grace.
+
+        Idle, wait for a wake-up or a second. Once stopped nothing more is claimed: sends
+        in flight get until NOTIFIER_SHUTDOWN_GRACE, then ``WRAP_UP`` more to write their
+        outcomes and give back what was claimed but not attempted. Whatever the store
+        would not take in time (the database is down) the next process recovers.
+        """
         writer = asyncio.create_task(self.sender.write_results(stopping))
         try:
             while not stopping.is_set():
                 try:
-                    done = await self.dispatch_once()
+                    done = await _unless_stopped(self.dispatch_once(), stopping)
                     self.health.claim_done(self.clock.now())
                 except Exception as exc:  # a store hiccup must not stop the daemon: log, retry
                     log.exception("dispatch.error")
                     self.health.claim_done(self.clock.now(), exc)
                     done = 0
-                if done == 0:
+                if done == 0 and not stopping.is_set():
                     self.wakeup.clear()
                     waiters = [asyncio.ensure_future(self.wakeup.wait()),
                                asyncio.ensure_future(stopping.wait())]  # fmt: skip
@@ -104,10 +175,24 @@ class Dispatcher:
                     for w in waiters:
                         w.cancel()
         finally:
-            await self.sender.drain(self.dispatch.shutdown_grace)
-            stopping.set()
-            await writer
-            await self.store.release_all(self.owner, self.clock.now())
+            await self._shut_down(writer, stopping)
+
+    async def _shut_down(self, writer: asyncio.Task[None], stopping: asyncio.Event) -> None:
+        await self.sender.drain(self.dispatch.shutdown_grace)
+        stopping.set()
+        # Side by side: the outcomes are of attempted rows, the release of the others.
+        await asyncio.gather(
+            self._last_outcomes(writer),
+            release_unattempted(self.store, self.owner, self.clock.now(), WRAP_UP),
+        )
+
+    async def _last_outcomes(self, writer: asyncio.Task[None]) -> None:
+        try:
+            await within_or_abandon(writer, WRAP_UP)
+        except TimeoutError:  # the rows stay ``sending``: the next process looks them up
+            log.error("dispatch.outcomes_unwritten", count=self.sender.unwritten)
+        except Exception:
+            log.exception("dispatch.writer_failed")
 
     async def dispatch_until_idle(self, max_rounds: int = 1000) -> int:
         """Dispatch and wait for the outcomes until nothing is due; return rows claimed."""
@@ -140,6 +225,13 @@ class Dispatcher:
         )
         if not claimed:
             return 0
+        self._preparing = {n.id for n in claimed}
+        try:
+            return await self._dispatch(claimed, now)
+        finally:
+            self._preparing = set()
+
+    async def _dispatch(self, claimed: list[Notification], now: datetime) -> int:
         if self.pauses.channels:  # a resume may have released these rows a moment ago
             await self.pauses.refresh(now, force=True)
         try:

@@ -7,7 +7,7 @@ The value types come from the domain.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol, Self
 
@@ -51,11 +51,17 @@ class TimelineReader(Protocol):
 class RecoveryStore(ChangeWriter, Protocol):
     """Recovery after a crash: expired leases found, adopted, resolved."""
 
-    async def expired_leases(self, now: datetime, owner: str, limit: int) -> list[Notification]: ...
+    async def expired_leases(
+        self, now: datetime, owner: str, limit: int, held: Collection[int] | None = None
+    ) -> list[Notification]: ...
 
     async def adopt(
         self, ids: Sequence[int], now: datetime, owner: str, lease: timedelta
     ) -> list[int]: ...
+
+    async def lookup_failures(self, ids: Sequence[int]) -> dict[int, int]: ...
+
+    async def enqueue(self, scheduled: Sequence[Scheduled], now: datetime) -> int: ...
 
 
 class ClaimStore(Protocol):

@@ -92,6 +92,7 @@ class Sender:
         self._tasks: set[asyncio.Task[None]] = set()
         self._ids: dict[asyncio.Task[None], list[int]] = {}
         self._results: list[Change] = []
+        self._writing: list[Change] = []  # taken from _results, being written now
         self._has_results = asyncio.Event()
         self._freed = asyncio.Event()
         # Customers with a send whose outcome is not written yet: the store cannot count
@@ -108,6 +109,22 @@ class Sender:
     def in_flight_ids(self) -> list[int]:
         """The notifications being sent now (their folded members included)."""
         return [i for ids in self._ids.values() for i in ids]
+
+    @property
+    def held_ids(self) -> set[int]:
+        """The rows this process still holds: being sent, or their outcome not written yet.
+
+        Recovery leaves these alone; any other row this process leased is an orphan.
+        """
+        held = set(self.in_flight_ids)
+        held.update(c.id for c in self._results)
+        held.update(c.id for c in self._writing)
+        return held
+
+    @property
+    def unwritten(self) -> int:
+        """How many outcomes wait to be written."""
+        return len(self._results) + len(self._writing)
 
     def start(self, attempt: Attempt) -> None:
         """Send ``attempt`` in the background."""
@@ -171,15 +188,22 @@ class Sender:
                     continue
             await asyncio.sleep(FLUSH_EVERY)
             batch, self._results = self._results, []
+            self._writing = batch
             try:
                 await self.store.apply_changes(batch, self.clock.now())
                 self._settled(batch)
                 self.health.write_done(self.clock.now())
+                continue
+            except asyncio.CancelledError:  # shutdown ran out of time: still unwritten
+                self._results[:0] = batch
+                raise
             except Exception as exc:  # keep the outcomes and try again: losing them resends
                 log.exception("dispatch.write_failed", count=len(batch))
                 self.health.write_done(self.clock.now(), exc)
                 self._results[:0] = batch
-                await asyncio.sleep(1.0)
+            finally:
+                self._writing = []
+            await asyncio.sleep(1.0)
 
     async def _send(self, a: Attempt) -> None:
         try:

@@ -19,7 +19,7 @@ from notifier.domain.errors import NotifierError
 from notifier.domain.published import RulesState, ScanFigures
 from notifier.domain.rules.model import RuleSet
 from notifier.engine.delivery.compose import Composer
-from notifier.engine.delivery.dispatcher import Dispatcher
+from notifier.engine.delivery.dispatcher import WRAP_UP, Dispatcher
 from notifier.engine.delivery.recovery import recover
 from notifier.engine.ingest.ledger_service import Ledger, LedgerDefaults
 from notifier.engine.monitor import PROBE_TIMEOUT, Health, bounded, describe
@@ -27,6 +27,7 @@ from notifier.engine.planning.scanner import scan
 from notifier.engine.rulefiles.reload import Reloader
 from notifier.engine.wiring.services import Services
 from notifier.observability import Metrics
+from notifier.process import exit_after
 from notifier.store.single_writer import DaemonLock
 from notifier.store.store import Store
 from notifier.templates import Company, Renderer
@@ -36,6 +37,8 @@ HOUSEKEEPING_EVERY = timedelta(seconds=10)
 # A woken scan that found another replica scanning tries again this much later, in seconds.
 SKIPPED_RETRY = 1.0
 HEALTH_EVERY = timedelta(seconds=5)  # the database probe and the sending backlog's metrics
+# Past the grace: the wrap-up's writes (WRAP_UP), then a last second for the rest.
+FORCE_AFTER = WRAP_UP + timedelta(seconds=1)
 
 
 class Serving(Protocol):
@@ -60,6 +63,9 @@ class Daemon:
     metrics: Metrics = field(default_factory=Metrics)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     lock: DaemonLock | None = None  # taken by the caller before any start-up output
+    # Exit the process FORCE_AFTER past the grace if shutdown has not ended by then (the
+    # database stopped answering): set by ``notifier run``, which owns the process.
+    force_exit: bool = False
 
     def __post_init__(self) -> None:
         self.clock = system_clock(self.settings.clock)
@@ -147,6 +153,8 @@ class Daemon:
 
     def stop(self) -> None:
         """Stop claiming; let sends in flight finish; exit."""
+        if self.force_exit and not self.stopping.is_set():
+            exit_after(self.settings.dispatch.shutdown_grace + FORCE_AFTER)
         self.stopping.set()
 
     def wake_scan(self) -> None:
@@ -270,17 +278,16 @@ class Daemon:
             return
         now = self.clock.now()
         try:
-            await self.store.renew(
-                self.dispatcher.sender.in_flight_ids, now, self.dispatcher.owner,
-                self.settings.lease,
-            )  # fmt: skip
+            held = self.dispatcher.held_ids
+            await self.store.renew(sorted(held), now, self.dispatcher.owner, self.settings.lease)
             tick = tick_start(datetime.now(UTC), HOUSEKEEPING_EVERY)  # wall clock: as scheduled
             owner = self.dispatcher.owner
             if not await self.store.claim_tick("housekeeping", tick, HOUSEKEEPING_EVERY, owner):
                 return
+            # This process's own expired rows no task holds are recovered too: no restart.
             report = await recover(
-                self.store.leased_to(self.dispatcher.owner), self.channels,
-                self.settings.dispatch, self.dispatcher.owner, now,
+                self.store.leased_to(owner), self.channels, self.settings.dispatch, owner, now,
+                held=self.dispatcher.held_ids,
             )  # fmt: skip
             if report.resent:
                 self.dispatcher.wake()

@@ -216,9 +216,31 @@ async def test_find_sent_pages_through_the_list(
     lists = [r for r in twilio_fake.requests if r.method == "GET"]
     assert len(lists) == 2  # 107 matches at 100 a page
     assert dict(lists[0].query)["To"] == "+5491155551234"
-    assert "DateSent>" in dict(lists[0].query)
+    # By creation time, client-side: a DateSent filter would hide a queued message.
+    assert not any(k.startswith("DateSent") for k in dict(lists[0].query))
     for request in lists:
         twilio_contract(request)
+
+
+async def test_find_sent_finds_a_message_still_queued_at_twilio(
+    sms: TwilioSms, twilio_fake: TwilioFake, twilio_contract: CheckContract
+) -> None:
+    twilio_fake.hold_queued = True
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    await sms.send(sms_to("+5491155551234", "still in Twilio's queue"))
+    assert twilio_fake.messages[0]["date_sent"] is None
+
+    found = await sms.find_sent("+5491155551234", since, "still in Twilio's queue")
+
+    assert found is not None
+    assert (found.provider_id, found.status) == (twilio_fake.messages[0]["sid"], "queued")
+    (listed,) = [r for r in twilio_fake.requests if r.method == "GET"]
+    query = dict(listed.query)
+    assert (query["To"], query.get("From")) == ("+5491155551234", sms.settings.from_number)
+    twilio_contract(listed)
+    # Created before ``since``: not the message looked for.
+    later = datetime.now(UTC) + timedelta(minutes=5)
+    assert await sms.find_sent("+5491155551234", later, "still in Twilio's queue") is None
 
 
 async def test_find_sent_returns_none_when_twilio_never_got_it(sms: TwilioSms) -> None:

@@ -10,6 +10,7 @@ from notifier.store.engine import make_engine
 from notifier.store.listing import ListingQueries
 from notifier.store.outbox import ScanQueries
 from notifier.store.promises import PromiseQueries
+from notifier.store.rate_buckets import RateBucketQueries
 from notifier.store.receipts import ReceiptQueries
 from notifier.store.reports import ReportQueries
 from notifier.store.timeline import TimelineQueries
@@ -26,6 +27,7 @@ class Store(
     DeliveryQueries,
     ListingQueries,
     ReceiptQueries,
+    RateBucketQueries,
 ):
     """The ledger and the outbox over one async engine (SQLite or PostgreSQL)."""
 

@@ -29,9 +29,10 @@ from notifier.domain.ops_notices import channel_down_notice
 from notifier.domain.outbox import SEND_ERROR, Change, Event, Notification, Scheduled
 from notifier.domain.outcomes import Outcome, accepted, unexpected
 from notifier.domain.routing import Send
+from notifier.engine.delivery.attempt_writes import AttemptWrites
 from notifier.engine.delivery.pauses import Pauses
-from notifier.engine.delivery.ports import OutcomeStore
-from notifier.engine.delivery.ratelimit import Rate, TokenBucket
+from notifier.engine.delivery.ports import OutcomeStore, RateLimiter
+from notifier.engine.delivery.ratelimit import DEFAULT_SENDER, ClusterLimiter, Rate
 from notifier.engine.monitor import Health
 from notifier.observability import Metrics
 from notifier.templates.segments import SegmentInfo
@@ -45,7 +46,7 @@ class Attempt:
     notification: Notification
     route: Send
     members: tuple[Notification, ...]
-    change: Change  # the attempt, committed before the send
+    change: Change  # the attempt, committed once the limiter grants the send
     outbound: OutboundMessage | None = None
     sms: SegmentInfo | None = None
 
@@ -75,6 +76,7 @@ class Sender:
         rng: random.Random,
         metrics: Metrics,
         health: Health,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.store = store
         self.channels = channels
@@ -84,7 +86,10 @@ class Sender:
         self.rng = rng
         self.metrics = metrics
         self.health = health
-        self.limiters = {name: TokenBucket(rate) for name, rate in rates(dispatch.rates).items()}
+        self.limiter: RateLimiter = limiter or ClusterLimiter(store, rates(dispatch.rates))
+        self.attempts = AttemptWrites(store, clock, metrics)
+        # Sends waiting for the limiter, by primary id: claimed, not attempted yet.
+        self._waiting: dict[int, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._ids: dict[asyncio.Task[None], list[int]] = {}
         self._results: list[Change] = []
@@ -128,10 +133,17 @@ class Sender:
             await self._freed.wait()
 
     async def drain(self, grace: timedelta) -> None:
-        """Let sends in flight finish within ``grace``; any still running stay leased.
+        """Put back the sends not attempted yet; let those in flight finish within ``grace``.
 
-        Their rows remain ``sending``: recovery asks the provider before sending again.
+        A send still waiting for the limiter goes back to the outbox at once (not attempted,
+        nothing counted). One still running after ``grace`` stays leased and ``sending``:
+        recovery asks the provider before sending again.
         """
+        waiting = list(self._waiting.values())
+        for task in waiting:
+            task.cancel()
+        if waiting:
+            await asyncio.wait(waiting)
         if self._tasks:
             _, pending = await asyncio.wait(set(self._tasks), timeout=grace.total_seconds())
             for task in pending:
@@ -180,7 +192,13 @@ class Sender:
     async def _send(self, a: Attempt) -> None:
         try:
             after = await self._attempt(a)
+            if after is None:  # its attempt could not be written: failed alone, not sent
+                self._settled([Change(a.notification.id)])
+                return
         except asyncio.CancelledError:
+            if self._waiting.pop(a.notification.id, None) is not None:  # never attempted
+                self._results.extend(self._released(a, "stopped before the send was granted"))
+                self._has_results.set()
             raise
         except Exception as exc:  # an adapter bug: this row fails alone, loudly
             # Not retried: the provider may have taken the message before the error, and
@@ -193,21 +211,39 @@ class Sender:
         self._results.extend(after.changes)
         self._has_results.set()
 
-    async def _attempt(self, a: Attempt) -> AfterSend:
-        """Send ``a`` unless its channel cannot take it now; return what follows."""
+    def _released(self, a: Attempt, reason: str) -> list[Change]:
+        now = self.clock.now()
+        return put_back(a.notification, a.members, now, Event("released", reason), now)
+
+    async def _attempt(self, a: Attempt) -> AfterSend | None:
+        """Send ``a`` unless its channel cannot take it now; return what follows.
+
+        The attempt is written only once the limiter grants the send (attempt_writes.py);
+        None: that write failed for this row alone, which is ``failed`` already.
+        """
         n, channel_name, members = a.notification, a.route.channel, a.members
         channel = self.channels.get(channel_name)
         now = self.clock.now()
         if channel is None or a.outbound is None:
             event = Event("retry", f"channel {channel_name} unavailable", channel_name)
             return AfterSend(tuple(put_back(n, members, now, event, now)))
-        limiter = self.limiters[channel_name]
-        wait = limiter.seconds_until_quota()
-        if wait > 0:
-            until = now + timedelta(seconds=wait)
+        self._waiting[n.id] = asyncio.current_task()  # type: ignore[assignment]
+        try:
+            cost = float(a.sms.segments) if a.sms else 1.0
+            quota = await self.limiter.acquire(channel_name, DEFAULT_SENDER, cost)
+        except Exception as exc:  # the rate store failed: not attempted, back for later
+            log.warning("dispatch.limiter_failed", channel=channel_name, error=one_line(exc))
+            self._waiting.pop(n.id, None)
+            return AfterSend(tuple(self._released(a, f"rate limiter: {one_line(exc)}")))
+        self._waiting.pop(n.id, None)
+        if quota is not None:
             event = Event("deferred", f"{channel_name} daily quota reached", channel_name)
-            return AfterSend(tuple(put_back(n, members, until, event, now)))
-        await limiter.acquire(float(a.sms.segments) if a.sms else 1.0)
+            return AfterSend(tuple(put_back(n, members, quota, event, now)))
+        try:
+            if not await self.attempts.write(a):
+                return None
+        except Exception as exc:  # the store is down: not attempted, back for later
+            return AfterSend(tuple(self._released(a, f"attempt not written: {one_line(exc)}")))
         try:
             receipt = await channel.send(a.outbound)
         except SendError as exc:

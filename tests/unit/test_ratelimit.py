@@ -99,3 +99,30 @@ def test_on_the_event_loop_no_send_goes_ahead_of_the_rate() -> None:
 def test_a_rate_must_be_positive() -> None:
     with pytest.raises(ValueError):
         TokenBucket(Rate(0.0))
+
+
+def test_the_window_gate_lets_late_sends_catch_up_within_one_message(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Sends bunched up by a late wake-up: at most rate + 1 leave in any second, the rest
+    as soon as the oldest of the trailing second drops out."""
+    from notifier.engine.delivery.ratelimit import WindowGate
+
+    clock = Clock()
+    left: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        clock.t += seconds
+
+    monkeypatch.setattr(ratelimit.asyncio, "sleep", sleep)
+
+    async def run() -> None:
+        gate = WindowGate(10.0, now=clock)
+        for _ in range(25):  # all at once: the loop woke them together
+            await gate.passing(1.0)
+            left.append(clock.t)
+
+    asyncio.run(run())
+    assert left[:11] == [1000.0] * 11  # the rate plus one message at once
+    assert all(sum(1 for s in left if t <= s < t + 1.0) <= 11 for t in left)
+    assert left[-1] == pytest.approx(1002.0)  # caught up, not pushed back one by one

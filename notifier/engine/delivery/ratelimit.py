@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -72,6 +73,38 @@ class TokenBucket:
         if self.rate.per_day is None or self._day_count < self.rate.per_day:
             return 0.0
         return max(0.0, 86400 - (self._now() - self._day_start))
+
+
+class WindowGate:
+    """The last step before a request leaves: this process's sliding 1-second window.
+
+    The cluster's slots are spaced at the rate, but a sleeper the event loop wakes late
+    (or an attempt write that took longer) lets the next send catch up on it: two sends
+    closer than the rate, and a window above it. The gate holds a send back while the
+    sends that left in the trailing second already reach the rate, so no 1-second window
+    of this process's departures holds more than the rate plus the one message; lateness
+    is caught up within that allowance rather than lost, so the mean rate holds.
+    """
+
+    def __init__(self, per_second: float, now: Callable[[], float] = time.monotonic) -> None:
+        self.per_second = per_second
+        self._now = now
+        self._left: deque[tuple[float, float]] = deque()  # (instant, cost) in the last second
+        self._sum = 0.0
+        self._lock = asyncio.Lock()
+
+    async def passing(self, cost: float) -> None:
+        """Return when a request of ``cost`` may leave now, and count it as gone."""
+        async with self._lock:
+            while True:
+                now = self._now()
+                while self._left and self._left[0][0] <= now - 1.0:
+                    self._sum -= self._left.popleft()[1]
+                if self._sum <= self.per_second + 1e-9 or not self._left:
+                    break
+                await asyncio.sleep(self._left[0][0] + 1.0 - now)
+            self._left.append((now, cost))
+            self._sum += cost
 
 
 DEFAULT_SENDER = "default"  # one bucket per channel: the account every replica sends as

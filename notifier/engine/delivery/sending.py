@@ -32,7 +32,7 @@ from notifier.domain.routing import Send
 from notifier.engine.delivery.attempt_writes import AttemptWrites
 from notifier.engine.delivery.pauses import Pauses
 from notifier.engine.delivery.ports import OutcomeStore, RateLimiter
-from notifier.engine.delivery.ratelimit import DEFAULT_SENDER, ClusterLimiter, Rate
+from notifier.engine.delivery.ratelimit import DEFAULT_SENDER, ClusterLimiter, Rate, WindowGate
 from notifier.engine.monitor import Health
 from notifier.observability import Metrics
 from notifier.templates.segments import SegmentInfo
@@ -88,6 +88,7 @@ class Sender:
         self.health = health
         self.limiter: RateLimiter = limiter or ClusterLimiter(store, rates(dispatch.rates))
         self.attempts = AttemptWrites(store, clock, metrics)
+        self.gates = {name: WindowGate(r.per_second) for name, r in rates(dispatch.rates).items()}
         # Sends waiting for the limiter, by primary id: claimed, not attempted yet.
         self._waiting: dict[int, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -244,6 +245,7 @@ class Sender:
                 return None
         except Exception as exc:  # the store is down: not attempted, back for later
             return AfterSend(tuple(self._released(a, f"attempt not written: {one_line(exc)}")))
+        await self.gates[channel_name].passing(cost)
         try:
             receipt = await channel.send(a.outbound)
         except SendError as exc:

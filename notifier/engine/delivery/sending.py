@@ -39,6 +39,7 @@ from notifier.templates.segments import SegmentInfo
 
 log = structlog.get_logger("notifier.send")
 FLUSH_EVERY = 0.02  # seconds: outcomes are written in batches this often
+QUOTA_RETRY = timedelta(minutes=1)  # a row deferred for a spent quota waits at least this
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,9 +238,10 @@ class Sender:
             self._waiting.pop(n.id, None)
             return AfterSend(tuple(self._released(a, f"rate limiter: {one_line(exc)}")))
         self._waiting.pop(n.id, None)
-        if quota is not None:
+        if quota is not None:  # the quota's day is UTC's; a test clock may be ahead of it
+            until = max(quota, now + QUOTA_RETRY)
             event = Event("deferred", f"{channel_name} daily quota reached", channel_name)
-            return AfterSend(tuple(put_back(n, members, quota, event, now)))
+            return AfterSend(tuple(put_back(n, members, until, event, now)))
         try:
             if not await self.attempts.write(a):
                 return None

@@ -168,7 +168,10 @@ class ClusterLimiter:
         rate = self.rates[channel]
         loop = asyncio.get_running_loop()
         queue = self._queues[key]
-        while queue:
+        while True:
+            queue[:] = [w for w in queue if not w.granted.done()]  # the cancelled left
+            if not queue:
+                return
             batch = _take(queue, rate)
             costs = [w.cost for w in batch]
             try:
@@ -176,12 +179,14 @@ class ClusterLimiter:
                     channel, sender, sum(costs), rate.per_second,
                     count=len(batch), per_day=rate.per_day,
                 )  # fmt: skip
-            except BaseException as exc:  # the store failed: these waiters fail with it
+            except asyncio.CancelledError:
+                for w in batch:
+                    w.granted.cancel()
+                raise
+            except Exception as exc:  # the store failed: these waiters fail with it
                 for w in batch:
                     if not w.granted.done():
                         w.granted.set_exception(exc)
-                if isinstance(exc, asyncio.CancelledError):
-                    raise
                 continue
             arrived = loop.time()
             if r.slot is None:

@@ -39,7 +39,11 @@ from notifier.templates.segments import SegmentInfo
 
 log = structlog.get_logger("notifier.send")
 FLUSH_EVERY = 0.02  # seconds: outcomes are written in batches this often
-QUOTA_RETRY = timedelta(minutes=1)  # a row deferred for a spent quota waits at least this
+QUOTA_RETRY = timedelta(minutes=1)
+# When the rate binds, a send leaves HOLD after its slot rather than when its attempt is
+# written: the write's time varies, the slots' spacing does not (sends waited less than
+# HOLD_AFTER for their slot: the rate does not bind, no hold).
+HOLD, HOLD_AFTER = 0.05, 0.002  # a row deferred for a spent quota waits at least this
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,7 +236,10 @@ class Sender:
         self._waiting[n.id] = asyncio.current_task()  # type: ignore[assignment]
         try:
             cost = float(a.sms.segments) if a.sms else 1.0
+            loop = asyncio.get_running_loop()
+            asked = loop.time()
             quota = await self.limiter.acquire(channel_name, DEFAULT_SENDER, cost)
+            granted = loop.time()
         except Exception as exc:  # the rate store failed: not attempted, back for later
             log.warning("dispatch.limiter_failed", channel=channel_name, error=one_line(exc))
             self._waiting.pop(n.id, None)
@@ -247,6 +254,8 @@ class Sender:
                 return None
         except Exception as exc:  # the store is down: not attempted, back for later
             return AfterSend(tuple(self._released(a, f"attempt not written: {one_line(exc)}")))
+        if granted - asked > HOLD_AFTER:  # the rate binds: keep the slots' spacing
+            await asyncio.sleep(max(0.0, granted + HOLD - loop.time()))
         await self.gates[channel_name].passing(cost)
         try:
             receipt = await channel.send(a.outbound)

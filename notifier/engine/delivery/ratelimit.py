@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from notifier.config import RateSettings
 from notifier.domain.models import ChannelName
 from notifier.domain.ratelimit import share
 from notifier.engine.delivery.ports import RateStore
@@ -25,6 +26,20 @@ class Rate:
     per_second: float  # sustained rate (SMS: segments, others: messages)
     burst: float = 1.0  # what may go at once after a quiet spell
     per_day: int | None = None  # a provider quota (X direct messages)
+
+
+def rates(s: RateSettings) -> dict[ChannelName, Rate]:
+    """Return each channel's sender rate from the settings.
+
+    No burst: a bucket that saved up a second's worth of tokens would let twice the rate
+    through in the next second, and providers count per second.
+    """
+    return {
+        "sms": Rate(s.rate_sms),
+        "whatsapp": Rate(s.rate_whatsapp),
+        "email": Rate(s.rate_email),
+        "x": Rate(s.rate_x, per_day=s.x_daily_quota),
+    }
 
 
 class TokenBucket:

@@ -14,7 +14,7 @@ import structlog
 from notifier.channels.base import OutboundMessage, SendError
 from notifier.channels.registry import Channels
 from notifier.clock import Clock
-from notifier.config import DispatchSettings, RateSettings
+from notifier.config import DispatchSettings
 from notifier.domain.consequences import (
     AfterSend,
     ChannelDown,
@@ -32,7 +32,7 @@ from notifier.domain.routing import Send
 from notifier.engine.delivery.attempt_writes import AttemptWrites
 from notifier.engine.delivery.pauses import Pauses
 from notifier.engine.delivery.ports import OutcomeStore, RateLimiter
-from notifier.engine.delivery.ratelimit import DEFAULT_SENDER, ClusterLimiter, Rate, WindowGate
+from notifier.engine.delivery.ratelimit import DEFAULT_SENDER, ClusterLimiter, WindowGate, rates
 from notifier.engine.monitor import Health
 from notifier.observability import Metrics
 from notifier.templates.segments import SegmentInfo
@@ -54,20 +54,6 @@ class Attempt:
     change: Change  # the attempt, committed once the limiter grants the send
     outbound: OutboundMessage | None = None
     sms: SegmentInfo | None = None
-
-
-def rates(s: RateSettings) -> dict[ChannelName, Rate]:
-    """Return each channel's sender rate from the settings.
-
-    No burst: a bucket that saved up a second's worth of tokens would let twice the rate
-    through in the next second, and providers count per second.
-    """
-    return {
-        "sms": Rate(s.rate_sms),
-        "whatsapp": Rate(s.rate_whatsapp),
-        "email": Rate(s.rate_email),
-        "x": Rate(s.rate_x, per_day=s.x_daily_quota),
-    }
 
 
 class Sender:

@@ -39,11 +39,12 @@ from notifier.templates.segments import SegmentInfo
 
 log = structlog.get_logger("notifier.send")
 FLUSH_EVERY = 0.02  # seconds: outcomes are written in batches this often
-QUOTA_RETRY = timedelta(minutes=1)
+QUOTA_RETRY = timedelta(minutes=1)  # a row deferred for a spent quota waits at least this
+STORE_RETRY = timedelta(seconds=5)  # a row put back because the store failed, this long
 # When the rate binds, a send leaves HOLD after its slot rather than when its attempt is
 # written: the write's time varies, the slots' spacing does not (sends waited less than
 # HOLD_AFTER for their slot: the rate does not bind, no hold).
-HOLD, HOLD_AFTER = 0.05, 0.002  # a row deferred for a spent quota waits at least this
+HOLD, HOLD_AFTER = 0.05, 0.002
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,9 +204,10 @@ class Sender:
         self._results.extend(after.changes)
         self._has_results.set()
 
-    def _released(self, a: Attempt, reason: str) -> list[Change]:
+    def _released(self, a: Attempt, reason: str, later: timedelta = timedelta(0)) -> list[Change]:
+        """Put ``a`` back in the outbox unattempted: due again at once, or ``later``."""
         now = self.clock.now()
-        return put_back(a.notification, a.members, now, Event("released", reason), now)
+        return put_back(a.notification, a.members, now + later, Event("released", reason), now)
 
     async def _attempt(self, a: Attempt) -> AfterSend | None:
         """Send ``a`` unless its channel cannot take it now; return what follows.
@@ -229,7 +231,8 @@ class Sender:
         except Exception as exc:  # the rate store failed: not attempted, back for later
             log.warning("dispatch.limiter_failed", channel=channel_name, error=one_line(exc))
             self._waiting.pop(n.id, None)
-            return AfterSend(tuple(self._released(a, f"rate limiter: {one_line(exc)}")))
+            reason = f"rate limiter: {one_line(exc)}"
+            return AfterSend(tuple(self._released(a, reason, STORE_RETRY)))
         self._waiting.pop(n.id, None)
         if quota is not None:  # the quota's day is UTC's; a test clock may be ahead of it
             until = max(quota, now + QUOTA_RETRY)
@@ -239,7 +242,8 @@ class Sender:
             if not await self.attempts.write(a):
                 return None
         except Exception as exc:  # the store is down: not attempted, back for later
-            return AfterSend(tuple(self._released(a, f"attempt not written: {one_line(exc)}")))
+            reason = f"attempt not written: {one_line(exc)}"
+            return AfterSend(tuple(self._released(a, reason, STORE_RETRY)))
         if granted - asked > HOLD_AFTER:  # the rate binds: keep the slots' spacing
             await asyncio.sleep(max(0.0, granted + HOLD - loop.time()))
         await self.gates[channel_name].passing(cost)

@@ -13,10 +13,13 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select, text
 
 from notifier.domain.ratelimit import BucketState, reserve, throttle
 from notifier.engine.delivery.ratelimit import ClusterLimiter, Rate
+from notifier.store.convert import notification_events, notifications
 from notifier.store.store import Store
+from tests.integration.rig import Rig
 
 T0 = 1_800_000_000.0
 
@@ -115,3 +118,18 @@ async def test_a_throttle_by_one_replica_delays_every_replica(
     assert time.monotonic() - started >= 0.5
     stored = await stores[0].rate_bucket("sms", "default")
     assert stored is not None and stored.blocked_until > stored.tat - 0.02
+
+
+async def test_a_send_whose_rate_cannot_be_reserved_goes_back_unattempted(rig: Rig) -> None:
+    """The rate store failing (here: its table gone) puts the row back, nothing sent or counted."""
+    await rig.customer("c-1", last_used="sms")
+    await rig.promise("c-1", "order-1", timedelta(hours=-2))
+    async with rig.store.transaction() as conn:
+        await conn.execute(text("DROP TABLE rate_buckets"))
+    await rig.tick()
+    assert rig.twilio.forms() == []
+    async with rig.store.reading() as conn:
+        row = (await conn.execute(select(notifications))).mappings().one()
+        history = (await conn.execute(select(notification_events.c.type))).scalars().all()
+    assert (row["status"], row["attempts"], row["attempted_at"]) == ("pending", 0, None)
+    assert row["lease_owner"] is None and "released" in history and "attempt" not in history

@@ -135,7 +135,7 @@ def measure_limiter(times: list[float], rate: float, origin: float) -> tuple[flo
     """Return the sustained rate and the most the server received beyond the allowance
     (negative: the closest it came, below).
 
-    The senders' buckets hold no burst (notifier.engine.delivery.sending.rates): by any instant t,
+    The senders' buckets hold no burst (notifier.domain.pacing): by any instant t,
     at most 1 + rate * (t - origin) messages may have been let go, ``origin`` being when
     the bucket let the first one go; the server cannot have received more. The origin is
     not the first arrival: that send opens the first SMTP connection while the other
@@ -154,16 +154,20 @@ async def _limited(a: dict[str, Any]) -> dict[str, Any]:
     """Run the dispatch child, noting when the sender's bucket let the first send go."""
     from unittest.mock import patch
 
-    from notifier.engine.delivery.ratelimit import TokenBucket
+    from notifier.domain.models import ChannelName
+    from notifier.engine.delivery.ratelimit import ClusterLimiter
 
     released: list[float] = []
-    acquire = TokenBucket.acquire
+    acquire = ClusterLimiter.acquire
 
-    async def noted(bucket: TokenBucket, cost: float = 1.0) -> None:
-        await acquire(bucket, cost)
+    async def noted(
+        limiter: ClusterLimiter, channel: ChannelName, sender: str, cost: float
+    ) -> datetime | None:
+        quota = await acquire(limiter, channel, sender, cost)
         released.append(time.time())  # the fake stamps arrivals with time.time() too
+        return quota
 
-    with patch.object(TokenBucket, "acquire", noted):
+    with patch.object(ClusterLimiter, "acquire", noted):
         result = await _dispatch(a)
     return {**result, "first_release": min(released, default=0.0)}
 

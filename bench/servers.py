@@ -21,6 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
+from notifier.templates.segments import count_segments
 from tests.fakes.smtp_server import SmtpFake
 from tests.fakes.twilio_server import TwilioFake
 
@@ -31,19 +32,22 @@ class Arrivals:
     def __init__(self) -> None:
         self.count = 0
         self.first: dict[str, float] = {}
+        self.costs: dict[str, float] = {}  # each recipient's message's cost (SMS: segments)
         self._lock = threading.Lock()
 
-    def add(self, to: str) -> None:
+    def add(self, to: str, cost: float = 1.0) -> None:
         """Note one accepted message to ``to``, now."""
         with self._lock:
             self.count += 1
             self.first.setdefault(to, time.time())
+            self.costs.setdefault(to, cost)
 
     def reset(self) -> None:
         """Forget everything."""
         with self._lock:
             self.count = 0
             self.first.clear()
+            self.costs.clear()
 
     def routes(self) -> list[web.RouteDef]:
         """Return the control routes."""
@@ -54,12 +58,15 @@ class Arrivals:
         async def arrivals(_: web.Request) -> web.Response:
             return web.json_response({"arrivals": self.first})
 
+        async def costs(_: web.Request) -> web.Response:
+            return web.json_response({"costs": self.costs})
+
         async def reset(_: web.Request) -> web.Response:
             self.reset()
             return web.json_response({"reset": True})
 
         return [web.get("/__count", count), web.get("/__arrivals", arrivals),
-                web.post("/__bench_reset", reset)]  # fmt: skip
+                web.get("/__costs", costs), web.post("/__bench_reset", reset)]  # fmt: skip
 
 
 class CountingTwilio(TwilioFake):
@@ -79,7 +86,8 @@ class CountingTwilio(TwilioFake):
         form = await request.post()
         response = await self.create(request)
         if response.status == 201:
-            self.arrivals.add(str(form.get("To", "")))
+            segments = count_segments(str(form.get("Body", ""))).segments
+            self.arrivals.add(str(form.get("To", "")), float(segments))
         # A benchmark sends tens of thousands: keep counts, not every request's headers.
         self.requests.clear()
         self.messages.clear()

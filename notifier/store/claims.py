@@ -129,7 +129,15 @@ class ClaimQueries(StoreBase):
             result = await conn.execute(
                 update(notifications)
                 .where(notifications.c.id.in_(select(rows.c.id)))
-                .values(status=_SENDING, lease_owner=owner, lease_until=now + lease, updated_at=now)
+                # attempted_at cleared: claimed is not attempted (the sender stamps it when
+                # the send may go), so a shutdown or recovery puts the row back, never unknown.
+                .values(
+                    status=_SENDING,
+                    lease_owner=owner,
+                    lease_until=now + lease,
+                    attempted_at=None,
+                    updated_at=now,
+                )
                 .returning(*_CLAIMED)
             )
             claimed = [to_notification(r) for r in result.mappings()]

@@ -11,6 +11,7 @@ from notifier.store.due import DueQueries
 from notifier.store.listing import ListingQueries
 from notifier.store.outbox import ScanQueries
 from notifier.store.promises import PromiseQueries
+from notifier.store.rate_buckets import RateBucketQueries
 from notifier.store.receipts import ReceiptQueries
 from notifier.store.reports import ReportQueries
 from notifier.store.timeline import TimelineQueries
@@ -28,6 +29,7 @@ class Store(
     ListingQueries,
     ReceiptQueries,
     ClusterQueries,
+    RateBucketQueries,
 ):
     """The ledger and the outbox over one async engine (SQLite or PostgreSQL)."""
 

@@ -9,6 +9,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Column,
+    Double,
     ForeignKey,
     Index,
     Integer,
@@ -271,6 +272,22 @@ class LinkRevocationRow(SQLModel, table=True):
         )
     )
     revoked_at: datetime = _at()
+
+
+class RateBucketRow(SQLModel, table=True):
+    """A sender's rate for the whole cluster (see domain/pacing.py): one row per sender.
+
+    Instants are seconds since the epoch, as the database's clock counts them.
+    """
+
+    __tablename__ = "rate_buckets"
+
+    channel: str = Field(sa_column=Column(String(16), primary_key=True))
+    sender: str = Field(sa_column=Column(String(128), primary_key=True))
+    tat: float = Field(sa_column=Column(Double, nullable=False))  # next grant's earliest slot
+    blocked_until: float = Field(sa_column=Column(Double, nullable=False))  # a Retry-After
+    day: int = Field(sa_column=Column(Integer, nullable=False))  # UTC day, days since epoch
+    day_count: int = Field(sa_column=Column(Integer, nullable=False))  # messages that day
 
 
 metadata = SQLModel.metadata

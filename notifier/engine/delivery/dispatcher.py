@@ -239,9 +239,9 @@ class Dispatcher:
                 batch = await self._load(claimed, now)
                 self._decide(batch, now)
                 await self.render_stage.render(batch, now)
-                changes = batch.changes + [a.change for a in batch.attempts]
+                # The attempts themselves are written as the limiter grants them (sending.py).
                 batch.attempts = await write_batch(
-                    self.store, changes, batch.attempts, now, self.metrics
+                    self.store, batch.changes, batch.attempts, now, self.metrics
                 )
         except Exception as exc:  # no row of this batch may stay leased and ``sending``
             await release_batch(self.store, claimed, now, exc)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
 from jinja2 import Template
@@ -19,9 +20,11 @@ from notifier.domain.errors import one_line
 from notifier.domain.models import NotificationId
 from notifier.domain.outbox import WRITE_ERROR, Change, Event, Notification, back_in_outbox, failed
 from notifier.engine.delivery.ports import ChangeWriter
-from notifier.engine.delivery.sending import Attempt
 from notifier.observability import Metrics
 from notifier.templates.render import TemplateError
+
+if TYPE_CHECKING:  # the sender writes its attempts through write_batch
+    from notifier.engine.delivery.sending import Attempt
 
 log = structlog.get_logger("notifier.dispatch")
 

@@ -13,8 +13,9 @@ from typing import Protocol, Self
 
 from notifier.domain.consequences import CustomerEffect
 from notifier.domain.ingest import TimelineEntry
-from notifier.domain.models import Customer, Promise
+from notifier.domain.models import ChannelName, Customer, Promise
 from notifier.domain.outbox import Change, Notification, Scheduled
+from notifier.domain.pacing import Reservation
 from notifier.domain.reports import Pause
 
 
@@ -34,12 +35,46 @@ class PauseStore(Protocol):
     ) -> None: ...
 
 
-class OutcomeStore(ChangeWriter, Protocol):
+class RateStore(Protocol):
+    """The cluster's rate buckets: one reservation per grant, a provider's Retry-After."""
+
+    async def reserve_rate(
+        self,
+        channel: str,
+        sender: str,
+        cost: float,
+        per_second: float,
+        *,
+        count: int = 1,
+        per_day: int | None = None,
+        now: float | None = None,
+    ) -> Reservation: ...
+
+    async def throttle_rate(
+        self, channel: str, sender: str, retry_after: float, *, now: float | None = None
+    ) -> None: ...
+
+
+class OutcomeStore(ChangeWriter, RateStore, Protocol):
     """The sender: outcomes in batches, what they mean for customers, an alert to ops."""
 
     async def apply_effects(self, effects: Sequence[CustomerEffect], now: datetime) -> None: ...
 
     async def enqueue(self, scheduled: Sequence[Scheduled], now: datetime) -> int: ...
+
+
+class RateLimiter(Protocol):
+    """One rate per channel and sender, whoever sends: every replica asks the same limiter.
+
+    ``acquire`` returns when ``cost`` (SMS segments, else one message) is granted, with
+    None; when the channel's daily quota is spent it returns at once with the instant the
+    quota allows again, nothing granted. ``throttle`` holds every grant back (a 429's
+    Retry-After): the whole cluster waits, not just the replica that was told.
+    """
+
+    async def acquire(self, channel: ChannelName, sender: str, cost: float) -> datetime | None: ...
+
+    async def throttle(self, channel: ChannelName, sender: str, retry_after: timedelta) -> None: ...
 
 
 class TimelineReader(Protocol):

@@ -14,7 +14,7 @@ import structlog
 from notifier.channels.base import OutboundMessage, SendError
 from notifier.channels.registry import Channels
 from notifier.clock import Clock
-from notifier.config import DispatchSettings, RateSettings
+from notifier.config import DispatchSettings
 from notifier.domain.consequences import (
     AfterSend,
     ChannelDown,
@@ -31,9 +31,10 @@ from notifier.domain.ops_notices import channel_down_notice
 from notifier.domain.outbox import SEND_ERROR, Change, Event, Notification, Scheduled
 from notifier.domain.outcomes import Outcome, accepted, unexpected
 from notifier.domain.routing import Send
+from notifier.engine.delivery.attempt_writes import AttemptWrites
 from notifier.engine.delivery.pauses import Pauses
-from notifier.engine.delivery.ports import OutcomeStore
-from notifier.engine.delivery.ratelimit import Rate, TokenBucket
+from notifier.engine.delivery.ports import OutcomeStore, RateLimiter
+from notifier.engine.delivery.ratelimit import DEFAULT_SENDER, ClusterLimiter, WindowGate, rates
 from notifier.engine.monitor import Health
 from notifier.observability import Metrics
 from notifier.templates.segments import SegmentInfo
@@ -42,6 +43,12 @@ log = structlog.get_logger("notifier.send")
 FLUSH_EVERY = 0.02  # seconds: outcomes are written in batches this often
 # The longest a provider's Retry-After holds a sender back (its rows wait the whole of it).
 MAX_PAUSE = timedelta(hours=1)
+QUOTA_RETRY = timedelta(minutes=1)  # a row deferred for a spent quota waits at least this
+STORE_RETRY = timedelta(seconds=5)  # a row put back because the store failed, this long
+# When the rate binds, a send leaves HOLD after its slot rather than when its attempt is
+# written: the write's time varies, the slots' spacing does not (sends waited less than
+# HOLD_AFTER for their slot: the rate does not bind, no hold).
+HOLD, HOLD_AFTER = 0.05, 0.002
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,23 +56,9 @@ class Attempt:
     notification: Notification
     route: Send
     members: tuple[Notification, ...]
-    change: Change  # the attempt, committed before the send
+    change: Change  # the attempt, committed once the limiter grants the send
     outbound: OutboundMessage | None = None
     sms: SegmentInfo | None = None
-
-
-def rates(s: RateSettings) -> dict[ChannelName, Rate]:
-    """Return each channel's sender rate from the settings.
-
-    No burst: a bucket that saved up a second's worth of tokens would let twice the rate
-    through in the next second, and providers count per second.
-    """
-    return {
-        "sms": Rate(s.rate_sms),
-        "whatsapp": Rate(s.rate_whatsapp),
-        "email": Rate(s.rate_email),
-        "x": Rate(s.rate_x, per_day=s.x_daily_quota),
-    }
 
 
 class Sender:
@@ -79,6 +72,7 @@ class Sender:
         rng: random.Random,
         metrics: Metrics,
         health: Health,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.store = store
         self.channels = channels
@@ -88,7 +82,11 @@ class Sender:
         self.rng = rng
         self.metrics = metrics
         self.health = health
-        self.limiters = {name: TokenBucket(rate) for name, rate in rates(dispatch.rates).items()}
+        self.limiter: RateLimiter = limiter or ClusterLimiter(store, rates(dispatch.rates))
+        self.attempts = AttemptWrites(store, clock, metrics)
+        self.gates = {name: WindowGate(r.per_second) for name, r in rates(dispatch.rates).items()}
+        # Sends waiting for the limiter, by primary id: claimed, not attempted yet.
+        self._waiting: dict[int, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._ids: dict[asyncio.Task[None], list[int]] = {}
         self._results: list[Change] = []
@@ -149,10 +147,17 @@ class Sender:
             await self._freed.wait()
 
     async def drain(self, grace: timedelta) -> None:
-        """Let sends in flight finish within ``grace``; any still running stay leased.
+        """Put back the sends not attempted yet; let those in flight finish within ``grace``.
 
-        Their rows remain ``sending``: recovery asks the provider before sending again.
+        A send still waiting for the limiter goes back to the outbox at once (not attempted,
+        nothing counted). One still running after ``grace`` stays leased and ``sending``:
+        recovery asks the provider before sending again.
         """
+        waiting = list(self._waiting.values())
+        for task in waiting:
+            task.cancel()
+        if waiting:
+            await asyncio.wait(waiting)
         if self._tasks:
             _, pending = await asyncio.wait(set(self._tasks), timeout=grace.total_seconds())
             for task in pending:
@@ -208,7 +213,13 @@ class Sender:
     async def _send(self, a: Attempt) -> None:
         try:
             after = await self._attempt(a)
+            if after is None:  # its attempt could not be written: failed alone, not sent
+                self._settled([Change(a.notification.id)])
+                return
         except asyncio.CancelledError:
+            if self._waiting.pop(a.notification.id, None) is not None:  # never attempted
+                self._results.extend(self._released(a, "stopped before the send was granted"))
+                self._has_results.set()
             raise
         except Exception as exc:  # an adapter bug: this row fails alone, loudly
             # Not retried: the provider may have taken the message before the error, and
@@ -221,21 +232,49 @@ class Sender:
         self._results.extend(after.changes)
         self._has_results.set()
 
-    async def _attempt(self, a: Attempt) -> AfterSend:
-        """Send ``a`` unless its channel cannot take it now; return what follows."""
+    def _released(self, a: Attempt, reason: str, later: timedelta = timedelta(0)) -> list[Change]:
+        """Put ``a`` back in the outbox unattempted: due again at once, or ``later``."""
+        now = self.clock.now()
+        return put_back(a.notification, a.members, now + later, Event("released", reason), now)
+
+    async def _attempt(self, a: Attempt) -> AfterSend | None:
+        """Send ``a`` unless its channel cannot take it now; return what follows.
+
+        The attempt is written only once the limiter grants the send (attempt_writes.py);
+        None: that write failed for this row alone, which is ``failed`` already.
+        """
         n, channel_name, members = a.notification, a.route.channel, a.members
         channel = self.channels.get(channel_name)
         now = self.clock.now()
         if channel is None or a.outbound is None:
             event = Event("retry", f"channel {channel_name} unavailable", channel_name)
             return AfterSend(tuple(put_back(n, members, now, event, now)))
-        limiter = self.limiters[channel_name]
-        wait = limiter.seconds_until_quota()
-        if wait > 0:
-            until = now + timedelta(seconds=wait)
+        self._waiting[n.id] = asyncio.current_task()  # type: ignore[assignment]
+        try:
+            cost = float(a.sms.segments) if a.sms else 1.0
+            loop = asyncio.get_running_loop()
+            asked = loop.time()
+            quota = await self.limiter.acquire(channel_name, DEFAULT_SENDER, cost)
+            granted = loop.time()
+        except Exception as exc:  # the rate store failed: not attempted, back for later
+            log.warning("dispatch.limiter_failed", channel=channel_name, error=one_line(exc))
+            self._waiting.pop(n.id, None)
+            reason = f"rate limiter: {one_line(exc)}"
+            return AfterSend(tuple(self._released(a, reason, STORE_RETRY)))
+        self._waiting.pop(n.id, None)
+        if quota is not None:  # the quota's day is UTC's; a test clock may be ahead of it
+            until = max(quota, now + QUOTA_RETRY)
             event = Event("deferred", f"{channel_name} daily quota reached", channel_name)
             return AfterSend(tuple(put_back(n, members, until, event, now)))
-        await limiter.acquire(float(a.sms.segments) if a.sms else 1.0)
+        try:
+            if not await self.attempts.write(a):
+                return None
+        except Exception as exc:  # the store is down: not attempted, back for later
+            reason = f"attempt not written: {one_line(exc)}"
+            return AfterSend(tuple(self._released(a, reason, STORE_RETRY)))
+        if granted - asked > HOLD_AFTER:  # the rate binds: keep the slots' spacing
+            await asyncio.sleep(max(0.0, granted + HOLD - loop.time()))
+        await self.gates[channel_name].passing(cost)
         try:
             receipt = await channel.send(a.outbound)
         except SendError as exc:
@@ -267,7 +306,10 @@ class Sender:
         )
         for e in effects:
             if isinstance(e, Throttled):
-                self.limiters[e.channel].throttle(min(e.retry_after, MAX_PAUSE).total_seconds())
+                # Every replica waits it out: the bucket is the cluster's.
+                await self.limiter.throttle(
+                    e.channel, DEFAULT_SENDER, min(e.retry_after, MAX_PAUSE)
+                )
                 log.info("channel.throttled", channel=e.channel,
                          retry_after=e.retry_after.total_seconds())  # fmt: skip
             elif isinstance(e, ChannelDown):

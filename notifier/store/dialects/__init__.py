@@ -77,6 +77,18 @@ class Dialect(Protocol):
         """``column IN values``, as this database plans best."""
         ...
 
+    def epoch_now(self) -> ColumnElement[float]:
+        """The database's clock in seconds since the epoch, one value per statement."""
+        ...
+
+    def epoch_day(self, at: ColumnElement[float]) -> ColumnElement[int]:
+        """The UTC day (days since the epoch) of ``at``, seconds since the epoch."""
+        ...
+
+    def greatest(self, *values: ColumnElement[float]) -> ColumnElement[float]:
+        """The largest of ``values`` (PostgreSQL's ``greatest``, SQLite's scalar ``max``)."""
+        ...
+
     async def insert_events(
         self, conn: AsyncConnection, events: Sequence[dict[str, Any]], now: datetime
     ) -> None:

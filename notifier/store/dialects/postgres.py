@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Select, Table, any_, bindparam
+from sqlalchemy import Double, Integer, Select, Table, any_, bindparam, cast, func
 from sqlalchemy.dialects.postgresql import ARRAY, Insert, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql.elements import ColumnElement
@@ -59,6 +59,16 @@ class Postgres:
 
     def locked(self, query: Select[Any]) -> Select[Any]:
         return query.with_for_update()
+
+    def epoch_now(self) -> ColumnElement[float]:
+        # statement_timestamp(): one instant for the whole statement, unlike clock_timestamp().
+        return cast(func.extract("epoch", func.statement_timestamp()), Double)
+
+    def epoch_day(self, at: ColumnElement[float]) -> ColumnElement[int]:
+        return cast(func.floor(at / 86400.0), Integer)
+
+    def greatest(self, *values: ColumnElement[float]) -> ColumnElement[float]:
+        return func.greatest(*values)
 
     def skip_locked(self, query: Select[Any]) -> Select[Any]:
         return query.with_for_update(skip_locked=True)

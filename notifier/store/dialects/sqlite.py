@@ -14,7 +14,19 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Select, Table, bindparam, event, make_url, update
+from sqlalchemy import (
+    Double,
+    Integer,
+    Select,
+    Table,
+    bindparam,
+    cast,
+    event,
+    func,
+    literal_column,
+    make_url,
+    update,
+)
 from sqlalchemy.dialects.sqlite import Insert, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql.elements import ColumnElement
@@ -68,6 +80,16 @@ class Sqlite:
 
     def locked(self, query: Select[Any]) -> Select[Any]:
         return query
+
+    def epoch_now(self) -> ColumnElement[float]:
+        # 'now' is the same instant throughout one statement, to the millisecond.
+        return literal_column("((julianday('now') - 2440587.5) * 86400.0)", Double)
+
+    def epoch_day(self, at: ColumnElement[float]) -> ColumnElement[int]:
+        return cast(at / 86400.0, Integer)  # truncates: instants after 1970 only
+
+    def greatest(self, *values: ColumnElement[float]) -> ColumnElement[float]:
+        return func.max(*values)  # with several arguments, SQLite's scalar max
 
     def skip_locked(self, query: Select[Any]) -> Select[Any]:
         return query

@@ -1,0 +1,73 @@
+"""Attempted means attempted: X DMs waiting for a slow rate at SIGTERM go back, never ``unknown``.
+
+X offers no lookup, so a DM whose attempt was recorded but whose fate is unclear ends
+``unknown``. A DM still waiting for the rate limiter was never attempted: at SIGTERM it
+goes back to the outbox with nothing counted, and the next run sends it, once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import DaemonFactory, Fakes, rows, settled_rows
+from tests.e2e.daemon import daytime_zone, notifier, wait_for
+
+pytestmark = pytest.mark.e2e
+
+DMS = 60
+
+
+def _ledger(home: Path, now: datetime) -> list[Path]:
+    zone = daytime_zone(now)
+    files: dict[str, list[dict[str, Any]]] = {"customers": [], "interactions": [], "promises": []}
+    for i in range(DMS):
+        cid = f"x-{i:03d}"
+        files["customers"].append({"id": cid, "name": f"Cliente {i}", "locale": "es",
+                                   "timezone": zone, "x_user_id": str(800000 + i)})  # fmt: skip
+        files["interactions"].append({"customer_id": cid, "channel": "x", "direction": "inbound",
+                                      "at": (now - timedelta(hours=1)).isoformat()})  # fmt: skip
+        files["promises"].append({"customer_id": cid, "kind": "delivery", "external_ref": f"o-{i}",
+                                  "due_at": (now - timedelta(hours=2)).isoformat(),
+                                  "attributes": {"order_id": f"o-{i}"}})  # fmt: skip
+    paths = []
+    for name, records in files.items():
+        path = home / f"{name}.jsonl"
+        path.write_text("".join(json.dumps(r) + "\n" for r in records))
+        paths.append(path)
+    return paths
+
+
+async def test_dms_waiting_for_the_rate_at_sigterm_are_sent_once_after_restart(
+    e2e_db: str, make_daemon: DaemonFactory, fakes: Fakes
+) -> None:
+    daemon = make_daemon(
+        e2e_db, NOTIFIER_RATE_X="4", NOTIFIER_X_DAILY_QUOTA="100000",
+        NOTIFIER_SHUTDOWN_GRACE="5s", NOTIFIER_LOG_LEVEL="WARNING",
+    )  # fmt: skip
+    for path in _ledger(daemon.home, datetime.now(UTC)):
+        done = notifier("import", str(path), env=daemon.env, cwd=daemon.home)
+        assert done.returncode == 0, done.stderr
+    await daemon.started()
+    await wait_for(lambda: len(fakes.x.sent) >= 3, "the first DMs out")
+    assert await daemon.stop() == 0
+    before = await rows(e2e_db)
+    waiting = [r for r in before if r["status"] == "pending"]
+    assert len(waiting) >= DMS // 2, "SIGTERM came too late: few DMs were still waiting"
+    assert not [r for r in before if r["status"] in ("sending", "unknown")]
+    assert all(r["attempts"] == 0 and r["lease_owner"] is None for r in waiting)
+    sent_before = len(fakes.x.sent)
+
+    await daemon.started()
+    found = await settled_rows(e2e_db, DMS)
+    assert await daemon.stop() == 0
+    assert Counter(r["status"] for r in found) == {"sent": DMS}
+    dms = Counter(d["participant_id"] for d in fakes.x.sent)
+    assert sorted(dms) == sorted(str(800000 + i) for i in range(DMS))
+    assert set(dms.values()) == {1}, "a DM went twice"
+    assert len(fakes.x.sent) - sent_before == DMS - sent_before

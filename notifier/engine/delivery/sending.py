@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -15,23 +14,13 @@ from notifier.channels.base import OutboundMessage, SendError
 from notifier.channels.registry import Channels
 from notifier.clock import Clock
 from notifier.config import DispatchSettings
-from notifier.domain.consequences import (
-    AfterSend,
-    ChannelDown,
-    Effect,
-    MarkUndeliverable,
-    RecordOptOut,
-    Throttled,
-    after_send,
-    put_back,
-)
+from notifier.domain.consequences import AfterSend, after_send, put_back
 from notifier.domain.errors import one_line
-from notifier.domain.models import ChannelName
-from notifier.domain.ops_notices import channel_down_notice
-from notifier.domain.outbox import SEND_ERROR, Change, Event, Notification, Scheduled
+from notifier.domain.outbox import SEND_ERROR, Change, Event, Notification
 from notifier.domain.outcomes import Outcome, accepted, unexpected
 from notifier.domain.routing import Send
 from notifier.engine.delivery.attempt_writes import AttemptWrites
+from notifier.engine.delivery.effects import Effects
 from notifier.engine.delivery.pauses import Pauses
 from notifier.engine.delivery.ports import OutcomeStore, RateLimiter
 from notifier.engine.delivery.ratelimit import DEFAULT_SENDER, ClusterLimiter, WindowGate, rates
@@ -41,8 +30,6 @@ from notifier.templates.segments import SegmentInfo
 
 log = structlog.get_logger("notifier.send")
 FLUSH_EVERY = 0.02  # seconds: outcomes are written in batches this often
-# The longest a provider's Retry-After holds a sender back (its rows wait the whole of it).
-MAX_PAUSE = timedelta(hours=1)
 QUOTA_RETRY = timedelta(minutes=1)  # a row deferred for a spent quota waits at least this
 STORE_RETRY = timedelta(seconds=5)  # a row put back because the store failed, this long
 # When the rate binds, a send leaves HOLD after its slot rather than when its attempt is
@@ -84,6 +71,7 @@ class Sender:
         self.health = health
         self.limiter: RateLimiter = limiter or ClusterLimiter(store, rates(dispatch.rates))
         self.attempts = AttemptWrites(store, clock, metrics)
+        self.effects = Effects(store, clock, dispatch, pauses, self.limiter)
         self.gates = {name: WindowGate(r.per_second) for name, r in rates(dispatch.rates).items()}
         # Sends waiting for the limiter, by primary id: claimed, not attempted yet.
         self._waiting: dict[int, asyncio.Task[None]] = {}
@@ -227,7 +215,7 @@ class Sender:
             log.exception("dispatch.unexpected", notification_id=a.notification.id)
             self.metrics.dispatch_errors.labels(SEND_ERROR).inc()
             after = self._decide(a, unexpected(exc))
-        await self._apply(a, after.effects)
+        await self.effects.apply(a.notification.id, after.effects)
         self._count(a, after.changes[0])
         self._results.extend(after.changes)
         self._has_results.set()
@@ -286,56 +274,6 @@ class Sender:
             a.notification, a.route, a.members, outcome, self.clock.now(),
             max_attempts=self.dispatch.max_attempts, rng=self.rng,
         )  # fmt: skip
-
-    async def _apply(self, a: Attempt, effects: Sequence[Effect]) -> None:
-        """Apply what the outcome means beyond the rows: addresses, consent, a channel down.
-
-        A failure here is logged and the rows' outcome still written: the provider's
-        answer stands, and the next answer like it applies the effect again.
-        """
-        try:
-            await self._apply_all(a, effects)
-        except Exception:
-            log.exception("dispatch.effects_failed", notification_id=a.notification.id,
-                          effects=[type(e).__name__ for e in effects])  # fmt: skip
-
-    async def _apply_all(self, a: Attempt, effects: Sequence[Effect]) -> None:
-        await self.store.apply_effects(
-            [e for e in effects if isinstance(e, MarkUndeliverable | RecordOptOut)],
-            self.clock.now(),
-        )
-        for e in effects:
-            if isinstance(e, Throttled):
-                # Every replica waits it out: the bucket is the cluster's.
-                await self.limiter.throttle(
-                    e.channel, DEFAULT_SENDER, min(e.retry_after, MAX_PAUSE)
-                )
-                log.info("channel.throttled", channel=e.channel,
-                         retry_after=e.retry_after.total_seconds())  # fmt: skip
-            elif isinstance(e, ChannelDown):
-                first = e.channel not in self.pauses.down
-                await self.pauses.mark_down(e.channel, e.reason)
-                log.error("channel.down", channel=e.channel, reason=e.reason)
-                if first:
-                    await self._alert_ops(e.channel, e.reason)
-            elif isinstance(e, RecordOptOut):
-                log.info("customer.opted_out", notification_id=a.notification.id,
-                         customer_id=e.customer_id, channel=e.channel)  # fmt: skip
-
-    async def _alert_ops(self, down: ChannelName, reason: str) -> None:
-        """Put an alert to ops in the outbox: ``down`` is paused for everyone (logged either way).
-
-        Not when email itself is down: the alert would wait for the channel it is about.
-        """
-        if down == "email":
-            log.warning("channel.down_alert_skipped", channel=down, reason="email is down")
-            return
-        now = self.clock.now()
-        notice = channel_down_notice(down, reason, now, now + self.dispatch.channel_probe)
-        try:
-            await self.store.enqueue([Scheduled(notice, now)], now)
-        except Exception as exc:  # the store is failing: the pause itself is already kept
-            log.error("channel.down_alert_failed", channel=down, error=one_line(exc))
 
     def _count(self, a: Attempt, change: Change) -> None:
         outcome = change.event.type if change.event else "unknown"

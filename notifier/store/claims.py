@@ -232,18 +232,20 @@ class ClaimQueries(StoreBase):
         twin.lease_owner = owner
         return twin
 
-    async def apply_changes(self, changes: Sequence[Change], now: datetime) -> None:
+    async def apply_changes(self, changes: Sequence[Change], now: datetime) -> set[int]:
         """Write the dispatcher's decisions and outcomes, with their history, in one transaction.
 
         Fenced (``leased_to``): only rows still leased to the owner are written; a row
         another replica adopted, or one released meanwhile, is left as it is, and logged.
+        Return the ids of the rows written: a caller must not send a row left out.
         """
         if not changes:
-            return
+            return set()
         async with self.transaction() as conn:
             if self.lease_owner is not None:
                 changes = await fenced(conn, changes, self.lease_owner)
             await apply_changes(conn, changes, now)
+        return {c.id for c in changes}
 
 
 async def apply_changes(conn: AsyncConnection, changes: Sequence[Change], now: datetime) -> None:

@@ -15,6 +15,7 @@ import logging
 import socket
 import ssl
 import threading
+import time
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -39,6 +40,7 @@ class Received:
     rcpt_tos: list[str]
     raw: bytes
     encrypted: bool = False  # the message came over a TLS connection
+    arrived: float = field(default_factory=time.monotonic)  # when its DATA ended
 
     def parsed(self) -> EmailMessage:
         """Return the message parsed with the modern email policy."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import itertools
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from email.utils import format_datetime, parsedate_to_datetime
@@ -61,6 +62,8 @@ class TwilioFake(FakeHttpServer):
     # True: accepted messages stay ``queued`` (date_sent null), as when Twilio's queue is
     # long; the list still returns them, as Twilio's does, unless filtered by DateSent.
     hold_queued: bool = False
+    # When each accepted message's request arrived (time.monotonic(), in step with messages).
+    arrived: list[float] = field(default_factory=list)
     _sids: Any = field(default_factory=lambda: itertools.count(1))
 
     def routes(self) -> list[web.RouteDef]:
@@ -77,6 +80,7 @@ class TwilioFake(FakeHttpServer):
     def reset(self) -> None:
         super().reset()
         self.messages.clear()
+        self.arrived.clear()
         self.hold_queued = False
 
     def _refusal(self, request: web.Request) -> web.Response | None:
@@ -99,6 +103,7 @@ class TwilioFake(FakeHttpServer):
 
     async def create(self, request: web.Request) -> web.StreamResponse:
         """POST .../Messages.json: the form becomes a queued message resource."""
+        arrived = time.monotonic()
         if (answered := await self._gate(request)) is not None:
             return answered
         if self.throttle_now():
@@ -117,6 +122,7 @@ class TwilioFake(FakeHttpServer):
             return _error(status, code, text, retry)
         message = self._message(form, to)
         self.messages.append(message)
+        self.arrived.append(arrived)
         answer = web.json_response(message, status=201)
         # What Twilio returned was queued; what it stores moves on at once here, unless held.
         if not self.hold_queued:

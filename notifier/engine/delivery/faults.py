@@ -89,11 +89,14 @@ async def write_batch(
 ) -> list[Attempt]:
     """Write a claimed batch's changes; return the attempts whose rows were written.
 
-    One write for the batch; when it fails, one per message (``write_isolated``).
+    One write for the batch; when it fails, one per message (``write_isolated``). A row
+    whose lease this process lost meanwhile (another replica adopted it) is not written
+    and its attempt not returned: its send must not start, the row is the new holder's.
     """
     try:
-        await store.apply_changes(changes, now)
-        return list(attempts)
+        written = set(await store.apply_changes(changes, now))
+        lost = {c.id for c in changes} - written
+        return [a for a in attempts if a.notification.id not in lost]
     except Exception:
         log.warning("dispatch.batch_write_failed", count=len(changes))
     refused = await write_isolated(store, changes, attempts, now)

@@ -22,7 +22,9 @@ from notifier.domain.reports import Pause
 class ChangeWriter(Protocol):
     """Writes decisions and outcomes (the fault path: a batch, one row, a release)."""
 
-    async def apply_changes(self, changes: Sequence[Change], now: datetime) -> None: ...
+    async def apply_changes(self, changes: Sequence[Change], now: datetime) -> Collection[int]:
+        """Write ``changes``; return the ids written (a fenced store's lost rows are not)."""
+        ...
 
 
 class PauseStore(Protocol):

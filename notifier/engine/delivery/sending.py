@@ -229,7 +229,8 @@ class Sender:
         """Send ``a`` unless its channel cannot take it now; return what follows.
 
         The attempt is written only once the limiter grants the send (attempt_writes.py);
-        None: that write failed for this row alone, which is ``failed`` already.
+        None: that write failed for this row alone, which is ``failed`` already, or the
+        row's lease was lost to another replica (nothing sent, the row is theirs).
         """
         n, channel_name, members = a.notification, a.route.channel, a.members
         channel = self.channels.get(channel_name)

@@ -34,6 +34,7 @@ from notifier.templates import Company, Renderer
 
 log = structlog.get_logger("notifier.daemon")
 HOUSEKEEPING_EVERY = timedelta(seconds=10)
+RENEW_FLOOR = timedelta(seconds=0.5)  # the most often leases are renewed, however short
 # A woken scan that found another replica scanning tries again this much later, in seconds.
 SKIPPED_RETRY = 1.0
 HEALTH_EVERY = timedelta(seconds=5)  # the database probe and the sending backlog's metrics
@@ -193,6 +194,11 @@ class Daemon:
             misfire_grace_time=None,
         )  # fmt: skip
         scheduler.add_job(
+            self._renew, "interval", seconds=renew_every(self.settings.lease).total_seconds(),
+            id="renew", max_instances=1, coalesce=True, next_run_time=now,
+            misfire_grace_time=None,
+        )  # fmt: skip
+        scheduler.add_job(
             self._housekeeping, "interval", seconds=HOUSEKEEPING_EVERY.total_seconds(),
             id="housekeeping", max_instances=1, coalesce=True, next_run_time=now,
             misfire_grace_time=None,
@@ -268,18 +274,33 @@ class Daemon:
         self.metrics.oldest_sending.set(max(0.0, oldest))
         self.metrics.past_lease.set(backlog.past_lease)
 
-    async def _housekeeping(self) -> None:
-        """Renew this process's leases; once a tick across the cluster, recover and count.
+    async def _renew(self) -> None:
+        """Renew the leases of the rows this process holds, well before they run out.
 
-        Recovery (expired leases of dead processes) and the queue's gauges are the
-        cluster's: the replica that takes the tick (``Store.claim_tick``) runs them.
+        Every third of NOTIFIER_LEASE (at most every 10 s): a live replica's rows are never
+        seen expired by another, however short the lease.
+        """
+        if self.stopping.is_set():
+            return
+        try:
+            held = sorted(self.dispatcher.held_ids)
+            await self.store.renew(
+                held, self.clock.now(), self.dispatcher.owner, self.settings.lease
+            )
+        except Exception:
+            log.exception("leases.renew_failed")
+
+    async def _housekeeping(self) -> None:
+        """Once a tick across the cluster: recover expired leases and set the queue's gauges.
+
+        Recovery (expired leases of dead processes, and this one's own that no send holds)
+        and the gauges are the cluster's: the replica that takes the tick
+        (``Store.claim_tick``) runs them. Leases are renewed by their own job (``_renew``).
         """
         if self.stopping.is_set():
             return
         now = self.clock.now()
         try:
-            held = self.dispatcher.held_ids
-            await self.store.renew(sorted(held), now, self.dispatcher.owner, self.settings.lease)
             tick = tick_start(datetime.now(UTC), HOUSEKEEPING_EVERY)  # wall clock: as scheduled
             owner = self.dispatcher.owner
             if not await self.store.claim_tick("housekeeping", tick, HOUSEKEEPING_EVERY, owner):
@@ -299,6 +320,11 @@ class Daemon:
             )
         except Exception:
             log.exception("housekeeping.error")
+
+
+def renew_every(lease: timedelta) -> timedelta:
+    """How often the leases are renewed: a third of the lease, at most every 10 s."""
+    return max(RENEW_FLOOR, min(HOUSEKEEPING_EVERY, lease / 3))
 
 
 def tick_start(now: datetime, every: timedelta) -> datetime:

@@ -99,10 +99,10 @@ async def write_batch(
         return [a for a in attempts if a.notification.id not in lost]
     except Exception:
         log.warning("dispatch.batch_write_failed", count=len(changes))
-    refused = await write_isolated(store, changes, attempts, now)
+    refused, lost = await write_isolated(store, changes, attempts, now)
     for _ in refused:
         metrics.dispatch_errors.labels(WRITE_ERROR).inc()
-    return [a for a in attempts if a.notification.id not in refused]
+    return [a for a in attempts if a.notification.id not in refused | lost]
 
 
 async def release_batch(
@@ -121,13 +121,14 @@ async def release_batch(
 
 async def write_isolated(
     store: ChangeWriter, changes: Sequence[Change], attempts: Sequence[Attempt], now: datetime
-) -> set[NotificationId]:
+) -> tuple[set[NotificationId], set[NotificationId]]:
     """Write ``changes`` message by message, after the batch's one write failed.
 
     A message whose changes cannot be written (a NUL or an over-long address refused by
-    PostgreSQL) is written ``failed`` with ``write_error`` instead, its members unfolded;
-    return those messages' ids: their sends must not start. When even that write fails
-    the store itself is down: the exception goes up.
+    PostgreSQL) is written ``failed`` with ``write_error`` instead, its members unfolded.
+    Return those messages' ids, and those of the messages whose lease this process lost
+    meanwhile (the fenced write skipped them): neither's send may start. When even the
+    fallback write fails the store itself is down: the exception goes up.
     """
     owner: dict[NotificationId, NotificationId] = {}
     for a in attempts:
@@ -138,9 +139,12 @@ async def write_isolated(
         units.setdefault(owner.get(c.id, c.id), []).append(c)
     by_primary = {a.notification.id: a for a in attempts}
     refused: set[NotificationId] = set()
+    lost: set[NotificationId] = set()
     for primary, unit in units.items():
         try:
-            await store.apply_changes(unit, now)
+            written = await store.apply_changes(unit, now)
+            if primary not in written and any(c.id == primary for c in unit):
+                lost.add(primary)
         except Exception as exc:
             attempt = by_primary.get(primary)
             channel = attempt.route.channel if attempt is not None else None
@@ -151,4 +155,4 @@ async def write_isolated(
                 fallback += unfold(attempt.notification, attempt.members, now)
             await store.apply_changes(fallback, now)
             refused.add(primary)
-    return refused
+    return refused, lost

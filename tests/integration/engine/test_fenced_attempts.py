@@ -7,11 +7,13 @@ sent a row another replica had adopted, which then went out twice.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Collection, Sequence
+from datetime import datetime, timedelta
 
 from notifier.domain.outbox import Change
 from notifier.domain.routing import Send, Via
 from notifier.engine.delivery.faults import write_batch
+from notifier.engine.delivery.ports import ChangeWriter
 from notifier.engine.delivery.sending import Attempt
 from notifier.observability import Metrics
 from tests.integration.rig import Rig
@@ -46,3 +48,27 @@ async def test_an_attempt_whose_lease_was_lost_is_not_returned_for_sending(rig: 
     assert lost == []  # "a" must not send: the row is "b"'s
     held = await write_batch(rig.store.leased_to("b"), [attempt.change], [attempt], now, Metrics())
     assert held == [attempt]
+
+
+class _FirstWriteFails:
+    """The fenced store, but its first write fails: the batch falls back to one per message."""
+
+    def __init__(self, store: ChangeWriter) -> None:
+        self.store, self.failed = store, False
+
+    async def apply_changes(self, changes: Sequence[Change], now: datetime) -> Collection[int]:
+        if not self.failed:
+            self.failed = True
+            raise OSError("connection reset by peer")
+        return await self.store.apply_changes(changes, now)
+
+
+async def test_a_lost_attempt_is_not_sent_when_the_batch_write_falls_back_row_by_row(
+    rig: Rig,
+) -> None:
+    attempt = await _claimed_then_adopted(rig)
+    now = rig.clock.now()
+    lost = _FirstWriteFails(rig.store.leased_to("a"))
+    assert await write_batch(lost, [attempt.change], [attempt], now, Metrics()) == []
+    held = _FirstWriteFails(rig.store.leased_to("b"))
+    assert await write_batch(held, [attempt.change], [attempt], now, Metrics()) == [attempt]

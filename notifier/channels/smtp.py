@@ -100,6 +100,10 @@ _THROTTLING = re.compile(
     r"|\bsending rate|\bslow down",
     re.IGNORECASE,
 )
+# A rate answer about one mailbox ("the recipient is receiving mail too fast"): that row
+# waits like any transient failure; pausing email for everyone would stop every other
+# customer's mail for one busy inbox.
+_ONE_MAILBOX = re.compile(r"\b(recipient|mailbox|user)\b", re.IGNORECASE)
 _WAIT = re.compile(r"\b(\d{1,5})\s*(s|secs?|seconds?|m|mins?|minutes?)\b", re.IGNORECASE)
 
 
@@ -117,6 +121,8 @@ def _temporary(code: int, text: str) -> SendError:
 
 def _at_rcpt(code: int, text: str) -> SendError:
     if 400 <= code < 500:
+        if _ONE_MAILBOX.search(text):
+            return TransientError(Reason.TEMPORARY_FAILURE, text, str(code))
         return _temporary(code, text)
     # 5xx at RCPT: the server says this mailbox does not exist or takes no mail.
     return PermanentError(Reason.RECIPIENT_REFUSED, text, str(code), address_failed=True)

@@ -101,6 +101,9 @@ SMTP = [
     pytest.param(aiosmtplib.SMTPRecipientsRefused(
                      [refused(451, "4.7.1 Rate limit exceeded, try again later", "a@b")]),
                  ThrottledError, Reason.RATE_LIMITED, id="rcpt-451-rate-limit"),
+    pytest.param(aiosmtplib.SMTPRecipientsRefused(
+                     [refused(452, "4.2.1 The recipient is over its rate limit", "a@b")]),
+                 TransientError, Reason.TEMPORARY_FAILURE, id="rcpt-452-one-mailbox-rate"),
     pytest.param(aiosmtplib.SMTPResponseException(421, "4.7.0 Too many messages, slow down"),
                  ThrottledError, Reason.RATE_LIMITED, id="421-too-many-messages"),
     pytest.param(aiosmtplib.SMTPDataError(450, "4.7.1 Throttled: sending rate exceeded"),

@@ -140,13 +140,16 @@ def report_outcome(provider_id: str, status: str, error_code: str | None) -> Out
     )  # fmt: skip
 
 
+RETRY_AFTER_MAX_SECONDS = 7 * 86400
+
+
 def parse_retry_after(value: str | None, now: datetime | None = None) -> timedelta | None:
     """Return the wait a Retry-After header asks for (seconds or an HTTP date), or None."""
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return timedelta(seconds=int(value))
+    if value.isdigit():  # a week at most: past it a timedelta overflows, and nobody waits
+        return timedelta(seconds=min(int(value), RETRY_AFTER_MAX_SECONDS))
     try:
         at = parsedate_to_datetime(value)
     except (TypeError, ValueError):

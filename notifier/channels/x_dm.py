@@ -84,7 +84,10 @@ def classify(status: int, problem: Mapping[str, Any], text: str, now: datetime) 
         reset = problem.get("_reset")
         retry = None
         if isinstance(reset, int):
-            retry = max(datetime.fromtimestamp(reset, UTC) - now, timedelta(0))
+            try:
+                retry = max(datetime.fromtimestamp(reset, UTC) - now, timedelta(0))
+            except (OverflowError, OSError, ValueError):  # a reset no clock can hold
+                retry = None
         return ThrottledError(Reason.RATE_LIMITED, text, "429", retry)
     if status >= 500:
         return TransientError(Reason.PROVIDER_ERROR, text, str(status))

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from notifier.domain.dispatch import THROTTLE_FLOOR, backoff, throttle_wait
+from notifier.domain.dispatch import THROTTLE_FLOOR, backoff, throttle_wait, throttled_for
 from notifier.domain.durations import format_duration
 from notifier.domain.models import (
     ChannelName,
@@ -212,7 +212,8 @@ def _throttled(
     }  # fmt: skip
     back = Change(n.id, Event("throttled", text, route.channel, detail), NotificationStatus.PENDING,
                   not_before=at, attempts=n.attempts, release=True)  # fmt: skip
-    pause = Throttled(route.channel, max(asked or THROTTLE_FLOOR, THROTTLE_FLOOR))
+    # No wait named: the row waits the default, the sender only the floor.
+    pause = Throttled(route.channel, throttled_for(asked or THROTTLE_FLOOR))
     return AfterSend((back, *unfold(n, members, now, at)), (pause,))
 
 

@@ -19,6 +19,9 @@ MAX_BACKOFF = timedelta(hours=1)
 THROTTLE_FLOOR = timedelta(seconds=1)
 THROTTLE_DEFAULT = timedelta(seconds=5)
 THROTTLE_JITTER = 0.2  # up to a fifth more
+# The longest a provider's wait is honoured: a Retry-After of days (or garbage) must not
+# park a row, or a whole channel, past it; the row simply asks again then.
+THROTTLE_MAX = timedelta(hours=1)
 DAY = timedelta(hours=24)
 
 
@@ -54,8 +57,14 @@ def throttle_wait(retry_after: timedelta | None, rng: random.Random) -> timedelt
 
     The same whatever the row's attempts: throttling is not the row's failure.
     """
-    base = max(THROTTLE_DEFAULT if retry_after is None else retry_after, THROTTLE_FLOOR)
+    base = throttled_for(retry_after)
     return base + base * rng.uniform(0.0, THROTTLE_JITTER)
+
+
+def throttled_for(retry_after: timedelta | None) -> timedelta:
+    """Return the provider's wait as honoured: the default when none, within floor and max."""
+    asked = THROTTLE_DEFAULT if retry_after is None else retry_after
+    return min(max(asked, THROTTLE_FLOOR), THROTTLE_MAX)
 
 
 def capped_until(sent: Sequence[datetime], cap: int, now: datetime) -> datetime | None:

@@ -52,6 +52,7 @@ def test_twilio(status: int, code: int | None, kind: type[SendError], reason: Re
         ("Wed, 25 Nov 2026 11:00:00 GMT", timedelta(0)),
         ("soon", None),
         (None, None),
+        ("9" * 40, timedelta(days=7)),  # past a timedelta's range: a week, not a crash
     ],
 )
 def test_retry_after(header: str | None, expected: timedelta | None) -> None:
@@ -68,6 +69,8 @@ X = [
     pytest.param(429, {"_reset": int(NOW.timestamp()) + 90}, ThrottledError, Reason.RATE_LIMITED,
                  id="rate-limited"),
     pytest.param(503, {}, TransientError, Reason.PROVIDER_ERROR, id="503"),
+    pytest.param(429, {"_reset": 10**20}, ThrottledError, Reason.RATE_LIMITED,
+                 id="rate-limited-reset-past-any-clock"),
 ]  # fmt: skip
 
 
@@ -77,7 +80,8 @@ def test_x(status: int, problem: dict[str, object], kind: type[SendError], reaso
     assert (type(error), error.reason) == (kind, reason)
     if status == 429:
         assert isinstance(error, TransientError)
-        assert error.retry_after == timedelta(seconds=90)
+        expected = timedelta(seconds=90) if problem["_reset"] == int(NOW.timestamp()) + 90 else None
+        assert error.retry_after == expected
 
 
 refused = aiosmtplib.SMTPRecipientRefused

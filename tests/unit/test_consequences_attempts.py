@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from notifier.domain.consequences import AfterSend, Throttled, after_report, after_send
-from notifier.domain.dispatch import THROTTLE_DEFAULT, THROTTLE_FLOOR, throttle_wait
+from notifier.domain.dispatch import THROTTLE_DEFAULT, THROTTLE_FLOOR, THROTTLE_MAX, throttle_wait
 from notifier.domain.models import (
     ChannelName,
     Customer,
@@ -132,6 +132,16 @@ def test_the_limiter_pause_is_never_under_the_floor() -> None:
     assert _after(_n(), throttled(None)).effects == (Throttled("sms", THROTTLE_FLOOR),)
     assert _after(_n(), throttled(timedelta(0))).effects == (Throttled("sms", THROTTLE_FLOOR),)
     assert _after(_n(), throttled(30 * SEC)).effects == (Throttled("sms", 30 * SEC),)
+
+
+def test_a_wait_of_days_or_more_is_honoured_for_an_hour_at_most() -> None:
+    # A row and its channel ask again after THROTTLE_MAX; a year's wait (or 31,000 years of
+    # garbage) neither parks them for good nor overflows the instant it is added to.
+    for asked in (timedelta(days=2), timedelta(days=365), timedelta(seconds=10**12)):
+        after = _after(_n(), throttled(asked))
+        assert after.effects == (Throttled("sms", THROTTLE_MAX),)
+        due = after.changes[0].not_before
+        assert due is not None and NOW + THROTTLE_MAX <= due <= NOW + THROTTLE_MAX * 1.2
 
 
 def test_throttle_wait_is_never_sooner_than_retry_after() -> None:

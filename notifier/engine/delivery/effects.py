@@ -8,7 +8,6 @@ next answer like it applies the effect again.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
 
 import structlog
 
@@ -30,8 +29,6 @@ from notifier.engine.delivery.ports import OutcomeStore, RateLimiter
 from notifier.engine.delivery.ratelimit import DEFAULT_SENDER
 
 log = structlog.get_logger("notifier.send")
-# The longest a provider's Retry-After holds a sender back (its rows wait the whole of it).
-MAX_PAUSE = timedelta(hours=1)
 
 
 class Effects:
@@ -67,9 +64,7 @@ class Effects:
         for e in effects:
             if isinstance(e, Throttled):
                 # Every replica waits it out: the bucket is the cluster's.
-                await self.limiter.throttle(
-                    e.channel, DEFAULT_SENDER, min(e.retry_after, MAX_PAUSE)
-                )
+                await self.limiter.throttle(e.channel, DEFAULT_SENDER, e.retry_after)
                 log.info("channel.throttled", channel=e.channel,
                          retry_after=e.retry_after.total_seconds())  # fmt: skip
             elif isinstance(e, ChannelDown):

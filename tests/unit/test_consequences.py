@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import random
-from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -20,40 +18,21 @@ from notifier.domain.consequences import (
 )
 from notifier.domain.models import (
     ChannelName,
-    CustomerId,
-    NotificationId,
     NotificationStatus,
-    PromiseId,
 )
 from notifier.domain.outbox import Change, Notification
 from notifier.domain.outcomes import Outcome, OutcomeKind, Reason, accepted, unexpected
 from notifier.domain.routing import Send, Via
+from tests.outbox_fixtures import ANA, NOW, Ceiling, sending_row
 
-NOW = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
 PHONE = "+5491155550101"
 ROUTE = Send("sms", PHONE, Via.LAST_USED)
-ANA = CustomerId("c-1")
 MAX_ATTEMPTS = 8
 K = OutcomeKind
 P, S, F = NotificationStatus.PENDING, NotificationStatus.SENT, NotificationStatus.FAILED
 
 
-class Ceiling(random.Random):
-    """Jitter that always lands on the ceiling, so waits are exact."""
-
-    def uniform(self, a: float, b: float) -> float:
-        return b
-
-
-def _n(nid: int = 1, attempts: int = 0, **values: Any) -> Notification:
-    n = Notification(
-        id=NotificationId(nid), dedupe_key=f"r:{nid}:1:0", customer_id=ANA,
-        promise_id=PromiseId(nid), rule_id="r", message="delivery_late", stage="late", step=0,
-        priority="normal", audience="customer", channel_choice="last_used", fallback=("email",),
-        failed_channels=frozenset(), status=NotificationStatus.SENDING, not_before=NOW,
-        attempts=attempts, deadline_version=1, quiet_hours=None, created_at=NOW,
-    )  # fmt: skip
-    return replace(n, **values)
+_n = sending_row
 
 
 def _row(c: Change) -> tuple[int, NotificationStatus | None, str, timedelta | None, str | None]:

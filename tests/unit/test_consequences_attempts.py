@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -19,17 +19,13 @@ from notifier.domain.dispatch import THROTTLE_DEFAULT, THROTTLE_FLOOR, THROTTLE_
 from notifier.domain.models import (
     ChannelName,
     Customer,
-    CustomerId,
-    NotificationId,
     NotificationStatus,
-    PromiseId,
 )
 from notifier.domain.outbox import Change, Notification
 from notifier.domain.outcomes import Outcome, OutcomeKind, Reason
 from notifier.domain.routing import Send, Suppress, route
+from tests.outbox_fixtures import ANA, NOW, Ceiling, sending_row
 
-NOW = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
-ANA = CustomerId("c-1")
 CUSTOMER = Customer(ANA, "es-AR", "America/Argentina/Buenos_Aires", phone="+5491155550101",
                     email="ana@example.com", last_used_channel="sms")  # fmt: skip
 MAX = 4
@@ -38,22 +34,7 @@ P, F = NotificationStatus.PENDING, NotificationStatus.FAILED
 SEC = timedelta(seconds=1)
 
 
-class Ceiling(random.Random):
-    """Jitter that always lands on the ceiling, so waits are exact."""
-
-    def uniform(self, a: float, b: float) -> float:
-        return b
-
-
-def _n(nid: int = 1, attempts: int = 0, **values: Any) -> Notification:
-    n = Notification(
-        id=NotificationId(nid), dedupe_key=f"r:{nid}:1:0", customer_id=ANA,
-        promise_id=PromiseId(nid), rule_id="r", message="delivery_late", stage="late", step=0,
-        priority="normal", audience="customer", channel_choice="last_used", fallback=("email",),
-        failed_channels=frozenset(), status=NotificationStatus.SENDING, not_before=NOW,
-        attempts=attempts, deadline_version=1, quiet_hours=None, created_at=NOW,
-    )  # fmt: skip
-    return replace(n, **values)
+_n = sending_row
 
 
 def _route(channel: ChannelName) -> Send:

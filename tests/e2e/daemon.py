@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import os
 import signal
 import subprocess
@@ -46,6 +47,12 @@ async def wait_for(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {within:.0f}s waiting for {what}")
         await asyncio.sleep(interval)
+
+
+def write_jsonl(path: Path, records: list[dict[str, Any]]) -> Path:
+    """Write ``records`` as JSON Lines (what ``notifier import`` reads) and return the path."""
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return path
 
 
 def daytime_zone(now: datetime, hour: int = 12) -> str:

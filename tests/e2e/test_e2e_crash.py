@@ -9,7 +9,6 @@ takes over what the killed one leaves behind.
 
 from __future__ import annotations
 
-import json
 import random
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -24,18 +23,13 @@ from sqlalchemy import func, select
 from notifier.store.convert import notification_events
 from notifier.store.store import Store
 from tests.e2e.conftest import DaemonFactory, Fakes, rows
-from tests.e2e.daemon import Daemon, daytime_zone, notifier, wait_for
+from tests.e2e.daemon import Daemon, daytime_zone, notifier, wait_for, write_jsonl
 
 pytestmark = pytest.mark.e2e
 
 CUSTOMERS = 2000
 KILLS = 3
 CHANNELS = ("sms", "email", "whatsapp", "x")
-
-
-def _write_jsonl(path: Path, records: list[dict[str, Any]]) -> Path:
-    path.write_text("".join(json.dumps(r) + "\n" for r in records))
-    return path
 
 
 def _ledger(home: Path, now: datetime) -> list[Path]:
@@ -55,9 +49,9 @@ def _ledger(home: Path, now: datetime) -> list[Path]:
                          "due_at": (now - timedelta(hours=2)).isoformat(),
                          "attributes": {"order_id": f"o-{i}"}})  # fmt: skip
     return [
-        _write_jsonl(home / "customers.jsonl", customers),
-        _write_jsonl(home / "interactions.jsonl", touches),
-        _write_jsonl(home / "promises.jsonl", promises),
+        write_jsonl(home / "customers.jsonl", customers),
+        write_jsonl(home / "interactions.jsonl", touches),
+        write_jsonl(home / "promises.jsonl", promises),
     ]
 
 

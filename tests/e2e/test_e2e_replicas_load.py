@@ -25,7 +25,6 @@ Arrival instants are ``time.monotonic()`` stamps the fakes take; nothing reads t
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -40,7 +39,7 @@ from notifier.store.convert import notification_events
 from notifier.store.store import Store
 from notifier.templates.segments import count_segments
 from tests.e2e.conftest import DaemonFactory, Fakes, reasons, rows
-from tests.e2e.daemon import daytime_zone, notifier, wait_for
+from tests.e2e.daemon import daytime_zone, notifier, wait_for, write_jsonl
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
@@ -50,11 +49,6 @@ RATE_SMS = 14  # segments/s: 7 two-segment texts fill a second, then a 429 holds
 RATE_EMAIL = 30  # messages/s
 SLACK = 6  # units over rate + one message a late-scheduled replica may add (see above)
 KILL_AT = (0.25, 0.6)  # the share of messages received before each kill
-
-
-def _write_jsonl(path: Path, records: list[dict[str, Any]]) -> Path:
-    path.write_text("".join(json.dumps(r) + "\n" for r in records))
-    return path
 
 
 def _ledger(home: Path, now: datetime) -> list[Path]:
@@ -72,9 +66,9 @@ def _ledger(home: Path, now: datetime) -> list[Path]:
                          "due_at": (now - timedelta(hours=2)).isoformat(),
                          "attributes": {"order_id": f"o-{i}"}})  # fmt: skip
     return [
-        _write_jsonl(home / "customers.jsonl", customers),
-        _write_jsonl(home / "interactions.jsonl", touches),
-        _write_jsonl(home / "promises.jsonl", promises),
+        write_jsonl(home / "customers.jsonl", customers),
+        write_jsonl(home / "interactions.jsonl", touches),
+        write_jsonl(home / "promises.jsonl", promises),
     ]
 
 

@@ -25,8 +25,7 @@ import jsonschema
 import pytest
 import yaml
 
-from tests.e2e.daemon import ROOT
-
+ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "compose.yaml"
 ENV_EXAMPLES = {"deploy/notifier.env": ROOT / "deploy/notifier.env.example",
                 "deploy/postgres.env": ROOT / "deploy/postgres.env.example"}  # fmt: skip

@@ -10,6 +10,7 @@ seconds), heals. What must hold:
 - both processes run throughout, and are never restarted;
 - during each outage each replica's ``/readyz`` answers 503, naming the database, each
   answer within the probe's bound (``PROBE_TIMEOUT``) plus a margin for a loaded machine;
+  with the connections cut, the API answers 503 with ``Retry-After: 5``;
 - after each heal both are ready again and the dispatch goes on by itself;
 - at the end every notification is ``sent`` (none ``pending`` or ``sending``), every text
   arrived exactly once, every email with one Message-ID (README: an email whose outcome
@@ -24,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -98,10 +99,15 @@ async def _readyz(daemon: Daemon) -> tuple[int, dict[str, Any], float]:
 
 
 async def _outage(
-    replicas: list[Daemon], start: Callable[[], None], heal: Callable[[], None], database: str
+    replicas: list[Daemon],
+    start: Callable[[], None],
+    heal: Callable[[], None],
+    database: str,
+    on_unready: Callable[[], Awaitable[None]] | None = None,
 ) -> list[float]:
-    """Start an outage, wait until every replica answers 503 naming the database (and at
-    least ``OUTAGE`` seconds), heal; return the longest /readyz answer of each replica."""
+    """Start an outage, wait until every replica answers 503 naming the database (then run
+    ``on_unready``), keep it at least ``OUTAGE`` seconds, heal; return the longest /readyz
+    answer of each replica."""
     began = time.monotonic()
     start()
     slowest = [0.0] * len(replicas)
@@ -118,12 +124,22 @@ async def _outage(
 
     for i in range(len(replicas)):
         await wait_for(lambda i=i: unready(i), f"replica {i}'s /readyz 503: {database}")
+    if on_unready is not None:
+        await on_unready()
     while time.monotonic() - began < OUTAGE:  # the outage goes on; /readyz keeps saying so
         for i in range(len(replicas)):
             assert await unready(i), f"replica {i} ready again before the heal"
         await asyncio.sleep(0.5)
     heal()
     return slowest
+
+
+async def _api_unavailable(daemon: Daemon) -> None:
+    """The API answers 503 with Retry-After while the database refuses connections."""
+    answer = await daemon.client.get("/v1/customers/o-0001")
+    assert answer.status_code == 503, answer.text
+    assert answer.headers["Retry-After"] == "5"
+    assert answer.json() == {"detail": "the database is unavailable; try again later"}
 
 
 async def _ready_again(replicas: list[Daemon]) -> None:
@@ -166,7 +182,9 @@ async def test_two_replicas_ride_out_a_cut_and_a_blackhole_mid_dispatch_and_send
     # The cut: every connection reset, new ones refused.
     await wait_for(lambda: _received(fakes) >= NOTIFICATIONS // 4, "a quarter received")
     at_cut = _received(fakes)
-    cut = await _outage(replicas, proxy.cut, proxy.heal, "error: ")
+    cut = await _outage(
+        replicas, proxy.cut, proxy.heal, "error: ", lambda: _api_unavailable(replicas[1])
+    )
     await _ready_again(replicas)
     after_cut = _received(fakes)
     await _progress(fakes, after_cut, "the dispatch resuming after the cut")

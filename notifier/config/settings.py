@@ -17,6 +17,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -252,11 +253,15 @@ class Settings(BaseSettings):
     def _supported_database(cls, url: str) -> str:
         return check_database_url(url)
 
-    @field_validator("api_token")
+    @field_validator("*", mode="before")
     @classmethod
-    def _blank_is_unset(cls, token: SecretStr | None) -> SecretStr | None:
-        # `NOTIFIER_API_TOKEN=` in an env file means "none", not "the empty token".
-        return token if token is not None and token.get_secret_value().strip() else None
+    def _blank_is_unset(cls, value: object, info: ValidationInfo) -> object:
+        # `NOTIFIER_API_TOKEN=` in an env file (compose passes it as an empty string) means
+        # unset for every setting that may be unset: never an empty token, key, URL or address.
+        if info.field_name is None or cls.model_fields[info.field_name].default is not None:
+            return value
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        return None if isinstance(text, str) and not text.strip() else value
 
     # Every customer without a zone, locale or currency of their own gets these: one that
     # cannot load would fail each of their messages, not start-up.

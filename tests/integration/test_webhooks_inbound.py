@@ -115,6 +115,25 @@ async def test_a_webhook_rule_signs_with_the_shared_key_and_its_algorithm(hooks:
     assert accepted.status_code == 200
 
 
+async def test_a_blank_shared_key_in_the_environment_is_no_key(
+    hooks: Hooks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An env file's `NOTIFIER_TWILIO_WEBHOOK_SHARED_KEY=` (deploy/notifier.env.example
+    # ships it so) must not make the empty string a key anyone can sign with.
+    from notifier.config import Settings
+
+    monkeypatch.setenv("NOTIFIER_TWILIO_WEBHOOK_SHARED_KEY", "")
+    hooks.settings.twilio_webhook_shared_key = Settings().twilio_webhook_shared_key
+    await hooks.customer("c-1")
+    params = sms("STOP")
+    forged = RequestValidator("").compute_signature(PUBLIC_URL + INBOUND, params, "HMAC_SHA256")
+    headers = {"X-Twilio-Webhooks-Signature-Settings": "key=SK1,algorithm=HMAC_SHA256",
+               "X-Twilio-Signature": forged}  # fmt: skip
+    answer = await hooks.client.post(INBOUND, data=params, headers=headers)
+    assert answer.status_code == 403
+    assert "NOTIFIER_TWILIO_WEBHOOK_SHARED_KEY" in answer.json()["detail"]
+
+
 # -- keywords -----------------------------------------------------------------------------
 
 STOPS = [

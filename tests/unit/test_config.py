@@ -17,6 +17,21 @@ def test_a_blank_api_token_is_no_token(blank: str) -> None:
     assert Settings(api_token=SecretStr(blank)).api_token is None
 
 
+UNSET_BY_DEFAULT = sorted(n for n, f in Settings.model_fields.items() if f.default is None)
+
+
+@pytest.mark.parametrize("name", UNSET_BY_DEFAULT)
+@pytest.mark.parametrize("blank", ["", "  "], ids=["empty", "spaces"])
+def test_a_blank_value_of_a_setting_that_may_be_unset_is_unset(name: str, blank: str) -> None:
+    # An env file's `NAME=` is what compose passes: never an empty key, URL or address.
+    assert getattr(Settings(**{name: blank}), name) is None
+
+
+def test_a_blank_value_keeps_its_meaning_where_a_setting_has_a_default() -> None:
+    assert Settings(company_name="").company_name == ""
+    assert {"twilio_webhook_shared_key", "public_url", "ops_email"} <= set(UNSET_BY_DEFAULT)
+
+
 def test_the_defaults_are_valid() -> None:
     assert Settings().scan_interval.total_seconds() == 30
 

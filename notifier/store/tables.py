@@ -211,6 +211,9 @@ class NotificationRow(SQLModel, table=True):
     attempted_at: datetime | None = _at(nullable=True)  # when the current attempt began
     sent_at: datetime | None = _at(nullable=True)
     delivered_at: datetime | None = _at(nullable=True)
+    # Past NOTIFIER_RETENTION: body, address and history gone, the row kept as the dedupe
+    # key's tombstone while its promise can fire (store/retention.py).
+    purged_at: datetime | None = _at(nullable=True)
 
 
 class NotificationEventRow(SQLModel, table=True):
@@ -225,6 +228,15 @@ class NotificationEventRow(SQLModel, table=True):
     channel: str | None = Field(default=None, max_length=16)
     reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     detail: dict[str, Any] = _json(dict)
+
+
+class PurgedPromiseRow(SQLModel, table=True):
+    """A promise deleted under NOTIFIER_RETENTION: its ref may not be posted again."""
+
+    __tablename__ = "purged_promises"
+
+    external_ref: str = Field(sa_column=Column(String(200), primary_key=True))
+    purged_at: datetime = _at()
 
 
 class PauseRow(SQLModel, table=True):

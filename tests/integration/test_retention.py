@@ -6,17 +6,22 @@ Every instant is the FakeClock's: the data is made at the rig's start, the purge
 
 from __future__ import annotations
 
-from datetime import timedelta
+import asyncio
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 from sqlalchemy import delete, func, select, update
 
 from notifier.domain.ingest import PromiseData, RowError, Upserted
 from notifier.domain.models import CustomerId, PromiseStatus, Source
 from notifier.domain.published import PurgeFigures
+from notifier.engine.delivery.dispatcher import Dispatcher
+from notifier.engine.wiring.daemon import PURGE_EVERY, Daemon, tick_start
 from notifier.store.convert import notification_events, notifications, promise_events, promises
 from notifier.store.retention import purged_promises
 from notifier.store.store import Store
+from tests.conftest import FakeClock
 from tests.integration.rig import Rig
 from tests.integration.test_forget import EMAIL, NAME, PHONE, personal_data_left
 
@@ -230,3 +235,69 @@ async def test_a_forgotten_customer_stays_forgotten_and_addresses_go(rig: Rig) -
     purged = await rows(rig.store, notifications.c.purged_at.is_not(None))
     assert {r["promise_id"] for r in purged} >= {pid, other}
     assert all(r["address"] is None and r["body"] is None for r in purged)
+
+
+async def test_two_replicas_purge_once_a_tick(rig: Rig, db_url: str) -> None:
+    for i in range(3):
+        pid = await late_promise(rig, f"c-{i}", f"order-{i}")
+        await rig.ledger.keep(pid, Source.API)
+    await quiet(rig)
+    rig.clock.advance(LATER)
+    await quiet(rig)
+    settings = rig.settings.model_copy(update={"test_mode": True, "now": rig.clock.now()})
+    other = Store.open(db_url)
+    try:
+        replicas = []
+        for store in (rig.store, other):
+            daemon = Daemon(settings, store)
+            daemon.dispatcher = Dispatcher(
+                store, rig.dispatcher.channels, rig.dispatcher.composer, daemon.clock,
+                settings.dispatch, settings.scan,
+            )  # fmt: skip
+            replicas.append(daemon)
+        # The tick is the wall clock's minute, as scheduled: a run that straddles two
+        # minutes may rightly purge twice (the second finding nothing), so it is told apart.
+        tick = tick_start(datetime.now(UTC), PURGE_EVERY)
+        await asyncio.gather(*(d._purge() for d in replicas))
+        await asyncio.gather(*(d._purge() for d in replicas))  # the same tick again
+        one_tick = tick_start(datetime.now(UTC), PURGE_EVERY) == tick
+    finally:
+        await other.close()
+
+    def purged(d: Daemon, kind: str) -> float:
+        return d.metrics.registry.get_sample_value("notifier_purged_rows_total",
+                                                   {"kind": kind}) or 0.0  # fmt: skip
+
+    ran = [
+        d
+        for d in replicas
+        if d.metrics.registry.get_sample_value("notifier_last_purge_timestamp_seconds")
+    ]
+    assert sum(purged(d, "promises") for d in replicas) == 3
+    assert len(ran) == 1 if one_tick else 1 <= len(ran) <= 2
+    published = (await rig.store.published()).retention
+    assert published is not None and published.value.retention == RETENTION
+    assert await count(rig.store, promises) == 0
+
+
+async def test_the_api_refuses_a_purged_ref_naming_the_field(
+    api: httpx.AsyncClient, rig: Rig, store: Store, clock: FakeClock
+) -> None:
+    customer = {"name": "Ana", "locale": "es-AR", "timezone": "America/Argentina/Buenos_Aires",
+                "phone": "+5491155551234"}  # fmt: skip
+    assert (await api.put("/v1/customers/c-1", json=customer)).status_code == 201
+    body = {"customer_id": "c-1", "kind": "delivery", "due_at": "2026-11-25T15:00:00Z",
+            "external_ref": "order-1"}  # fmt: skip
+    created = await api.post("/v1/promises", json=body)
+    assert created.status_code == 201, created.text
+    assert (await api.post(f"/v1/promises/{created.json()['id']}/keep")).status_code == 200
+    await quiet(rig)  # the kept promise's last check
+    clock.advance(LATER)
+    now = clock.now()
+    assert (await store.purge(now - RETENTION, now)).promises == 1
+
+    again = await api.post("/v1/promises", json=body)
+
+    assert again.status_code == 422, again.text
+    (problem,) = again.json()["detail"]
+    assert problem["field"] == "external_ref" and "NOTIFIER_RETENTION" in problem["message"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,8 +23,12 @@ from notifier.store.convert import notification_events, notifications, promise_e
 from notifier.store.retention import purged_promises
 from notifier.store.store import Store
 from tests.conftest import FakeClock
+from tests.integration.cli_runner import Cli
 from tests.integration.rig import Rig
 from tests.integration.test_forget import EMAIL, NAME, PHONE, personal_data_left
+from tests.integration.test_import import PROMISES, cli, counts, write_rows
+
+__all__ = ["cli"]  # the fixture, imported for pytest
 
 RETENTION = timedelta(days=90)
 LATER = timedelta(days=91)
@@ -301,3 +306,23 @@ async def test_the_api_refuses_a_purged_ref_naming_the_field(
     assert again.status_code == 422, again.text
     (problem,) = again.json()["detail"]
     assert problem["field"] == "external_ref" and "NOTIFIER_RETENTION" in problem["message"]
+
+
+async def test_a_reimport_of_an_old_file_counts_the_purged_row_bad(
+    rig: Rig, cli: Cli, tmp_path: Path
+) -> None:
+    kept = await late_promise(rig, "c-1", "ord-1")
+    await rig.ledger.keep(kept, Source.API)
+    await quiet(rig)
+    rig.clock.advance(LATER)
+    await quiet(rig)  # its last check
+    now = rig.clock.now()
+    assert (await rig.store.purge(now - RETENTION, now)).promises == 1
+    old = [{**PROMISES[0], "customer_id": "c-1", "external_ref": "ord-1"},
+           {**PROMISES[0], "customer_id": "c-1", "external_ref": "ord-2"}]  # fmt: skip
+
+    code, out, err = await cli("import", write_rows(tmp_path / "old.jsonl", old))
+
+    assert code == 1 and counts(out) == (2, 1, 0, 0, 1), (out, err)
+    assert "external_ref" in err and "NOTIFIER_RETENTION" in err
+    assert {p.external_ref for p in await rig.store.list_promises()} == {"ord-2"}

@@ -20,7 +20,8 @@ keys, and a late apology for a date long past). So:
 - Promise history older than the cutoff is deleted, and touchpoints' texts erased.
 
 Nothing in flight (pending, sending) is touched. Each batch is one short transaction of
-at most ``batch`` rows of one kind, and a run stops after ``max_batches``: the scan and
+about ``batch`` rows (a tenth as many promises, each with its rows; a quarter as many
+notifications, each with its history), and a run stops after ``max_batches``: the scan and
 the dispatch write between batches. A run cut short (the budget, a crash) has finished
 whole batches only; the next run takes up the rest. Purging only ever erases: nothing
 ``forget`` removed is written back.
@@ -76,16 +77,16 @@ class RetentionQueries(StoreBase):
         At most ``max_batches`` transactions; ``complete`` says whether all was done.
         """
         total = PurgeFigures()
-        for step in _STEPS:
-            after = 0
+        for step, rows_each in _STEPS:
+            after, limit = 0, max(1, batch // rows_each)
             while True:
                 if total.batches >= max_batches:
                     return total + PurgeFigures(complete=False)
                 async with self.transaction() as conn:
-                    done, after, found = await step(conn, before, now, after, batch)
+                    done, after, found = await step(conn, before, now, after, limit)
                 total += done + PurgeFigures(batches=1)
                 await asyncio.sleep(0)  # the daemon's other jobs run between batches
-                if found < batch:
+                if found < limit:
                     break
         return total
 
@@ -223,6 +224,9 @@ async def _count(conn: AsyncConnection, statement: Delete) -> int:
 
 
 # Settled promises first: their notifications go with them rather than being emptied.
-_STEPS: tuple[Step, ...] = (
-    _settled_promises, _old_notifications, _promise_history, _touchpoint_texts,
+# Each with the rows one of its items takes along: a promise goes with its notifications,
+# their history and its own (about ten rows), so a batch holds about ``batch`` rows.
+_STEPS: tuple[tuple[Step, int], ...] = (
+    (_settled_promises, 10), (_old_notifications, 4), (_promise_history, 1),
+    (_touchpoint_texts, 1),
 )  # fmt: skip

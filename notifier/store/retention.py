@@ -61,29 +61,28 @@ _EMPTIED: dict[str, object] = {
     "provider_id": None,
 }  # fmt: skip
 
-# One batch: (conn, before, now, after id, limit) -> what it did, the last id it looked at,
-# and how many rows it found (fewer than the limit: this kind is done).
-Step = Callable[
-    [AsyncConnection, datetime, datetime, int, int], Awaitable[tuple[PurgeFigures, int, int]]
-]
+# One batch: (conn, before, now, limit) -> what it did and how many rows it took (fewer
+# than the limit: this kind is done). Each takes the oldest rows first from an index that
+# holds its candidates only (migration 0007), so none walks the rows already done.
+Step = Callable[[AsyncConnection, datetime, datetime, int], Awaitable[tuple[PurgeFigures, int]]]
 
 
 class RetentionQueries(StoreBase):
     async def purge(
         self, before: datetime, now: datetime, *, batch: int = 1000, max_batches: int = 20
     ) -> PurgeFigures:
-        """Purge what is older than ``before``, ``batch`` rows a transaction, then return.
+        """Purge what is older than ``before``, about ``batch`` rows a transaction.
 
         At most ``max_batches`` transactions; ``complete`` says whether all was done.
         """
         total = PurgeFigures()
         for step, rows_each in _STEPS:
-            after, limit = 0, max(1, batch // rows_each)
+            limit = max(1, batch // rows_each)
             while True:
                 if total.batches >= max_batches:
                     return total + PurgeFigures(complete=False)
                 async with self.transaction() as conn:
-                    done, after, found = await step(conn, before, now, after, limit)
+                    done, found = await step(conn, before, now, limit)
                 total += done + PurgeFigures(batches=1)
                 await asyncio.sleep(0)  # the daemon's other jobs run between batches
                 if found < limit:
@@ -107,8 +106,8 @@ async def purged_among(conn: AsyncConnection, refs: Sequence[str]) -> set[str]:
 
 
 async def _settled_promises(
-    conn: AsyncConnection, before: datetime, now: datetime, after: int, limit: int
-) -> tuple[PurgeFigures, int, int]:
+    conn: AsyncConnection, before: datetime, now: datetime, limit: int
+) -> tuple[PurgeFigures, int]:
     busy = (
         select(notifications.c.id)
         .where(notifications.c.promise_id == promises.c.id,
@@ -118,20 +117,19 @@ async def _settled_promises(
     query = (
         select(promises.c.id, promises.c.external_ref)
         .where(
-            promises.c.id > after,
-            promises.c.status.in_(_SETTLED),
             promises.c.next_check_at.is_(None),
+            promises.c.status.in_(_SETTLED),
             promises.c.status_changed_at < before,
             promises.c.updated_at < before,
             ~busy,
         )
-        .order_by(promises.c.id)
+        .order_by(promises.c.status_changed_at)
         .limit(limit)
     )
     # Rows an edit holds are left to the next run rather than waited for.
     rows = (await conn.execute(dialect_of(conn).skip_locked(query))).all()
     if not rows:
-        return PurgeFigures(), after, 0
+        return PurgeFigures(), 0
     ids = [int(r[0]) for r in rows]
     theirs = select(notifications.c.id).where(among(conn, notifications.c.promise_id, ids))
     n_events = await _count(conn, delete(notification_events).where(
@@ -147,27 +145,25 @@ async def _settled_promises(
         dialect_of(conn).insert(purged_promises).on_conflict_do_nothing(),
         [{"external_ref": r[1], "purged_at": now} for r in rows],
     )
-    done = PurgeFigures(len(ids), n_notifications, 0, n_events, n_history)
-    return done, ids[-1], len(ids)
+    return PurgeFigures(len(ids), n_notifications, 0, n_events, n_history), len(ids)
 
 
 async def _old_notifications(
-    conn: AsyncConnection, before: datetime, now: datetime, after: int, limit: int
-) -> tuple[PurgeFigures, int, int]:
+    conn: AsyncConnection, before: datetime, now: datetime, limit: int
+) -> tuple[PurgeFigures, int]:
     query = (
         select(notifications.c.id, notifications.c.promise_id, notifications.c.incident_id)
         .where(
-            notifications.c.id > after,
             notifications.c.purged_at.is_(None),
-            notifications.c.status.in_(_FINAL),
             notifications.c.updated_at < before,
+            notifications.c.status.in_(_FINAL),
         )
-        .order_by(notifications.c.id)
+        .order_by(notifications.c.updated_at)
         .limit(limit)
     )
     rows = (await conn.execute(dialect_of(conn).skip_locked(query))).all()
     if not rows:
-        return PurgeFigures(), after, 0
+        return PurgeFigures(), 0
     ids = [int(r[0]) for r in rows]
     ops = [int(r[0]) for r in rows if r[1] is None and r[2] is None]
     kept = [int(r[0]) for r in rows if r[1] is not None or r[2] is not None]
@@ -181,42 +177,41 @@ async def _old_notifications(
             .where(among(conn, notifications.c.id, kept))
             .values(**_EMPTIED, purged_at=now)
         )
-    return PurgeFigures(0, len(ops), len(kept), n_events), ids[-1], len(ids)
+    return PurgeFigures(0, len(ops), len(kept), n_events), len(ids)
 
 
 async def _promise_history(
-    conn: AsyncConnection, before: datetime, now: datetime, after: int, limit: int
-) -> tuple[PurgeFigures, int, int]:
+    conn: AsyncConnection, before: datetime, now: datetime, limit: int
+) -> tuple[PurgeFigures, int]:
     query = (
         select(promise_events.c.id)
-        .where(promise_events.c.id > after, promise_events.c.at < before)
-        .order_by(promise_events.c.id)
+        .where(promise_events.c.at < before)
+        .order_by(promise_events.c.at)
         .limit(limit)
     )
     ids = [int(r[0]) for r in await conn.execute(query)]
     if not ids:
-        return PurgeFigures(), after, 0
+        return PurgeFigures(), 0
     await conn.execute(delete(promise_events).where(among(conn, promise_events.c.id, ids)))
-    return PurgeFigures(promise_events=len(ids)), ids[-1], len(ids)
+    return PurgeFigures(promise_events=len(ids)), len(ids)
 
 
 async def _touchpoint_texts(
-    conn: AsyncConnection, before: datetime, now: datetime, after: int, limit: int
-) -> tuple[PurgeFigures, int, int]:
+    conn: AsyncConnection, before: datetime, now: datetime, limit: int
+) -> tuple[PurgeFigures, int]:
     query = (
         select(interactions.c.id)
-        .where(interactions.c.id > after, interactions.c.at < before,
-               interactions.c.body.is_not(None))
-        .order_by(interactions.c.id)
+        .where(interactions.c.body.is_not(None), interactions.c.at < before)
+        .order_by(interactions.c.at)
         .limit(limit)
-    )  # fmt: skip
+    )
     ids = [int(r[0]) for r in await conn.execute(query)]
     if not ids:
-        return PurgeFigures(), after, 0
+        return PurgeFigures(), 0
     await conn.execute(
         update(interactions).where(among(conn, interactions.c.id, ids)).values(body=None)
     )
-    return PurgeFigures(interactions=len(ids)), ids[-1], len(ids)
+    return PurgeFigures(interactions=len(ids)), len(ids)
 
 
 async def _count(conn: AsyncConnection, statement: Delete) -> int:

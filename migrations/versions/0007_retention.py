@@ -40,9 +40,10 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("purged_at", notifier.store.types.UTCDateTime(timezone=True), nullable=True)
         )
+    # An index built beforehand (CREATE INDEX CONCURRENTLY, docs/operations.md) is kept.
     for name, table, column, where in _INDEXES:
         op.create_index(
-            name, table, [column], unique=False,
+            name, table, [column], unique=False, if_not_exists=True,
             sqlite_where=sa.text(where) if where else None,
             postgresql_where=sa.text(where) if where else None,
         )  # fmt: skip

@@ -7,12 +7,16 @@ Every instant is the FakeClock's: the data is made at the rig's start, the purge
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.domain.ingest import PromiseData, RowError, Upserted
 from notifier.domain.models import CustomerId, PromiseStatus, Source
@@ -327,3 +331,50 @@ async def test_a_reimport_of_an_old_file_counts_the_purged_row_bad(
     assert code == 1 and counts(out) == (2, 1, 0, 0, 1), (out, err)
     assert "external_ref" in err and "NOTIFIER_RETENTION" in err
     assert {p.external_ref for p in await rig.store.list_promises()} == {"ord-2"}
+
+
+class _DiesBeforeCommit(Store):
+    """The store, its ``fail_at``-th transaction failing after its statements, before COMMIT."""
+
+    fail_at = 2
+    seen = 0
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        async with super().transaction() as conn:
+            yield conn
+            self.seen += 1
+            if self.seen == self.fail_at:
+                raise ConnectionError("the database went away before COMMIT")
+
+
+async def test_a_batch_that_fails_before_commit_leaves_its_rows_whole(
+    rig: Rig, db_url: str
+) -> None:
+    ids = []
+    for i in range(7):
+        ids.append(await late_promise(rig, f"c-{i}", f"order-{i}"))
+        await rig.ledger.keep(ids[-1], Source.API)
+    await quiet(rig)
+    rig.clock.advance(LATER)
+    await quiet(rig)
+    per_promise = {pid: len(await rows(rig.store, notifications.c.promise_id == pid))
+                   for pid in ids}  # fmt: skip
+    history = await count(rig.store, promise_events)
+    now = rig.clock.now()
+    dying = _DiesBeforeCommit.open(db_url)
+    try:
+        with pytest.raises(ConnectionError):
+            await dying.purge(now - RETENTION, now, batch=30)
+    finally:
+        await dying.close()
+
+    # The first batch (three promises) committed; the second rolled back whole.
+    gone = [pid for pid in ids if await rig.store.get_promise(pid) is None]
+    assert len(gone) == 3
+    for pid in set(ids) - set(gone):
+        assert len(await rows(rig.store, notifications.c.promise_id == pid)) == per_promise[pid]
+    assert len(await rig.store.purged_refs([f"order-{i}" for i in range(7)])) == 3
+    assert 0 < await count(rig.store, promise_events) < history
+    assert (await rig.store.purge(now - RETENTION, now, batch=30)).promises == 4
+    assert await count(rig.store, promises) == 0

@@ -378,3 +378,23 @@ async def test_a_batch_that_fails_before_commit_leaves_its_rows_whole(
     assert 0 < await count(rig.store, promise_events) < history
     assert (await rig.store.purge(now - RETENTION, now, batch=30)).promises == 4
     assert await count(rig.store, promises) == 0
+
+
+async def test_off_purges_nothing_and_says_so(rig: Rig) -> None:
+    pid = await late_promise(rig, "c-1", "order-kept")
+    await rig.ledger.keep(pid, Source.API)
+    await quiet(rig)
+    rig.clock.advance(LATER)
+    await quiet(rig)
+    settings = rig.settings.model_copy(
+        update={"test_mode": True, "now": rig.clock.now(), "retention": None}
+    )
+    daemon = Daemon(settings, rig.store)
+    daemon.dispatcher = rig.dispatcher
+
+    await daemon._purge()
+
+    published = (await rig.store.published()).retention
+    assert published is not None and published.value.retention is None
+    assert await rig.store.get_promise(pid) is not None
+    assert all(r["purged_at"] is None for r in await rows(rig.store))

@@ -6,14 +6,11 @@ Every instant is the FakeClock's: the data is made at the rig's start, the purge
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -21,18 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from notifier.domain.ingest import PromiseData, RowError, Upserted
 from notifier.domain.models import CustomerId, PromiseStatus, Source
 from notifier.domain.published import PurgeFigures
-from notifier.engine.delivery.dispatcher import Dispatcher
-from notifier.engine.wiring.daemon import PURGE_EVERY, Daemon, tick_start
 from notifier.store.convert import notification_events, notifications, promise_events, promises
 from notifier.store.retention import purged_promises
 from notifier.store.store import Store
-from tests.conftest import FakeClock
-from tests.integration.cli_runner import Cli
 from tests.integration.rig import Rig
 from tests.integration.test_forget import EMAIL, NAME, PHONE, personal_data_left
-from tests.integration.test_import import PROMISES, cli, counts, write_rows
-
-__all__ = ["cli"]  # the fixture, imported for pytest
 
 RETENTION = timedelta(days=90)
 LATER = timedelta(days=91)
@@ -247,92 +237,6 @@ async def test_a_forgotten_customer_stays_forgotten_and_addresses_go(rig: Rig) -
     assert all(r["address"] is None and r["body"] is None for r in purged)
 
 
-async def test_two_replicas_purge_once_a_tick(rig: Rig, db_url: str) -> None:
-    for i in range(3):
-        pid = await late_promise(rig, f"c-{i}", f"order-{i}")
-        await rig.ledger.keep(pid, Source.API)
-    await quiet(rig)
-    rig.clock.advance(LATER)
-    await quiet(rig)
-    settings = rig.settings.model_copy(update={"test_mode": True, "now": rig.clock.now()})
-    other = Store.open(db_url)
-    try:
-        replicas = []
-        for store in (rig.store, other):
-            daemon = Daemon(settings, store)
-            daemon.dispatcher = Dispatcher(
-                store, rig.dispatcher.channels, rig.dispatcher.composer, daemon.clock,
-                settings.dispatch, settings.scan,
-            )  # fmt: skip
-            replicas.append(daemon)
-        # The tick is the wall clock's minute, as scheduled: a run that straddles two
-        # minutes may rightly purge twice (the second finding nothing), so it is told apart.
-        tick = tick_start(datetime.now(UTC), PURGE_EVERY)
-        await asyncio.gather(*(d._purge() for d in replicas))
-        await asyncio.gather(*(d._purge() for d in replicas))  # the same tick again
-        one_tick = tick_start(datetime.now(UTC), PURGE_EVERY) == tick
-    finally:
-        await other.close()
-
-    def purged(d: Daemon, kind: str) -> float:
-        return d.metrics.registry.get_sample_value("notifier_purged_rows_total",
-                                                   {"kind": kind}) or 0.0  # fmt: skip
-
-    ran = [
-        d
-        for d in replicas
-        if d.metrics.registry.get_sample_value("notifier_last_purge_timestamp_seconds")
-    ]
-    assert sum(purged(d, "promises") for d in replicas) == 3
-    assert len(ran) == 1 if one_tick else 1 <= len(ran) <= 2
-    published = (await rig.store.published()).retention
-    assert published is not None and published.value.retention == RETENTION
-    assert await count(rig.store, promises) == 0
-
-
-async def test_the_api_refuses_a_purged_ref_naming_the_field(
-    api: httpx.AsyncClient, rig: Rig, store: Store, clock: FakeClock
-) -> None:
-    customer = {"name": "Ana", "locale": "es-AR", "timezone": "America/Argentina/Buenos_Aires",
-                "phone": "+5491155551234"}  # fmt: skip
-    assert (await api.put("/v1/customers/c-1", json=customer)).status_code == 201
-    body = {"customer_id": "c-1", "kind": "delivery", "due_at": "2026-11-25T15:00:00Z",
-            "external_ref": "order-1"}  # fmt: skip
-    created = await api.post("/v1/promises", json=body)
-    assert created.status_code == 201, created.text
-    assert (await api.post(f"/v1/promises/{created.json()['id']}/keep")).status_code == 200
-    await quiet(rig)  # the kept promise's last check
-    clock.advance(LATER)
-    now = clock.now()
-    assert (await store.purge(now - RETENTION, now)).promises == 1
-
-    again = await api.post("/v1/promises", json=body)
-
-    assert again.status_code == 422, again.text
-    (problem,) = again.json()["detail"]
-    assert problem["field"] == "external_ref" and "NOTIFIER_RETENTION" in problem["message"]
-
-
-async def test_a_reimport_of_an_old_file_counts_the_purged_row_bad(
-    rig: Rig, cli: Cli, tmp_path: Path
-) -> None:
-    kept = await late_promise(rig, "c-1", "ord-1")
-    await rig.ledger.keep(kept, Source.API)
-    await quiet(rig)
-    rig.clock.advance(LATER)
-    await quiet(rig)  # its last check
-    now = rig.clock.now()
-    assert (await rig.store.purge(now - RETENTION, now)).promises == 1
-    old = [{**PROMISES[0], "customer_id": "c-1", "external_ref": "ord-1"},
-           {**PROMISES[0], "customer_id": "c-1", "external_ref": "ord-2"}]  # fmt: skip
-
-    code, out, err = await cli("import", write_rows(tmp_path / "old.jsonl", old))
-
-    assert code == 1 and counts(out) == (2, 1, 0, 0, 1), (out, err)
-    assert "external_ref" in err and "NOTIFIER_RETENTION" in err
-    assert {p.external_ref for p in await rig.store.list_promises()} == {"ord-2"}
-
-
 class _DiesBeforeCommit(Store):
     """The store, its ``fail_at``-th transaction failing after its statements, before COMMIT."""
 
@@ -378,23 +282,3 @@ async def test_a_batch_that_fails_before_commit_leaves_its_rows_whole(
     assert 0 < await count(rig.store, promise_events) < history
     assert (await rig.store.purge(now - RETENTION, now, batch=30)).promises == 4
     assert await count(rig.store, promises) == 0
-
-
-async def test_off_purges_nothing_and_says_so(rig: Rig) -> None:
-    pid = await late_promise(rig, "c-1", "order-kept")
-    await rig.ledger.keep(pid, Source.API)
-    await quiet(rig)
-    rig.clock.advance(LATER)
-    await quiet(rig)
-    settings = rig.settings.model_copy(
-        update={"test_mode": True, "now": rig.clock.now(), "retention": None}
-    )
-    daemon = Daemon(settings, rig.store)
-    daemon.dispatcher = rig.dispatcher
-
-    await daemon._purge()
-
-    published = (await rig.store.published()).retention
-    assert published is not None and published.value.retention is None
-    assert await rig.store.get_promise(pid) is not None
-    assert all(r["purged_at"] is None for r in await rows(rig.store))

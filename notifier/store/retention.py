@@ -8,7 +8,9 @@ keys, and a late apology for a date long past). So:
 - A settled promise (kept or cancelled) with no check pending, unchanged since the
   cutoff and with nothing in flight, is deleted with its notifications and all their
   history; its ref goes into ``purged_promises``, and the ledger refuses that ref after.
-  Its keys need no tombstone: they name its id, which no new promise gets.
+  Its keys need no tombstone: they are one promise's, and with its ref refused no
+  promise can be that one again (a new promise SQLite gives the same, highest, id is
+  another promise, owed its own notices).
 - Any other notification in a final state, unchanged since the cutoff, is its own
   tombstone: the row stays with its key, promise, rule, step and status, while body,
   subject, address, payload, error, provider id and history go, and ``purged_at`` marks

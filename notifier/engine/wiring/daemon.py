@@ -350,9 +350,8 @@ class Daemon:
             took = round(asyncio.get_running_loop().time() - started, 3)
             state = RetentionState(retention, now - retention, figures, took)
             await self.store.publish(state, now)
-            for kind, count in state.view().items():
-                if kind in PURGED_KINDS and isinstance(count, int) and count:
-                    self.metrics.purged.labels(kind).inc(count)
+            for kind in PURGED_KINDS:
+                self.metrics.purged.labels(kind).inc(getattr(figures, kind))
             self.metrics.last_purge.set(now.timestamp())
             if figures.rows:
                 log.info("retention.purged", **state.view())

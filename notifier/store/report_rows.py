@@ -67,6 +67,7 @@ def to_record(row: Mapping[Any, Any]) -> NotificationRecord:
         row["sent_at"],
         row["delivered_at"],
         row["updated_at"],
+        row.get("purged_at"),
     )
 
 

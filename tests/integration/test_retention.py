@@ -21,8 +21,12 @@ from notifier.domain.published import PurgeFigures
 from notifier.store.convert import notification_events, notifications, promise_events, promises
 from notifier.store.retention import purged_promises
 from notifier.store.store import Store
+from tests.integration.cli_runner import Cli
 from tests.integration.rig import Rig
 from tests.integration.test_forget import EMAIL, NAME, PHONE, personal_data_left
+from tests.integration.test_import import cli
+
+__all__ = ["cli"]  # the fixture, imported for pytest
 
 RETENTION = timedelta(days=90)
 LATER = timedelta(days=91)
@@ -88,7 +92,7 @@ async def test_a_settled_promise_goes_with_its_rows_and_its_ref_is_refused(rig: 
 
 
 async def test_a_promise_that_can_fire_keeps_its_keys_and_is_not_notified_twice(
-    rig: Rig,
+    rig: Rig, cli: Cli
 ) -> None:
     pid = await late_promise(rig, "c-1", "order-open")
     (first,) = await rows(rig.store, notifications.c.promise_id == pid)
@@ -113,6 +117,12 @@ async def test_a_promise_that_can_fire_keeps_its_keys_and_is_not_notified_twice(
                        notification_events.c.notification_id == first["id"]) == 0  # fmt: skip
     promise = await rig.store.get_promise(pid)
     assert promise is not None and promise.status is not PromiseStatus.KEPT
+    detail = await rig.store.notification(first["id"])
+    assert detail is not None and detail.record.purged_at == now
+    # What is left of its history is the first line, read off the row itself.
+    assert [e.type for e in detail.history] == ["scheduled"]
+    code, out, _ = await cli("notification", "show", str(first["id"]))
+    assert code == 0 and "under NOTIFIER_RETENTION" in out, out
 
     # The same stage planned again, and the same promise posted again with an edit.
     await rig.store.recheck_unsettled(now)

@@ -246,3 +246,12 @@ class Metrics:
             "notifier_sending_past_lease", "Notifications in sending past their lease.",
             registry=r,
         )  # fmt: skip
+        # Retention (docs/operations.md, "Retention"): counted by the replica that purged.
+        self.purged = Counter(
+            "notifier_purged_rows_total", "Rows deleted or emptied under NOTIFIER_RETENTION.",
+            ["kind"], registry=r,
+        )  # fmt: skip
+        self.last_purge = Gauge(
+            "notifier_last_purge_timestamp_seconds", "Unix time this process last purged.",
+            registry=r,
+        )  # fmt: skip

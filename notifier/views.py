@@ -133,6 +133,7 @@ def notification_view(detail: NotificationDetail) -> dict[str, Any]:
         "error_code": r.error_code,
         "folded_into": n.folded_into,
         "members": list(n.members),
+        "purged_at": _iso(r.purged_at),
         "history": [
             {
                 "at": _iso(e.at),

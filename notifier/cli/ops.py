@@ -79,6 +79,9 @@ def notification_show(
         typer.echo(f"  went out inside notification {view['folded_into']}")
     if view["members"]:
         typer.echo(f"  carried notifications {', '.join(map(str, view['members']))}")
+    if view["purged_at"]:
+        typer.echo(f"  emptied {view['purged_at']} under NOTIFIER_RETENTION: its text, address "
+                   "and history are gone; the row stays so it is never sent again")  # fmt: skip
     typer.echo("history:")
     for e in view["history"]:
         detail = " ".join(f"{k}={v}" for k, v in e["detail"].items() if v not in (None, [], {}))

@@ -15,7 +15,7 @@ from typing import Any
 from notifier.domain.durations import format_duration
 from notifier.domain.health import EXIT_STALE, EXIT_STUCK, Backlog, Streak
 from notifier.domain.models import NotificationStatus
-from notifier.domain.published import Published, RulesState, ScanHealth, ScanState
+from notifier.domain.published import Published, RetentionState, RulesState, ScanHealth, ScanState
 from notifier.domain.reports import StatusReport
 from notifier.domain.verdict import Verdict
 
@@ -55,6 +55,8 @@ def status_view(report: StatusReport) -> dict[str, Any]:
         if published.scan else None,
         "rules": {**published.rules.value.view(), "at": published.rules.at}
         if published.rules else None,
+        "retention": {**published.retention.value.view(), "at": published.retention.at}
+        if published.retention else None,
         "paused": [asdict(p) for p in report.paused], "down": [asdict(p) for p in report.down],
         "last_errors": [asdict(e) for e in report.last_errors],
         "plan_error_count": report.plan_error_count,
@@ -72,7 +74,7 @@ def status_lines(r: StatusReport, verdict: Verdict) -> list[str]:
     lines = [
         *verdict_lines(verdict), queue_line(pending, r.queue.oldest_pending, sending, now),
         f"by status: {counts}", *scan_lines(r.published.scan, verdict, now),
-        *rules_lines(r.published.rules, now),
+        *rules_lines(r.published.rules, now), retention_line(r.published.retention, now),
     ]  # fmt: skip
     if not r.paused and not r.down:
         lines.append("paused: nothing")
@@ -172,6 +174,22 @@ def rules_lines(fact: Published[RulesState] | None, now: datetime) -> list[str]:
         head = (f"rules: the files on disk were refused {ago(fact.at, now)}; "
                 "the last good set serves:")  # fmt: skip
     return [head, *(f"  {p}" for p in rules.problems)]
+
+
+def retention_line(fact: Published[RetentionState] | None, now: datetime) -> str:
+    """When the last purge ran, what it removed, and whether a backlog is left."""
+    if fact is None:
+        return "last purge: never published (is notifier run up?)"
+    state = fact.value
+    if state.retention is None:
+        return f"last purge: none, NOTIFIER_RETENTION=off (checked {ago(fact.at, now)})"
+    f = state.figures
+    removed = (f"{f.promises} promises, {f.notifications} notifications deleted; "
+               f"{f.scrubbed} emptied; {f.notification_events + f.promise_events} history "
+               f"events; {f.interactions} touchpoint texts")  # fmt: skip
+    left = "" if f.complete else " (more left: the next runs go on)"
+    keep = format_duration(state.retention)
+    return f"last purge: {ago(fact.at, now)}, older than {keep}: {removed}{left}"
 
 
 def ago(at: datetime | None, now: datetime) -> str:

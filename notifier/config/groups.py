@@ -106,6 +106,13 @@ class ScanSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class PurgeSettings:
+    """How long bodies and history are kept (None: forever, NOTIFIER_RETENTION=off)."""
+
+    retention: timedelta | None
+
+
+@dataclass(frozen=True, slots=True)
 class RateSettings:
     """Each channel's sender rate, per second, and X's daily quota."""
 

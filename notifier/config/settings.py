@@ -32,6 +32,7 @@ from notifier.config.groups import (
     LinkSettings,
     MessageSettings,
     ProviderSettings,
+    PurgeSettings,
     RateSettings,
     RenderSettings,
     RuleSettings,
@@ -48,6 +49,7 @@ from notifier.config.values import (
     Port,
     PositiveDuration,
     Rate,
+    Retention,
     SignedDuration,
     SmtpTls,
     check_database_url,
@@ -176,6 +178,8 @@ class Settings(BaseSettings):
     # A channel found down is tried again after channel_probe.
     channel_probe: PositiveDuration = timedelta(minutes=5)
     ready_max_scan_failures: Count = 3  # failed ticks in a row un-ready it
+    # Bodies and history older than this are purged (store/retention.py); off keeps all.
+    retention: Retention = timedelta(days=90)
 
     # Sender rate limits (docs/operations.md gives the providers' figures behind them).
     rate_sms: Rate = 10.0  # SMS segments per second, as carriers count them
@@ -217,6 +221,10 @@ class Settings(BaseSettings):
     @property
     def scan(self) -> ScanSettings:
         return pick(ScanSettings, self)
+
+    @property
+    def purge(self) -> PurgeSettings:
+        return pick(PurgeSettings, self)
 
     @property
     def rates(self) -> RateSettings:

@@ -44,6 +44,20 @@ def _positive(value: timedelta) -> timedelta:
     return value
 
 
+# A shorter retention would empty the history ops read to answer "why did this go out"
+# before a late receipt or a complaint arrives.
+MIN_RETENTION = timedelta(days=1)
+
+
+def _retention(value: object) -> object:
+    if isinstance(value, str) and value.strip().lower() == "off":
+        return None
+    parsed = _duration(value)
+    if isinstance(parsed, timedelta) and parsed < MIN_RETENTION:
+        raise ValueError("must be at least 1d, or off to keep everything")
+    return parsed
+
+
 def _signed_duration(value: object) -> object:
     if isinstance(value, str) and value.strip().startswith("-"):
         parsed = _duration(value.strip()[1:])
@@ -84,6 +98,7 @@ def _local_text(value: object) -> object:
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
 SignedDuration = Annotated[timedelta, BeforeValidator(_signed_duration)]
 PositiveDuration = Annotated[timedelta, BeforeValidator(_duration), AfterValidator(_positive)]
+Retention = Annotated[timedelta | None, BeforeValidator(_retention)]  # None: off
 Port = Annotated[int, Field(ge=1, le=65535)]
 ListenPort = Annotated[int, Field(ge=0, le=65535)]  # 0: any free port, announced at start
 Count = Annotated[int, Field(ge=1)]  # sizes and limits: zero would stall the daemon

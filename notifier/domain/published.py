@@ -1,4 +1,4 @@
-"""What the daemon publishes for ``notifier status``: the scan state and the rules in force.
+"""What the daemon publishes for ``notifier status``: the scan, the rules, the last purge.
 
 The store keeps each as JSON (``view()``), which other replicas and older processes read
 too; ``from_view`` reads any of them back, an older daemon's scan state included (it had
@@ -119,6 +119,84 @@ class RulesState:
         return cls(ok if isinstance(ok, bool) else True, _count(data.get("rules")), listed)
 
 
+# The kinds of row a purge counts, as PurgeFigures names them (and the metric's label).
+PURGED_KINDS = ("promises", "notifications", "scrubbed", "notification_events",
+                "promise_events", "interactions")  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeFigures:
+    """What a purge under NOTIFIER_RETENTION removed, by kind of row.
+
+    ``scrubbed`` notifications were emptied (body, address, history) and kept as their
+    dedupe key's tombstone; ``notifications`` were deleted, with their settled promise or
+    as ops notices no scan plans again. ``complete`` is False when the run's batches ran
+    out first: the next run goes on where it stopped.
+    """
+
+    promises: int = 0
+    notifications: int = 0
+    scrubbed: int = 0
+    notification_events: int = 0
+    promise_events: int = 0
+    interactions: int = 0  # touchpoints whose text was erased
+    batches: int = 0
+    complete: bool = True
+
+    def __add__(self, other: PurgeFigures) -> PurgeFigures:
+        return PurgeFigures(
+            self.promises + other.promises, self.notifications + other.notifications,
+            self.scrubbed + other.scrubbed,
+            self.notification_events + other.notification_events,
+            self.promise_events + other.promise_events,
+            self.interactions + other.interactions,
+            self.batches + other.batches, self.complete and other.complete,
+        )  # fmt: skip
+
+    @property
+    def rows(self) -> int:
+        """How many rows were deleted or emptied in all."""
+        return sum(getattr(self, k) for k in PURGED_KINDS)
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionState:
+    """The last purge: the retention in force, the instant it purged before, what it removed.
+
+    ``retention`` None: NOTIFIER_RETENTION=off, nothing is purged.
+    """
+
+    retention: timedelta | None = None
+    before: datetime | None = None
+    figures: PurgeFigures = field(default_factory=PurgeFigures)
+    seconds: float | None = None
+
+    def view(self) -> dict[str, JSONValue]:
+        """Return the state as the JSON the daemon publishes."""
+        f = self.figures
+        found: dict[str, JSONValue] = {k: getattr(f, k) for k in PURGED_KINDS}
+        found |= {
+            "retention_s": self.retention.total_seconds() if self.retention else None,
+            "before": self.before.isoformat() if self.before else None,
+            "batches": f.batches, "complete": f.complete, "seconds": self.seconds,
+        }  # fmt: skip
+        return found
+
+    @classmethod
+    def from_view(cls, data: Mapping[str, object]) -> RetentionState:
+        """Read a published purge back; a malformed figure reads as 0."""
+        n = {k: _count(data.get(k)) or 0 for k in (*PURGED_KINDS, "batches")}
+        complete = data.get("complete", True)
+        figures = PurgeFigures(
+            n["promises"], n["notifications"], n["scrubbed"], n["notification_events"],
+            n["promise_events"], n["interactions"], n["batches"],
+            complete if isinstance(complete, bool) else True,
+        )  # fmt: skip
+        seconds = _number(data.get("retention_s"))
+        retention = timedelta(seconds=seconds) if seconds is not None and seconds > 0 else None
+        return cls(retention, instant(data.get("before")), figures, _number(data.get("seconds")))
+
+
 @dataclass(frozen=True, slots=True)
 class Published(Generic[T]):
     """A published fact and when it was published."""
@@ -133,6 +211,7 @@ class PublishedState:
 
     scan: Published[ScanState] | None = None
     rules: Published[RulesState] | None = None
+    retention: Published[RetentionState] | None = None
 
 
 def _count(value: object) -> int | None:

@@ -100,6 +100,8 @@ class NotificationRecord:
     sent_at: datetime | None
     delivered_at: datetime | None
     updated_at: datetime
+    # When NOTIFIER_RETENTION emptied it (body, address, history): kept as a tombstone.
+    purged_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

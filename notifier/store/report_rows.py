@@ -5,7 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from notifier.domain.published import Published, PublishedState, RulesState, ScanState
+from notifier.domain.published import (
+    Published,
+    PublishedState,
+    RetentionState,
+    RulesState,
+    ScanState,
+)
 from notifier.domain.reports import (
     ErrorLine,
     HistoryEntry,
@@ -61,6 +67,7 @@ def to_record(row: Mapping[Any, Any]) -> NotificationRecord:
         row["sent_at"],
         row["delivered_at"],
         row["updated_at"],
+        row.get("purged_at"),
     )
 
 
@@ -68,10 +75,13 @@ def to_published(rows: Iterable[Mapping[Any, Any]]) -> PublishedState:
     """Return the facts of the ``daemon_state`` rows (keys this version does not know: skipped)."""
     scan: Published[ScanState] | None = None
     rules: Published[RulesState] | None = None
+    retention: Published[RetentionState] | None = None
     for r in rows:
         value = r["value"] if isinstance(r["value"], Mapping) else {}
         if r["key"] == "scan":
             scan = Published(ScanState.from_view(value), r["updated_at"])
         elif r["key"] == "rules":
             rules = Published(RulesState.from_view(value), r["updated_at"])
-    return PublishedState(scan, rules)
+        elif r["key"] == "retention":
+            retention = Published(RetentionState.from_view(value), r["updated_at"])
+    return PublishedState(scan, rules, retention)

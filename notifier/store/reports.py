@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from notifier.domain.health import Backlog
 from notifier.domain.ledger import with_consent
 from notifier.domain.models import ChannelName, NotificationStatus
-from notifier.domain.published import PublishedState, RulesState, ScanState
+from notifier.domain.published import PublishedState, RetentionState, RulesState, ScanState
 from notifier.domain.reports import (
     ErrorLine,
     Pause,
@@ -39,6 +39,9 @@ from notifier.store.tables import PauseRow, StateRow
 pauses = PauseRow.__table__  # type: ignore[attr-defined]
 state = StateRow.__table__  # type: ignore[attr-defined]
 _SENT = [NotificationStatus.SENT.value, NotificationStatus.DELIVERED.value]
+
+
+_KEYS = {ScanState: "scan", RulesState: "rules", RetentionState: "retention"}
 
 
 class ReportQueries(StoreBase):
@@ -123,12 +126,12 @@ class ReportQueries(StoreBase):
             )
         return lifted
 
-    async def publish(self, fact: ScanState | RulesState, now: datetime) -> None:
-        """Publish the scan state or the rules' last load for ``notifier status``.
+    async def publish(self, fact: ScanState | RulesState | RetentionState, now: datetime) -> None:
+        """Publish the scan state, the rules' last load or the last purge for ``notifier status``.
 
         Stored as JSON (``fact.view()``): other replicas and older processes read it too.
         """
-        key, value = "scan" if isinstance(fact, ScanState) else "rules", fact.view()
+        key, value = _KEYS[type(fact)], fact.view()
         statement = self.dialect.insert(state).values(key=key, value=value, updated_at=now)
         statement = statement.on_conflict_do_update(
             index_elements=["key"], set_={"value": value, "updated_at": now}

@@ -14,6 +14,7 @@ from notifier.store.promises import PromiseQueries
 from notifier.store.rate_buckets import RateBucketQueries
 from notifier.store.receipts import ReceiptQueries
 from notifier.store.reports import ReportQueries
+from notifier.store.retention import RetentionQueries
 from notifier.store.timeline import TimelineQueries
 
 
@@ -30,6 +31,7 @@ class Store(
     ReceiptQueries,
     ClusterQueries,
     RateBucketQueries,
+    RetentionQueries,
 ):
     """The ledger and the outbox over one async engine (SQLite or PostgreSQL)."""
 

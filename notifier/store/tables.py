@@ -75,6 +75,13 @@ class InteractionRow(SQLModel, table=True):
     # The same touchpoint reported twice (a re-import, a retried webhook) is recorded once.
     __table_args__ = (
         UniqueConstraint("customer_id", "at", "channel", "direction", name="uq_interactions_touch"),
+        # Touchpoints whose text the retention purge has yet to erase, oldest first.
+        Index(
+            "ix_interactions_with_body",
+            "at",
+            sqlite_where=text("body IS NOT NULL"),
+            postgresql_where=text("body IS NOT NULL"),
+        ),
     )
 
     id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True))
@@ -97,6 +104,13 @@ class PromiseRow(SQLModel, table=True):
             postgresql_where=text("next_check_at IS NOT NULL"),
         ),
         Index("ix_promises_customer_status", "customer_id", "status"),
+        # Settled promises with no check pending: the retention purge's candidates, oldest first.
+        Index(
+            "ix_promises_settled",
+            "status_changed_at",
+            sqlite_where=text("next_check_at IS NULL AND status IN ('kept', 'cancelled')"),
+            postgresql_where=text("next_check_at IS NULL AND status IN ('kept', 'cancelled')"),
+        ),
         # The few promises the scan cannot plan, for `notifier status`.
         Index(
             "ix_promises_plan_errors",
@@ -134,6 +148,8 @@ class PromiseRow(SQLModel, table=True):
 
 class PromiseEventRow(SQLModel, table=True):
     __tablename__ = "promise_events"
+    # The retention purge takes the oldest first.
+    __table_args__ = (Index("ix_promise_events_at", "at"),)
 
     id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True))
     promise_id: int = _fk("promises.id")
@@ -177,6 +193,13 @@ class NotificationRow(SQLModel, table=True):
     __table_args__ = (
         Index("ix_notifications_status_not_before", "status", "not_before"),
         Index("ix_notifications_customer_created", "customer_id", "created_at"),
+        # The rows the retention purge has yet to empty, oldest change first.
+        Index(
+            "ix_notifications_unpurged",
+            "updated_at",
+            sqlite_where=text("purged_at IS NULL"),
+            postgresql_where=text("purged_at IS NULL"),
+        ),
     )
 
     id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True))
@@ -211,6 +234,9 @@ class NotificationRow(SQLModel, table=True):
     attempted_at: datetime | None = _at(nullable=True)  # when the current attempt began
     sent_at: datetime | None = _at(nullable=True)
     delivered_at: datetime | None = _at(nullable=True)
+    # Past NOTIFIER_RETENTION: body, address and history gone, the row kept as the dedupe
+    # key's tombstone while its promise can fire (store/retention.py).
+    purged_at: datetime | None = _at(nullable=True)
 
 
 class NotificationEventRow(SQLModel, table=True):
@@ -225,6 +251,15 @@ class NotificationEventRow(SQLModel, table=True):
     channel: str | None = Field(default=None, max_length=16)
     reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     detail: dict[str, Any] = _json(dict)
+
+
+class PurgedPromiseRow(SQLModel, table=True):
+    """A promise deleted under NOTIFIER_RETENTION: its ref may not be posted again."""
+
+    __tablename__ = "purged_promises"
+
+    external_ref: str = Field(sa_column=Column(String(200), primary_key=True))
+    purged_at: datetime = _at()
 
 
 class PauseRow(SQLModel, table=True):

@@ -13,6 +13,7 @@ from notifier.domain.ingest import PromiseData, RowError, Upserted
 from notifier.domain.ledger import UNSTORED, open_promise, revise
 from notifier.domain.models import PromiseEventType, Source
 from notifier.store.convert import customers, promise_events, promises, to_promise
+from notifier.store.retention import purged_among
 from notifier.store.revisions import promise_changes, promise_row
 
 
@@ -27,6 +28,8 @@ async def upsert_promises(
         .mappings()
         .all()
     }
+    # A ref purged under the retention would come back as a new promise, notified again.
+    purged = await purged_among(conn, [r for r in refs if r not in existing])
     cust_ids = list({p.customer_id for p in items})
     known = {
         r[0] for r in await conn.execute(select(customers.c.id).where(customers.c.id.in_(cust_ids)))
@@ -37,6 +40,9 @@ async def upsert_promises(
     for item in items:
         if item.customer_id not in known:
             results.append(RowError("customer_id", f"unknown customer {item.customer_id!r}"))
+            continue
+        if item.external_ref in purged:
+            results.append(RowError("external_ref", _PURGED.format(ref=item.external_ref)))
             continue
         current = existing.get(item.external_ref)
         if current is None:
@@ -75,6 +81,12 @@ async def upsert_promises(
         else r
         for r in results
     ]
+
+
+_PURGED = (
+    "external_ref {ref!r} names a promise settled and purged under NOTIFIER_RETENTION; "
+    "it is not notified again: give a new external_ref for a new promise"
+)
 
 
 def _new_promise(item: PromiseData, now: datetime) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench import baseline, dispatch_bench, scan_bench
+from bench import baseline, dispatch_bench, purge_bench, scan_bench
 from bench.common import bench_now
 from bench.generate import Ledger, customer_rows, phone, promise_rows
 
@@ -35,3 +35,9 @@ def test_naive_design_sends_every_due_job_without_a_grace_time() -> None:
     for workers in (1, baseline.DEFAULT_WORKERS):
         figures = baseline.measure("sqlite", 30, 10, 0, workers=workers)
         assert figures["received"] == 10 and figures["missed"] == 0
+
+
+def test_purge_bench_purges_the_whole_backlog_while_sending() -> None:
+    purge, meanwhile = purge_bench.measure("sqlite", 40, 10)
+    assert "10 promises and 20 notifications deleted, 20 emptied, 120 + 40 history" in purge.note
+    assert purge.value > 0 and meanwhile.value > 0

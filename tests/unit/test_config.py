@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
 import pytest
 from pydantic import AwareDatetime, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from notifier.config import Settings
-from notifier.config_errors import describe
+from notifier.config import Settings, load_settings
+from notifier.config_errors import SettingsError, describe
 
 
 @pytest.mark.parametrize("blank", ["", "   "], ids=["empty", "spaces"])
@@ -89,3 +90,47 @@ def test_instants_and_checks_across_settings_read_as_one_line(
     with pytest.raises(ValidationError) as caught:
         _CrossChecked()
     assert describe(caught.value, _CrossChecked.model_fields) == [line]
+
+
+@pytest.mark.parametrize(
+    ("value", "kept"),
+    [
+        pytest.param("90d", timedelta(days=90), id="default-spelled"),
+        pytest.param("1d", timedelta(days=1), id="shortest"),
+        pytest.param("2w3d", timedelta(days=17), id="weeks-and-days"),
+        pytest.param("off", None, id="off"),
+        pytest.param(" OFF ", None, id="off-any-case"),
+    ],
+)
+def test_the_retention_is_a_duration_of_a_day_or_more_or_off(
+    monkeypatch: pytest.MonkeyPatch, value: str, kept: timedelta | None
+) -> None:
+    monkeypatch.setenv("NOTIFIER_RETENTION", value)
+    assert load_settings().purge.retention == kept
+
+
+def test_the_retention_defaults_to_90_days(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NOTIFIER_RETENTION", raising=False)
+    assert load_settings().purge.retention == timedelta(days=90)
+
+
+@pytest.mark.parametrize(
+    ("value", "line"),
+    [
+        pytest.param("0d", "NOTIFIER_RETENTION: '0d' must be at least 1d, or off to keep "
+                     "everything", id="zero"),
+        pytest.param("12h", "NOTIFIER_RETENTION: '12h' must be at least 1d, or off to keep "
+                     "everything", id="under-a-day"),
+        pytest.param("90", "NOTIFIER_RETENTION: '90' is not a duration (e.g. 30s, 5m)",
+                     id="no-unit"),
+        pytest.param("never", "NOTIFIER_RETENTION: 'never' is not a duration (e.g. 30s, 5m)",
+                     id="a-word"),
+    ],
+)  # fmt: skip
+def test_a_bad_retention_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, value: str, line: str
+) -> None:
+    monkeypatch.setenv("NOTIFIER_RETENTION", value)
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert str(caught.value) == line

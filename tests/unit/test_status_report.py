@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from notifier.cli.status_report import health_view, rules_lines, status_view
+from notifier.cli.status_report import health_view, retention_line, rules_lines, status_view
 from notifier.domain.health import Backlog
 from notifier.domain.models import NotificationStatus
 from notifier.domain.published import (
     Published,
     PublishedState,
+    PurgeFigures,
+    RetentionState,
     RulesState,
     ScanFigures,
     ScanState,
@@ -50,11 +52,12 @@ def test_the_status_json_keeps_the_keys_and_shapes_of_the_rows() -> None:
     view = status_view(_report(PublishedState(scan, None)))
     assert list(view) == [
         "now", "pending", "counts", "oldest_pending", "oldest_pending_age_s", "sending", "scan",
-        "rules", "paused", "down", "last_errors", "plan_error_count", "plan_errors",
-        "render_errors",
+        "rules", "retention", "paused", "down", "last_errors", "plan_error_count",
+        "plan_errors", "render_errors",
     ]  # fmt: skip
     assert (view["pending"], view["oldest_pending_age_s"]) == (2, 120.0)
     assert view["scan"] == {"promises": 2, "at": T0} and view["rules"] is None
+    assert view["retention"] is None
     assert view["paused"] == [
         {"id": 1, "kind": "channel", "target": "whatsapp", "reason": "paused by ops",
          "created_at": T0, "until": None}
@@ -93,6 +96,24 @@ def test_rules_lines_name_the_count_or_the_refused_files() -> None:
     assert rules_lines(ok, T0)[0] == "rules: 7 rules in force, loaded 0s ago"
     assert rules_lines(refused, T0)[1:] == ["  x.yaml:1:2: bad"]
     assert rules_lines(None, T0) == ["rules: never published (is notifier run up?)"]
+
+
+def test_the_retention_line_says_when_the_purge_ran_and_what_it_removed() -> None:
+    figures = PurgeFigures(promises=3, notifications=5, scrubbed=2, notification_events=9,
+                           promise_events=4, interactions=1, batches=6, complete=False)  # fmt: skip
+    state = RetentionState(timedelta(days=90), T0 - timedelta(days=90), figures, 0.25)
+    assert RetentionState.from_view(state.view()) == state
+    line = retention_line(Published(state, T0 - timedelta(minutes=2)), T0)
+    assert line == (
+        "last purge: 2m ago, older than 90d: 3 promises, 5 notifications deleted; 2 emptied; "
+        "13 history events; 1 touchpoint texts (more left: the next runs go on)"
+    )
+    off = Published(RetentionState(), T0)
+    assert RetentionState.from_view(off.value.view()) == off.value
+    assert retention_line(off, T0) == "last purge: none, NOTIFIER_RETENTION=off (checked 0s ago)"
+    assert retention_line(None, T0) == "last purge: never published (is notifier run up?)"
+    view = status_view(_report(PublishedState(retention=Published(state, T0))))
+    assert view["retention"]["promises"] == 3 and view["retention"]["complete"] is False
 
 
 class _Store:

@@ -16,7 +16,7 @@ from notifier.channels.registry import build_channels
 from notifier.clock import SystemClock, system_clock
 from notifier.config import Settings
 from notifier.domain.errors import NotifierError
-from notifier.domain.published import RulesState, ScanFigures
+from notifier.domain.published import PURGED_KINDS, RetentionState, RulesState, ScanFigures
 from notifier.domain.rules.model import RuleSet
 from notifier.engine.delivery.compose import Composer
 from notifier.engine.delivery.dispatcher import WRAP_UP, Dispatcher
@@ -38,6 +38,8 @@ RENEW_FLOOR = timedelta(seconds=0.5)  # the most often leases are renewed, howev
 # A woken scan that found another replica scanning tries again this much later, in seconds.
 SKIPPED_RETRY = 1.0
 HEALTH_EVERY = timedelta(seconds=5)  # the database probe and the sending backlog's metrics
+# The retention purge: at most PURGE_BATCHES transactions of PURGE_BATCH rows a tick.
+PURGE_EVERY, PURGE_BATCH, PURGE_BATCHES = timedelta(minutes=1), 1000, 20
 # Past the grace: the wrap-up's writes (WRAP_UP), then a last second for the rest.
 FORCE_AFTER = WRAP_UP + timedelta(seconds=1)
 
@@ -208,6 +210,10 @@ class Daemon:
             id="health", max_instances=1, coalesce=True, next_run_time=now,
             misfire_grace_time=None,
         )  # fmt: skip
+        scheduler.add_job(
+            self._purge, "interval", seconds=PURGE_EVERY.total_seconds(), id="purge",
+            max_instances=1, coalesce=True, next_run_time=now, misfire_grace_time=None,
+        )  # fmt: skip
         return scheduler
 
     async def _scan(self) -> None:
@@ -320,6 +326,37 @@ class Daemon:
             )
         except Exception:
             log.exception("housekeeping.error")
+
+    async def _purge(self) -> None:
+        """Once a tick across the cluster: purge what is older than NOTIFIER_RETENTION.
+
+        Bounded (PURGE_BATCHES short transactions): a backlog is worked off over the next
+        ticks while the scan and the dispatch go on. Off, it publishes only that it is off.
+        """
+        if self.stopping.is_set():
+            return
+        retention, now = self.settings.purge.retention, self.clock.now()
+        try:
+            tick = tick_start(datetime.now(UTC), PURGE_EVERY)  # wall clock: as scheduled
+            if not await self.store.claim_tick("purge", tick, PURGE_EVERY, self.dispatcher.owner):
+                return
+            if retention is None:
+                await self.store.publish(RetentionState(), now)
+                return
+            started = asyncio.get_running_loop().time()
+            figures = await self.store.purge(
+                now - retention, now, batch=PURGE_BATCH, max_batches=PURGE_BATCHES
+            )
+            took = round(asyncio.get_running_loop().time() - started, 3)
+            state = RetentionState(retention, now - retention, figures, took)
+            await self.store.publish(state, now)
+            for kind in PURGED_KINDS:
+                self.metrics.purged.labels(kind).inc(getattr(figures, kind))
+            self.metrics.last_purge.set(now.timestamp())
+            if figures.rows:
+                log.info("retention.purged", **state.view())
+        except Exception:
+            log.exception("retention.error")
 
 
 def renew_every(lease: timedelta) -> timedelta:

@@ -36,7 +36,8 @@ OPS_PAUSE = "paused by ops"
 @asynccontextmanager
 async def _store() -> AsyncIterator[Store]:
     """Yield the configured store, closed afterwards."""
-    store = Store.open(settings().database_url)
+    s = settings()
+    store = Store.open(s.database_url, events=s.events_url is not None)
     try:
         yield store
     finally:

@@ -1,0 +1,135 @@
+"""The event outbox: each change writes its event in its own transaction, numbered per promise.
+
+On SQLite and PostgreSQL, through the real scan, dispatcher, ledger and forget, with the
+Twilio and SMTP fakes: a store opened with events on (as NOTIFIER_EVENTS_URL opens it).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from notifier.domain.models import Source
+from notifier.store.convert import event_outbox
+from notifier.store.event_writes import report_promises
+from notifier.store.store import Store
+from tests.integration.rig import Rig
+from tests.integration.test_forget import EMAIL, NAME, PHONE, personal_data_left
+
+
+@pytest.fixture
+async def store(db_url: str) -> AsyncIterator[Store]:
+    s = Store.open(db_url, events=True)
+    yield s
+    await s.close()
+
+
+async def bodies(store: Store) -> list[dict[str, Any]]:
+    """Every event written, in stream then sequence order, as its receiver will parse it."""
+    async with store.reading() as conn:
+        rows = await conn.execute(
+            select(event_outbox.c.body).order_by(event_outbox.c.stream, event_outbox.c.sequence)
+        )
+        return [json.loads(r[0]) for r in rows]
+
+
+def thread(events: list[dict[str, Any]], stream: str) -> list[tuple[int, str, str]]:
+    """(sequence, type, what changed) of one stream's events."""
+    return [
+        (e["sequence"], e["type"], e.get("change") or e["notification"]["status"])
+        for e in events
+        if e["stream"] == stream
+    ]
+
+
+async def test_a_late_delivery_reads_as_one_thread_per_promise(rig: Rig) -> None:
+    await rig.customer("c-1", last_used="sms")
+    pid = await rig.promise("c-1", "order-1", timedelta(hours=-2))
+    await rig.tick()
+    await rig.ledger.keep(pid, Source.API)
+
+    events = await bodies(rig.store)
+    assert thread(events, f"promise:{pid}") == [
+        (1, "promise.status_changed", "created"),
+        (2, "promise.status_changed", "broken"),
+        (3, "notification.status_changed", "pending"),
+        (4, "notification.status_changed", "sent"),
+        (5, "promise.status_changed", "kept"),
+    ]
+    sent = events[3]
+    assert sent["promise"] == {
+        "id": pid, "external_ref": "order-1", "kind": "delivery", "status": "broken"
+    }  # fmt: skip
+    assert sent["customer"] == {"id": "c-1"}
+    n = sent["notification"]
+    assert n["channel"] == "sms" and n["message"] == "delivery_late"
+    assert n["provider_message_id"].startswith("SM") and n["reason"] is None
+    assert len({e["id"] for e in events}) == len(events)  # each its own idempotency key
+    # No body, address or name: the receiver gets ids and codes.
+    text = json.dumps(events)
+    assert "+5491155550101" not in text and "c-1@example.com" not in text
+    assert "Ana" not in text
+
+
+async def test_no_event_without_the_setting(store: Store, db_url: str, rig: Rig) -> None:
+    plain = Store.open(db_url)  # NOTIFIER_EVENTS_URL unset
+    try:
+        rig.ledger.store = plain
+        await rig.customer("c-1")
+        await rig.promise("c-1", "order-1", timedelta(hours=-2))
+    finally:
+        await plain.close()
+    assert await bodies(store) == []
+
+
+async def test_an_event_is_rolled_back_with_its_change(store: Store) -> None:
+    class Boom(Exception):
+        pass
+
+    with pytest.raises(Boom):
+        async with store.transaction() as conn:
+            await report_promises(conn, [{"promise_id": 1, "type": "kept"}], store_now())
+            raise Boom
+    assert await bodies(store) == []
+
+
+def store_now() -> Any:
+    from datetime import UTC, datetime
+
+    return datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+
+
+async def test_a_failed_send_reports_a_code_and_forget_leaves_nothing_personal(rig: Rig) -> None:
+    await rig.customer("c-1", last_used="sms", name=NAME, phone=PHONE, email=EMAIL)
+    await rig.promise("c-1", "order-1", timedelta(hours=-2))
+    await rig.tick()  # the SMS fails quoting the number, the email quoting the address
+    await rig.promise("c-1", "order-2", timedelta(hours=-2))
+    await rig.scan()  # order-2's apology waits in the outbox
+
+    await rig.ledger.forget("c-1")
+
+    events = await bodies(rig.store)
+    statuses = [e["notification"]["status"] for e in events if "notification" in e]
+    assert "cancelled" in statuses  # forget cancelled what was pending, and said so
+    failed = [e["notification"] for e in events if e.get("notification", {}).get("reason")]
+    assert failed and all(" " not in n["reason"] for n in failed)  # codes, not the error text
+    assert await personal_data_left(rig.store) == []
+
+
+async def test_each_stream_is_numbered_without_gaps(rig: Rig) -> None:
+    await rig.customer("c-1")
+    pids = [await rig.promise("c-1", f"order-{i}", timedelta(hours=1)) for i in range(3)]
+    for pid in pids:
+        await rig.ledger.reschedule(pid, rig.clock.now() + timedelta(days=1), None, Source.API)
+        await rig.ledger.cancel(pid, Source.API)
+    events = await bodies(rig.store)
+    for pid in pids:
+        assert [s for s, _, _ in thread(events, f"promise:{pid}")] == [1, 2, 3]
+        assert [c for _, _, c in thread(events, f"promise:{pid}")] == [
+            "created", "rescheduled", "cancelled"
+        ]  # fmt: skip

@@ -30,6 +30,9 @@ from notifier.views import forecast_view, notification_line_view, notification_v
 notification_app = typer.Typer(help="Notifications: why each went out, or did not.",
                                no_args_is_help=True)  # fmt: skip
 app.add_typer(notification_app, name="notification")
+events_app = typer.Typer(help="Outbound events for the CRM (NOTIFIER_EVENTS_URL).",
+                         no_args_is_help=True)  # fmt: skip
+app.add_typer(events_app, name="events")
 OPS_PAUSE = "paused by ops"
 
 
@@ -198,6 +201,17 @@ def resume(
     for kind, target in resumed.not_paused:
         typer.echo(f"notifier: {kind} {target} was not paused", err=True)
     _print_pauses(resumed.pauses, as_json)
+
+
+@events_app.command("requeue")
+def events_requeue() -> None:
+    """Post again the events the receiver refused (parked), once it takes them."""
+
+    async def go() -> int:
+        async with _reporting() as reporting:
+            return await reporting.requeue_events()
+
+    typer.echo(f"requeued {run_async(go())} parked event(s)")
 
 
 @app.command("status")

@@ -14,7 +14,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from notifier.cli.status_report import status_lines, status_view
 from notifier.domain.models import Source
+from notifier.domain.verdict import judge
+from notifier.engine.reporting.service import Reporting
 from notifier.store.convert import event_outbox
 from notifier.store.event_writes import report_promises
 from notifier.store.store import Store
@@ -133,3 +136,14 @@ async def test_each_stream_is_numbered_without_gaps(rig: Rig) -> None:
         assert [c for _, _, c in thread(events, f"promise:{pid}")] == [
             "created", "rescheduled", "cancelled"
         ]  # fmt: skip
+
+
+async def test_status_counts_the_events_waiting(rig: Rig) -> None:
+    await rig.customer("c-1")
+    await rig.promise("c-1", "order-1", timedelta(hours=1))
+    rig.clock.advance(timedelta(minutes=3))
+    report = await Reporting(rig.store, rig.clock).status()
+    assert (report.events.pending, report.events.parked) == (1, 0)
+    verdict = judge(report, timedelta(seconds=30))
+    assert "events: 1 pending, the oldest written 3m ago" in status_lines(report, verdict)
+    assert status_view(report)["events"]["oldest_age_s"] == 180.0

@@ -22,6 +22,7 @@ from notifier.domain.ingest import CustomerData, PromiseData
 from notifier.domain.models import CustomerId, Source
 from notifier.engine.ingest.ledger_service import Ledger
 from notifier.engine.outbound.relay import Relay
+from notifier.engine.reporting.service import Reporting
 from notifier.observability import Metrics
 from notifier.store.convert import event_outbox
 from notifier.store.store import Store
@@ -193,7 +194,7 @@ async def test_a_refused_event_is_parked_counted_and_requeued(
         assert error == "HTTP 422: unknown promise"
 
         receiver.refuse = set()
-        assert await store.requeue_parked(clock.now()) == 1
+        assert await Reporting(store, clock).requeue_events() == 1  # notifier events requeue
         await until(lambda: receiver.sequences()[f"promise:{pid}"] == [1, 3, 2], "2 again")
     finally:
         stopping.set()

@@ -32,13 +32,17 @@ from notifier.domain.crm_events import (
     event_body,
     stream_of,
 )
-from notifier.domain.models import PromiseStatus
+from notifier.domain.models import NotificationStatus, PromiseStatus
 from notifier.domain.outbox import PromiseChange, Scheduled
 from notifier.store.convert import event_outbox, event_sequences, notifications, promises
 from notifier.store.dialects import dialect_of
 
 EVENTS_OPTION = "notifier_events"
 _CHUNK = 500  # rows per statement: well under SQLite's bound on parameters
+_WITHOUT_REASON = frozenset(
+    s.value for s in (NotificationStatus.PENDING, NotificationStatus.SENT,
+                      NotificationStatus.DELIVERED)
+)  # fmt: skip
 
 
 def enable_events(engine: AsyncEngine) -> None:
@@ -81,8 +85,10 @@ def _notification_draft(r: Any) -> Draft | None:
     promise = None
     if r["promise_id"] is not None:
         promise = PromiseFacts(r["promise_id"], r["external_ref"], r["kind"], r["promise_status"])
+    # The code of the last failure lingers on a row that went out later: not its reason.
+    reason = None if r["status"] in _WITHOUT_REASON else r["error_code"]
     facts = NotificationFacts(
-        r["id"], r["channel"], r["status"], r["message"], r["provider_id"], r["error_code"]
+        r["id"], r["channel"], r["status"], r["message"], r["provider_id"], reason
     )
     return Draft(stream, NOTIFICATION_CHANGED, r["customer_id"], promise, facts)
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -137,3 +140,16 @@ def test_the_body_holds_ids_and_codes() -> None:
 )
 def test_stream_of(promise_id: int | None, customer_id: str | None, stream: str | None) -> None:
     assert stream_of(promise_id, customer_id) == stream
+
+
+def test_the_receiver_snippet_in_the_docs_accepts_our_signature_only() -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text()
+    (snippet,) = [b for b in docs.split("```python\n")[1:] if "def verify(" in b]
+    scope: dict[str, Any] = {}
+    exec(snippet.split("```")[0], scope)  # our own docs, checked as written
+    verify = scope["verify"]
+    now = int(time.time())
+    assert verify(SECRET, BODY, signature(SECRET, BODY, now))
+    assert not verify(SECRET, BODY + b"x", signature(SECRET, BODY, now))
+    assert not verify(SECRET, BODY, signature(SECRET, BODY, now - 301))
+    assert not verify("another-secret-000", BODY, signature(SECRET, BODY, now))

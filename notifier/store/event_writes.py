@@ -61,8 +61,11 @@ async def report_notifications(conn: AsyncConnection, ids: Collection[int], now:
 
     Messages to ops are no part of the customer's thread: they get none.
     """
-    if not ids or not events_enabled(conn):
-        return
+    if events_enabled(conn):
+        await _append(conn, await _notification_drafts(conn, ids), now)
+
+
+async def _notification_drafts(conn: AsyncConnection, ids: Collection[int]) -> list[Draft]:
     n, p = notifications.c, promises.c
     drafts: list[Draft] = []
     for chunk in _chunks(sorted(set(ids))):
@@ -75,7 +78,7 @@ async def report_notifications(conn: AsyncConnection, ids: Collection[int], now:
             .order_by(n.id)
         )  # fmt: skip
         drafts.extend(d for r in rows.mappings() if (d := _notification_draft(r)) is not None)
-    await _append(conn, drafts, now)
+    return drafts
 
 
 def _notification_draft(r: Any) -> Draft | None:
@@ -100,12 +103,15 @@ async def report_promises(
 
     ``history`` is the ``promise_events`` rows just written (promise_id, type).
     """
-    if not events_enabled(conn):
-        return
+    if events_enabled(conn):
+        await _append(conn, await _promise_drafts(conn, history), now)
+
+
+async def _promise_drafts(conn: AsyncConnection, history: Iterable[dict[str, Any]]) -> list[Draft]:
     lines = [(int(h["promise_id"]), str(h["type"])) for h in history]
     lines = [(pid, change) for pid, change in lines if change in PROMISE_CHANGES]
     if not lines:
-        return
+        return []
     p = promises.c
     facts: dict[int, tuple[str, PromiseFacts]] = {}
     for chunk in _chunks(sorted({pid for pid, _ in lines})):
@@ -114,12 +120,11 @@ async def report_promises(
         )
         for r in rows:
             facts[r[0]] = (r[1], PromiseFacts(r[0], r[2], r[3], r[4]))
-    drafts = [
+    return [
         Draft(f"promise:{pid}", PROMISE_CHANGED, facts[pid][0], facts[pid][1], change=change)
         for pid, change in lines
         if pid in facts
     ]
-    await _append(conn, drafts, now)
 
 
 async def report_scan(
@@ -153,8 +158,9 @@ async def report_scan(
             )
         )  # fmt: skip
         broken.extend(r[0] for r in rows)
-    await report_promises(conn, [{"promise_id": i, "type": "broken"} for i in broken], now)
-    await report_notifications(conn, fresh, now)
+    # One numbering pass: its streams locked in one sorted order, like every other writer's.
+    drafts = await _promise_drafts(conn, [{"promise_id": i, "type": "broken"} for i in broken])
+    await _append(conn, [*drafts, *await _notification_drafts(conn, fresh)], now)
 
 
 async def _append(conn: AsyncConnection, drafts: Sequence[Draft], now: datetime) -> None:

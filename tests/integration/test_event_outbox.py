@@ -6,7 +6,9 @@ Twilio and SMTP fakes: a store opened with events on (as NOTIFIER_EVENTS_URL ope
 
 from __future__ import annotations
 
+import asyncio
 import json
+import random
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -147,3 +149,25 @@ async def test_status_counts_the_events_waiting(rig: Rig) -> None:
     verdict = judge(report, timedelta(seconds=30))
     assert "events: 1 pending, the oldest written 3m ago" in status_lines(report, verdict)
     assert status_view(report)["events"]["oldest_age_s"] == 180.0
+
+
+async def test_concurrent_writers_of_the_same_promises_number_them_without_gaps(
+    store: Store, rig: Rig
+) -> None:
+    await rig.customer("c-1")
+    pids = [await rig.promise("c-1", f"order-{i}", timedelta(hours=1)) for i in range(6)]
+    rng = random.Random(17)
+
+    async def writer(n: int) -> None:
+        # Several promises per transaction, in any order: the writes lock them sorted.
+        chosen = rng.sample(pids, 4)
+        async with store.transaction() as conn:
+            await report_promises(conn, [{"promise_id": p, "type": "kept"} for p in chosen],
+                                  store_now())  # fmt: skip
+
+    await asyncio.gather(*(writer(n) for n in range(40)))
+    events = await bodies(store)
+    for pid in pids:
+        numbers = [s for s, _, _ in thread(events, f"promise:{pid}")]
+        assert numbers == list(range(1, len(numbers) + 1))
+    assert sum(1 for e in events if e.get("change") == "kept") == 160

@@ -56,6 +56,13 @@ def upgrade() -> None:
         sqlite_where=sa.text(_PENDING),
         postgresql_where=sa.text(_PENDING),
     )
+    op.create_index(
+        "ix_event_outbox_due",
+        "event_outbox",
+        ["not_before", "id"],
+        sqlite_where=sa.text(_PENDING),
+        postgresql_where=sa.text(_PENDING),
+    )
     op.create_table(
         "event_sequences",
         sa.Column("stream", sa.String(length=160), primary_key=True),
@@ -65,5 +72,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("event_sequences")
+    op.drop_index("ix_event_outbox_due", table_name="event_outbox")
     op.drop_index("ix_event_outbox_pending", table_name="event_outbox")
     op.drop_table("event_outbox")

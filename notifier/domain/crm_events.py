@@ -167,3 +167,13 @@ class EventBacklog:
     pending: int = 0
     oldest: datetime | None = None  # when the oldest pending event was written
     parked: int = 0  # refused by the receiver, kept aside (docs/operations.md)
+
+
+@dataclass(frozen=True, slots=True)
+class PostOutcome:
+    """What one POST of an event came to, to record."""
+
+    event_id: int
+    delivered: bool
+    error: str | None = None
+    retry_at: datetime | None = None  # None when not delivered: parked

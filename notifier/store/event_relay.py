@@ -8,12 +8,14 @@ over each other's rows (SKIP LOCKED); SQLite has a single writer.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, not_, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import aliased
 
-from notifier.domain.crm_events import EventBacklog, PendingEvent
+from notifier.domain.crm_events import EventBacklog, PendingEvent, PostOutcome
 from notifier.store.base import StoreBase
 from notifier.store.convert import event_outbox
 
@@ -26,17 +28,21 @@ class EventRelayQueries(StoreBase):
         self, now: datetime, owner: str, lease: timedelta, limit: int
     ) -> list[PendingEvent]:
         """Lease to ``owner`` up to ``limit`` due stream heads, oldest first."""
+        # A correlated min, probed per row through the (stream, sequence) index while the
+        # (not_before, id) index is read in order until enough heads are found: an
+        # anti-join instead was planned as a nested loop over stale statistics, seconds
+        # for a few thousand events.
         earlier = aliased(event_outbox)
-        blocked = exists().where(
-            earlier.c.stream == _e.stream,
-            earlier.c.sequence < _e.sequence,
-            earlier.c.delivered_at.is_(None),
-            earlier.c.parked_at.is_(None),
-        )
+        first = (
+            select(func.min(earlier.c.sequence))
+            .where(earlier.c.stream == _e.stream, earlier.c.delivered_at.is_(None),
+                   earlier.c.parked_at.is_(None))
+            .scalar_subquery()
+        )  # fmt: skip
         heads = (
             select(_e.id)
             .where(_PENDING, _e.not_before <= now,
-                   or_(_e.lease_until.is_(None), _e.lease_until < now), not_(blocked))
+                   or_(_e.lease_until.is_(None), _e.lease_until < now), _e.sequence == first)
             .order_by(_e.not_before, _e.id)
             .limit(limit)
         )  # fmt: skip
@@ -52,35 +58,40 @@ class EventRelayQueries(StoreBase):
         claimed.sort(key=lambda e: e.id)
         return claimed
 
-    async def event_delivered(self, event_id: int, now: datetime) -> None:
-        """Record the receiver's 2xx: the event is done (whoever holds its lease now)."""
-        async with self.transaction() as conn:
-            await conn.execute(
-                update(event_outbox)
-                .where(_e.id == event_id, _e.delivered_at.is_(None))
-                .values(delivered_at=now, attempts=_e.attempts + 1, lease_owner=None,
-                        lease_until=None, last_error=None)
-            )  # fmt: skip
-
-    async def event_failed(
-        self, event_id: int, owner: str, error: str, now: datetime, retry_at: datetime | None
+    async def record_posts(
+        self, outcomes: Sequence[PostOutcome], owner: str, now: datetime
     ) -> None:
-        """Record a failed post: due again at ``retry_at``, or parked when that is None.
+        """Record a round's answers in one transaction (one writer at a time on SQLite).
 
-        Fenced by ``owner``'s lease: a row another replica took meanwhile is left alone.
+        A delivered event is done whoever holds its lease now. A failure is due again at
+        its ``retry_at``, or parked without one; it is fenced by ``owner``'s lease, so a
+        row another replica took meanwhile is left alone.
         """
-        values = {"attempts": _e.attempts + 1, "last_error": error[:300], "lease_owner": None,
-                  "lease_until": None}  # fmt: skip
-        if retry_at is None:
-            values["parked_at"] = now
-        else:
-            values["not_before"] = retry_at
+        done = [o.event_id for o in outcomes if o.delivered]
+        failed = [o for o in outcomes if not o.delivered]
         async with self.transaction() as conn:
-            await conn.execute(
-                update(event_outbox)
-                .where(_e.id == event_id, _e.lease_owner == owner, _e.delivered_at.is_(None))
-                .values(values)
-            )
+            if done:
+                await conn.execute(
+                    update(event_outbox)
+                    .where(_e.id.in_(done), _e.delivered_at.is_(None))
+                    .values(delivered_at=now, attempts=_e.attempts + 1, lease_owner=None,
+                            lease_until=None, last_error=None)
+                )  # fmt: skip
+            for o in failed:
+                values: dict[str, Any] = {
+                    "attempts": _e.attempts + 1, "last_error": (o.error or "")[:300],
+                    "lease_owner": None, "lease_until": None,
+                }  # fmt: skip
+                if o.retry_at is None:
+                    values["parked_at"] = now
+                else:
+                    values["not_before"] = o.retry_at
+                await conn.execute(
+                    update(event_outbox)
+                    .where(_e.id == o.event_id, _e.lease_owner == owner,
+                           _e.delivered_at.is_(None))
+                    .values(values)
+                )  # fmt: skip
 
     async def release_events(self, owner: str) -> int:
         """Give back the events ``owner`` leased and did not finish (shutdown)."""

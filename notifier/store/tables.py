@@ -301,11 +301,19 @@ class EventOutboxRow(SQLModel, table=True):
     __tablename__ = "event_outbox"
     __table_args__ = (
         UniqueConstraint("stream", "sequence", name="uq_event_outbox_stream_sequence"),
-        # The relay reads only the undelivered, unparked events.
+        # The relay reads only the undelivered, unparked events: due ones in order, and
+        # each one's stream for an earlier one.
         Index(
             "ix_event_outbox_pending",
             "stream",
             "sequence",
+            sqlite_where=text("delivered_at IS NULL AND parked_at IS NULL"),
+            postgresql_where=text("delivered_at IS NULL AND parked_at IS NULL"),
+        ),
+        Index(
+            "ix_event_outbox_due",
+            "not_before",
+            "id",
             sqlite_where=text("delivered_at IS NULL AND parked_at IS NULL"),
             postgresql_where=text("delivered_at IS NULL AND parked_at IS NULL"),
         ),

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from notifier.domain.crm_events import EventBacklog, PendingEvent
+from notifier.domain.crm_events import EventBacklog, PendingEvent, PostOutcome
 
 
 class RelayStore(Protocol):
@@ -15,10 +16,8 @@ class RelayStore(Protocol):
         self, now: datetime, owner: str, lease: timedelta, limit: int
     ) -> list[PendingEvent]: ...
 
-    async def event_delivered(self, event_id: int, now: datetime) -> None: ...
-
-    async def event_failed(
-        self, event_id: int, owner: str, error: str, now: datetime, retry_at: datetime | None
+    async def record_posts(
+        self, outcomes: Sequence[PostOutcome], owner: str, now: datetime
     ) -> None: ...
 
     async def release_events(self, owner: str) -> int: ...

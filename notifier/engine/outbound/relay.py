@@ -24,7 +24,7 @@ import structlog
 
 from notifier.clock import Clock
 from notifier.config.groups import EventSettings
-from notifier.domain.crm_events import Answer, PendingEvent, judge, retry_delay
+from notifier.domain.crm_events import Answer, PendingEvent, PostOutcome, judge, retry_delay
 from notifier.engine.outbound.ports import Receiver, RelayStore
 from notifier.observability import Metrics
 
@@ -85,7 +85,8 @@ class Relay:
         )
         if not events:
             return 0
-        posts = asyncio.gather(*(self._post(e) for e in events))
+        outcomes: list[PostOutcome] = []
+        posts = asyncio.gather(*(self._post(e, outcomes) for e in events))
         stop = asyncio.ensure_future(stopping.wait())
         try:
             either: set[asyncio.Future[Any]] = {posts, stop}
@@ -99,16 +100,20 @@ class Relay:
                 posts.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await posts
+        # The answers that came, in one write; an event cut short stays leased to us and
+        # is given back at the end of ``run`` (or its lease runs out).
+        if outcomes:
+            await self.store.record_posts(outcomes, self.owner, self.clock.now())
         return len(events)
 
-    async def _post(self, event: PendingEvent) -> None:
+    async def _post(self, event: PendingEvent, outcomes: list[PostOutcome]) -> None:
         answer = await self.receiver.post(event.body)
         verdict = Answer.RETRY if answer.status == 0 else judge(answer.status)
         now = self.clock.now()
         if self.metrics is not None:
             self.metrics.events_posts.labels(verdict.value).inc()
         if verdict is Answer.DELIVERED:
-            await self.store.event_delivered(event.id, now)
+            outcomes.append(PostOutcome(event.id, delivered=True))
             return
         error = answer.error or f"HTTP {answer.status}"
         retry_at = None
@@ -120,7 +125,7 @@ class Relay:
         log.warning("events.post_failed", event_id=event.id, stream=event.stream,
                     sequence=event.sequence, attempts=event.attempts + 1, error=error,
                     outcome=verdict.value)  # fmt: skip
-        await self.store.event_failed(event.id, self.owner, error, now, retry_at)
+        outcomes.append(PostOutcome(event.id, False, error, retry_at))
 
     async def _purge(self) -> None:
         """Delete delivered events older than NOTIFIER_EVENTS_KEEP, a bounded batch a minute."""

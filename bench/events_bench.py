@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 import time
 from datetime import datetime, timedelta
 
@@ -19,7 +20,7 @@ from aiohttp import web
 from pydantic import SecretStr
 from sqlalchemy import text
 
-from bench.common import DATABASES, Figure, bench_now, database
+from bench.common import DATABASES, Figure, bench_now, database, record
 from bench.generate import Ledger, fill
 from bench.scan_bench import bench_settings, shipped_rules
 from notifier.channels.crm_webhook import CrmWebhook
@@ -133,8 +134,25 @@ def main() -> None:
     parser.add_argument("--due", type=int, default=2000)
     parser.add_argument("--db", choices=[*DATABASES, "both"], default="both")
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--record", action="store_true", help="append the figures to RESULTS.md")
     args = parser.parse_args()
-    run(args.due, DATABASES if args.db == "both" else (args.db,), args.concurrency)
+    started = time.perf_counter()
+    figures = run(args.due, DATABASES if args.db == "both" else (args.db,), args.concurrency)
+    if args.record:
+        command = "python -m bench.events_bench " + " ".join(sys.argv[1:])
+        record(figures, command, NOTES, time.perf_counter() - started)
+
+
+NOTES = [
+    "The scan's cost: one tick with NOTIFIER_EVENTS_URL unset, then on a fresh ledger with "
+    "it set: each broken promise and each new outbox row writes its event in the batch's "
+    "transaction (on PostgreSQL the batch's one statement then runs in a transaction, not "
+    "in autocommit). The relay: that outbox posted to a local aiohttp receiver that checks "
+    "each signature and answers 204 at once, from the first claim to the last answer.",
+    "Before d93f259 the same relay did 96/s on SQLite and 9/s on PostgreSQL: an anti-join "
+    "planned as a nested loop over stale statistics (2.5 to 6.5 s a claim of 16 among 4,000 "
+    "events) and one write transaction per answer queued on SQLite's busy handler.",
+]
 
 
 if __name__ == "__main__":

@@ -14,6 +14,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from notifier.config import load_settings
+from notifier.config_errors import SettingsError
 from notifier.domain.crm_events import (
     Answer,
     Draft,
@@ -153,3 +155,45 @@ def test_the_receiver_snippet_in_the_docs_accepts_our_signature_only() -> None:
     assert not verify(SECRET, BODY + b"x", signature(SECRET, BODY, now))
     assert not verify(SECRET, BODY, signature(SECRET, BODY, now - 301))
     assert not verify("another-secret-000", BODY, signature(SECRET, BODY, now))
+
+
+@pytest.mark.parametrize(
+    ("env", "problem"),
+    [
+        pytest.param({"NOTIFIER_EVENTS_URL": "ftp://crm.example/events"},
+                     "NOTIFIER_EVENTS_URL: 'ftp://crm.example/events' is not an http:// or "
+                     "https:// URL with a host", id="not-http"),
+        pytest.param({"NOTIFIER_EVENTS_URL": "https:///events"},
+                     "NOTIFIER_EVENTS_URL: 'https:///events' is not an http:// or https:// URL "
+                     "with a host", id="no-host"),
+        pytest.param({"NOTIFIER_EVENTS_URL": "https://crm.example/events"},
+                     "NOTIFIER_EVENTS_SECRET: set at least 16 characters", id="no-secret"),
+        pytest.param({"NOTIFIER_EVENTS_URL": "https://crm.example/events",
+                      "NOTIFIER_EVENTS_SECRET": "short-secret"},
+                     "NOTIFIER_EVENTS_SECRET: set at least 16 characters", id="short-secret"),
+        pytest.param({"NOTIFIER_EVENTS_TIMEOUT": "0s"}, "NOTIFIER_EVENTS_TIMEOUT: ",
+                     id="zero-timeout"),
+        pytest.param({"NOTIFIER_EVENTS_CONCURRENCY": "0"}, "NOTIFIER_EVENTS_CONCURRENCY: ",
+                     id="zero-concurrency"),
+    ],
+)  # fmt: skip
+def test_bad_event_settings_are_one_clear_error_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], problem: str
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    [line] = caught.value.problems
+    assert line.startswith(problem)
+    assert "short-secret" not in line  # a secret is never repeated
+
+
+def test_event_settings_are_off_unless_the_url_is_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().events.events_url is None
+    monkeypatch.setenv("NOTIFIER_EVENTS_URL", " https://crm.example/events ")
+    monkeypatch.setenv("NOTIFIER_EVENTS_SECRET", "whsec-0123456789abcdef")
+    s = load_settings().events
+    assert s.events_url == "https://crm.example/events"
+    assert "whsec" not in repr(s)  # SecretStr
+    assert (s.events_timeout, s.events_keep) == (timedelta(seconds=10), timedelta(days=7))

@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from notifier.cli.status_report import status_lines, status_view
 from notifier.domain.models import Source
+from notifier.domain.outcomes import Outcome, OutcomeKind
 from notifier.domain.verdict import judge
 from notifier.engine.reporting.service import Reporting
 from notifier.store.convert import event_outbox
@@ -171,3 +172,19 @@ async def test_concurrent_writers_of_the_same_promises_number_them_without_gaps(
         numbers = [s for s, _, _ in thread(events, f"promise:{pid}")]
         assert numbers == list(range(1, len(numbers) + 1))
     assert sum(1 for e in events if e.get("change") == "kept") == 160
+
+
+async def test_a_delivery_report_adds_delivered_to_the_thread(rig: Rig) -> None:
+    await rig.customer("c-1", last_used="sms")
+    pid = await rig.promise("c-1", "order-1", timedelta(hours=-2))
+    await rig.tick()
+    sent = [e for e in await bodies(rig.store) if e.get("notification")]
+    sid = sent[-1]["notification"]["provider_message_id"]
+
+    report = Outcome(OutcomeKind.DELIVERED, provider_id=sid, status="delivered")
+    await rig.store.record_delivery(report, rig.clock.now())
+    await rig.store.record_delivery(report, rig.clock.now())  # a retried callback: no news
+
+    assert [c for _, _, c in thread(await bodies(rig.store), f"promise:{pid}")] == [
+        "created", "broken", "pending", "sent", "delivered"
+    ]  # fmt: skip

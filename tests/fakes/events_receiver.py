@@ -36,6 +36,7 @@ class EventsReceiver:
     fail_every: int = 0  # every nth request is answered 500 (0: never)
     refuse: set[tuple[str, int]] = field(default_factory=set)  # (stream, sequence): 422
     latency: float = 0.0  # seconds each answer takes
+    slow: dict[str, float] = field(default_factory=dict)  # stream: seconds its answers take
     accepted: list[dict[str, Any]] = field(default_factory=list)
     requests: int = 0
     forged: int = 0  # requests whose signature or timestamp did not check out
@@ -92,8 +93,8 @@ class EventsReceiver:
         try:
             if self._in_flight[stream] > 1:
                 self.overlaps += 1
-            if self.latency:
-                await asyncio.sleep(self.latency)
+            if self.latency or stream in self.slow:
+                await asyncio.sleep(self.slow.get(stream, self.latency))
             if (stream, event["sequence"]) in self.refuse:
                 return web.Response(status=422, text="unknown promise")
             if self.fail_every and self.requests % self.fail_every == 0:

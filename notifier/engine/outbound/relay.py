@@ -1,8 +1,8 @@
 """The relay: posts the event outbox to the CRM, each stream in order, streams side by side.
 
-A round claims up to NOTIFIER_EVENTS_CONCURRENCY stream heads (one event per promise at
-most: a promise's next event is claimable only once this one is delivered or parked),
-posts them at once and writes each answer. A 2xx delivers; network errors, timeouts,
+Up to NOTIFIER_EVENTS_CONCURRENCY stream heads are in flight (one event per promise at
+most: a promise's next event is claimable only once this one is delivered or parked);
+the answers are written in batches. A 2xx delivers; network errors, timeouts,
 5xx, 429 and the 4xx that mean a setup problem (401, 403, 404...) retry with jittered
 exponential backoff up to NOTIFIER_EVENTS_MAX_BACKOFF, never sooner than a Retry-After;
 any other 4xx parks the event: kept with its reason, counted in ``notifier status``
@@ -62,59 +62,88 @@ class Relay:
         self._wake.set()
 
     async def run(self, stopping: asyncio.Event) -> None:
-        """Post rounds of events until ``stopping``; give back unfinished claims at the end."""
+        """Post events until ``stopping``; then let the posts in flight finish in the grace.
+
+        Up to NOTIFIER_EVENTS_CONCURRENCY posts are in flight; once half the slots are
+        free (or none is in flight) the answers so far are written in one transaction and
+        more heads are claimed, so a slow answer holds up its own promise only.
+        """
+        tasks: set[asyncio.Task[PostOutcome]] = set()
+        done: list[PostOutcome] = []
+        limit = self.settings.events_concurrency
+        refill = max(1, limit // 2)
         try:
             while not stopping.is_set():
                 try:
-                    claimed = await self._round(stopping)
+                    if not tasks or limit - len(tasks) >= refill:
+                        await self._record(done)
+                        tasks |= await self._claim(limit - len(tasks))
                     await self._purge()
                 except Exception:
                     log.exception("events.relay_error")
                     await self._pause(stopping, ERROR_PAUSE)
                     continue
-                if claimed < self.settings.events_concurrency:
-                    await self._pause(stopping, POLL)
+                finished = await self._first(tasks, stopping)
+                done.extend(t.result() for t in finished)
+                tasks -= finished
+                if not finished and done:  # slow answers hold every slot: write what came
+                    with contextlib.suppress(Exception):
+                        await self._record(done)
         finally:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.store.release_events(self.owner), RELEASE_WITHIN)
-            await self.receiver.aclose()
+            await self._wrap_up(tasks, done)
 
-    async def _round(self, stopping: asyncio.Event) -> int:
-        events = await self.store.claim_events(
-            self.clock.now(), self.owner, self.lease, self.settings.events_concurrency
-        )
-        if not events:
-            return 0
-        outcomes: list[PostOutcome] = []
-        posts = asyncio.gather(*(self._post(e, outcomes) for e in events))
+    async def _claim(self, free: int) -> set[asyncio.Task[PostOutcome]]:
+        events = await self.store.claim_events(self.clock.now(), self.owner, self.lease, free)
+        return {asyncio.create_task(self._post(e), name=f"event-{e.id}") for e in events}
+
+    async def _record(self, done: list[PostOutcome]) -> None:
+        """Write the answers so far in one transaction; they are kept if the write fails."""
+        if done:
+            await self.store.record_posts(list(done), self.owner, self.clock.now())
+            done.clear()
+
+    async def _first(
+        self, tasks: set[asyncio.Task[PostOutcome]], stopping: asyncio.Event
+    ) -> set[asyncio.Task[PostOutcome]]:
+        """Wait for a post to finish, ``stopping``, a wake-up or the poll; return the finished."""
+        self._wake.clear()
+        woken = asyncio.ensure_future(self._wake.wait())
         stop = asyncio.ensure_future(stopping.wait())
+        waiting: set[asyncio.Future[Any]] = {*tasks, woken, stop}
         try:
-            either: set[asyncio.Future[Any]] = {posts, stop}
-            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
-            if not posts.done():  # shutting down: the posts in flight get the grace
-                grace = self.settings.shutdown_grace.total_seconds()
-                await asyncio.wait({posts}, timeout=grace)
+            await asyncio.wait(waiting, timeout=POLL.total_seconds(),
+                               return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
         finally:
+            woken.cancel()
             stop.cancel()
-            if not posts.done():
-                posts.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await posts
-        # The answers that came, in one write; an event cut short stays leased to us and
-        # is given back at the end of ``run`` (or its lease runs out).
-        if outcomes:
-            await self.store.record_posts(outcomes, self.owner, self.clock.now())
-        return len(events)
+        return {t for t in tasks if t.done()}
 
-    async def _post(self, event: PendingEvent, outcomes: list[PostOutcome]) -> None:
+    async def _wrap_up(
+        self, tasks: set[asyncio.Task[PostOutcome]], done: list[PostOutcome]
+    ) -> None:
+        """Shutdown: the posts in flight get the grace; what they answered is written, the
+        rest is given back for another replica or the next start."""
+        if tasks:
+            await asyncio.wait(tasks, timeout=self.settings.shutdown_grace.total_seconds())
+        for t in tasks:
+            if t.done() and not t.cancelled() and t.exception() is None:
+                done.append(t.result())
+            else:
+                t.cancel()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._record(done), RELEASE_WITHIN)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.store.release_events(self.owner), RELEASE_WITHIN)
+        await self.receiver.aclose()
+
+    async def _post(self, event: PendingEvent) -> PostOutcome:
         answer = await self.receiver.post(event.body)
         verdict = Answer.RETRY if answer.status == 0 else judge(answer.status)
         now = self.clock.now()
         if self.metrics is not None:
             self.metrics.events_posts.labels(verdict.value).inc()
         if verdict is Answer.DELIVERED:
-            outcomes.append(PostOutcome(event.id, delivered=True))
-            return
+            return PostOutcome(event.id, delivered=True)
         error = answer.error or f"HTTP {answer.status}"
         retry_at = None
         if verdict is Answer.RETRY:
@@ -125,7 +154,7 @@ class Relay:
         log.warning("events.post_failed", event_id=event.id, stream=event.stream,
                     sequence=event.sequence, attempts=event.attempts + 1, error=error,
                     outcome=verdict.value)  # fmt: skip
-        outcomes.append(PostOutcome(event.id, False, error, retry_at))
+        return PostOutcome(event.id, False, error, retry_at)
 
     async def _purge(self) -> None:
         """Delete delivered events older than NOTIFIER_EVENTS_KEEP, a bounded batch a minute."""

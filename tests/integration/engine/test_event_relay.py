@@ -220,3 +220,21 @@ async def test_shutdown_ends_within_the_grace_and_gives_the_claims_back(
         leases = (await conn.execute(select(event_outbox.c.lease_owner))).scalars().all()
     assert set(leases) == {None}  # another replica, or the next start, posts them
     assert (await store.event_backlog()).pending == 6
+
+
+async def test_a_slow_answer_holds_up_its_own_promise_only(
+    store: Store, clock: FakeClock, receiver: EventsReceiver
+) -> None:
+    pids = await make_threads(store, clock, 10)
+    slow = f"promise:{pids[0]}"
+    receiver.slow = {slow: 3.0}
+    stopping = asyncio.Event()
+    task = asyncio.create_task(relay(store, settings(receiver.url), clock, "r1").run(stopping))
+    try:
+        await until(lambda: len(receiver.accepted) == 30, "all 30 events")
+        firsts = [e["stream"] for e in receiver.accepted[:27]]
+        assert slow not in firsts  # the other promises went on meanwhile
+        check_threads(receiver, pids)
+    finally:
+        stopping.set()
+        await asyncio.wait_for(task, 30)

@@ -77,6 +77,7 @@ class Daemon:
         self._woken = False  # a wake-up not yet followed by a scan of this process's
         self.health = Health.from_settings(self.settings.scan, self.metrics)
         self._last_scan = ScanFigures()  # the last successful scan's figures
+        self.relay: Relay | None = None  # with NOTIFIER_EVENTS_URL: posts the event outbox
 
     async def run(self) -> None:
         """Run until SIGTERM or SIGINT; sends in flight finish within the grace period."""
@@ -135,9 +136,9 @@ class Daemon:
         if server is not None:
             tasks.append(asyncio.create_task(server.serve(), name="api"))
         if s.events_url is not None:  # its own outbox, posted by this process's relay
-            relay = Relay(self.store, CrmWebhook(s.events), s.events, self.clock,
-                          self.dispatcher.owner, self.metrics)  # fmt: skip
-            tasks.append(asyncio.create_task(relay.run(self.stopping), name="events"))
+            self.relay = Relay(self.store, CrmWebhook(s.events), s.events, self.clock,
+                               self.dispatcher.owner, self.metrics)  # fmt: skip
+            tasks.append(asyncio.create_task(self.relay.run(self.stopping), name="events"))
         scheduler.start()
         log.info("daemon.started", owner=self.dispatcher.owner, rules=len(first.rules.rules))
         try:
@@ -166,6 +167,8 @@ class Daemon:
 
     def wake_scan(self) -> None:
         """Run the scan now (a promise changed); if one is running, once more after it."""
+        if self.relay is not None:  # the change wrote its event: post it now, not at the poll
+            self.relay.wake()
         self._woken = True
         if self._scan_lock.locked():
             self._rescan = True

@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from notifier.cli.status_report import status_lines, status_view
 from notifier.domain.models import Source
@@ -24,6 +24,7 @@ from notifier.engine.reporting.service import Reporting
 from notifier.store.convert import event_outbox
 from notifier.store.event_writes import report_promises
 from notifier.store.store import Store
+from tests.integration.cli_runner import Cli
 from tests.integration.rig import Rig
 from tests.integration.test_forget import EMAIL, NAME, PHONE, personal_data_left
 
@@ -188,3 +189,30 @@ async def test_a_delivery_report_adds_delivered_to_the_thread(rig: Rig) -> None:
     assert [c for _, _, c in thread(await bodies(rig.store), f"promise:{pid}")] == [
         "created", "broken", "pending", "sent", "delivered"
     ]  # fmt: skip
+
+
+async def test_the_cli_writes_events_and_requeues_the_parked(
+    rig: Rig, db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("NOTIFIER_DATABASE_URL", db_url)
+    monkeypatch.setenv("NOTIFIER_TEST_MODE", "1")
+    monkeypatch.setenv("NOTIFIER_NOW", rig.clock.now().isoformat())
+    monkeypatch.setenv("NOTIFIER_EVENTS_URL", "http://127.0.0.1:9/events")
+    monkeypatch.setenv("NOTIFIER_EVENTS_SECRET", "whsec-0123456789abcdef")
+    cli = Cli(capsys)
+    await rig.customer("c-1")
+    pid = await rig.promise("c-1", "order-1", timedelta(hours=1))
+
+    code, _, err = await cli("promise", "cancel", str(pid))
+    assert code == 0, err
+    assert thread(await bodies(rig.store), f"promise:{pid}")[-1] == (
+        2, "promise.status_changed", "cancelled"
+    )  # fmt: skip
+
+    async with rig.store.transaction() as conn:  # as the relay parks a refused event
+        await conn.execute(update(event_outbox).values(parked_at=rig.clock.now()))
+    code, out, _ = await cli("status")
+    assert "events: 0 pending; 2 parked" in out
+    code, out, err = await cli("events", "requeue")
+    assert (code, out) == (0, "requeued 2 parked event(s)\n"), err
+    assert (await rig.store.event_backlog()).pending == 2

@@ -34,7 +34,9 @@ RETRY_FLOOR = timedelta(seconds=1)  # the first retry's wait, doubled on each on
 ERROR_PAUSE = timedelta(seconds=5)  # after a failed claim (the database is down)
 PURGE_EVERY = timedelta(minutes=1)
 PURGE_BATCH = 1000
-RELEASE_WITHIN = 2.0  # seconds the shutdown's release of unfinished leases may take
+# Seconds past the grace for the shutdown's last writes (the answers, the release), as the
+# dispatcher's wrap-up: the daemon exits at most 2 s past the grace whatever happens.
+WRAP_UP = 1.0
 
 
 class Relay:
@@ -131,10 +133,14 @@ class Relay:
             else:
                 t.cancel()
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self._record(done), RELEASE_WITHIN)
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.store.release_events(self.owner), RELEASE_WITHIN)
+            await asyncio.wait_for(self._last_writes(done), WRAP_UP)
         await self.receiver.aclose()
+
+    async def _last_writes(self, done: list[PostOutcome]) -> None:
+        try:
+            await self._record(done)
+        finally:
+            await self.store.release_events(self.owner)
 
     async def _post(self, event: PendingEvent) -> PostOutcome:
         answer = await self.receiver.post(event.body)

@@ -215,7 +215,8 @@ async def test_shutdown_ends_within_the_grace_and_gives_the_claims_back(
     started = time.monotonic()
     stopping.set()
     await asyncio.wait_for(task, 30)
-    assert time.monotonic() - started < 0.5 + 1.0 + 1.0  # the grace, the wrap-up, a margin
+    # The grace, the wrap-up and a loaded machine's margin: far from the 60 s answer.
+    assert time.monotonic() - started < 0.5 + 1.0 + 3.0
     async with store.reading() as conn:
         leases = (await conn.execute(select(event_outbox.c.lease_owner))).scalars().all()
     assert set(leases) == {None}  # another replica, or the next start, posts them

@@ -255,3 +255,18 @@ class Metrics:
             "notifier_last_purge_timestamp_seconds", "Unix time this process last purged.",
             registry=r,
         )  # fmt: skip
+        # Outbound events for the CRM (docs/operations.md, "Outbound events").
+        self.events_pending = Gauge(
+            "notifier_events_pending", "Outbound events not delivered yet.", registry=r
+        )
+        self.events_oldest = Gauge(
+            "notifier_events_oldest_pending_seconds", "Age of the oldest undelivered event.",
+            registry=r,
+        )  # fmt: skip
+        self.events_parked = Gauge(
+            "notifier_events_parked", "Events the receiver refused, kept aside.", registry=r
+        )
+        self.events_posts = Counter(
+            "notifier_events_posts_total", "Event POSTs by outcome (delivered, retry, park).",
+            ["outcome"], registry=r,
+        )  # fmt: skip

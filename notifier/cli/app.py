@@ -89,7 +89,7 @@ def _default(value: object) -> object:
 async def open_ledger() -> AsyncIterator[Ledger]:
     """Yield the ledger over the configured store, closed afterwards."""
     s = settings()
-    store = Store.open(s.database_url)
+    store = Store.open(s.database_url, events=s.events_url is not None)
     try:
         yield Ledger(
             store,

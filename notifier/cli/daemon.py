@@ -85,7 +85,7 @@ async def _serve(s: Settings, *, api: bool, demo_data: bool) -> None:
 async def _serve_locked(s: Settings, lock: DaemonLock, *, api: bool, demo_data: bool) -> None:
     if demo_data:
         await asyncio.to_thread(upgrade, s.database_url)
-    store = Store.open(s.database_url)
+    store = Store.open(s.database_url, events=s.events_url is not None)
     try:
         if not await is_current(store.engine):
             fail(

@@ -30,13 +30,17 @@ from notifier.views import forecast_view, notification_line_view, notification_v
 notification_app = typer.Typer(help="Notifications: why each went out, or did not.",
                                no_args_is_help=True)  # fmt: skip
 app.add_typer(notification_app, name="notification")
+events_app = typer.Typer(help="Outbound events for the CRM (NOTIFIER_EVENTS_URL).",
+                         no_args_is_help=True)  # fmt: skip
+app.add_typer(events_app, name="events")
 OPS_PAUSE = "paused by ops"
 
 
 @asynccontextmanager
 async def _store() -> AsyncIterator[Store]:
     """Yield the configured store, closed afterwards."""
-    store = Store.open(settings().database_url)
+    s = settings()
+    store = Store.open(s.database_url, events=s.events_url is not None)
     try:
         yield store
     finally:
@@ -200,6 +204,17 @@ def resume(
     for kind, target in resumed.not_paused:
         typer.echo(f"notifier: {kind} {target} was not paused", err=True)
     _print_pauses(resumed.pauses, as_json)
+
+
+@events_app.command("requeue")
+def events_requeue() -> None:
+    """Post again the events the receiver refused (parked), once it takes them."""
+
+    async def go() -> int:
+        async with _reporting() as reporting:
+            return await reporting.requeue_events()
+
+    typer.echo(f"requeued {run_async(go())} parked event(s)")
 
 
 @app.command("status")

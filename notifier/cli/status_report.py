@@ -62,7 +62,15 @@ def status_view(report: StatusReport) -> dict[str, Any]:
         "plan_error_count": report.plan_error_count,
         "plan_errors": [asdict(p) for p in report.plan_errors],
         "render_errors": [asdict(e) for e in report.render_errors],
+        "events": events_view(report),
     }  # fmt: skip
+
+
+def events_view(report: StatusReport) -> dict[str, Any]:
+    """The outbound events not delivered yet: how many, the oldest one's age, parked."""
+    e, now = report.events, report.now
+    age = max(0.0, (now - e.oldest).total_seconds()) if e.oldest else None
+    return {"pending": e.pending, "oldest": e.oldest, "oldest_age_s": age, "parked": e.parked}
 
 
 def status_lines(r: StatusReport, verdict: Verdict) -> list[str]:
@@ -86,7 +94,18 @@ def status_lines(r: StatusReport, verdict: Verdict) -> list[str]:
     for e in r.last_errors:
         lines.append(f"  {when(e.at)}  notification {e.notification_id}  {e.type} "
                      f"{e.channel or ''}: {e.reason}")  # fmt: skip
-    return [*lines, *_poison_lines(r)]
+    return [*lines, *_poison_lines(r), *_events_lines(r)]
+
+
+def _events_lines(r: StatusReport) -> list[str]:
+    """The CRM's events waiting, when any are (NOTIFIER_EVENTS_URL)."""
+    e = r.events
+    if not e.pending and not e.parked:
+        return []
+    oldest = f", the oldest written {ago(e.oldest, r.now)}" if e.oldest else ""
+    parked = (f"; {e.parked} parked (refused by the receiver: 'notifier events requeue')"
+              if e.parked else "")  # fmt: skip
+    return [f"events: {e.pending} pending{oldest}{parked}"]
 
 
 def _poison_lines(r: StatusReport) -> list[str]:

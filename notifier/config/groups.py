@@ -194,3 +194,16 @@ class ProviderSettings:
     twilio: TwilioSettings
     x: XDmSettings
     dispatch_concurrency: int  # sends in flight at once: the HTTP pools hold as many
+
+
+@dataclass(frozen=True, slots=True)
+class EventSettings:
+    """Outbound events: where they are posted, the key that signs them, how they retry."""
+
+    events_url: str | None
+    events_secret: SecretStr | None
+    events_timeout: timedelta
+    events_max_backoff: timedelta
+    events_concurrency: int
+    events_keep: timedelta
+    shutdown_grace: timedelta

@@ -28,6 +28,7 @@ from notifier.config.groups import (
     ClockSettings,
     DispatchSettings,
     EmailSettings,
+    EventSettings,
     HttpSettings,
     LinkSettings,
     MessageSettings,
@@ -53,11 +54,13 @@ from notifier.config.values import (
     SignedDuration,
     SmtpTls,
     check_database_url,
+    check_http_url,
 )
 from notifier.config_errors import SettingsError, describe
 from notifier.schemas import check_locale, check_timezone
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+MIN_EVENTS_SECRET = 16
 
 
 class Settings(BaseSettings):
@@ -164,6 +167,14 @@ class Settings(BaseSettings):
 
     ops_email: str | None = None
 
+    # Outbound events for the CRM (docs/operations.md, "Outbound events")
+    events_url: str | None = None
+    events_secret: SecretStr | None = None  # signs every event; required with the URL
+    events_timeout: PositiveDuration = timedelta(seconds=10)  # one POST, connect to answer
+    events_max_backoff: PositiveDuration = timedelta(minutes=10)  # retries wait at most this
+    events_concurrency: Count = 16  # events in flight at once (each to its own promise)
+    events_keep: Duration = timedelta(days=7)  # delivered events are deleted this much later
+
     # Daemon
     scan_interval: PositiveDuration = timedelta(seconds=30)
     scan_batch_size: Count = 1000
@@ -250,11 +261,30 @@ class Settings(BaseSettings):
     def providers(self) -> ProviderSettings:
         return pick(ProviderSettings, self)
 
+    @property
+    def events(self) -> EventSettings:
+        return pick(EventSettings, self)
+
     @model_validator(mode="after")
     def _now_in_test_mode_only(self) -> Settings:
         if self.now is not None and not self.test_mode:
             raise ValueError("NOTIFIER_NOW is read in test mode only: set NOTIFIER_TEST_MODE=1")
         return self
+
+    @model_validator(mode="after")
+    def _events_signed(self) -> Settings:
+        secret = self.events_secret.get_secret_value() if self.events_secret else ""
+        if self.events_url is not None and len(secret) < MIN_EVENTS_SECRET:
+            raise ValueError(
+                f"NOTIFIER_EVENTS_SECRET: set at least {MIN_EVENTS_SECRET} characters to sign "
+                "the events NOTIFIER_EVENTS_URL receives"
+            )
+        return self
+
+    @field_validator("events_url")
+    @classmethod
+    def _events_http(cls, url: str | None) -> str | None:
+        return check_http_url(url) if url is not None and url.strip() else None
 
     @field_validator("database_url")
     @classmethod

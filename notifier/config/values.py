@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BeforeValidator, Field
 from pydantic_settings import NoDecode
@@ -120,3 +121,11 @@ def check_database_url(url: str) -> str:
         raise ValueError(f"is not a supported database: {_SUPPORTED}")
     fixed = parsed.set(drivername=hint).render_as_string(hide_password=True)
     raise ValueError(f"is not a supported database: {_SUPPORTED} (here: {fixed})")
+
+
+def check_http_url(url: str) -> str:
+    """Return ``url`` when it is an absolute http(s) URL with a host."""
+    parsed = urlsplit(url.strip())
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise ValueError("is not an http:// or https:// URL with a host")
+    return url.strip()

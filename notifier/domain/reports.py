@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from notifier.domain.crm_events import EventBacklog
 from notifier.domain.health import Backlog
 from notifier.domain.models import JSONValue
 from notifier.domain.outbox import Notification
@@ -125,6 +126,7 @@ class StatusReport:
     plan_error_count: int
     plan_errors: Sequence[PlanErrorLine]
     render_errors: Sequence[RenderErrorLine]
+    events: EventBacklog = field(default_factory=EventBacklog)  # the CRM's events waiting
 
     @property
     def paused(self) -> list[Pause]:

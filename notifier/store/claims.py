@@ -24,11 +24,18 @@ from notifier.domain.models import (
     NotificationStatus,
     PromiseId,
 )
-from notifier.domain.outbox import LOOKUP_FAILED, Change, Notification, quiet_from_json
+from notifier.domain.outbox import (
+    FINAL,
+    LOOKUP_FAILED,
+    Change,
+    Notification,
+    quiet_from_json,
+)
 from notifier.store.base import StoreBase, among
 from notifier.store.cluster import fenced
 from notifier.store.convert import notification_events, notifications
 from notifier.store.dialects import PLUS_ONE, RowGroups, dialect_of
+from notifier.store.event_writes import report_notifications
 
 _PENDING = NotificationStatus.PENDING.value
 _SENDING = NotificationStatus.SENDING.value
@@ -274,6 +281,9 @@ async def apply_changes(conn: AsyncConnection, changes: Sequence[Change], now: d
             )  # fmt: skip
     if events:
         await dialect_of(conn).insert_events(conn, events, now)
+    # The CRM hears of the outcomes; the lease's comings and goings (sending, and back to
+    # pending for a retry or a deferral) are no news to it.
+    await report_notifications(conn, [c.id for c in changes if c.status in FINAL], now)
 
 
 async def _update_rows(conn: AsyncConnection, rows: list[tuple[int, dict[str, Any]]]) -> None:

@@ -25,6 +25,8 @@ from notifier.domain.models import (
 from notifier.domain.outbox import PromiseChange
 from notifier.store.tables import (
     CustomerRow,
+    EventOutboxRow,
+    EventSequenceRow,
     InteractionRow,
     NotificationEventRow,
     NotificationRow,
@@ -38,6 +40,8 @@ promises = cast(Table, PromiseRow.__table__)  # type: ignore[attr-defined]
 promise_events = cast(Table, PromiseEventRow.__table__)  # type: ignore[attr-defined]
 notifications = cast(Table, NotificationRow.__table__)  # type: ignore[attr-defined]
 notification_events = cast(Table, NotificationEventRow.__table__)  # type: ignore[attr-defined]
+event_outbox = cast(Table, EventOutboxRow.__table__)  # type: ignore[attr-defined]
+event_sequences = cast(Table, EventSequenceRow.__table__)  # type: ignore[attr-defined]
 
 
 log = structlog.get_logger("notifier.store")

@@ -23,6 +23,7 @@ from notifier.store.convert import (
     to_customer,
 )
 from notifier.store.dialects import dialect_of
+from notifier.store.event_writes import report_notifications
 from notifier.store.ops_mentions import erase_ops_mentions
 from notifier.store.revisions import customer_changes, customer_row
 
@@ -133,14 +134,16 @@ class CustomerQueries(StoreBase):
                 .values(reason=None, detail={})
             )
             # Nothing may go out to someone who asked to be forgotten.
-            await conn.execute(
+            cancelled = await conn.execute(
                 update(notifications)
                 .where(
                     notifications.c.customer_id == customer_id,
                     notifications.c.status == NotificationStatus.PENDING.value,
                 )
                 .values(status=NotificationStatus.CANCELLED.value, error="customer forgotten")
+                .returning(notifications.c.id)
             )
+            await report_notifications(conn, [r[0] for r in cancelled], now)
             n_notifications += await erase_ops_mentions(conn, customer_id, now)
         return ForgetReport(CustomerId(customer_id), n_interactions, n_promises, n_notifications)
 

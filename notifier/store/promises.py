@@ -28,6 +28,7 @@ from notifier.store.convert import (
     to_promise_event,
 )
 from notifier.store.dialects import dialect_of
+from notifier.store.event_writes import report_promises
 from notifier.store.revisions import promise_changes
 from notifier.store.upserts import upsert_promises
 
@@ -180,3 +181,4 @@ async def _event(
             data=dict(data),
         )
     )
+    await report_promises(conn, [{"promise_id": promise_id, "type": type_.value}], at)

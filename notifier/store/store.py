@@ -8,6 +8,8 @@ from notifier.store.connect import make_engine
 from notifier.store.customers import CustomerQueries
 from notifier.store.deliveries import DeliveryQueries
 from notifier.store.due import DueQueries
+from notifier.store.event_relay import EventRelayQueries
+from notifier.store.event_writes import enable_events
 from notifier.store.listing import ListingQueries
 from notifier.store.outbox import ScanQueries
 from notifier.store.promises import PromiseQueries
@@ -32,10 +34,18 @@ class Store(
     ClusterQueries,
     RateBucketQueries,
     RetentionQueries,
+    EventRelayQueries,
 ):
     """The ledger and the outbox over one async engine (SQLite or PostgreSQL)."""
 
     @classmethod
-    def open(cls, url: str) -> Store:
-        """Return a store on a new engine for ``url``."""
-        return cls(make_engine(url))
+    def open(cls, url: str, *, events: bool = False) -> Store:
+        """Return a store on a new engine for ``url``.
+
+        With ``events`` (NOTIFIER_EVENTS_URL set), every status change it writes writes its
+        outbound event in the same transaction (``store/event_writes.py``).
+        """
+        engine = make_engine(url)
+        if events:
+            enable_events(engine)
+        return cls(engine)

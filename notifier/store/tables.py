@@ -325,4 +325,58 @@ class RateBucketRow(SQLModel, table=True):
     day_count: int = Field(sa_column=Column(Integer, nullable=False))  # messages that day
 
 
+class EventOutboxRow(SQLModel, table=True):
+    """An outbound event for the CRM (docs/operations.md, "Outbound events"): its own outbox.
+
+    Written in the transaction of the change it reports; the relay posts a stream's events
+    in ``sequence`` order. No foreign key: the body is whole by itself, so retention may
+    delete the history and the rows it reports without touching the events.
+    """
+
+    __tablename__ = "event_outbox"
+    __table_args__ = (
+        UniqueConstraint("stream", "sequence", name="uq_event_outbox_stream_sequence"),
+        # The relay reads only the undelivered, unparked events: due ones in order, and
+        # each one's stream for an earlier one.
+        Index(
+            "ix_event_outbox_pending",
+            "stream",
+            "sequence",
+            sqlite_where=text("delivered_at IS NULL AND parked_at IS NULL"),
+            postgresql_where=text("delivered_at IS NULL AND parked_at IS NULL"),
+        ),
+        Index(
+            "ix_event_outbox_due",
+            "not_before",
+            "id",
+            sqlite_where=text("delivered_at IS NULL AND parked_at IS NULL"),
+            postgresql_where=text("delivered_at IS NULL AND parked_at IS NULL"),
+        ),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True))
+    key: str = Field(sa_column=Column(String(64), nullable=False, unique=True))  # body's "id"
+    stream: str = Field(max_length=160)  # "promise:<id>" or "customer:<id>": ordered within
+    sequence: int = Field(sa_column=Column(BigInteger, nullable=False))
+    type: str = Field(max_length=64)
+    body: str = Field(sa_column=Column(Text, nullable=False))  # the JSON posted, as signed
+    created_at: datetime = _at()
+    not_before: datetime = _at()  # a retry waits until then
+    attempts: int = 0
+    lease_owner: str | None = Field(default=None, max_length=64)
+    lease_until: datetime | None = _at(nullable=True)
+    last_error: str | None = Field(default=None, max_length=300)
+    delivered_at: datetime | None = _at(nullable=True)
+    parked_at: datetime | None = _at(nullable=True)  # the receiver refused it (see last_error)
+
+
+class EventSequenceRow(SQLModel, table=True):
+    """Each stream's last event sequence: it outlives the delivered events it numbered."""
+
+    __tablename__ = "event_sequences"
+
+    stream: str = Field(sa_column=Column(String(160), primary_key=True))
+    last: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
 metadata = SQLModel.metadata

@@ -13,6 +13,7 @@ from notifier.domain.ingest import PromiseData, RowError, Upserted
 from notifier.domain.ledger import UNSTORED, open_promise, revise
 from notifier.domain.models import PromiseEventType, Source
 from notifier.store.convert import customers, promise_events, promises, to_promise
+from notifier.store.event_writes import report_promises
 from notifier.store.retention import purged_among
 from notifier.store.revisions import promise_changes, promise_row
 
@@ -73,6 +74,7 @@ async def upsert_promises(
             event["promise_id"] = existing[ref]["id"]
     if events:
         await conn.execute(promise_events.insert(), events)
+        await report_promises(conn, events, now)
     # Report ids, not refs, now that every row has one.
     ids = {ref: row["id"] for ref, row in existing.items()}
     return [

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from notifier.cli.status_report import health_view, retention_line, rules_lines, status_view
+from notifier.domain.crm_events import EventBacklog
 from notifier.domain.health import Backlog
 from notifier.domain.models import NotificationStatus
 from notifier.domain.published import (
@@ -53,7 +54,7 @@ def test_the_status_json_keeps_the_keys_and_shapes_of_the_rows() -> None:
     assert list(view) == [
         "now", "pending", "counts", "oldest_pending", "oldest_pending_age_s", "sending", "scan",
         "rules", "retention", "paused", "down", "last_errors", "plan_error_count",
-        "plan_errors", "render_errors",
+        "plan_errors", "render_errors", "events",
     ]  # fmt: skip
     assert (view["pending"], view["oldest_pending_age_s"]) == (2, 120.0)
     assert view["scan"] == {"promises": 2, "at": T0} and view["rules"] is None
@@ -153,6 +154,12 @@ class _Store:
 
     async def render_errors(self, limit: int = 5) -> list[RenderErrorLine]:
         return []
+
+    async def event_backlog(self) -> EventBacklog:
+        return EventBacklog()
+
+    async def requeue_parked(self, now: datetime) -> int:
+        return 0
 
     async def list_notifications(
         self,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
+from notifier.domain.crm_events import EventBacklog
 from notifier.domain.health import Backlog
 from notifier.domain.models import NotificationStatus
 from notifier.domain.published import PublishedState
@@ -36,6 +37,8 @@ class StatusReader(Protocol):
 
     async def render_errors(self, limit: int = 5) -> list[RenderErrorLine]: ...
 
+    async def event_backlog(self) -> EventBacklog: ...
+
 
 class NotificationReader(Protocol):
     """Notifications page by page, and one with its history."""
@@ -60,6 +63,8 @@ class PauseWriter(Protocol):
     ) -> None: ...
 
     async def resume(self, kind: str, target: str | None, now: datetime) -> int: ...
+
+    async def requeue_parked(self, now: datetime) -> int: ...
 
 
 class ReportingStore(StatusReader, NotificationReader, PauseWriter, Protocol):

@@ -41,8 +41,9 @@ class Reporting:
         errors = await store.last_errors()
         plan_error_count, plan_errors = await store.plan_errors()
         render_errors = await store.render_errors()
+        events = await store.event_backlog()
         return StatusReport(now, queue, backlog, published, pauses, errors, plan_error_count,
-                            plan_errors, render_errors)  # fmt: skip
+                            plan_errors, render_errors, events)  # fmt: skip
 
     async def notification(self, notification_id: int) -> NotificationDetail:
         """Return the notification and its history; NotFoundError when unknown."""
@@ -74,6 +75,10 @@ class Reporting:
         for name in rules:
             await self.store.pause("rule", name, reason, now)
         return await self.store.pauses(now)
+
+    async def requeue_events(self) -> int:
+        """Put the events the CRM refused back in line; return how many."""
+        return await self.store.requeue_parked(self.clock.now())
 
     async def resume(self, targets: Sequence[tuple[str, str | None]]) -> Resumed:
         """Lift each ``(kind, target)`` pause (target None: every one of that kind)."""

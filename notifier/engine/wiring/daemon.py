@@ -12,6 +12,7 @@ from typing import Protocol
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from notifier.channels.crm_webhook import CrmWebhook
 from notifier.channels.registry import build_channels
 from notifier.clock import SystemClock, system_clock
 from notifier.config import Settings
@@ -23,6 +24,7 @@ from notifier.engine.delivery.dispatcher import WRAP_UP, Dispatcher
 from notifier.engine.delivery.recovery import recover
 from notifier.engine.ingest.ledger_service import Ledger, LedgerDefaults
 from notifier.engine.monitor import PROBE_TIMEOUT, Health, bounded, describe
+from notifier.engine.outbound.relay import Relay
 from notifier.engine.planning.scanner import scan
 from notifier.engine.rulefiles.reload import Reloader
 from notifier.engine.wiring.services import Services
@@ -77,6 +79,7 @@ class Daemon:
         self._woken = False  # a wake-up not yet followed by a scan of this process's
         self.health = Health.from_settings(self.settings.scan, self.metrics)
         self._last_scan = ScanFigures()  # the last successful scan's figures
+        self.relay: Relay | None = None  # with NOTIFIER_EVENTS_URL: posts the event outbox
 
     async def run(self) -> None:
         """Run until SIGTERM or SIGINT; sends in flight finish within the grace period."""
@@ -134,6 +137,10 @@ class Daemon:
         ]
         if server is not None:
             tasks.append(asyncio.create_task(server.serve(), name="api"))
+        if s.events_url is not None:  # its own outbox, posted by this process's relay
+            self.relay = Relay(self.store, CrmWebhook(s.events), s.events, self.clock,
+                               self.dispatcher.owner, self.metrics)  # fmt: skip
+            tasks.append(asyncio.create_task(self.relay.run(self.stopping), name="events"))
         scheduler.start()
         log.info("daemon.started", owner=self.dispatcher.owner, rules=len(first.rules.rules))
         try:
@@ -162,6 +169,8 @@ class Daemon:
 
     def wake_scan(self) -> None:
         """Run the scan now (a promise changed); if one is running, once more after it."""
+        if self.relay is not None:  # the change wrote its event: post it now, not at the poll
+            self.relay.wake()
         self._woken = True
         if self._scan_lock.locked():
             self._rescan = True
@@ -279,6 +288,16 @@ class Daemon:
         oldest = (now - backlog.oldest).total_seconds() if backlog.oldest else 0.0
         self.metrics.oldest_sending.set(max(0.0, oldest))
         self.metrics.past_lease.set(backlog.past_lease)
+        if self.settings.events_url is not None:
+            try:
+                events = await bounded(self.store.event_backlog(), PROBE_TIMEOUT.total_seconds())
+            except Exception as exc:
+                log.warning("health.events_failed", error=describe(exc))
+                return
+            self.metrics.events_pending.set(events.pending)
+            self.metrics.events_parked.set(events.parked)
+            age = (now - events.oldest).total_seconds() if events.oldest else 0.0
+            self.metrics.events_oldest.set(max(0.0, age))
 
     async def _renew(self) -> None:
         """Renew the leases of the rows this process holds, well before they run out.

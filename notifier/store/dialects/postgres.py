@@ -20,6 +20,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from notifier.domain.outbox import PromiseChange, Scheduled
 from notifier.store.dialects import RowGroups, postgres_changes, postgres_cluster, postgres_scan
+from notifier.store.event_writes import events_enabled, report_scan
 from notifier.store.json_text import json_loads
 
 
@@ -94,8 +95,13 @@ class Postgres:
         scheduled: Sequence[Scheduled],
         now: datetime,
     ) -> int:
-        # One statement, atomic by itself: no BEGIN and COMMIT round trips.
         async with engine.connect() as conn:
+            if events_enabled(conn):  # the events commit with the batch: one transaction
+                async with conn.begin():
+                    written = await postgres_scan.write_batch(conn, changes, scheduled, now)
+                    await report_scan(conn, changes, scheduled, now)
+                    return written
+            # One statement, atomic by itself: no BEGIN and COMMIT round trips.
             await conn.execution_options(isolation_level="AUTOCOMMIT")
             return await postgres_scan.write_batch(conn, changes, scheduled, now)
 

@@ -34,6 +34,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from notifier.domain.outbox import PromiseChange, Scheduled
 from notifier.store.convert import notification_events, notifications
 from notifier.store.dialects import PLUS_ONE, RowGroups, sqlite_scan
+from notifier.store.event_writes import report_scan
 from notifier.store.json_text import json_loads
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -130,7 +131,9 @@ class Sqlite:
         async with engine.connect() as conn:
             await conn.execution_options(sqlite_begin="IMMEDIATE")
             async with conn.begin():
-                return await sqlite_scan.write_batch(conn, changes, scheduled, now)
+                written = await sqlite_scan.write_batch(conn, changes, scheduled, now)
+                await report_scan(conn, changes, scheduled, now)
+                return written
 
     def scan_turn(self, engine: AsyncEngine) -> AbstractAsyncContextManager[bool]:
         return _always_mine()

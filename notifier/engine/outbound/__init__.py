@@ -1,0 +1,1 @@
+"""Outbound events: the relay that posts the event outbox to the CRM, in order per promise."""

@@ -8,6 +8,7 @@ from notifier.store.connect import make_engine
 from notifier.store.customers import CustomerQueries
 from notifier.store.deliveries import DeliveryQueries
 from notifier.store.due import DueQueries
+from notifier.store.earliest import EarliestQueries
 from notifier.store.listing import ListingQueries
 from notifier.store.outbox import ScanQueries
 from notifier.store.promises import PromiseQueries
@@ -30,6 +31,7 @@ class Store(
     ReceiptQueries,
     ClusterQueries,
     RateBucketQueries,
+    EarliestQueries,
 ):
     """The ledger and the outbox over one async engine (SQLite or PostgreSQL)."""
 

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 import structlog
+from apscheduler.job import Job
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from notifier.channels.registry import build_channels
@@ -18,6 +19,7 @@ from notifier.config import Settings
 from notifier.domain.errors import NotifierError
 from notifier.domain.published import RulesState, ScanFigures
 from notifier.domain.rules.model import RuleSet
+from notifier.domain.waking import next_scan_at
 from notifier.engine.delivery.compose import Composer
 from notifier.engine.delivery.dispatcher import WRAP_UP, Dispatcher
 from notifier.engine.delivery.recovery import recover
@@ -26,6 +28,7 @@ from notifier.engine.monitor import PROBE_TIMEOUT, Health, bounded, describe
 from notifier.engine.planning.scanner import scan
 from notifier.engine.rulefiles.reload import Reloader
 from notifier.engine.wiring.services import Services
+from notifier.engine.wiring.wakeups import Wakeups
 from notifier.observability import Metrics
 from notifier.process import exit_after
 from notifier.store.single_writer import DaemonLock
@@ -75,6 +78,9 @@ class Daemon:
         self._woken = False  # a wake-up not yet followed by a scan of this process's
         self.health = Health.from_settings(self.settings.scan, self.metrics)
         self._last_scan = ScanFigures()  # the last successful scan's figures
+        self._scan_job: Job | None = None
+        self._scan_skipped = False  # the last scan found another replica scanning
+        self._wanted: datetime | None = None  # a check heard of while a scan ran
 
     async def run(self) -> None:
         """Run until SIGTERM or SIGINT; sends in flight finish within the grace period."""
@@ -132,6 +138,7 @@ class Daemon:
         ]
         if server is not None:
             tasks.append(asyncio.create_task(server.serve(), name="api"))
+        tasks.append(asyncio.create_task(self._follow_wakeups(), name="wakeups"))
         scheduler.start()
         log.info("daemon.started", owner=self.dispatcher.owner, rules=len(first.rules.rules))
         try:
@@ -168,6 +175,42 @@ class Daemon:
         if job is not None and not self.stopping.is_set():
             job.modify(next_run_time=datetime.now(UTC))
 
+    def scan_at(self, at: datetime) -> None:
+        """Scan at ``at`` (the daemon's clock, maybe offset) unless a scan comes sooner."""
+        job = self._scan_job
+        if job is None or self.stopping.is_set():
+            return
+        if self._scan_lock.locked():  # the scan under way plans the next when it ends
+            self._wanted = at if self._wanted is None else min(self._wanted, at)
+            return
+        # APScheduler runs on the wall clock: the delay is measured on the daemon's.
+        wall = datetime.now(UTC) + max(timedelta(0), at - self.clock.now())
+        if job.next_run_time is None or wall < job.next_run_time:
+            job.modify(next_run_time=wall)
+
+    async def _follow_wakeups(self) -> None:
+        """Wake the scan and the dispatcher on other processes' changes (wiring/wakeups.py)."""
+        wakeups = Wakeups(self.store, self.clock, self.scan_at, self.dispatcher.send_at)
+        await wakeups.run(self.stopping)
+
+    async def _scan_and_plan(self) -> None:
+        """Scan, then schedule the next scan at the earliest check: the interval is a net."""
+        if self.stopping.is_set() or self._scan_lock.locked():
+            return
+        began = self.clock.now()
+        self._scan_skipped = False
+        await self._scan()
+        try:
+            earliest = await bounded(self.store.earliest_check(), PROBE_TIMEOUT.total_seconds())
+        except Exception as exc:  # the database is down: the interval's tick comes anyway
+            log.warning("scan.earliest_failed", error=describe(exc))
+            return
+        wanted, self._wanted = self._wanted, None
+        at = next_scan_at(earliest, began, self.clock.now(), skipped=self._scan_skipped)
+        for instant in (at, wanted):
+            if instant is not None:
+                self.scan_at(instant)
+
     def _advance(self, delta: timedelta) -> None:
         self.clock.advance(delta)
         self.wake_scan()
@@ -189,7 +232,7 @@ class Daemon:
         scheduler = AsyncIOScheduler(timezone=UTC)
         now = datetime.now(UTC)
         self._scan_job = scheduler.add_job(
-            self._scan, "interval", seconds=self.settings.scan_interval.total_seconds(),
+            self._scan_and_plan, "interval", seconds=self.settings.scan_interval.total_seconds(),
             id="scan", max_instances=1, coalesce=True, next_run_time=now,
             misfire_grace_time=None,
         )  # fmt: skip
@@ -229,6 +272,7 @@ class Daemon:
                 return
             self.health.scan_done(now)
             if report.skipped:  # another replica is scanning: its figures are published
+                self._scan_skipped = True
                 if self._woken:  # its read may predate the change that woke us: again soon
                     asyncio.get_running_loop().call_later(SKIPPED_RETRY, self.wake_scan)
                 return

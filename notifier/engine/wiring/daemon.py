@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 import structlog
-from apscheduler.job import Job
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from notifier.channels.registry import build_channels
@@ -78,9 +77,11 @@ class Daemon:
         self._woken = False  # a wake-up not yet followed by a scan of this process's
         self.health = Health.from_settings(self.settings.scan, self.metrics)
         self._last_scan = ScanFigures()  # the last successful scan's figures
-        self._scan_job: Job | None = None
         self._scan_skipped = False  # the last scan found another replica scanning
-        self._wanted: datetime | None = None  # a check heard of while a scan ran
+        # The next scan at the earliest check: a timer of the loop's, outside APScheduler,
+        # which skips a run asked for while the job's own run is still returning.
+        self._timer: asyncio.TimerHandle | None = None
+        self._timed_scans: set[asyncio.Task[None]] = set()
 
     async def run(self) -> None:
         """Run until SIGTERM or SIGINT; sends in flight finish within the grace period."""
@@ -171,27 +172,42 @@ class Daemon:
         if self._scan_lock.locked():
             self._rescan = True
             return
-        job = self._scan_job
-        if job is not None and not self.stopping.is_set():
-            job.modify(next_run_time=datetime.now(UTC))
+        self.scan_at(self.clock.now())
 
     def scan_at(self, at: datetime) -> None:
-        """Scan at ``at`` (the daemon's clock, maybe offset) unless a scan comes sooner."""
-        job = self._scan_job
-        if job is None or self.stopping.is_set():
+        """Scan at ``at`` (the daemon's clock, maybe offset) unless a scan comes sooner.
+
+        A scan running then makes it scan once more after it (its read may predate).
+        """
+        if self.stopping.is_set():
             return
-        if self._scan_lock.locked():  # the scan under way plans the next when it ends
-            self._wanted = at if self._wanted is None else min(self._wanted, at)
+        loop = asyncio.get_running_loop()
+        # The delay is measured on the daemon's clock, which may be offset or advanced.
+        when = loop.time() + max(0.0, (at - self.clock.now()).total_seconds())
+        timer = self._timer
+        if timer is not None and not timer.cancelled() and timer.when() <= when:
             return
-        # APScheduler runs on the wall clock: the delay is measured on the daemon's.
-        wall = datetime.now(UTC) + max(timedelta(0), at - self.clock.now())
-        if job.next_run_time is None or wall < job.next_run_time:
-            job.modify(next_run_time=wall)
+        if timer is not None:
+            timer.cancel()
+        self._timer = loop.call_at(when, self._timed_scan)
+
+    def _timed_scan(self) -> None:
+        self._timer = None
+        if self._scan_lock.locked():
+            self._rescan = True
+            return
+        task = asyncio.create_task(self._scan_and_plan(), name="scan")
+        self._timed_scans.add(task)
+        task.add_done_callback(self._timed_scans.discard)
 
     async def _follow_wakeups(self) -> None:
         """Wake the scan and the dispatcher on other processes' changes (wiring/wakeups.py)."""
         wakeups = Wakeups(self.store, self.clock, self.scan_at, self.dispatcher.send_at)
-        await wakeups.run(self.stopping)
+        try:
+            await wakeups.run(self.stopping)
+        finally:
+            if self._timer is not None:
+                self._timer.cancel()
 
     async def _scan_and_plan(self) -> None:
         """Scan, then schedule the next scan at the earliest check: the interval is a net."""
@@ -205,11 +221,9 @@ class Daemon:
         except Exception as exc:  # the database is down: the interval's tick comes anyway
             log.warning("scan.earliest_failed", error=describe(exc))
             return
-        wanted, self._wanted = self._wanted, None
         at = next_scan_at(earliest, began, self.clock.now(), skipped=self._scan_skipped)
-        for instant in (at, wanted):
-            if instant is not None:
-                self.scan_at(instant)
+        if at is not None:
+            self.scan_at(at)
 
     def _advance(self, delta: timedelta) -> None:
         self.clock.advance(delta)

@@ -30,6 +30,17 @@ def next_scan_at(
     return earliest
 
 
+def not_sooner(at: datetime, began: datetime | None, done: datetime | None) -> datetime:
+    """``at``, or ``RETRY`` after the last scan when that scan saw it due and left it.
+
+    ``began`` and ``done`` bound the last scan. A check it left due (it could not move it)
+    is not worth a scan the moment somebody mentions it again: no loop of scans.
+    """
+    if began is not None and done is not None and at <= began:
+        return max(at, done + RETRY)
+    return at
+
+
 def idle_wait(
     earliest: datetime | None, now: datetime, *, due_poll: timedelta, safety: timedelta
 ) -> timedelta:

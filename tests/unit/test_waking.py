@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from notifier.domain.waking import RETRY, idle_wait, next_scan_at
+from notifier.domain.waking import RETRY, idle_wait, next_scan_at, not_sooner
 
 BEGAN = datetime(2026, 11, 24, 13, 0, tzinfo=UTC)
 NOW = BEGAN + timedelta(milliseconds=300)  # the scan took 300 ms
@@ -43,3 +43,20 @@ def test_next_scan_at(earliest: datetime | None, skipped: bool, expected: dateti
 def test_idle_wait(earliest: datetime | None, expected: timedelta) -> None:
     found = idle_wait(earliest, NOW, due_poll=S, safety=timedelta(seconds=5))
     assert found == expected
+
+
+@pytest.mark.parametrize(
+    ("at", "expected"),
+    [
+        pytest.param(NOW + S, NOW + S, id="after the scan began: as it is"),
+        pytest.param(BEGAN + S / 10, BEGAN + S / 10, id="fell due during the scan: as it is"),
+        pytest.param(BEGAN, NOW + RETRY, id="due when the scan began, left: retry after it"),
+        pytest.param(BEGAN - 60 * S, NOW + RETRY, id="long due, left: retry after it"),
+    ],
+)
+def test_not_sooner(at: datetime, expected: datetime) -> None:
+    assert not_sooner(at, BEGAN, NOW) == expected
+
+
+def test_not_sooner_before_any_scan() -> None:
+    assert not_sooner(BEGAN, None, None) == BEGAN

@@ -139,6 +139,7 @@ class Dispatcher:
         self.wakeup = asyncio.Event()
         self.sender.on_written = self.wake  # a retry written for later: the wait may change
         self._idle_until: datetime | None = None  # the end of the idle wait under way
+        self._known: datetime | None = None  # the earliest pending send that wait knew of
         self._preparing: set[int] = set()  # claimed by the round under way, not sending yet
 
     @property
@@ -161,8 +162,9 @@ class Dispatcher:
 
     def send_at(self, at: datetime) -> None:
         """A row is due at ``at`` (another process's change): wake then, if that is earlier."""
-        until = self._idle_until
-        if until is not None and at < until:
+        until, known = self._idle_until, self._known
+        # Known already (a row due yet unclaimed, its rule paused): no claim for it again.
+        if until is not None and at < until and (known is None or at < known):
             self.wake()
 
     async def _idle_wait(self) -> float:
@@ -174,7 +176,7 @@ class Dispatcher:
             earliest = None
         now = self.clock.now()
         wait = idle_wait(earliest, now, due_poll=DUE_POLL, safety=SAFETY_POLL)
-        self._idle_until = now + wait
+        self._idle_until, self._known = now + wait, earliest
         return wait.total_seconds()
 
     async def run(self, stopping: asyncio.Event) -> None:

@@ -18,7 +18,7 @@ from notifier.config import Settings
 from notifier.domain.errors import NotifierError
 from notifier.domain.published import RulesState, ScanFigures
 from notifier.domain.rules.model import RuleSet
-from notifier.domain.waking import next_scan_at
+from notifier.domain.waking import next_scan_at, not_sooner
 from notifier.engine.delivery.compose import Composer
 from notifier.engine.delivery.dispatcher import WRAP_UP, Dispatcher
 from notifier.engine.delivery.recovery import recover
@@ -82,6 +82,7 @@ class Daemon:
         # which skips a run asked for while the job's own run is still returning.
         self._timer: asyncio.TimerHandle | None = None
         self._timed_scans: set[asyncio.Task[None]] = set()
+        self._scanned: tuple[datetime, datetime] | None = None  # the last scan's start, end
 
     async def run(self) -> None:
         """Run until SIGTERM or SIGINT; sends in flight finish within the grace period."""
@@ -181,6 +182,8 @@ class Daemon:
         """
         if self.stopping.is_set():
             return
+        if self._scanned is not None:
+            at = not_sooner(at, *self._scanned)
         loop = asyncio.get_running_loop()
         # The delay is measured on the daemon's clock, which may be offset or advanced.
         when = loop.time() + max(0.0, (at - self.clock.now()).total_seconds())
@@ -221,7 +224,9 @@ class Daemon:
         except Exception as exc:  # the database is down: the interval's tick comes anyway
             log.warning("scan.earliest_failed", error=describe(exc))
             return
-        at = next_scan_at(earliest, began, self.clock.now(), skipped=self._scan_skipped)
+        done = self.clock.now()
+        self._scanned = (began, done)
+        at = next_scan_at(earliest, began, done, skipped=self._scan_skipped)
         if at is not None:
             self.scan_at(at)
 

@@ -1,0 +1,126 @@
+"""Due to accepted: a notice is accepted by its scheduled instant plus 1 s, scan interval 30 s.
+
+``notifier run`` scans every 30 s (``NOTIFIER_SCAN_INTERVAL``), yet should wake at each
+promise's scheduled instant (its stage's ``next_check_at``). The ledger holds ``due``
+promises whose checks are spread over the near future, one every ``every`` seconds from
+``lead`` seconds after the daemon starts, among ``idle`` open ones checked hours later;
+each due promise has its own customer and phone. The Twilio fake, in its own process,
+stamps when each message arrived (wall clock). The latency of promise ``i`` is its
+arrival minus the wall instant its check falls at: the daemon's clock reads the system
+clock plus NOTIFIER_TIME_OFFSET, so check ``C`` falls at ``C - offset`` on the wall.
+
+    .venv/bin/python -m bench.wake_bench --db both --due 120 --every 0.5
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import resource
+import time
+from datetime import timedelta
+
+from bench.common import DATABASES, Figure, Server, bench_now, clock_offset, database, wait_for
+from bench.generate import Ledger, fill, phone
+from bench.latency_bench import daemon, daemon_env, free_port, is_ready, percentile
+from notifier.store.dialects.sqlite_watch import POLL, data_version
+from notifier.store.store import Store
+
+SCAN_INTERVAL = "30s"
+TARGET = 1.0  # seconds after the scheduled instant, at p99
+
+
+def run(kind: str, due: int, every: float, idle: int, lead: float = 15.0) -> list[Figure]:
+    """Measure due-to-accepted latency for ``due`` checks ``every`` seconds apart."""
+    now = bench_now()
+    with database(kind, "wake") as url, Server("twilio") as server:
+        start = now + timedelta(seconds=lead)
+        fill(url, Ledger(open_promises=due + idle, due=due, now=now, due_start=start,
+                         due_every=timedelta(seconds=every)))  # fmt: skip
+        # The ledger took a while: push the checks' instants so the first is ``lead`` ahead.
+        offset = clock_offset(now)
+        env = {**daemon_env(url, server.url, offset, port := free_port()),
+               "NOTIFIER_SCAN_INTERVAL": SCAN_INTERVAL}  # fmt: skip
+        wall_offset = offset.total_seconds()
+        with daemon(env) as (child, _):
+            wait_for(lambda: is_ready(port) or child.poll() is not None, timeout=60)
+            horizon = lead + due * every + 60
+            wait_for(lambda: server.count() >= due or child.poll() is not None,
+                     timeout=horizon, every=0.5)  # fmt: skip
+            arrivals = server.arrivals()
+    checks = [(start + timedelta(seconds=every * i)).timestamp() - wall_offset for i in range(due)]
+    latencies = [arrivals[phone(i)] - checks[i] for i in range(due) if phone(i) in arrivals]
+    if not latencies:
+        raise SystemExit(f"{kind}: nothing arrived")
+    early = sum(1 for x in latencies if x < 0)
+    p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
+    case = (f"{due} checks {every:g} s apart among {idle:,} idle open, "
+            f"scan interval {SCAN_INTERVAL}")  # fmt: skip
+    note = (f"{len(latencies)} of {due} arrived; min {min(latencies):.3f} s, "
+            f"max {max(latencies):.3f} s; {early} before the instant")  # fmt: skip
+    return [
+        Figure("due to accepted p50", kind, case, p50, "s", "", None, note),
+        Figure("due to accepted p99", kind, case, p99, "s", f"<= {TARGET:g} s",
+               p99 <= TARGET and early == 0 and len(latencies) == due, note),
+    ]  # fmt: skip
+
+
+def cost(kind: str, promises: int, asks: int = 2000) -> list[Figure]:
+    """What waking costs: ``PRAGMA data_version`` (SQLite) and the two ``min()`` per look."""
+    now = bench_now()
+    with database(kind, "wake_cost") as url:
+        fill(url, Ledger(open_promises=promises, due=promises // 10, now=now))
+        return asyncio.run(_cost(kind, url, promises, asks))
+
+
+async def _cost(kind: str, url: str, promises: int, asks: int) -> list[Figure]:
+    store = Store.open(url)
+    figures = []
+    try:
+        await store.earliest_check()  # connect and warm up
+        started = time.perf_counter()
+        for _ in range(asks // 10):
+            await store.earliest_check()
+            await store.earliest_send()
+        look = (time.perf_counter() - started) / (asks // 10)
+        figures.append(Figure("wake look", kind, f"earliest check + send, {promises:,} promises",
+                              look * 1000, "ms", "", None, "two indexed min(), one connection "
+                              "from the pool each"))  # fmt: skip
+        if kind == "sqlite":
+            async with store.engine.connect() as conn:
+                raw = (await conn.get_raw_connection()).driver_connection
+                cpu = resource.getrusage(resource.RUSAGE_SELF)
+                started = time.perf_counter()
+                for _ in range(asks):
+                    await data_version(raw)
+                took = (time.perf_counter() - started) / asks
+                after = resource.getrusage(resource.RUSAGE_SELF)
+            used = (after.ru_utime + after.ru_stime - cpu.ru_utime - cpu.ru_stime) / asks
+            figures.append(Figure("wake poll", kind, "PRAGMA data_version, one ask",
+                                  took * 1e6, "us", "", None,
+                                  f"{used * 1e6:.0f} us CPU an ask; every {POLL:g} s: "
+                                  f"{used / POLL * 100:.3f} % of a core"))  # fmt: skip
+    finally:
+        await store.close()
+    return figures
+
+
+def main() -> None:
+    """Run the wake-up benchmark alone and print its figures."""
+    parser = argparse.ArgumentParser(prog="python -m bench.wake_bench")
+    parser.add_argument("--db", choices=[*DATABASES, "both"], default="both")
+    parser.add_argument("--due", type=int, default=120)
+    parser.add_argument("--every", type=float, default=0.5)
+    parser.add_argument("--idle", type=int, default=10_000)
+    parser.add_argument("--cost", type=int, default=0, help="measure a look on this many promises")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    for kind in DATABASES if args.db == "both" else (args.db,):
+        found = cost(kind, args.cost) if args.cost else run(kind, args.due, args.every, args.idle)
+        for f in found:
+            print(" | ".join(f.cells()), flush=True)
+    print(f"{time.perf_counter() - started:.0f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -17,10 +17,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import resource
+import sys
 import time
 from datetime import timedelta
 
-from bench.common import DATABASES, Figure, Server, bench_now, clock_offset, database, wait_for
+from bench.common import (
+    DATABASES,
+    Figure,
+    Server,
+    bench_now,
+    clock_offset,
+    database,
+    record,
+    wait_for,
+)
 from bench.generate import Ledger, fill, phone
 from bench.latency_bench import daemon, daemon_env, free_port, is_ready, percentile
 from notifier.store.dialects.sqlite_watch import POLL, data_version
@@ -84,8 +94,8 @@ async def _cost(kind: str, url: str, promises: int, asks: int) -> list[Figure]:
             await store.earliest_send()
         look = (time.perf_counter() - started) / (asks // 10)
         figures.append(Figure("wake look", kind, f"earliest check + send, {promises:,} promises",
-                              look * 1000, "ms", "", None, "two indexed min(), one connection "
-                              "from the pool each"))  # fmt: skip
+                              look * 1000, "ms", "", None, "two first entries of an index, "
+                              "a pooled connection each"))  # fmt: skip
         if kind == "sqlite":
             async with store.engine.connect() as conn:
                 raw = (await conn.get_raw_connection()).driver_connection
@@ -106,20 +116,33 @@ async def _cost(kind: str, url: str, promises: int, asks: int) -> list[Figure]:
 
 
 def main() -> None:
-    """Run the wake-up benchmark alone and print its figures."""
+    """Run the wake-up benchmark alone; with ``--record``, append it to RESULTS.md."""
     parser = argparse.ArgumentParser(prog="python -m bench.wake_bench")
     parser.add_argument("--db", choices=[*DATABASES, "both"], default="both")
     parser.add_argument("--due", type=int, default=120)
     parser.add_argument("--every", type=float, default=0.5)
     parser.add_argument("--idle", type=int, default=10_000)
-    parser.add_argument("--cost", type=int, default=0, help="measure a look on this many promises")
+    parser.add_argument(
+        "--cost",
+        type=int,
+        default=100_000,
+        help="the promises a look's cost is measured on (0: not measured)",
+    )
+    parser.add_argument("--record", action="store_true", help="append to bench/RESULTS.md")
+    parser.add_argument("--note", action="append", default=[], help="a note for the record")
     args = parser.parse_args()
     started = time.perf_counter()
+    figures: list[Figure] = []
     for kind in DATABASES if args.db == "both" else (args.db,):
-        found = cost(kind, args.cost) if args.cost else run(kind, args.due, args.every, args.idle)
+        found = run(kind, args.due, args.every, args.idle)
+        if args.cost:
+            found += cost(kind, args.cost)
         for f in found:
             print(" | ".join(f.cells()), flush=True)
-    print(f"{time.perf_counter() - started:.0f} s", flush=True)
+        figures += found
+    if args.record:
+        command = " ".join(["python -m bench.wake_bench", *sys.argv[1:]])
+        record(figures, command, args.note, time.perf_counter() - started)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """When the daemon must look next: the earliest check and send, and other processes' changes.
 
 Both instants come from an index (``ix_promises_next_check_at``, partial on NOT NULL, and
-``ix_notifications_status_not_before``): one ``min()`` each, however large the tables. A
+``ix_notifications_status_not_before``): its first entry, however large the tables. A
 write that moves either earlier calls ``announce`` in its own transaction, so that other
 processes hear of it (``Dialect.announce``: NOTIFY on PostgreSQL; on SQLite the commit
 itself is the signal).
@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.domain.models import NotificationStatus
@@ -28,18 +28,19 @@ SEND = "send"  # a pending notification's send moved earlier
 class EarliestQueries(StoreBase):
     async def earliest_check(self) -> datetime | None:
         """The earliest ``next_check_at`` of any promise; None when no promise waits for one."""
-        query = select(func.min(promises.c.next_check_at)).where(
-            promises.c.next_check_at.is_not(None)
-        )
+        column = promises.c.next_check_at
+        query = select(column).where(column.is_not(None)).order_by(column).limit(1)
         async with self.reading() as conn:
             found: datetime | None = await conn.scalar(query)
         return found
 
     async def earliest_send(self) -> datetime | None:
         """The earliest ``not_before`` of a pending notification; None when none is pending."""
-        query = select(func.min(notifications.c.not_before)).where(
-            notifications.c.status == NotificationStatus.PENDING.value
-        )
+        # ORDER BY ... LIMIT 1, not min(): the first entry of the (status, not_before)
+        # index, however many rows are pending, whatever the planner makes of an aggregate.
+        column = notifications.c.not_before
+        pending = notifications.c.status == NotificationStatus.PENDING.value
+        query = select(column).where(pending).order_by(column).limit(1)
         async with self.reading() as conn:
             found: datetime | None = await conn.scalar(query)
         return found

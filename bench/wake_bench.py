@@ -141,7 +141,8 @@ def main() -> None:
             print(" | ".join(f.cells()), flush=True)
         figures += found
     if args.record:
-        command = " ".join(["python -m bench.wake_bench", *sys.argv[1:]])
+        shown = [a for i, a in enumerate(sys.argv[1:]) if "--note" not in (a, sys.argv[i])]
+        command = " ".join(["python -m bench.wake_bench", *shown])  # the notes follow
         record(figures, command, args.note, time.perf_counter() - started)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench import baseline, dispatch_bench, scan_bench
+from bench import baseline, dispatch_bench, scan_bench, wake_bench
 from bench.common import bench_now
 from bench.generate import Ledger, customer_rows, phone, promise_rows
 
@@ -35,3 +35,9 @@ def test_naive_design_sends_every_due_job_without_a_grace_time() -> None:
     for workers in (1, baseline.DEFAULT_WORKERS):
         figures = baseline.measure("sqlite", 30, 10, 0, workers=workers)
         assert figures["received"] == 10 and figures["missed"] == 0
+
+
+def test_wake_bench_measures_each_due_promise_from_its_instant() -> None:
+    p50, p99 = wake_bench.run("sqlite", 4, 0.5, 20, lead=6.0)
+    assert p99.note.startswith("4 of 4 arrived") and "0 before the instant" in p99.note
+    assert 0 <= p50.value <= p99.value

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import make_url, update
@@ -18,6 +18,7 @@ from sqlalchemy import make_url, update
 from notifier.domain.ingest import CustomerData, PromiseData
 from notifier.domain.models import CustomerId, Source
 from notifier.engine.ingest.ledger_service import Ledger
+from notifier.engine.wiring.wakeups import Wakeups
 from notifier.store.convert import promises
 from notifier.store.dialects.postgres_listen import PING_EVERY, PING_TIMEOUT
 from notifier.store.earliest import CHECK, announce
@@ -159,3 +160,22 @@ async def test_listening_survives_an_outage(postgres_url: str, follow: Follow, f
         await through.close()
         await writer.close()
         await proxy.stop()
+
+
+async def test_wakeups_hand_the_earliest_check_on(rig: Rig, db_url: str) -> None:
+    checks: list[datetime] = []
+    sends: list[datetime] = []
+    wakeups = Wakeups(rig.store, checks.append, sends.append)
+    stopping = asyncio.Event()
+    task = asyncio.create_task(wakeups.run(stopping))
+    other = Store.open(db_url)  # the CLI's, or another replica's
+    try:
+        await rig.customer("c-1")
+        await _promise(Ledger(other, rig.clock), "c-1", "o-1", timedelta(hours=1))
+        # The new promise is due for a check at once (the clock's now when it was written).
+        await wait_for(lambda: rig.clock.now() in checks, "its check handed on", PATIENCE)
+        assert sends == []  # nothing in the outbox yet
+    finally:
+        stopping.set()
+        await asyncio.wait_for(task, timeout=PATIENCE)
+        await other.close()

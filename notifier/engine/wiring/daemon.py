@@ -205,7 +205,7 @@ class Daemon:
 
     async def _follow_wakeups(self) -> None:
         """Wake the scan and the dispatcher on other processes' changes (wiring/wakeups.py)."""
-        wakeups = Wakeups(self.store, self.clock, self.scan_at, self.dispatcher.send_at)
+        wakeups = Wakeups(self.store, self.scan_at, self.dispatcher.send_at)
         try:
             await wakeups.run(self.stopping)
         finally:

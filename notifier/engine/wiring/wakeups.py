@@ -2,8 +2,8 @@
 
 The store tells of other processes' changes (``follow_changes``: LISTEN/NOTIFY on
 PostgreSQL, ``PRAGMA data_version`` on SQLite); on each, after a short pause that folds
-a burst of changes into one look, the earliest check and send are read (an indexed
-``min()`` each) and handed to the scan and the dispatcher, which move their next look
+a burst of changes into one look, the earliest check and send are read (the first
+entry of an index each) and handed to the scan and the dispatcher, which move their next look
 earlier when it is.
 """
 
@@ -16,7 +16,6 @@ from typing import Protocol
 
 import structlog
 
-from notifier.clock import Clock
 from notifier.engine.monitor import PROBE_TIMEOUT, bounded, describe
 
 log = structlog.get_logger("notifier.wake")
@@ -39,17 +38,14 @@ class WakeStore(Protocol):
 class Wakeups:
     """Hears of other processes' changes and hands the earliest instants on."""
 
-    def __init__(self, store: WakeStore, clock: Clock, scan_at: After, send_at: After) -> None:
+    def __init__(self, store: WakeStore, scan_at: After, send_at: After) -> None:
         self.store = store
-        self.clock = clock
         self.scan_at = scan_at
         self.send_at = send_at
-        self.heard = 0  # changes heard: the tests and the metrics' curiosity
         self._changed = asyncio.Event()
 
     def changed(self, kind: str) -> None:
         """A change may have moved a check or a send earlier: look soon."""
-        self.heard += 1
         log.debug("wake.heard", kind=kind)
         self._changed.set()
 
@@ -69,6 +65,9 @@ class Wakeups:
                 await self.look()
         finally:
             stop.cancel()
+            # Not waited for: a connection attempt to a silent database must not hold the
+            # shutdown up (the feed closes its connection as it is cancelled).
+            feed.cancel()
             await asyncio.gather(feed, return_exceptions=True)
 
     async def look(self) -> None:

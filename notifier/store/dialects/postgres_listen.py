@@ -82,7 +82,11 @@ async def _within(work: Any, seconds: float) -> Any:
     Not ``wait_for``: cancelling a query on a silent connection waits for the peer.
     """
     task = asyncio.ensure_future(work)
-    done, _ = await asyncio.wait([task], timeout=seconds)
+    try:
+        done, _ = await asyncio.wait([task], timeout=seconds)
+    except asyncio.CancelledError:  # shutting down: the work goes too
+        task.cancel()
+        raise
     if not done:
         task.add_done_callback(lambda t: t.cancelled() or t.exception())
         task.cancel()

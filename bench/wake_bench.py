@@ -31,8 +31,12 @@ from bench.common import (
     record,
     wait_for,
 )
-from bench.generate import Ledger, fill, phone
+from bench.generate import FIRES_AFTER, Ledger, fill, phone
 from bench.latency_bench import daemon, daemon_env, free_port, is_ready, percentile
+from notifier.clock import SystemClock
+from notifier.domain.ingest import PromiseData
+from notifier.domain.models import CustomerId, Source
+from notifier.engine.ingest.ledger_service import Ledger as LedgerService
 from notifier.store.dialects.sqlite_watch import POLL, data_version
 from notifier.store.store import Store
 
@@ -60,14 +64,64 @@ def run(kind: str, due: int, every: float, idle: int, lead: float = 15.0) -> lis
             arrivals = server.arrivals()
     checks = [(start + timedelta(seconds=every * i)).timestamp() - wall_offset for i in range(due)]
     latencies = [arrivals[phone(i)] - checks[i] for i in range(due) if phone(i) in arrivals]
+    case = (f"{due} checks {every:g} s apart among {idle:,} idle open, "
+            f"scan interval {SCAN_INTERVAL}")  # fmt: skip
+    return _figures(kind, case, latencies, due, "from the check's instant")
+
+
+def live(kind: str, due: int, every: float, idle: int) -> list[Figure]:
+    """Promises written by another process (this one) while the daemon runs, each due at once.
+
+    The latency of each is its apology's arrival minus the instant its write committed:
+    the daemon learns of it only through LISTEN/NOTIFY (PostgreSQL) or data_version
+    (SQLite), since the next 30 s tick may be far.
+    """
+    now = bench_now()
+    with database(kind, "wake_live") as url, Server("twilio") as server:
+        # ``due`` customers whose own generated promise is checked 40 days on: never now.
+        fill(url, Ledger(open_promises=due + idle, due=due, now=now,
+                         due_start=now + timedelta(days=40)))  # fmt: skip
+        offset = clock_offset(now)
+        env = {**daemon_env(url, server.url, offset, port := free_port()),
+               "NOTIFIER_SCAN_INTERVAL": SCAN_INTERVAL}  # fmt: skip
+        with daemon(env) as (child, _):
+            wait_for(lambda: is_ready(port) or child.poll() is not None, timeout=60)
+            time.sleep(2.0)  # past the start-up scan: what follows comes only from wake-ups
+            committed = asyncio.run(_write_live(url, offset, due, every))
+            wait_for(lambda: server.count() >= due or child.poll() is not None,
+                     timeout=60, every=0.5)  # fmt: skip
+            arrivals = server.arrivals()
+    latencies = [arrivals[phone(i)] - committed[i] for i in range(due) if phone(i) in arrivals]
+    return _figures(kind, f"{due} promises written by another process {every:g} s apart, "
+                    f"each due at once, among {idle:,} idle open, scan interval "
+                    f"{SCAN_INTERVAL}", latencies, due, "from commit")  # fmt: skip
+
+
+async def _write_live(url: str, offset: timedelta, due: int, every: float) -> list[float]:
+    """Write one overdue delivery for each customer, ``every`` seconds apart; commit times."""
+    store = Store.open(url)
+    ledger = LedgerService(store, SystemClock(offset))
+    committed = []
+    try:
+        for i in range(due):
+            overdue = ledger.clock.now() - FIRES_AFTER["delivery"] - timedelta(seconds=1)
+            item = PromiseData(CustomerId(f"c{i:07d}"), "delivery", overdue, f"live-{i}",
+                               attributes={"carrier": "oca", "order_id": f"L-{i}"})  # fmt: skip
+            await ledger.put_promises([item], Source.CLI)
+            committed.append(time.time())
+            await asyncio.sleep(every)
+    finally:
+        await store.close()
+    return committed
+
+
+def _figures(kind: str, case: str, latencies: list[float], due: int, since: str) -> list[Figure]:
     if not latencies:
         raise SystemExit(f"{kind}: nothing arrived")
     early = sum(1 for x in latencies if x < 0)
     p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
-    case = (f"{due} checks {every:g} s apart among {idle:,} idle open, "
-            f"scan interval {SCAN_INTERVAL}")  # fmt: skip
     note = (f"{len(latencies)} of {due} arrived; min {min(latencies):.3f} s, "
-            f"max {max(latencies):.3f} s; {early} before the instant")  # fmt: skip
+            f"max {max(latencies):.3f} s; {early} before the instant ({since})")  # fmt: skip
     return [
         Figure("due to accepted p50", kind, case, p50, "s", "", None, note),
         Figure("due to accepted p99", kind, case, p99, "s", f"<= {TARGET:g} s",
@@ -128,6 +182,12 @@ def main() -> None:
         default=100_000,
         help="the promises a look's cost is measured on (0: not measured)",
     )
+    parser.add_argument(
+        "--live",
+        type=int,
+        default=60,
+        help="promises written by another process meanwhile (0: none)",
+    )
     parser.add_argument("--record", action="store_true", help="append to bench/RESULTS.md")
     parser.add_argument("--note", action="append", default=[], help="a note for the record")
     args = parser.parse_args()
@@ -135,6 +195,7 @@ def main() -> None:
     figures: list[Figure] = []
     for kind in DATABASES if args.db == "both" else (args.db,):
         found = run(kind, args.due, args.every, args.idle)
+        found += live(kind, args.live, args.every, args.idle) if args.live else []
         if args.cost:
             found += cost(kind, args.cost)
         for f in found:

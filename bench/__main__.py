@@ -10,7 +10,7 @@ import sys
 import time
 from dataclasses import dataclass
 
-from bench import baseline, dispatch_bench, latency_bench, scan_bench, startup_bench
+from bench import baseline, dispatch_bench, latency_bench, scan_bench, startup_bench, wake_bench
 from bench.common import DATABASES, Figure, record, table
 
 
@@ -21,6 +21,7 @@ class Plan:
     dispatch: tuple[tuple[str, str, int, int], ...]  # database, channel, latency ms, due
     limiter: tuple[tuple[str, str, float, int, float], ...]  # db, channel, rate, conc., s
     latency: tuple[tuple[str, int, int, int], ...]  # database, seconds, rate, idle open
+    wake: tuple[tuple[str, int, float, int], ...]  # database, due, seconds apart, idle open
     startup: int
     naive_total: int  # jobs in the naive design's store (capped: see the notes)
     naive_due: int
@@ -35,6 +36,7 @@ FULL = Plan(
     limiter=(("sqlite", "email", 100.0, 8, 10.0), ("sqlite", "email", 100.0, 256, 10.0),
              ("postgres", "email", 100.0, 64, 10.0)),
     latency=tuple((db, 60, 50, 100_000) for db in DATABASES),
+    wake=tuple((db, 120, 0.5, 10_000) for db in DATABASES),
     startup=1_000_000, naive_total=100_000, naive_due=10_000, naive_slow_due=2_000,
 )  # fmt: skip
 QUICK = Plan(
@@ -43,6 +45,7 @@ QUICK = Plan(
               ("sqlite", "email", 0, 500), ("postgres", "sms", 0, 1_000)),
     limiter=(("sqlite", "email", 100.0, 64, 3.0),),
     latency=(("sqlite", 6, 50, 2_000),),
+    wake=(("sqlite", 40, 0.5, 1_000),),
     startup=20_000, naive_total=3_000, naive_due=1_000, naive_slow_due=300,
     databases=("sqlite",),
 )  # fmt: skip
@@ -150,6 +153,8 @@ def main() -> None:
             add([dispatch_bench.alone(channel, latency, n)])
     for kind, seconds, rate, idle in plan.latency:
         add(latency_bench.run(kind, seconds, rate, idle))
+    for kind, due, every, idle in plan.wake:
+        add(wake_bench.run(kind, due, every, idle))
     for kind in plan.databases:
         add([startup_bench.run(kind, plan.startup)])
     compared, notes = compare(plan, figures)

@@ -35,6 +35,7 @@ from notifier.store.base import StoreBase, among
 from notifier.store.cluster import fenced
 from notifier.store.convert import notification_events, notifications
 from notifier.store.dialects import PLUS_ONE, RowGroups, dialect_of
+from notifier.store.earliest import SEND, announce
 from notifier.store.event_writes import report_notifications
 
 _PENDING = NotificationStatus.PENDING.value
@@ -231,7 +232,10 @@ class ClaimQueries(StoreBase):
                 )
                 .values(status=_PENDING, lease_owner=None, lease_until=None, updated_at=now)
             )
-            return int(result.rowcount or 0)
+            released = int(result.rowcount or 0)
+            if released:  # another replica may send them now
+                await announce(conn, SEND)
+            return released
 
     def leased_to(self, owner: str) -> Self:
         """This store with its outcome writes fenced by ``owner``'s lease (the dispatcher's)."""

@@ -28,6 +28,7 @@ from notifier.store.convert import (
     to_promise_event,
 )
 from notifier.store.dialects import dialect_of
+from notifier.store.earliest import CHECK, announce
 from notifier.store.event_writes import report_promises
 from notifier.store.revisions import promise_changes
 from notifier.store.upserts import upsert_promises
@@ -37,9 +38,15 @@ class PromiseQueries(StoreBase):
     async def upsert_promises(
         self, items: Sequence[PromiseData], source: Source, now: datetime
     ) -> list[Upserted | RowError]:
-        """Create or update each promise by ``external_ref``, in one transaction."""
+        """Create or update each promise by ``external_ref``, in one transaction.
+
+        A promise created or changed is due for a check now: the daemons are told.
+        """
         async with self.transaction() as conn:
-            return await upsert_promises(conn, items, source, now)
+            results = await upsert_promises(conn, items, source, now)
+            if any(isinstance(r, Upserted) and r.changed for r in results):
+                await announce(conn, CHECK)
+            return results
 
     async def get_promise(self, promise_id: int) -> Promise | None:
         """Return the promise, or None when unknown."""
@@ -100,6 +107,7 @@ class PromiseQueries(StoreBase):
                 await conn.execute(
                     update(promises).where(promises.c.id.in_(ids)).values(next_check_at=now)
                 )
+                await announce(conn, CHECK)
             last, total = ids[-1], total + len(ids)
 
     async def promise_events(self, promise_id: int) -> list[PromiseEvent]:
@@ -123,6 +131,7 @@ class PromiseQueries(StoreBase):
                 raise ConflictError(after.reason)
             if after is not before:
                 await _write(conn, before, after)
+                await announce(conn, CHECK)
                 await _event(conn, promise_id, event, now, source, after.deadline_version, {})
             return after
 
@@ -142,6 +151,7 @@ class PromiseQueries(StoreBase):
                 raise ConflictError(after.reason)
             if after is not before:
                 await _write(conn, before, after)
+                await announce(conn, CHECK)
                 await _event(
                     conn, promise_id, PromiseEventType.RESCHEDULED, now, source,
                     after.deadline_version, rescheduled_data(before, after),

@@ -27,6 +27,7 @@ from notifier.store.convert import (
     promises,
 )
 from notifier.store.customers import mark_undeliverable
+from notifier.store.earliest import SEND, announce
 from notifier.store.report_rows import (
     to_error_line,
     to_pause,
@@ -115,7 +116,7 @@ class ReportQueries(StoreBase):
             if target is not None:
                 query = query.where(pauses.c.target == target)
             lifted = int((await conn.execute(query)).rowcount or 0)
-            await conn.execute(
+            held = await conn.execute(
                 update(notifications)
                 .where(
                     notifications.c.status == NotificationStatus.PENDING.value,
@@ -124,6 +125,8 @@ class ReportQueries(StoreBase):
                 )
                 .values(not_before=now)
             )
+            if lifted or held.rowcount:
+                await announce(conn, SEND)
         return lifted
 
     async def publish(self, fact: ScanState | RulesState | RetentionState, now: datetime) -> None:

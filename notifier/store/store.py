@@ -8,6 +8,7 @@ from notifier.store.connect import make_engine
 from notifier.store.customers import CustomerQueries
 from notifier.store.deliveries import DeliveryQueries
 from notifier.store.due import DueQueries
+from notifier.store.earliest import EarliestQueries
 from notifier.store.event_relay import EventRelayQueries
 from notifier.store.event_writes import enable_events
 from notifier.store.listing import ListingQueries
@@ -35,6 +36,7 @@ class Store(
     RateBucketQueries,
     RetentionQueries,
     EventRelayQueries,
+    EarliestQueries,
 ):
     """The ledger and the outbox over one async engine (SQLite or PostgreSQL)."""
 

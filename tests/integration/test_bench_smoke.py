@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench import baseline, dispatch_bench, purge_bench, scan_bench
+from bench import baseline, dispatch_bench, purge_bench, scan_bench, wake_bench
 from bench.common import bench_now
 from bench.generate import Ledger, customer_rows, phone, promise_rows
 
@@ -41,3 +41,9 @@ def test_purge_bench_purges_the_whole_backlog_while_sending() -> None:
     purge, meanwhile = purge_bench.measure("sqlite", 40, 10)
     assert "10 promises and 20 notifications deleted, 20 emptied, 120 + 40 history" in purge.note
     assert purge.value > 0 and meanwhile.value > 0
+
+
+def test_wake_bench_measures_each_due_promise_from_its_instant() -> None:
+    p50, p99 = wake_bench.run("sqlite", 4, 0.5, 20, lead=6.0)
+    assert p99.note.startswith("4 of 4 arrived") and "0 before the instant" in p99.note
+    assert 0 <= p50.value <= p99.value

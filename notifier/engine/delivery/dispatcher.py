@@ -27,13 +27,14 @@ from notifier.domain.outbox import (
     Change,
     Notification,
 )
+from notifier.domain.waking import idle_wait
 from notifier.engine.delivery.compose import Composer
 from notifier.engine.delivery.faults import release_batch, write_batch
 from notifier.engine.delivery.pauses import Pauses
 from notifier.engine.delivery.ports import ClaimStore, DispatchStore
 from notifier.engine.delivery.render_stage import ClaimedBatch, RenderStage
 from notifier.engine.delivery.sending import Attempt, Sender
-from notifier.engine.monitor import Health
+from notifier.engine.monitor import PROBE_TIMEOUT, Health, bounded, describe
 from notifier.observability import Metrics
 
 log = structlog.get_logger("notifier.dispatch")
@@ -41,6 +42,13 @@ OPS_TIMELINE = 30  # lines of each customer's timeline in an ops message: contex
 T = TypeVar("T")
 # After the grace, at most this long to write the outcomes and release the rest.
 WRAP_UP = timedelta(seconds=1)
+# Idle, the dispatcher wakes when the earliest pending row is due, when told (the scan,
+# the API, another process through the wake-ups, an outcome written), and at least this
+# often: the safety net for a change nobody announced.
+SAFETY_POLL = timedelta(seconds=5)
+# A row due yet not claimed (its rule paused, its customer held by another replica): look
+# again this much later.
+DUE_POLL = timedelta(seconds=1)
 
 
 async def release_unattempted(
@@ -129,6 +137,9 @@ class Dispatcher:
         self.render_stage = RenderStage(self.store, composer, self.metrics)
         self.mutes = mutes  # what holds individual notices back (a crisis, later)
         self.wakeup = asyncio.Event()
+        self.sender.on_written = self.wake  # a retry written for later: the wait may change
+        self._idle_until: datetime | None = None  # the end of the idle wait under way
+        self._known: datetime | None = None  # the earliest pending send that wait knew of
         self._preparing: set[int] = set()  # claimed by the round under way, not sending yet
 
     @property
@@ -149,10 +160,30 @@ class Dispatcher:
         """Look at the outbox now (the scan or the API added rows)."""
         self.wakeup.set()
 
+    def send_at(self, at: datetime) -> None:
+        """A row is due at ``at`` (another process's change): wake then, if that is earlier."""
+        until, known = self._idle_until, self._known
+        # Known already (a row due yet unclaimed, its rule paused): no claim for it again.
+        if until is not None and at < until and (known is None or at < known):
+            self.wake()
+
+    async def _idle_wait(self) -> float:
+        """Seconds to wait idle: until the earliest pending row is due, within the safety poll."""
+        try:
+            earliest = await bounded(self.store.earliest_send(), PROBE_TIMEOUT.total_seconds())
+        except Exception as exc:  # the claim that follows will tell the database is down
+            log.warning("dispatch.earliest_failed", error=describe(exc))
+            earliest = None
+        now = self.clock.now()
+        wait = idle_wait(earliest, now, due_poll=DUE_POLL, safety=SAFETY_POLL)
+        self._idle_until, self._known = now + wait, earliest
+        return wait.total_seconds()
+
     async def run(self, stopping: asyncio.Event) -> None:
         """Dispatch until ``stopping`` is set, then shut down within the grace.
 
-        Idle, wait for a wake-up or a second. Once stopped nothing more is claimed: sends
+        Idle, wait until the earliest pending row is due, a wake-up, or the safety poll
+        (``SAFETY_POLL``). Once stopped nothing more is claimed: sends
         in flight get until NOTIFIER_SHUTDOWN_GRACE, then ``WRAP_UP`` more to write their
         outcomes and give back what was claimed but not attempted. Whatever the store
         would not take in time (the database is down) the next process recovers.
@@ -160,6 +191,7 @@ class Dispatcher:
         writer = asyncio.create_task(self.sender.write_results(stopping))
         try:
             while not stopping.is_set():
+                self.wakeup.clear()  # before the claim: a wake-up during it is not lost
                 try:
                     done = await _unless_stopped(self.dispatch_once(), stopping)
                     self.health.claim_done(self.clock.now())
@@ -168,10 +200,12 @@ class Dispatcher:
                     self.health.claim_done(self.clock.now(), exc)
                     done = 0
                 if done == 0 and not stopping.is_set():
-                    self.wakeup.clear()
+                    timeout = await self._idle_wait()
                     waiters = [asyncio.ensure_future(self.wakeup.wait()),
                                asyncio.ensure_future(stopping.wait())]  # fmt: skip
-                    await asyncio.wait(waiters, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
+                    await asyncio.wait(waiters, timeout=timeout,
+                                       return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+                    self._idle_until = None
                     for w in waiters:
                         w.cancel()
         finally:

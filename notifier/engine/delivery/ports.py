@@ -115,6 +115,10 @@ class ClaimStore(Protocol):
 
     async def release_all(self, owner: str, now: datetime) -> int: ...
 
+    async def earliest_send(self) -> datetime | None:
+        """The earliest ``not_before`` of a pending row: when an idle dispatcher looks again."""
+        ...
+
     def leased_to(self, owner: str) -> Self:
         """This store, its ``apply_changes`` writing only rows leased to ``owner``."""
         ...

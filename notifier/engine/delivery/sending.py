@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -80,6 +81,7 @@ class Sender:
         self._results: list[Change] = []
         self._writing: list[Change] = []  # taken from _results, being written now
         self._has_results = asyncio.Event()
+        self.on_written: Callable[[], None] = lambda: None  # outcomes written (the dispatcher's)
         self._freed = asyncio.Event()
         # Customers with a send whose outcome is not written yet: the store cannot count
         # it for the frequency cap, so the dispatcher asks here.
@@ -186,6 +188,7 @@ class Sender:
                 await self.store.apply_changes(batch, self.clock.now())
                 self._settled(batch)
                 self.health.write_done(self.clock.now())
+                self.on_written()
                 continue
             except asyncio.CancelledError:  # shutdown ran out of time: still unwritten
                 self._results[:0] = batch

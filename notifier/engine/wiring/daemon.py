@@ -19,6 +19,7 @@ from notifier.config import Settings
 from notifier.domain.errors import NotifierError
 from notifier.domain.published import PURGED_KINDS, RetentionState, RulesState, ScanFigures
 from notifier.domain.rules.model import RuleSet
+from notifier.domain.waking import next_scan_at, not_sooner
 from notifier.engine.delivery.compose import Composer
 from notifier.engine.delivery.dispatcher import WRAP_UP, Dispatcher
 from notifier.engine.delivery.recovery import recover
@@ -28,6 +29,7 @@ from notifier.engine.outbound.relay import Relay
 from notifier.engine.planning.scanner import scan
 from notifier.engine.rulefiles.reload import Reloader
 from notifier.engine.wiring.services import Services
+from notifier.engine.wiring.wakeups import Wakeups
 from notifier.observability import Metrics
 from notifier.process import exit_after
 from notifier.store.single_writer import DaemonLock
@@ -80,6 +82,12 @@ class Daemon:
         self.health = Health.from_settings(self.settings.scan, self.metrics)
         self._last_scan = ScanFigures()  # the last successful scan's figures
         self.relay: Relay | None = None  # with NOTIFIER_EVENTS_URL: posts the event outbox
+        self._scan_skipped = False  # the last scan found another replica scanning
+        # The next scan at the earliest check: a timer of the loop's, outside APScheduler,
+        # which skips a run asked for while the job's own run is still returning.
+        self._timer: asyncio.TimerHandle | None = None
+        self._timed_scans: set[asyncio.Task[None]] = set()
+        self._scanned: tuple[datetime, datetime] | None = None  # the last scan's start, end
 
     async def run(self) -> None:
         """Run until SIGTERM or SIGINT; sends in flight finish within the grace period."""
@@ -141,6 +149,7 @@ class Daemon:
             self.relay = Relay(self.store, CrmWebhook(s.events), s.events, self.clock,
                                self.dispatcher.owner, self.metrics)  # fmt: skip
             tasks.append(asyncio.create_task(self.relay.run(self.stopping), name="events"))
+        tasks.append(asyncio.create_task(self._follow_wakeups(), name="wakeups"))
         scheduler.start()
         log.info("daemon.started", owner=self.dispatcher.owner, rules=len(first.rules.rules))
         try:
@@ -175,9 +184,62 @@ class Daemon:
         if self._scan_lock.locked():
             self._rescan = True
             return
-        job = self._scan_job
-        if job is not None and not self.stopping.is_set():
-            job.modify(next_run_time=datetime.now(UTC))
+        self.scan_at(self.clock.now())
+
+    def scan_at(self, at: datetime) -> None:
+        """Scan at ``at`` (the daemon's clock, maybe offset) unless a scan comes sooner.
+
+        A scan running then makes it scan once more after it (its read may predate).
+        """
+        if self.stopping.is_set():
+            return
+        if self._scanned is not None:
+            at = not_sooner(at, *self._scanned)
+        loop = asyncio.get_running_loop()
+        # The delay is measured on the daemon's clock, which may be offset or advanced.
+        when = loop.time() + max(0.0, (at - self.clock.now()).total_seconds())
+        timer = self._timer
+        if timer is not None and not timer.cancelled() and timer.when() <= when:
+            return
+        if timer is not None:
+            timer.cancel()
+        self._timer = loop.call_at(when, self._timed_scan)
+
+    def _timed_scan(self) -> None:
+        self._timer = None
+        if self._scan_lock.locked():
+            self._rescan = True
+            return
+        task = asyncio.create_task(self._scan_and_plan(), name="scan")
+        self._timed_scans.add(task)
+        task.add_done_callback(self._timed_scans.discard)
+
+    async def _follow_wakeups(self) -> None:
+        """Wake the scan and the dispatcher on other processes' changes (wiring/wakeups.py)."""
+        wakeups = Wakeups(self.store, self.scan_at, self.dispatcher.send_at)
+        try:
+            await wakeups.run(self.stopping)
+        finally:
+            if self._timer is not None:
+                self._timer.cancel()
+
+    async def _scan_and_plan(self) -> None:
+        """Scan, then schedule the next scan at the earliest check: the interval is a net."""
+        if self.stopping.is_set() or self._scan_lock.locked():
+            return
+        began = self.clock.now()
+        self._scan_skipped = False
+        await self._scan()
+        try:
+            earliest = await bounded(self.store.earliest_check(), PROBE_TIMEOUT.total_seconds())
+        except Exception as exc:  # the database is down: the interval's tick comes anyway
+            log.warning("scan.earliest_failed", error=describe(exc))
+            return
+        done = self.clock.now()
+        self._scanned = (began, done)
+        at = next_scan_at(earliest, began, done, skipped=self._scan_skipped)
+        if at is not None:
+            self.scan_at(at)
 
     def _advance(self, delta: timedelta) -> None:
         self.clock.advance(delta)
@@ -200,7 +262,7 @@ class Daemon:
         scheduler = AsyncIOScheduler(timezone=UTC)
         now = datetime.now(UTC)
         self._scan_job = scheduler.add_job(
-            self._scan, "interval", seconds=self.settings.scan_interval.total_seconds(),
+            self._scan_and_plan, "interval", seconds=self.settings.scan_interval.total_seconds(),
             id="scan", max_instances=1, coalesce=True, next_run_time=now,
             misfire_grace_time=None,
         )  # fmt: skip
@@ -244,6 +306,7 @@ class Daemon:
                 return
             self.health.scan_done(now)
             if report.skipped:  # another replica is scanning: its figures are published
+                self._scan_skipped = True
                 if self._woken:  # its read may predate the change that woke us: again soon
                     asyncio.get_running_loop().call_later(SKIPPED_RETRY, self.wake_scan)
                 return

@@ -7,7 +7,8 @@ tests which database it is on. Only this package names a database.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import asyncio
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from pathlib import Path
@@ -114,6 +115,20 @@ class Dialect(Protocol):
 
     def scan_turn(self, engine: AsyncEngine) -> AbstractAsyncContextManager[bool]:
         """Enter True when this process is to scan now, False when another replica is."""
+        ...
+
+    async def announce(self, conn: AsyncConnection, kind: str) -> None:
+        """Tell the other processes, once ``conn`` commits, of an earlier check or send."""
+        ...
+
+    async def follow_changes(
+        self, engine: AsyncEngine, changed: Callable[[str], None], stopping: asyncio.Event
+    ) -> None:
+        """Call ``changed(kind)`` when another process may have moved a check or send earlier.
+
+        Runs until ``stopping`` is set, through database outages; ``changed("listening")``
+        each time it starts (again): what changed meanwhile went unheard.
+        """
         ...
 
     async def claim_customers(

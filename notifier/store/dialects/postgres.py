@@ -7,7 +7,8 @@ advisory locks that make replicas take turns at the scan and at each customer.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import asyncio
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from pathlib import Path
@@ -19,7 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.sql.elements import ColumnElement
 
 from notifier.domain.outbox import PromiseChange, Scheduled
-from notifier.store.dialects import RowGroups, postgres_changes, postgres_cluster, postgres_scan
+from notifier.store.dialects import (
+    RowGroups,
+    postgres_changes,
+    postgres_cluster,
+    postgres_listen,
+    postgres_scan,
+)
 from notifier.store.event_writes import events_enabled, report_scan
 from notifier.store.json_text import json_loads
 
@@ -107,6 +114,14 @@ class Postgres:
 
     def scan_turn(self, engine: AsyncEngine) -> AbstractAsyncContextManager[bool]:
         return postgres_cluster.scan_turn(engine)
+
+    async def announce(self, conn: AsyncConnection, kind: str) -> None:
+        await postgres_listen.announce(conn, kind)
+
+    async def follow_changes(
+        self, engine: AsyncEngine, changed: Callable[[str], None], stopping: asyncio.Event
+    ) -> None:
+        await postgres_listen.follow(engine, changed, stopping)
 
     async def claim_customers(
         self, conn: AsyncConnection, due: Select[Any], limit: int, owner: str, now: datetime

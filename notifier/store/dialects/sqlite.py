@@ -8,7 +8,8 @@ every customer are always this process's.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Sequence
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
 from pathlib import Path
@@ -33,7 +34,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from notifier.domain.outbox import PromiseChange, Scheduled
 from notifier.store.convert import notification_events, notifications
-from notifier.store.dialects import PLUS_ONE, RowGroups, sqlite_scan
+from notifier.store.dialects import PLUS_ONE, RowGroups, sqlite_scan, sqlite_watch
 from notifier.store.event_writes import report_scan
 from notifier.store.json_text import json_loads
 
@@ -137,6 +138,14 @@ class Sqlite:
 
     def scan_turn(self, engine: AsyncEngine) -> AbstractAsyncContextManager[bool]:
         return _always_mine()
+
+    async def announce(self, conn: AsyncConnection, kind: str) -> None:
+        return None  # every commit moves data_version, which the daemon polls: nothing to send
+
+    async def follow_changes(
+        self, engine: AsyncEngine, changed: Callable[[str], None], stopping: asyncio.Event
+    ) -> None:
+        await sqlite_watch.follow(engine, changed, stopping)
 
     async def claim_customers(
         self, conn: AsyncConnection, due: Select[Any], limit: int, owner: str, now: datetime

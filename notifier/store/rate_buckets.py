@@ -2,8 +2,10 @@
 
 ``reserve`` is ``domain.pacing.reserve`` as one ``INSERT ... ON CONFLICT DO UPDATE ...
 RETURNING``: the row lock serialises replicas, and the slot comes back with the
-database's own ``now``, so a replica's clock being off does not move its sends. A grant
-refused for the daily quota updates nothing and returns no row.
+database's own ``now``, so a replica's clock being off does not move its sends (the
+replica's clock just before and after the statement comes back too: the database's
+``now`` lies between, ``domain.pacing.ClockBounds``). A grant refused for the daily
+quota updates nothing and returns no row.
 """
 
 from __future__ import annotations
@@ -62,12 +64,14 @@ class RateBucketQueries(StoreBase):
             where=room,
         ).returning(_b.tat, clock)  # fmt: skip
         async with self.transaction() as conn:
+            asked = time.time()
             row = (await conn.execute(statement)).first()
+            answered = time.time()
         if row is None:
             at = time.time() if now is None else now
             return Reservation(None, at, next_day(at))
         tat, at = float(row[0]), float(row[1])
-        return Reservation(tat - cost / per_second, at)
+        return Reservation(tat - cost / per_second, at, asked=asked, answered=answered)
 
     async def throttle_rate(
         self, channel: str, sender: str, retry_after: float, *, now: float | None = None

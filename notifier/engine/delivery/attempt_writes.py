@@ -43,6 +43,11 @@ class AttemptWrites:
             self._task = asyncio.create_task(self._run())
         return await done
 
+    async def settled(self, within: float) -> None:
+        """Wait (``within`` seconds at most) until no attempt write is under way."""
+        if self._task is not None and not self._task.done():
+            await asyncio.wait([self._task], timeout=within)
+
     async def _run(self) -> None:
         while self._pending:
             await asyncio.sleep(0)  # the sends granted at this instant join the write

@@ -170,7 +170,8 @@ def measure(
     one: float | None = None
     free = {"dispatch_concurrency": concurrency[0]}
     for count in counts if only != "binding" else []:
-        times, start, _ = one_run(kind, channel, count, n, free, latency)
+        times, start, results = one_run(kind, channel, count, n, free, latency)
+        lost = sum(r["lost"] for r in results)
         aggregate = len(times) / (times[-1] - start)
         one = aggregate if count == 1 else one
         multiple = aggregate / one if one else 0.0
@@ -180,7 +181,8 @@ def measure(
             "cluster rate, not binding", kind,
             f"{channel}, {count} replica(s), concurrency {concurrency[0]} each, {latency} ms",
             aggregate, "sends/s", target, met,
-            f"{len(times):,} of {n:,} received; {multiple:.2f}x one replica",
+            f"{len(times):,} of {n:,} received; {multiple:.2f}x one replica; "
+            f"{lost} slot(s) given up at the fence",
         ))  # fmt: skip
     limited = {"dispatch_concurrency": concurrency[1], f"rate_{channel}": rate}
     due = int(rate * seconds)

@@ -100,11 +100,13 @@ def reserve(
     *,
     count: int = 1,
     per_day: int | None = None,
+    lead: float = 0.0,
 ) -> tuple[BucketState, Reservation]:
     """Grant ``cost`` tokens (``count`` messages) from ``state`` at ``now``.
 
     Return the new state and the reservation; refused (state unchanged) when the daily
-    quota has no room for ``count`` more messages today.
+    quota has no room for ``count`` more messages today. ``lead``: the slot is no sooner
+    than that after ``now`` (the asker writes its attempt meanwhile).
     """
     if per_second <= 0:
         raise ValueError("a rate must be greater than zero")
@@ -112,7 +114,7 @@ def reserve(
     used = state.day_count if state.day == today else 0
     if per_day is not None and used + count > per_day:
         return state, Reservation(None, now, next_day(now))
-    slot = max(state.tat, now, state.blocked_until)
+    slot = max(state.tat, now + max(0.0, lead), state.blocked_until)
     new = BucketState(slot + cost / per_second, state.blocked_until, today, used + count)
     return new, Reservation(slot, now)
 

@@ -38,10 +38,12 @@ class RateBucketQueries(StoreBase):
         count: int = 1,
         per_day: int | None = None,
         now: float | None = None,
+        lead: float = 0.0,
     ) -> Reservation:
         """Reserve ``cost`` tokens (``count`` messages) of the sender's rate; see the module.
 
-        ``now``: the instant to reserve at (tests); None, the database's clock.
+        ``now``: the instant to reserve at (tests); None, the database's clock. ``lead``:
+        the slot no sooner than that after it (``domain.pacing.reserve``).
         """
         if per_second <= 0:
             raise ValueError("a rate must be greater than zero")
@@ -50,16 +52,17 @@ class RateBucketQueries(StoreBase):
             return Reservation(None, at, next_day(at))
         clock = self._now(now)
         step = bindparam("step", cost / per_second, Double)
+        earliest = clock + bindparam("lead", max(0.0, lead), Double)
         today = self.dialect.epoch_day(clock)
         used: Any = case((_b.day == today, _b.day_count), else_=0)  # a new day: none yet
         insert = self.dialect.insert(rate_buckets).values(
-            channel=channel, sender=sender, tat=clock + step, blocked_until=0.0,
+            channel=channel, sender=sender, tat=earliest + step, blocked_until=0.0,
             day=today, day_count=count,
         )  # fmt: skip
         room = None if per_day is None else used + count <= per_day
         statement = insert.on_conflict_do_update(
             index_elements=[_b.channel, _b.sender],
-            set_={"tat": self.dialect.greatest(_b.tat, clock, _b.blocked_until) + step,
+            set_={"tat": self.dialect.greatest(_b.tat, earliest, _b.blocked_until) + step,
                   "day": today, "day_count": used + count},
             where=room,
         ).returning(_b.tat, clock)  # fmt: skip

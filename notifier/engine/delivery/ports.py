@@ -50,6 +50,7 @@ class RateStore(Protocol):
         count: int = 1,
         per_day: int | None = None,
         now: float | None = None,
+        lead: float = 0.0,
     ) -> Reservation: ...
 
     async def throttle_rate(

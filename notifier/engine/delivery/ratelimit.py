@@ -127,16 +127,23 @@ class ClusterLimiter:
     ``AHEAD``, one at a time where a daily quota counts messages), hands each its
     ``Departure``, and reserves the next batch when this one's slots are close. Slots
     are the database's, spaced at ``spaced(rate)``; ``clock`` turns them into this
-    process's instants.
+    process's instants. ``lead``: how far ahead of now a slot must be for the caller to
+    write its attempt before it (the sender's recent attempt writes).
     """
 
-    def __init__(self, store: RateStore, rates: Mapping[ChannelName, Rate]) -> None:
+    def __init__(
+        self,
+        store: RateStore,
+        rates: Mapping[ChannelName, Rate],
+        lead: Callable[[], float] = lambda: 0.0,
+    ) -> None:
         for rate in rates.values():
             if rate.per_second <= 0:
                 raise ValueError("a rate must be greater than zero")
         self.store = store
         self.rates = dict(rates)
         self.clock = ClockBounds()
+        self.lead = lead
         self._queues: dict[tuple[ChannelName, str], list[_Waiter]] = {}
         self._refused: dict[tuple[ChannelName, str], datetime] = {}
         self._tasks: dict[tuple[ChannelName, str], asyncio.Task[None]] = {}
@@ -174,7 +181,7 @@ class ClusterLimiter:
             try:
                 r = await self.store.reserve_rate(
                     channel, sender, sum(costs), per_second,
-                    count=len(batch), per_day=rate.per_day,
+                    count=len(batch), per_day=rate.per_day, lead=self.lead(),
                 )  # fmt: skip
             except asyncio.CancelledError:
                 for w in batch:

@@ -70,8 +70,10 @@ class Sender:
         self.rng = rng
         self.metrics = metrics
         self.health = health
-        self.limiter: RateLimiter = limiter or ClusterLimiter(store, rates(dispatch.rates))
         self.attempts = AttemptWrites(store, clock, metrics)
+        self.limiter: RateLimiter = limiter or ClusterLimiter(
+            store, rates(dispatch.rates), lead=self.attempts.lead
+        )
         self.effects = Effects(store, clock, dispatch, pauses, self.limiter)
         # Sends waiting for the limiter, by primary id: a shutdown stops them at once.
         self._waiting: dict[int, asyncio.Task[None]] = {}

@@ -2,7 +2,9 @@
 
 X offers no lookup, so a DM whose attempt was recorded but whose fate is unclear ends
 ``unknown``. A DM still waiting for the rate limiter was never attempted: at SIGTERM it
-goes back to the outbox with nothing counted, and the next run sends it, once.
+goes back to the outbox with nothing counted, and the next run sends it, once. So does
+one whose attempt was written but whose slot had not come when the grace ended: its
+request never left, and its attempt is given back.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import DaemonFactory, Fakes, rows, settled_rows
+from notifier.store.store import Store
+from tests.e2e.conftest import DaemonFactory, Fakes, reasons, rows, settled_rows
 from tests.e2e.daemon import daytime_zone, notifier, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -71,3 +74,36 @@ async def test_dms_waiting_for_the_rate_at_sigterm_are_sent_once_after_restart(
     assert sorted(dms) == sorted(str(800000 + i) for i in range(DMS))
     assert set(dms.values()) == {1}, "a DM went twice"
     assert len(fakes.x.sent) - sent_before == DMS - sent_before
+
+
+async def test_a_dm_attempted_but_not_left_when_the_grace_ends_is_given_back(
+    e2e_db: str, make_daemon: DaemonFactory, fakes: Fakes
+) -> None:
+    """The cluster's X bucket busy for 8 s (another replica's reservations): the DM's
+    attempt is written at once, its slot is 8 s away, the grace is 1 s."""
+    daemon = make_daemon(
+        e2e_db, NOTIFIER_RATE_X="1", NOTIFIER_X_DAILY_QUOTA="100000",
+        NOTIFIER_SHUTDOWN_GRACE="1s", NOTIFIER_LOG_LEVEL="WARNING",
+    )  # fmt: skip
+    for path in _ledger(daemon.home, datetime.now(UTC)):
+        done = notifier("import", str(path), env=daemon.env, cwd=daemon.home)
+        assert done.returncode == 0, done.stderr
+    store = Store.open(e2e_db)
+    try:
+        await store.reserve_rate("x", "default", 8.0, 1.0)
+    finally:
+        await store.close()
+    await daemon.started()
+
+    async def attempted() -> list[dict[str, Any]]:
+        return [r for r in await rows(e2e_db) if r["attempted_at"] is not None]
+
+    (first,) = await wait_for(attempted, "one DM attempted, its slot seconds away")
+    assert await daemon.stop() == 0
+    assert fakes.x.sent == [], "a DM left before its slot"
+    after = await rows(e2e_db)
+    assert {(r["status"], r["attempts"], r["attempted_at"]) for r in after} == {
+        ("pending", 0, None)
+    }
+    history = await reasons(e2e_db, first["id"])
+    assert history[-1].startswith("released: stopped before the request left"), history

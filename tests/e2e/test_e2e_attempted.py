@@ -9,7 +9,10 @@ request never left, and its attempt is given back.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import signal
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -76,11 +79,13 @@ async def test_dms_waiting_for_the_rate_at_sigterm_are_sent_once_after_restart(
     assert len(fakes.x.sent) - sent_before == DMS - sent_before
 
 
-async def test_a_dm_attempted_but_not_left_when_the_grace_ends_is_given_back(
+async def test_a_dm_attempted_but_not_left_at_sigterm_is_given_back(
     e2e_db: str, make_daemon: DaemonFactory, fakes: Fakes
 ) -> None:
-    """The cluster's X bucket busy for 8 s (another replica's reservations): the DM's
-    attempt is written at once, its slot is 8 s away, the grace is 1 s."""
+    """The process stopped (SIGSTOP) across its DM's slot wakes past the fence: the DM's
+    attempt is written, its slot given up, the new one far away (the cluster's X bucket
+    busy: another replica's reservations). SIGTERM then: the request never left, the
+    attempt is given back."""
     daemon = make_daemon(
         e2e_db, NOTIFIER_RATE_X="1", NOTIFIER_X_DAILY_QUOTA="100000",
         NOTIFIER_SHUTDOWN_GRACE="1s", NOTIFIER_LOG_LEVEL="WARNING",
@@ -90,20 +95,36 @@ async def test_a_dm_attempted_but_not_left_when_the_grace_ends_is_given_back(
         assert done.returncode == 0, done.stderr
     store = Store.open(e2e_db)
     try:
-        await store.reserve_rate("x", "default", 8.0, 1.0)
+        pushed = await store.reserve_rate("x", "default", 8.0, 1.0)
+        assert pushed.slot is not None
+        slot = pushed.slot + 8.0  # the first DM's slot, on the database's (this host's) clock
+        await daemon.started()
+
+        async def reserved() -> bool:
+            bucket = await store.rate_bucket("x", "default")
+            return bucket is not None and bucket.tat > slot
+
+        await wait_for(reserved, "the first DM's slot reserved", interval=0.05)
+        assert time.time() < slot - 1.0, "the daemon took too long to start"
+        await store.reserve_rate("x", "default", 30.0, 1.0)  # the next slots far away
     finally:
         await store.close()
-    await daemon.started()
+    assert daemon.proc is not None
+    await asyncio.sleep(slot - 0.3 - time.time())
+    daemon.proc.send_signal(signal.SIGSTOP)
+    await asyncio.sleep(slot + 1.0 - time.time())
+    daemon.proc.send_signal(signal.SIGCONT)
 
     async def attempted() -> list[dict[str, Any]]:
         return [r for r in await rows(e2e_db) if r["attempted_at"] is not None]
 
-    (first,) = await wait_for(attempted, "one DM attempted, its slot seconds away")
+    (first,) = await wait_for(attempted, "the DM attempted after its slot")
     assert await daemon.stop() == 0
-    assert fakes.x.sent == [], "a DM left before its slot"
+    assert fakes.x.sent == [], "a DM left outside its slot"
     after = await rows(e2e_db)
     assert {(r["status"], r["attempts"], r["attempted_at"]) for r in after} == {
         ("pending", 0, None)
     }
     history = await reasons(e2e_db, first["id"])
+    assert history[-2].startswith("attempt:"), history
     assert history[-1].startswith("released: stopped before the request left"), history

@@ -265,6 +265,11 @@ class Sender:
         granted = await self._grant(a, cost)
         if not isinstance(granted, Departure):
             return granted
+        # The attempt is written just in time for the slot, not when the slot was given:
+        # a crash between the two leaves as few rows attempted but never sent as it can.
+        self._waiting[n.id] = asyncio.current_task()  # type: ignore[assignment]
+        await _until(granted.earliest - self.attempts.lead())
+        self._waiting.pop(n.id, None)
         self._poised.add(n.id)
         try:
             if not await self.attempts.write(a):
@@ -320,8 +325,7 @@ class Sender:
 
         ``cost`` is the request's (SMS segments): what leaves now, for whoever watches.
         """
-        while (wait := departure.earliest - time.time()) > 0:  # noqa: ASYNC110  # the clock
-            await asyncio.sleep(wait)
+        await _until(departure.earliest)  # never before the slot
         return time.time() <= departure.latest
 
     def _decide(self, a: Attempt, outcome: Outcome) -> AfterSend:
@@ -337,3 +341,9 @@ class Sender:
         if outcome in ("retry", "throttled", "failed_channel", "channel_down"):
             code = change.error_code or "-"
             self.metrics.provider_errors.labels(a.route.channel, outcome, code).inc()
+
+
+async def _until(instant: float) -> None:
+    """Sleep until the wall clock reads ``instant`` (an event loop may wake a sleeper early)."""
+    while (wait := instant - time.time()) > 0:  # noqa: ASYNC110  # the clock, not an event
+        await asyncio.sleep(wait)

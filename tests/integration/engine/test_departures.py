@@ -2,7 +2,7 @@
 an attempt.
 
 The cluster's bucket is pushed ahead first (a reservation as another replica's would be),
-so the one send's slot lies seconds away, at an instant the test knows. Just after it,
+so the one send's slot lies seconds away, at an instant the test knows. Just before it,
 the test stalls the whole event loop (``time.sleep`` in a callback: the process
 descheduled), so the send wakes past its fence. Both tests run the real dispatcher,
 store and local Twilio server.
@@ -23,7 +23,7 @@ from tests.e2e.daemon import wait_for
 from tests.integration.rig import Rig
 
 AHEAD = 2.0  # seconds: how far the bucket is pushed ahead of the send
-STALL = 0.5  # seconds the process is stalled just after the slot: far past the 20 ms fence
+STALL = 0.5  # seconds the process is stalled across the slot: far past the 20 ms fence
 
 
 async def _row(rig: Rig) -> dict[str, Any]:
@@ -39,7 +39,7 @@ async def _history(rig: Rig) -> list[tuple[str, str]]:
 
 async def _one_send_behind_the_bucket(rig: Rig, **settings: Any) -> Dispatcher:
     """One SMS due; the cluster's SMS bucket busy for ``AHEAD`` seconds, the loop stalled
-    for ``STALL`` seconds just after the send's slot."""
+    for ``STALL`` seconds across the send's slot."""
     await rig.customer("c-1", last_used="sms")
     await rig.promise("c-1", "order-1", timedelta(hours=-2))
     await rig.scan()
@@ -48,7 +48,8 @@ async def _one_send_behind_the_bucket(rig: Rig, **settings: Any) -> Dispatcher:
     assert pushed.slot is not None
     slot = pushed.slot + AHEAD  # the bucket's next free instant: the send's slot
     loop = asyncio.get_running_loop()
-    loop.call_at(loop.time() + slot + 0.005 - time.time(), time.sleep, STALL)
+    # 2 ms before the slot: the send is writing its attempt or sleeping until its slot.
+    loop.call_at(loop.time() + slot - 0.002 - time.time(), time.sleep, STALL)
     d = rig.dispatcher
     return Dispatcher(rig.store, d.channels, d.composer, rig.clock, s.dispatch, s.scan)
 

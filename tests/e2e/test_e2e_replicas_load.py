@@ -59,7 +59,10 @@ NOTIFICATIONS = _count()
 SMS_EVERY = 8  # customer i is texted when i % SMS_EVERY == 0, mailed otherwise
 RATE_SMS = 14  # segments/s: 7 two-segment texts fill a second, then a 429 holds it
 RATE_EMAIL = 30  # messages/s
-TRANSIT = 0.15  # seconds: the spread of departure-to-stamp transit allowed (see above)
+# Seconds: the spread of departure-to-stamp transit allowed (see above). The email fake
+# stamps at the end of DATA, in a thread of this busy test process: five runs of this
+# test on the shared 2-core box saw 33 to 39 emails in the worst second (rate 30 + 1).
+TRANSIT = 0.3
 SETTLE = 180.0 * max(1.0, NOTIFICATIONS / 1200)  # seconds for everything to settle
 KILL_AT = (0.25, 0.6)  # the share of messages received before each kill
 

@@ -155,6 +155,7 @@ async def _limited(a: dict[str, Any]) -> dict[str, Any]:
     from unittest.mock import patch
 
     from notifier.domain.models import ChannelName
+    from notifier.domain.pacing import Departure
     from notifier.engine.delivery.ratelimit import ClusterLimiter
 
     released: list[float] = []
@@ -162,10 +163,11 @@ async def _limited(a: dict[str, Any]) -> dict[str, Any]:
 
     async def noted(
         limiter: ClusterLimiter, channel: ChannelName, sender: str, cost: float
-    ) -> datetime | None:
-        quota = await acquire(limiter, channel, sender, cost)
-        released.append(time.time())  # the fake stamps arrivals with time.time() too
-        return quota
+    ) -> Departure | datetime:
+        granted = await acquire(limiter, channel, sender, cost)
+        if isinstance(granted, Departure):  # its slot: the fake stamps with time.time() too
+            released.append(granted.earliest)
+        return granted
 
     with patch.object(ClusterLimiter, "acquire", noted):
         result = await _dispatch(a)

@@ -99,6 +99,7 @@ class Change:
     # channel (each has its own NOTIFIER_MAX_ATTEMPTS), its count before a throttled send.
     attempts: int | None = None
     attempted_at: datetime | None = None
+    unattempted: bool = False  # the attempt given back (never left): attempted_at cleared
     sent_at: datetime | None = None
     fail_channel: ChannelName | None = None
     members: tuple[NotificationId, ...] | None = None

@@ -12,14 +12,48 @@ The store runs the same arithmetic in one ``INSERT ... ON CONFLICT DO UPDATE ...
 RETURNING`` (``store/rate_buckets.py``); this module is its specification, and the
 in-process bucket's. Instants are seconds since the epoch (floats): every replica, and the
 database, count them alike.
+
+**The bound at departure, across processes.** The slots alone do not bound what the
+provider sees: a process woken late sends its granted request late, beside another
+process's on-time ones. Two rules make the bound hold where the requests leave:
+
+- *the margin*: the bucket spaces grants at ``(1 + LATENESS) / rate`` per token
+  (``spaced``): a mean of ``1 / (1 + LATENESS)`` of the rate (98.0% at 20 ms);
+- *the fence*: a request leaves at its slot or later, but no later than ``LATENESS``
+  after it; one that would (its process woke late, its attempt write was slow) gives
+  the slot up, lost to everyone, and takes a new one.
+
+Then any 1-second window ``[t, t + 1)`` of departures holds at most the rate plus one
+message. Its departures' slots lie in ``(t - LATENESS, t + 1)``, an interval shorter
+than ``1 + LATENESS``; slots ``s_a < ... < s_b`` in it, spaced at least
+``c_k (1 + LATENESS) / rate`` apart, have ``sum(c_a .. c_{b-1}) (1 + LATENESS) / rate
+<= s_b - s_a < 1 + LATENESS``, so ``sum(c_a .. c_{b-1}) < rate`` and the window holds
+less than ``rate + c_b``: the rate plus one message (its segments, for SMS). Lost slots
+only remove departures. ``tests/unit/test_ratelimit_math.py`` checks it by property.
+
+"Its slot" is on the database's clock, which each process sees only through its
+reservations: the database took its ``now`` while the statement ran, so
+``local - database`` lies within ``[asked - now, answered - now]`` of every answer.
+``ClockBounds`` keeps the intersection over the last ``CLOCK_HORIZON`` seconds and
+``departure`` turns a slot into the local instants ``[slot + high, slot + low +
+LATENESS]``: never before the slot, never past the fence, whatever that offset really
+is (the uncertainty ``high - low``, a millisecond or two on one host, comes off the
+fence's allowance). What stays beyond our control is the transit after a request
+leaves: the HTTP or SMTP client's own work, the network and the provider's stamping.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from collections import deque
+from dataclasses import dataclass, field, replace
 
 DAY_SECONDS = 86400.0
+# The fence: a request leaves no later than this after its slot, else takes a new slot;
+# the bucket's margin is the same. 20 ms: an event loop on a loaded 2-core machine wakes
+# late by a few ms, rarely by more; the price is 2% of the rate (a mean of 98%).
+LATENESS = 0.02  # seconds
+CLOCK_HORIZON = 10.0  # seconds: the answers the clock bounds are taken from
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +71,10 @@ class Reservation:
     slot: float | None  # the instant the grant may go; None: refused for the daily quota
     now: float  # the instant the bucket was asked at (the caller sleeps ``slot - now``)
     retry_at: float | None = None  # refused: the next UTC day's start
+    # The asker's own clock just before the statement went and once it was answered: the
+    # bucket's ``now`` was taken between the two (``ClockBounds``). None: not measured.
+    asked: float | None = None
+    answered: float | None = None
 
     @property
     def wait(self) -> float:
@@ -62,11 +100,13 @@ def reserve(
     *,
     count: int = 1,
     per_day: int | None = None,
+    lead: float = 0.0,
 ) -> tuple[BucketState, Reservation]:
     """Grant ``cost`` tokens (``count`` messages) from ``state`` at ``now``.
 
     Return the new state and the reservation; refused (state unchanged) when the daily
-    quota has no room for ``count`` more messages today.
+    quota has no room for ``count`` more messages today. ``lead``: the slot is no sooner
+    than that after ``now`` (the asker writes its attempt meanwhile).
     """
     if per_second <= 0:
         raise ValueError("a rate must be greater than zero")
@@ -74,7 +114,7 @@ def reserve(
     used = state.day_count if state.day == today else 0
     if per_day is not None and used + count > per_day:
         return state, Reservation(None, now, next_day(now))
-    slot = max(state.tat, now, state.blocked_until)
+    slot = max(state.tat, now + max(0.0, lead), state.blocked_until)
     new = BucketState(slot + cost / per_second, state.blocked_until, today, used + count)
     return new, Reservation(slot, now)
 
@@ -95,3 +135,52 @@ def share(slot: float, costs: list[float], per_second: float) -> list[float]:
         slots.append(at)
         at += cost / per_second
     return slots
+
+
+def spaced(per_second: float, lateness: float = LATENESS) -> float:
+    """The rate the bucket grants at for ``per_second`` at departure: the fence's margin."""
+    return per_second / (1.0 + lateness)
+
+
+@dataclass(frozen=True, slots=True)
+class Departure:
+    """When a granted request may leave, on the asker's clock: from ``earliest`` to ``latest``.
+
+    Empty (``latest < earliest``) while the clock is known no better than the fence.
+    """
+
+    earliest: float
+    latest: float
+
+
+@dataclass
+class ClockBounds:
+    """What one process knows of its clock's offset: ``low <= local - database <= high``.
+
+    Each answer bounds it (``observe``); the bounds are the intersection of the answers
+    of the last ``horizon`` seconds (clocks drift, slowly), the newest alone when they
+    disagree (a clock was stepped).
+    """
+
+    horizon: float = CLOCK_HORIZON
+    _answers: deque[tuple[float, float, float]] = field(default_factory=deque)
+    low: float = -math.inf
+    high: float = math.inf
+
+    def observe(self, asked: float, db_now: float, answered: float) -> None:
+        """Take in one answer: ``db_now`` was read between ``asked`` and ``answered``."""
+        if answered < asked:
+            raise ValueError("an answer cannot come before its question")
+        self._answers.append((answered, asked - db_now, answered - db_now))
+        while self._answers[0][0] < answered - self.horizon:
+            self._answers.popleft()
+        low = max(a[1] for a in self._answers)
+        high = min(a[2] for a in self._answers)
+        if low > high:  # they disagree: the newest answer alone
+            self._answers = deque([self._answers[-1]])
+            low, high = self._answers[0][1], self._answers[0][2]
+        self.low, self.high = low, high
+
+    def departure(self, slot: float, lateness: float = LATENESS) -> Departure:
+        """The local instants a request granted ``slot`` (the bucket's clock) may leave within."""
+        return Departure(slot + self.high, slot + self.low + lateness)

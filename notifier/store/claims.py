@@ -347,6 +347,8 @@ def _values(c: Change, row: dict[str, Any] | None, now: datetime) -> dict[str, A
         "error": c.error, "attempted_at": c.attempted_at, "sent_at": c.sent_at,
     }  # fmt: skip
     values.update({k: v for k, v in plain.items() if v is not None})
+    if c.unattempted:
+        values["attempted_at"] = None
     if c.count_attempt:
         values["attempts"] = PLUS_ONE
     elif c.attempts is not None:

@@ -2,8 +2,10 @@
 
 ``reserve`` is ``domain.pacing.reserve`` as one ``INSERT ... ON CONFLICT DO UPDATE ...
 RETURNING``: the row lock serialises replicas, and the slot comes back with the
-database's own ``now``, so a replica's clock being off does not move its sends. A grant
-refused for the daily quota updates nothing and returns no row.
+database's own ``now``, so a replica's clock being off does not move its sends (the
+replica's clock just before and after the statement comes back too: the database's
+``now`` lies between, ``domain.pacing.ClockBounds``). A grant refused for the daily
+quota updates nothing and returns no row.
 """
 
 from __future__ import annotations
@@ -36,10 +38,12 @@ class RateBucketQueries(StoreBase):
         count: int = 1,
         per_day: int | None = None,
         now: float | None = None,
+        lead: float = 0.0,
     ) -> Reservation:
         """Reserve ``cost`` tokens (``count`` messages) of the sender's rate; see the module.
 
-        ``now``: the instant to reserve at (tests); None, the database's clock.
+        ``now``: the instant to reserve at (tests); None, the database's clock. ``lead``:
+        the slot no sooner than that after it (``domain.pacing.reserve``).
         """
         if per_second <= 0:
             raise ValueError("a rate must be greater than zero")
@@ -48,26 +52,29 @@ class RateBucketQueries(StoreBase):
             return Reservation(None, at, next_day(at))
         clock = self._now(now)
         step = bindparam("step", cost / per_second, Double)
+        earliest = clock + bindparam("lead", max(0.0, lead), Double)
         today = self.dialect.epoch_day(clock)
         used: Any = case((_b.day == today, _b.day_count), else_=0)  # a new day: none yet
         insert = self.dialect.insert(rate_buckets).values(
-            channel=channel, sender=sender, tat=clock + step, blocked_until=0.0,
+            channel=channel, sender=sender, tat=earliest + step, blocked_until=0.0,
             day=today, day_count=count,
         )  # fmt: skip
         room = None if per_day is None else used + count <= per_day
         statement = insert.on_conflict_do_update(
             index_elements=[_b.channel, _b.sender],
-            set_={"tat": self.dialect.greatest(_b.tat, clock, _b.blocked_until) + step,
+            set_={"tat": self.dialect.greatest(_b.tat, earliest, _b.blocked_until) + step,
                   "day": today, "day_count": used + count},
             where=room,
         ).returning(_b.tat, clock)  # fmt: skip
         async with self.transaction() as conn:
+            asked = time.time()
             row = (await conn.execute(statement)).first()
+            answered = time.time()
         if row is None:
             at = time.time() if now is None else now
             return Reservation(None, at, next_day(at))
         tat, at = float(row[0]), float(row[1])
-        return Reservation(tat - cost / per_second, at)
+        return Reservation(tat - cost / per_second, at, asked=asked, answered=answered)
 
     async def throttle_rate(
         self, channel: str, sender: str, retry_after: float, *, now: float | None = None

@@ -152,30 +152,3 @@ def test_a_caller_already_waiting_for_its_slot_waits_out_a_new_pause(
         return [clock.t]
 
     assert asyncio.run(run()) == pytest.approx([1005.0])
-
-
-def test_the_window_gate_lets_late_sends_catch_up_within_one_message(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Sends bunched up by a late wake-up: at most rate + 1 leave in any second, the rest
-    as soon as the oldest of the trailing second drops out."""
-    from notifier.engine.delivery.ratelimit import WindowGate
-
-    clock = Clock()
-    left: list[float] = []
-
-    async def sleep(seconds: float) -> None:
-        clock.t += seconds
-
-    monkeypatch.setattr(ratelimit.asyncio, "sleep", sleep)
-
-    async def run() -> None:
-        gate = WindowGate(10.0, now=clock)
-        for _ in range(25):  # all at once: the loop woke them together
-            await gate.passing(1.0)
-            left.append(clock.t)
-
-    asyncio.run(run())
-    assert left[:11] == [1000.0] * 11  # the rate plus one message at once
-    assert all(sum(1 for s in left if t <= s < t + 1.0) <= 11 for t in left)
-    assert left[-1] == pytest.approx(1002.0)  # caught up, not pushed back one by one

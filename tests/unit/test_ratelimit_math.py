@@ -1,5 +1,10 @@
 """The cluster's rate (GCRA): whoever asks, in whatever order, no 1-second window holds
-more than the rate plus one grant; a Retry-After holds everyone; the daily quota counts."""
+more than the rate plus one grant; a Retry-After holds everyone; the daily quota counts.
+
+At departure: slots spaced at the margin (``spaced``), each request leaving anywhere
+within ``LATENESS`` after its slot or giving the slot up, still hold the rate plus one
+message in every sliding second; each process's clock bounds place its departures there.
+"""
 
 from __future__ import annotations
 
@@ -9,15 +14,19 @@ from hypothesis import strategies as st
 
 from notifier.domain.pacing import (
     DAY_SECONDS,
+    LATENESS,
     BucketState,
+    ClockBounds,
     day_of,
     next_day,
     reserve,
     share,
+    spaced,
     throttle,
 )
 
 T0 = 1_800_000_000.0  # an instant, seconds since the epoch
+EPS = 1e-6  # seconds: epochs as floats are exact to about 2e-7 s
 
 
 def _worst_window(grants: list[tuple[float, float]]) -> float:
@@ -106,3 +115,97 @@ def test_days_are_utc_days() -> None:
 def test_a_rate_must_be_positive() -> None:
     with pytest.raises(ValueError):
         reserve(BucketState(), 1.0, 0.0, T0)
+
+
+# Each grant's fate at the fence: how late it leaves, as a share of LATENESS (1.0: at the
+# fence itself), or None: it woke past the fence, gave the slot up and asks again.
+fates = st.lists(st.one_of(st.none(), st.floats(0.0, 1.0)), min_size=1, max_size=40)
+
+
+@given(st.floats(0.5, 500.0), requests, fates, st.booleans())
+def test_departures_within_the_fence_of_slots_at_the_margin_hold_the_rate_plus_one(
+    rate: float, asks: list[tuple[float, float, int]], late: list[float | None], batched: bool
+) -> None:
+    state, now, left = BucketState(), T0, []
+    per_second, k = spaced(rate), 0
+    for gap, cost, replicas in asks:
+        now += gap
+        for _ in range(replicas):
+            for tries in range(3):  # a slot given up is lost; the send reserves anew
+                n = 3 if batched else 1
+                state, r = reserve(state, n * cost, per_second, now, count=n)
+                assert r.slot is not None
+                missed = False
+                for slot in share(r.slot, [cost] * n, per_second):
+                    fate = late[k % len(late)] if tries < 2 else 1.0
+                    k += 1
+                    if fate is None:
+                        missed = True
+                        now = max(now, slot + LATENESS)  # it noticed past the fence
+                    else:
+                        left.append((slot + fate * LATENESS, cost))
+                if not missed:
+                    break
+    if left:
+        assert _worst_window(left) <= rate + max(c for _, c in left) + 1e-6
+
+
+def test_without_the_margin_late_departures_would_exceed_the_rate_plus_one() -> None:
+    """The same lateness with slots spaced at the rate itself: 102 in a second at 100/s."""
+    rate = 100.0
+
+    def departures(per_second: float) -> list[tuple[float, float]]:
+        state, left = BucketState(), []
+        for k in range(300):
+            state, r = reserve(state, 1.0, per_second, T0)
+            assert r.slot is not None
+            left.append((r.slot + (0.9 * LATENESS if k < 3 else 0.0), 1.0))  # 3 woke late
+        return left
+
+    assert _worst_window(departures(rate)) == rate + 2
+    assert _worst_window(departures(spaced(rate))) <= rate + 1
+
+
+@given(
+    st.floats(-5.0, 5.0),
+    st.lists(st.tuples(st.floats(0.0, 3.0), st.floats(0.0, 0.05), st.floats(0.0, 1.0)),
+             min_size=1, max_size=30),
+    st.floats(0.0, 100.0),
+)  # fmt: skip
+def test_the_clock_bounds_place_every_departure_between_its_slot_and_the_fence(
+    offset: float, answers: list[tuple[float, float, float]], slot_after: float
+) -> None:
+    """Whatever the true offset and round trips, a request leaving within its
+    ``departure`` leaves within [slot, slot + LATENESS] on the database's clock."""
+    bounds, local = ClockBounds(), T0
+    for gap, trip, read in answers:
+        local += gap
+        db_now = local + read * trip - offset  # the database read its clock meanwhile
+        bounds.observe(local, db_now, local + trip)
+        local += trip
+        assert bounds.low <= offset + EPS and offset <= bounds.high + EPS
+    slot = local - offset + slot_after
+    d = bounds.departure(slot)
+    if d.latest >= d.earliest:  # else no instant is safe: the send takes a new slot
+        for at in (d.earliest, d.latest):
+            assert slot - EPS <= at - offset <= slot + LATENESS + EPS
+
+
+def test_the_clock_bounds_narrow_with_answers_and_forget_old_ones() -> None:
+    bounds = ClockBounds(horizon=10.0)
+    bounds.observe(T0, T0 + 0.004, T0 + 0.010)  # local - database: -4 ms to 6 ms
+    assert (bounds.low, bounds.high) == pytest.approx((-0.004, 0.006), abs=EPS)
+    bounds.observe(T0 + 1.0, T0 + 1.0, T0 + 1.002)
+    assert (bounds.low, bounds.high) == pytest.approx((0.0, 0.002), abs=EPS)
+    bounds.observe(T0 + 20.0, T0 + 20.0 - 0.001, T0 + 20.05)  # the old answers forgotten
+    assert (bounds.low, bounds.high) == pytest.approx((0.001, 0.051), abs=EPS)
+
+
+def test_answers_that_disagree_keep_the_newest_alone() -> None:
+    """A clock was stepped: the old bounds no longer hold, the newest answer does."""
+    bounds = ClockBounds()
+    bounds.observe(T0, T0, T0 + 0.001)
+    bounds.observe(T0 + 1.0, T0 + 1.0 - 2.0, T0 + 1.001)  # the database now 2 s behind
+    assert (bounds.low, bounds.high) == pytest.approx((2.0, 2.001), abs=EPS)
+    with pytest.raises(ValueError):
+        bounds.observe(T0 + 2.0, T0, T0 + 1.0)

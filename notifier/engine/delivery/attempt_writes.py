@@ -10,6 +10,8 @@ alone (``write_error``, as in ``faults.write_batch``) and is not sent.
 from __future__ import annotations
 
 import asyncio
+import time
+from collections import deque
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -21,6 +23,10 @@ from notifier.observability import Metrics
 if TYPE_CHECKING:  # the sender builds its writer
     from notifier.engine.delivery.sending import Attempt
 
+# The lead asked of the limiter: most recent writes fit in it (their 90th percentile),
+# never more than MAX_LEAD (a database that slow: a missed slot costs less than waiting).
+RECENT, MAX_LEAD = 32, 0.1  # writes, seconds
+
 
 class AttemptWrites:
     """Writes attempts in batches: each caller learns whether its row may be sent."""
@@ -31,6 +37,14 @@ class AttemptWrites:
         self.metrics = metrics
         self._pending: list[tuple[Attempt, asyncio.Future[bool]]] = []
         self._task: asyncio.Task[None] | None = None
+        self._took: deque[float] = deque(maxlen=RECENT)  # seconds each recent write took
+
+    def lead(self) -> float:
+        """How long an attempt write takes here lately (the 90th percentile), in seconds."""
+        if not self._took:
+            return 0.0
+        took = sorted(self._took)
+        return min(MAX_LEAD, took[int(0.9 * (len(took) - 1))])
 
     async def write(self, a: Attempt) -> bool:
         """Commit ``a``'s attempt, stamped now; True when written, False when it failed alone.
@@ -43,10 +57,16 @@ class AttemptWrites:
             self._task = asyncio.create_task(self._run())
         return await done
 
+    async def settled(self, within: float) -> None:
+        """Wait (``within`` seconds at most) until no attempt write is under way."""
+        if self._task is not None and not self._task.done():
+            await asyncio.wait([self._task], timeout=within)
+
     async def _run(self) -> None:
         while self._pending:
             await asyncio.sleep(0)  # the sends granted at this instant join the write
             batch, self._pending = self._pending, []
+            began = time.monotonic()
             now = self.clock.now()
             stamped = [replace(a, change=replace(a.change, attempted_at=now)) for a, _ in batch]
             try:
@@ -58,6 +78,7 @@ class AttemptWrites:
                     if not done.done():
                         done.set_exception(exc)
                 continue
+            self._took.append(time.monotonic() - began)
             ok = {a.notification.id for a in written}
             for a, done in batch:
                 if not done.done():

@@ -15,7 +15,7 @@ from notifier.domain.consequences import CustomerEffect
 from notifier.domain.ingest import TimelineEntry
 from notifier.domain.models import ChannelName, Customer, Promise
 from notifier.domain.outbox import Change, Notification, Scheduled
-from notifier.domain.pacing import Reservation
+from notifier.domain.pacing import Departure, Reservation
 from notifier.domain.reports import Pause
 
 
@@ -50,6 +50,7 @@ class RateStore(Protocol):
         count: int = 1,
         per_day: int | None = None,
         now: float | None = None,
+        lead: float = 0.0,
     ) -> Reservation: ...
 
     async def throttle_rate(
@@ -69,12 +70,16 @@ class RateLimiter(Protocol):
     """One rate per channel and sender, whoever sends: every replica asks the same limiter.
 
     ``acquire`` returns when ``cost`` (SMS segments, else one message) is granted, with
-    None; when the channel's daily quota is spent it returns at once with the instant the
-    quota allows again, nothing granted. ``throttle`` holds every grant back (a 429's
-    Retry-After): the whole cluster waits, not just the replica that was told.
+    the ``Departure`` the request must leave within (its slot may still be ahead: the
+    caller waits for it, and takes a new grant if it missed it); when the channel's
+    daily quota is spent it returns at once with the instant the quota allows again,
+    nothing granted. ``throttle`` holds every grant back (a 429's Retry-After): the whole
+    cluster waits, not just the replica that was told.
     """
 
-    async def acquire(self, channel: ChannelName, sender: str, cost: float) -> datetime | None: ...
+    async def acquire(
+        self, channel: ChannelName, sender: str, cost: float
+    ) -> Departure | datetime: ...
 
     async def throttle(self, channel: ChannelName, sender: str, retry_after: timedelta) -> None: ...
 

@@ -1,23 +1,22 @@
 """Rate limits per sender: the backlog waits in our outbox, never in the provider's queue.
 
 ``ClusterLimiter`` is the daemon's: one bucket per channel and sender in the database,
-shared by every replica. ``TokenBucket`` is the same pacing in one process, for callers
-that have no store.
+shared by every replica, granting at the fence's margin below the rate; the sender holds
+each request to its ``Departure`` (``domain/pacing.py`` proves the bound it gives).
+``TokenBucket`` is the pacing in one process, for callers that have no store.
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
 import time
-from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from notifier.config import RateSettings
 from notifier.domain.models import ChannelName
-from notifier.domain.pacing import share
+from notifier.domain.pacing import ClockBounds, Departure, share, spaced
 from notifier.engine.delivery.ports import RateStore
 
 
@@ -108,38 +107,6 @@ class TokenBucket:
         return max(0.0, 86400 - (self._now() - self._day_start))
 
 
-class WindowGate:
-    """The last step before a request leaves: this process's sliding 1-second window.
-
-    The cluster's slots are spaced at the rate, but a sleeper the event loop wakes late
-    (or an attempt write that took longer) lets the next send catch up on it: two sends
-    closer than the rate, and a window above it. The gate holds a send back while the
-    sends that left in the trailing second already reach the rate, so no 1-second window
-    of this process's departures holds more than the rate plus the one message; lateness
-    is caught up within that allowance rather than lost, so the mean rate holds.
-    """
-
-    def __init__(self, per_second: float, now: Callable[[], float] = time.monotonic) -> None:
-        self.per_second = per_second
-        self._now = now
-        self._left: deque[tuple[float, float]] = deque()  # (instant, cost) in the last second
-        self._sum = 0.0
-        self._lock = asyncio.Lock()
-
-    async def passing(self, cost: float) -> None:
-        """Return when a request of ``cost`` may leave now, and count it as gone."""
-        async with self._lock:
-            while True:
-                now = self._now()
-                while self._left and self._left[0][0] <= now - 1.0:
-                    self._sum -= self._left.popleft()[1]
-                if self._sum <= self.per_second + 1e-9 or not self._left:
-                    break
-                await asyncio.sleep(self._left[0][0] + 1.0 - now)
-            self._left.append((now, cost))
-            self._sum += cost
-
-
 DEFAULT_SENDER = "default"  # one bucket per channel: the account every replica sends as
 # A batch of waiters is reserved in one round trip, at most this far ahead: slots reserved
 # by a process that then stops are lost to the cluster, so none is reserved much early.
@@ -149,7 +116,7 @@ AHEAD = 0.25  # seconds
 @dataclass
 class _Waiter:
     cost: float
-    granted: asyncio.Future[float]  # the loop time the grant may go at
+    granted: asyncio.Future[Departure | None]  # None: refused, the daily quota is spent
 
 
 class ClusterLimiter:
@@ -157,40 +124,43 @@ class ClusterLimiter:
 
     Waiters of one sender queue here in arrival order; one task per sender reserves the
     next of them in one round trip (several when the rate allows more than one within
-    ``AHEAD``, one at a time where a daily quota counts messages), hands each its slot,
-    and reserves the next batch when this one's slots are close. Slots are the
-    database's: each waiter sleeps ``slot - database now`` from when the answer came.
+    ``AHEAD``, one at a time where a daily quota counts messages), hands each its
+    ``Departure``, and reserves the next batch when this one's slots are close. Slots
+    are the database's, spaced at ``spaced(rate)``; ``clock`` turns them into this
+    process's instants. ``lead``: how far ahead of now a slot must be for the caller to
+    write its attempt before it (the sender's recent attempt writes).
     """
 
-    def __init__(self, store: RateStore, rates: Mapping[ChannelName, Rate]) -> None:
+    def __init__(
+        self,
+        store: RateStore,
+        rates: Mapping[ChannelName, Rate],
+        lead: Callable[[], float] = lambda: 0.0,
+    ) -> None:
         for rate in rates.values():
             if rate.per_second <= 0:
                 raise ValueError("a rate must be greater than zero")
         self.store = store
         self.rates = dict(rates)
+        self.clock = ClockBounds()
+        self.lead = lead
         self._queues: dict[tuple[ChannelName, str], list[_Waiter]] = {}
         self._refused: dict[tuple[ChannelName, str], datetime] = {}
         self._tasks: dict[tuple[ChannelName, str], asyncio.Task[None]] = {}
 
-    async def acquire(self, channel: ChannelName, sender: str, cost: float) -> datetime | None:
-        """Wait for ``cost`` tokens of ``channel``'s rate; see ``RateLimiter``."""
+    async def acquire(self, channel: ChannelName, sender: str, cost: float) -> Departure | datetime:
+        """Reserve ``cost`` tokens of ``channel``'s rate; see ``RateLimiter``."""
         key = (channel, sender)
         refused = self._refused.get(key)
         if refused is not None and refused > datetime.now(UTC):
             return refused
-        loop = asyncio.get_running_loop()
-        waiter = _Waiter(cost, loop.create_future())
+        waiter = _Waiter(cost, asyncio.get_running_loop().create_future())
         self._queues.setdefault(key, []).append(waiter)
         task = self._tasks.get(key)
         if task is None or task.done():
             self._tasks[key] = asyncio.create_task(self._reserve(key))
-        go = await waiter.granted
-        if math.isnan(go):  # refused: the daily quota is spent
-            return self._refused[key]
-        delay = go - loop.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        return None
+        granted = await waiter.granted
+        return self._refused[key] if granted is None else granted
 
     async def throttle(self, channel: ChannelName, sender: str, retry_after: timedelta) -> None:
         """Hold every replica's grants of ``channel`` back for ``retry_after``."""
@@ -199,18 +169,19 @@ class ClusterLimiter:
     async def _reserve(self, key: tuple[ChannelName, str]) -> None:
         channel, sender = key
         rate = self.rates[channel]
-        loop = asyncio.get_running_loop()
+        per_second = spaced(rate.per_second)  # the fence's margin
         queue = self._queues[key]
         while True:
             queue[:] = [w for w in queue if not w.granted.done()]  # the cancelled left
             if not queue:
                 return
-            batch = _take(queue, rate)
+            batch = _take(queue, rate.per_day, per_second)
             costs = [w.cost for w in batch]
+            asked = time.time()
             try:
                 r = await self.store.reserve_rate(
-                    channel, sender, sum(costs), rate.per_second,
-                    count=len(batch), per_day=rate.per_day,
+                    channel, sender, sum(costs), per_second,
+                    count=len(batch), per_day=rate.per_day, lead=self.lead(),
                 )  # fmt: skip
             except asyncio.CancelledError:
                 for w in batch:
@@ -221,32 +192,33 @@ class ClusterLimiter:
                     if not w.granted.done():
                         w.granted.set_exception(exc)
                 continue
-            arrived = loop.time()
+            answered = time.time()
             if r.slot is None:
-                until = datetime.fromtimestamp(r.retry_at or r.now, UTC)
-                self._refused[key] = until
+                self._refused[key] = datetime.fromtimestamp(r.retry_at or r.now, UTC)
                 for w in [*batch, *queue]:
                     if not w.granted.done():
-                        w.granted.set_result(math.nan)
+                        w.granted.set_result(None)
                 queue.clear()
                 return
             self._refused.pop(key, None)
-            slots = share(r.slot, costs, rate.per_second)
+            # The store's own instants are the closer ones (around the statement alone).
+            self.clock.observe(r.asked or asked, r.now, r.answered or answered)
+            slots = share(r.slot, costs, per_second)
             for w, slot in zip(batch, slots, strict=True):
                 if not w.granted.done():
-                    w.granted.set_result(arrived + slot - r.now)
-            end = arrived + (r.slot - r.now) + sum(costs) / rate.per_second
-            if queue and end - AHEAD > loop.time():  # reserve the next batch when it is near
-                await asyncio.sleep(end - AHEAD - loop.time())
+                    w.granted.set_result(self.clock.departure(slot))
+            end = r.slot + sum(costs) / per_second + self.clock.high  # this process's clock
+            if queue and end - AHEAD > time.time():  # reserve the next batch when it is near
+                await asyncio.sleep(end - AHEAD - time.time())
 
 
-def _take(queue: list[_Waiter], rate: Rate) -> list[_Waiter]:
+def _take(queue: list[_Waiter], per_day: int | None, per_second: float) -> list[_Waiter]:
     """Take the waiters one reservation covers: one, or as many as fit in ``AHEAD``."""
     batch = [queue.pop(0)]
-    if rate.per_day is not None:
+    if per_day is not None:
         return batch
-    span = batch[0].cost / rate.per_second
-    while queue and span + queue[0].cost / rate.per_second <= AHEAD:
-        span += queue[0].cost / rate.per_second
+    span = batch[0].cost / per_second
+    while queue and span + queue[0].cost / per_second <= AHEAD:
+        span += queue[0].cost / per_second
         batch.append(queue.pop(0))
     return batch

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
 import structlog
 
@@ -19,12 +20,13 @@ from notifier.domain.consequences import AfterSend, after_send, put_back
 from notifier.domain.errors import one_line
 from notifier.domain.outbox import SEND_ERROR, Change, Event, Notification
 from notifier.domain.outcomes import Outcome, accepted, unexpected
+from notifier.domain.pacing import Departure
 from notifier.domain.routing import Send
 from notifier.engine.delivery.attempt_writes import AttemptWrites
 from notifier.engine.delivery.effects import Effects
 from notifier.engine.delivery.pauses import Pauses
 from notifier.engine.delivery.ports import OutcomeStore, RateLimiter
-from notifier.engine.delivery.ratelimit import DEFAULT_SENDER, ClusterLimiter, WindowGate, rates
+from notifier.engine.delivery.ratelimit import DEFAULT_SENDER, ClusterLimiter, rates
 from notifier.engine.monitor import Health
 from notifier.observability import Metrics
 from notifier.templates.segments import SegmentInfo
@@ -33,10 +35,12 @@ log = structlog.get_logger("notifier.send")
 FLUSH_EVERY = 0.02  # seconds: outcomes are written in batches this often
 QUOTA_RETRY = timedelta(minutes=1)  # a row deferred for a spent quota waits at least this
 STORE_RETRY = timedelta(seconds=5)  # a row put back because the store failed, this long
-# When the rate binds, a send leaves HOLD after its slot rather than when its attempt is
-# written: the write's time varies, the slots' spacing does not (sends waited less than
-# HOLD_AFTER for their slot: the rate does not bind, no hold).
-HOLD, HOLD_AFTER = 0.05, 0.002
+# A send stopped while its attempt was being written waits this long for the write to
+# end before giving the attempt back (a write still unanswered then: recovery's).
+ATTEMPT_SETTLE = 0.5  # seconds
+# The attempt write starts this long, plus twice a recent write's time, before its slot:
+# a write that overruns into the fence loses the slot (and 1% of the rate per 1% lost).
+WRITE_AHEAD = 0.02  # seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,12 +74,16 @@ class Sender:
         self.rng = rng
         self.metrics = metrics
         self.health = health
-        self.limiter: RateLimiter = limiter or ClusterLimiter(store, rates(dispatch.rates))
         self.attempts = AttemptWrites(store, clock, metrics)
+        self.limiter: RateLimiter = limiter or ClusterLimiter(
+            store, rates(dispatch.rates), lead=self.attempts.lead
+        )
         self.effects = Effects(store, clock, dispatch, pauses, self.limiter)
-        self.gates = {name: WindowGate(r.per_second) for name, r in rates(dispatch.rates).items()}
-        # Sends waiting for the limiter, by primary id: claimed, not attempted yet.
+        # Sends waiting for the limiter, by primary id: a shutdown stops them at once.
         self._waiting: dict[int, asyncio.Task[None]] = {}
+        # Sends whose attempt is written (or being written) but whose request has not left.
+        self._poised: set[int] = set()
+        self.lost_slots = 0  # slots given up at the fence: their sends had woken too late
         self._tasks: set[asyncio.Task[None]] = set()
         self._ids: dict[asyncio.Task[None], list[int]] = {}
         self._results: list[Change] = []
@@ -137,11 +145,13 @@ class Sender:
             await self._freed.wait()
 
     async def drain(self, grace: timedelta) -> None:
-        """Put back the sends not attempted yet; let those in flight finish within ``grace``.
+        """Put back the sends that have not left; let those in flight finish within ``grace``.
 
-        A send still waiting for the limiter goes back to the outbox at once (not attempted,
-        nothing counted). One still running after ``grace`` stays leased and ``sending``:
-        recovery asks the provider before sending again.
+        A send waiting for the limiter goes back to the outbox at once, its attempt given
+        back if it was written (a new slot after a missed one): nothing counted. One
+        waiting for its slot may leave within ``grace``; still waiting then, it goes back
+        the same way. Only one whose request left and is unanswered after ``grace`` stays
+        leased and ``sending``: recovery asks the provider before sending again.
         """
         waiting = list(self._waiting.values())
         for task in waiting:
@@ -208,7 +218,13 @@ class Sender:
                 self._settled([Change(a.notification.id)])
                 return
         except asyncio.CancelledError:
-            if self._waiting.pop(a.notification.id, None) is not None:  # never attempted
+            waiting = self._waiting.pop(a.notification.id, None) is not None
+            if a.notification.id in self._poised:  # attempted, but the request never left
+                await self.attempts.settled(ATTEMPT_SETTLE)  # after the attempt's write
+                self._poised.discard(a.notification.id)
+                self._results.extend(self._given_back(a, "stopped before the request left"))
+                self._has_results.set()
+            elif waiting:  # never attempted
                 self._results.extend(self._released(a, "stopped before the send was granted"))
                 self._has_results.set()
             raise
@@ -228,11 +244,21 @@ class Sender:
         now = self.clock.now()
         return put_back(a.notification, a.members, now + later, Event("released", reason), now)
 
+    def _given_back(self, a: Attempt, reason: str, at: datetime | None = None) -> list[Change]:
+        """Put ``a`` back with its attempt undone (written, never left): due ``at`` or now."""
+        now = self.clock.now()
+        event = Event("released", f"{reason}; not counted as an attempt", a.route.channel)
+        first, *rest = put_back(a.notification, a.members, at or now, event, now)
+        undone = replace(first, attempts=a.notification.attempts, unattempted=True)
+        return [undone, *rest]
+
     async def _attempt(self, a: Attempt) -> AfterSend | None:
         """Send ``a`` unless its channel cannot take it now; return what follows.
 
-        The attempt is written only once the limiter grants the send (attempt_writes.py);
-        None: that write failed for this row alone, which is ``failed`` already, or the
+        The attempt is written only once the limiter grants the send (attempt_writes.py),
+        and the request leaves within its grant's ``Departure`` or not at all: a send
+        that missed it gives the slot up and takes a new one (still one attempt). None:
+        the attempt write failed for this row alone, which is ``failed`` already, or the
         row's lease was lost to another replica (nothing sent, the row is theirs).
         """
         n, channel_name, members = a.notification, a.route.channel, a.members
@@ -241,37 +267,72 @@ class Sender:
         if channel is None or a.outbound is None:
             event = Event("retry", f"channel {channel_name} unavailable", channel_name)
             return AfterSend(tuple(put_back(n, members, now, event, now)))
+        cost = float(a.sms.segments) if a.sms else 1.0
+        granted = await self._grant(a, cost)
+        if not isinstance(granted, Departure):
+            return granted
+        # The attempt is written shortly before the slot, not when the slot was given: a
+        # crash between the two leaves as few rows attempted but never sent as it can.
         self._waiting[n.id] = asyncio.current_task()  # type: ignore[assignment]
-        try:
-            cost = float(a.sms.segments) if a.sms else 1.0
-            loop = asyncio.get_running_loop()
-            asked = loop.time()
-            quota = await self.limiter.acquire(channel_name, DEFAULT_SENDER, cost)
-            granted = loop.time()
-        except Exception as exc:  # the rate store failed: not attempted, back for later
-            log.warning("dispatch.limiter_failed", channel=channel_name, error=one_line(exc))
-            self._waiting.pop(n.id, None)
-            reason = f"rate limiter: {one_line(exc)}"
-            return AfterSend(tuple(self._released(a, reason, STORE_RETRY)))
+        await _until(granted.earliest - WRITE_AHEAD - 2 * self.attempts.lead())
         self._waiting.pop(n.id, None)
-        if quota is not None:  # the quota's day is UTC's; a test clock may be ahead of it
-            until = max(quota, now + QUOTA_RETRY)
-            event = Event("deferred", f"{channel_name} daily quota reached", channel_name)
-            return AfterSend(tuple(put_back(n, members, until, event, now)))
+        self._poised.add(n.id)
         try:
             if not await self.attempts.write(a):
+                self._poised.discard(n.id)
                 return None
         except Exception as exc:  # the store is down: not attempted, back for later
+            self._poised.discard(n.id)
             reason = f"attempt not written: {one_line(exc)}"
             return AfterSend(tuple(self._released(a, reason, STORE_RETRY)))
-        if granted - asked > HOLD_AFTER:  # the rate binds: keep the slots' spacing
-            await asyncio.sleep(max(0.0, granted + HOLD - loop.time()))
-        await self.gates[channel_name].passing(cost)
+        while not await self._fence(granted, cost):
+            self.lost_slots += 1
+            granted = await self._grant(a, cost)
+            if not isinstance(granted, Departure):
+                self._poised.discard(n.id)
+                return granted
+        self._poised.discard(n.id)  # leaving: from here on it may have been sent
         try:
             receipt = await channel.send(a.outbound)
         except SendError as exc:
             return self._decide(a, exc.outcome)
         return self._decide(a, accepted(receipt.provider_id, receipt.status))
+
+    async def _grant(self, a: Attempt, cost: float) -> Departure | AfterSend:
+        """Ask the limiter for ``a``'s slot; or what follows when it cannot have one now.
+
+        A send whose attempt is already written (a slot missed) gives its attempt back.
+        """
+        n, channel = a.notification, a.route.channel
+        attempted = n.id in self._poised
+        self._waiting[n.id] = asyncio.current_task()  # type: ignore[assignment]
+        try:  # cancelled (a shutdown), it stays in _waiting for _send to put back
+            granted = await self.limiter.acquire(channel, DEFAULT_SENDER, cost)
+        except Exception as exc:  # the rate store failed: not attempted, back for later
+            self._waiting.pop(n.id, None)
+            log.warning("dispatch.limiter_failed", channel=channel, error=one_line(exc))
+            reason = f"rate limiter: {one_line(exc)}"
+            if attempted:
+                later = self.clock.now() + STORE_RETRY
+                return AfterSend(tuple(self._given_back(a, reason, later)))
+            return AfterSend(tuple(self._released(a, reason, STORE_RETRY)))
+        self._waiting.pop(n.id, None)
+        if isinstance(granted, Departure):
+            return granted
+        now = self.clock.now()  # the quota's day is UTC's; a test clock may be ahead of it
+        until = max(granted, now + QUOTA_RETRY)
+        if attempted:
+            return AfterSend(tuple(self._given_back(a, f"{channel} daily quota reached", until)))
+        event = Event("deferred", f"{channel} daily quota reached", channel)
+        return AfterSend(tuple(put_back(n, a.members, until, event, now)))
+
+    async def _fence(self, departure: Departure, cost: float) -> bool:
+        """Wait for the slot; True: the request may leave now, False: it missed its fence.
+
+        ``cost`` is the request's (SMS segments): what leaves now, for whoever watches.
+        """
+        await _until(departure.earliest)  # never before the slot
+        return time.time() <= departure.latest
 
     def _decide(self, a: Attempt, outcome: Outcome) -> AfterSend:
         return after_send(
@@ -286,3 +347,9 @@ class Sender:
         if outcome in ("retry", "throttled", "failed_channel", "channel_down"):
             code = change.error_code or "-"
             self.metrics.provider_errors.labels(a.route.channel, outcome, code).inc()
+
+
+async def _until(instant: float) -> None:
+    """Sleep until the wall clock reads ``instant`` (an event loop may wake a sleeper early)."""
+    while (wait := instant - time.time()) > 0:  # noqa: ASYNC110  # the clock, not an event
+        await asyncio.sleep(wait)

@@ -35,7 +35,7 @@ from notifier.clock import SystemClock
 from notifier.domain.published import PurgeFigures
 from notifier.engine.delivery.compose import Composer
 from notifier.engine.delivery.dispatcher import Dispatcher
-from notifier.engine.wiring.daemon import PURGE_BATCH, PURGE_BATCHES
+from notifier.engine.wiring.jobs import PURGE_BATCH, PURGE_BATCHES
 from notifier.store.store import Store
 from notifier.store.types import UTCDateTime
 from notifier.templates import Company, Renderer

@@ -48,6 +48,8 @@ def _positive(value: timedelta) -> timedelta:
 # A shorter retention would empty the history ops read to answer "why did this go out"
 # before a late receipt or a complaint arrives.
 MIN_RETENTION = timedelta(days=1)
+# A longer one would put the purge's cutoff before year 1 (10 years is also the rules' cap).
+MAX_RETENTION = timedelta(days=3650)
 
 
 def _retention(value: object) -> object:
@@ -56,6 +58,8 @@ def _retention(value: object) -> object:
     parsed = _duration(value)
     if isinstance(parsed, timedelta) and parsed < MIN_RETENTION:
         raise ValueError("must be at least 1d, or off to keep everything")
+    if isinstance(parsed, timedelta) and parsed > MAX_RETENTION:
+        raise ValueError("must be at most 3650d, or off to keep everything")
     return parsed
 
 

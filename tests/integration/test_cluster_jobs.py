@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from notifier.engine.wiring.daemon import tick_start
+from notifier.engine.wiring.jobs import tick_start
 from notifier.store.store import Store
 
 TICK = datetime(2026, 3, 2, 12, 0, 10, tzinfo=UTC)

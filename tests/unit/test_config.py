@@ -121,6 +121,8 @@ def test_the_retention_defaults_to_90_days(monkeypatch: pytest.MonkeyPatch) -> N
                      "everything", id="zero"),
         pytest.param("12h", "NOTIFIER_RETENTION: '12h' must be at least 1d, or off to keep "
                      "everything", id="under-a-day"),
+        pytest.param("99999999d", "NOTIFIER_RETENTION: '99999999d' must be at most 3650d, or "
+                     "off to keep everything", id="past-year-one"),
         pytest.param("90", "NOTIFIER_RETENTION: '90' is not a duration (e.g. 30s, 5m)",
                      id="no-unit"),
         pytest.param("never", "NOTIFIER_RETENTION: 'never' is not a duration (e.g. 30s, 5m)",

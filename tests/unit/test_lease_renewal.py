@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from notifier.engine.wiring.daemon import HOUSEKEEPING_EVERY, RENEW_FLOOR, renew_every
+from notifier.engine.wiring.jobs import HOUSEKEEPING_EVERY, RENEW_FLOOR, renew_every
 
 
 @pytest.mark.parametrize(

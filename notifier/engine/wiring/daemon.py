@@ -17,17 +17,17 @@ from notifier.channels.registry import build_channels
 from notifier.clock import SystemClock, system_clock
 from notifier.config import Settings
 from notifier.domain.errors import NotifierError
-from notifier.domain.published import PURGED_KINDS, RetentionState, RulesState, ScanFigures
+from notifier.domain.published import RulesState, ScanFigures
 from notifier.domain.rules.model import RuleSet
 from notifier.domain.waking import next_scan_at, not_sooner
 from notifier.engine.delivery.compose import Composer
 from notifier.engine.delivery.dispatcher import WRAP_UP, Dispatcher
-from notifier.engine.delivery.recovery import recover
 from notifier.engine.ingest.ledger_service import Ledger, LedgerDefaults
 from notifier.engine.monitor import PROBE_TIMEOUT, Health, bounded, describe
 from notifier.engine.outbound.relay import Relay
 from notifier.engine.planning.scanner import scan
 from notifier.engine.rulefiles.reload import Reloader
+from notifier.engine.wiring.jobs import Jobs
 from notifier.engine.wiring.services import Services
 from notifier.engine.wiring.wakeups import Wakeups
 from notifier.observability import Metrics
@@ -37,13 +37,8 @@ from notifier.store.store import Store
 from notifier.templates import Company, Renderer
 
 log = structlog.get_logger("notifier.daemon")
-HOUSEKEEPING_EVERY = timedelta(seconds=10)
-RENEW_FLOOR = timedelta(seconds=0.5)  # the most often leases are renewed, however short
 # A woken scan that found another replica scanning tries again this much later, in seconds.
 SKIPPED_RETRY = 1.0
-HEALTH_EVERY = timedelta(seconds=5)  # the database probe and the sending backlog's metrics
-# The retention purge: at most PURGE_BATCHES transactions of PURGE_BATCH rows a tick.
-PURGE_EVERY, PURGE_BATCH, PURGE_BATCHES = timedelta(minutes=1), 1000, 20
 # Past the grace: the wrap-up's writes (WRAP_UP), then a last second for the rest.
 FORCE_AFTER = WRAP_UP + timedelta(seconds=1)
 
@@ -121,6 +116,10 @@ class Daemon:
             metrics=self.metrics, health=self.health,
         )  # fmt: skip
         self.reloader.on_reload = self._swap
+        self.jobs = Jobs(
+            s, self.store, self.clock, self.dispatcher, self.channels, self.metrics,
+            self.health, self.stopping,
+        )  # fmt: skip
         ledger = Ledger(
             self.store, self.clock, LedgerDefaults(s.default_locale, s.default_timezone),
             on_change=self.wake_scan,
@@ -266,25 +265,7 @@ class Daemon:
             id="scan", max_instances=1, coalesce=True, next_run_time=now,
             misfire_grace_time=None,
         )  # fmt: skip
-        scheduler.add_job(
-            self._renew, "interval", seconds=renew_every(self.settings.lease).total_seconds(),
-            id="renew", max_instances=1, coalesce=True, next_run_time=now,
-            misfire_grace_time=None,
-        )  # fmt: skip
-        scheduler.add_job(
-            self._housekeeping, "interval", seconds=HOUSEKEEPING_EVERY.total_seconds(),
-            id="housekeeping", max_instances=1, coalesce=True, next_run_time=now,
-            misfire_grace_time=None,
-        )  # fmt: skip
-        scheduler.add_job(
-            self._check_health, "interval", seconds=HEALTH_EVERY.total_seconds(),
-            id="health", max_instances=1, coalesce=True, next_run_time=now,
-            misfire_grace_time=None,
-        )  # fmt: skip
-        scheduler.add_job(
-            self._purge, "interval", seconds=PURGE_EVERY.total_seconds(), id="purge",
-            max_instances=1, coalesce=True, next_run_time=now, misfire_grace_time=None,
-        )  # fmt: skip
+        self.jobs.schedule(scheduler, now)
         return scheduler
 
     async def _scan(self) -> None:
@@ -335,118 +316,3 @@ class Daemon:
             await self.store.publish(self.health.state(self._last_scan), now)
         except Exception as exc:  # the store is down: /readyz and the metrics say so meanwhile
             log.warning("scan.publish_failed", error=describe(exc))
-
-    async def _check_health(self) -> None:
-        """Probe the database and measure the sending backlog, each within a bound."""
-        if self.stopping.is_set():
-            return
-        if await self.health.probe(self.store) is not None:
-            return
-        now = self.clock.now()
-        try:
-            backlog = await bounded(self.store.sending_backlog(now), PROBE_TIMEOUT.total_seconds())
-        except Exception as exc:  # the next probe tells whether the database is the cause
-            log.warning("health.backlog_failed", error=describe(exc))
-            return
-        oldest = (now - backlog.oldest).total_seconds() if backlog.oldest else 0.0
-        self.metrics.oldest_sending.set(max(0.0, oldest))
-        self.metrics.past_lease.set(backlog.past_lease)
-        if self.settings.events_url is not None:
-            try:
-                events = await bounded(self.store.event_backlog(), PROBE_TIMEOUT.total_seconds())
-            except Exception as exc:
-                log.warning("health.events_failed", error=describe(exc))
-                return
-            self.metrics.events_pending.set(events.pending)
-            self.metrics.events_parked.set(events.parked)
-            age = (now - events.oldest).total_seconds() if events.oldest else 0.0
-            self.metrics.events_oldest.set(max(0.0, age))
-
-    async def _renew(self) -> None:
-        """Renew the leases of the rows this process holds, well before they run out.
-
-        Every third of NOTIFIER_LEASE (at most every 10 s): a live replica's rows are never
-        seen expired by another, however short the lease.
-        """
-        if self.stopping.is_set():
-            return
-        try:
-            held = sorted(self.dispatcher.held_ids)
-            await self.store.renew(
-                held, self.clock.now(), self.dispatcher.owner, self.settings.lease
-            )
-        except Exception:
-            log.exception("leases.renew_failed")
-
-    async def _housekeeping(self) -> None:
-        """Once a tick across the cluster: recover expired leases and set the queue's gauges.
-
-        Recovery (expired leases of dead processes, and this one's own that no send holds)
-        and the gauges are the cluster's: the replica that takes the tick
-        (``Store.claim_tick``) runs them. Leases are renewed by their own job (``_renew``).
-        """
-        if self.stopping.is_set():
-            return
-        now = self.clock.now()
-        try:
-            tick = tick_start(datetime.now(UTC), HOUSEKEEPING_EVERY)  # wall clock: as scheduled
-            owner = self.dispatcher.owner
-            if not await self.store.claim_tick("housekeeping", tick, HOUSEKEEPING_EVERY, owner):
-                return
-            # This process's own expired rows no task holds are recovered too: no restart.
-            report = await recover(
-                self.store.leased_to(owner), self.channels, self.settings.dispatch, owner, now,
-                held=self.dispatcher.held_ids,
-            )  # fmt: skip
-            if report.resent:
-                self.dispatcher.wake()
-            stats = await self.store.queue_stats()
-            self.metrics.queue_depth.set(stats.count("pending"))
-            oldest = stats.oldest_pending
-            self.metrics.oldest_pending.set(
-                max(0.0, (now - oldest).total_seconds()) if oldest else 0.0
-            )
-        except Exception:
-            log.exception("housekeeping.error")
-
-    async def _purge(self) -> None:
-        """Once a tick across the cluster: purge what is older than NOTIFIER_RETENTION.
-
-        Bounded (PURGE_BATCHES short transactions): a backlog is worked off over the next
-        ticks while the scan and the dispatch go on. Off, it publishes only that it is off.
-        """
-        if self.stopping.is_set():
-            return
-        retention, now = self.settings.purge.retention, self.clock.now()
-        try:
-            tick = tick_start(datetime.now(UTC), PURGE_EVERY)  # wall clock: as scheduled
-            if not await self.store.claim_tick("purge", tick, PURGE_EVERY, self.dispatcher.owner):
-                return
-            if retention is None:
-                await self.store.publish(RetentionState(), now)
-                return
-            started = asyncio.get_running_loop().time()
-            figures = await self.store.purge(
-                now - retention, now, batch=PURGE_BATCH, max_batches=PURGE_BATCHES
-            )
-            took = round(asyncio.get_running_loop().time() - started, 3)
-            state = RetentionState(retention, now - retention, figures, took)
-            await self.store.publish(state, now)
-            for kind in PURGED_KINDS:
-                self.metrics.purged.labels(kind).inc(getattr(figures, kind))
-            self.metrics.last_purge.set(now.timestamp())
-            if figures.rows:
-                log.info("retention.purged", **state.view())
-        except Exception:
-            log.exception("retention.error")
-
-
-def renew_every(lease: timedelta) -> timedelta:
-    """How often the leases are renewed: a third of the lease, at most every 10 s."""
-    return max(RENEW_FLOOR, min(HOUSEKEEPING_EVERY, lease / 3))
-
-
-def tick_start(now: datetime, every: timedelta) -> datetime:
-    """The start of the period of length ``every`` that ``now`` falls in (the same everywhere)."""
-    epoch = datetime(2000, 1, 1, tzinfo=UTC)
-    return epoch + every * ((now - epoch) // every)

@@ -214,7 +214,7 @@ def _samples() -> dict[str, Mapping[str, object]]:
 
 def _moments_b() -> dict[str, Mapping[str, object]]:
     # A medical appointment with what to bring, a complaint with the date of its answer,
-    # and a repair whose new estimate is set (issue 22).
+    # a repair whose new estimate is set, a case escalated to a person (issue 22).
     medical = _promise(
         11,
         "c-1011",
@@ -254,7 +254,16 @@ def _moments_b() -> dict[str, Mapping[str, object]]:
             "bring": "el comprobante de ingreso y tu DNI",
         },
     )
+    person = _promise(
+        14,
+        "c-1014",
+        "callback",
+        _at("2026-11-24T18:00:00-03:00"),  # "una persona te llama hoy antes de las 18"
+        status=PromiseStatus.OPEN,
+        attributes={"escalated": True, "reference": "CASO-55120", "reason": "cobro duplicado"},
+    )
     return {
+        "person": _context(_customer("c-1014", "Sofía Castro"), person),
         "medical": _context(_customer("c-1011", "Valentina Gómez Ibarra", locale="es-AR"), medical),
         "complaint": _context(_customer("c-1012", "Martín Herrera"), complaint),
         "repair": _context(_customer("c-1013", "Ana Clara Duarte Ribeiro", locale="pt-BR"), repair),

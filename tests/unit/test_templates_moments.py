@@ -76,5 +76,5 @@ def test_a_second_slip_of_a_repair_says_so(
 @pytest.mark.parametrize("locale", LOCALES)
 @pytest.mark.parametrize("channel", CHANNELS)
 def test_a_person_calls_by_an_hour(renderer: Renderer, channel: ChannelName, locale: str) -> None:
-    text = _visible(renderer, "callback_person", channel, locale, SAMPLES["callback"])
-    assert re.search(r"antes de las 9:00|by 9:00 AM|até as 09:00", text), text
+    text = _visible(renderer, "callback_person", channel, locale, SAMPLES["person"])
+    assert re.search(r"antes de las 18:00|by 6:00 PM|até as 18:00", text), text

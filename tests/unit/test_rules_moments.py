@@ -39,6 +39,15 @@ def fired(p: Promise, rules: RuleSet, now: datetime, *sent: str) -> list[tuple[s
     return [(n.rule_id, n.message) for n in found]
 
 
+def test_every_moment_reaches_a_customer_with_no_channel_used_yet(rules: RuleSet) -> None:
+    # channel: last_used with nothing used yet and no fallback suppresses the notice.
+    mine = {"medical-reminder", "medical-moved", "medical-cancelled", "complaint-received",
+            "complaint-late", "complaint-resolved", "repair-late", "repair-ready",
+            "technician-no-show", "callback-person"}  # fmt: skip
+    found = {r.id: r.notify.fallback for r in rules.rules if r.id in mine}
+    assert found == dict.fromkeys(mine, ("sms", "email"))
+
+
 # DUE is Tuesday 12:00 in Buenos Aires.
 def test_the_medical_reminder_goes_the_day_before(rules: RuleSet) -> None:
     p = promise(kind="medical_appointment", attributes={"bring": "DNI"})
@@ -150,5 +159,8 @@ def test_a_person_calls_before_the_time_given(rules: RuleSet) -> None:
     # 12 hours before is midnight in Buenos Aires: quiet hours hold it until 08:00.
     morning = DUE - 4 * H
     assert next_check_at(later, customer(), rules, SentLedger(), DUE - 2 * 24 * H) == morning
+    as_text = {"escalated": "true"}  # what `promise add --attr` and a CSV import send
+    typed = made_at(promise(kind="callback", attributes=as_text), DUE - 3 * H)
+    assert fired(typed, rules, DUE - 3 * H) == [("callback-person", "callback_person")]
     plain = made_at(promise(kind="callback"), DUE - 3 * H)
     assert fired(plain, rules, DUE - 3 * H) == []

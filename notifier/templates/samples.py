@@ -176,6 +176,7 @@ def _samples() -> dict[str, Mapping[str, object]]:
         attributes={"order_id": "B-88120", "carrier": "andreani", "tracking_url": LINK},
         times_broken=2,
     )
+    moments_b = _moments_b()  # issue 22, helper B: medical appointment, complaint, repair
     return {
         "delivery": _context(lucia, delivery, timeline=_timeline("c-1001")),
         "window": _context(_customer("c-1002", "Diego Ruiz"), window),
@@ -207,6 +208,65 @@ def _samples() -> dict[str, Mapping[str, object]]:
         "slipped": _context(
             _customer("c-1008", "Juan Pablo Martínez Sosa", locale="es-AR"), slipped
         ),
+        **moments_b,
+    }
+
+
+def _moments_b() -> dict[str, Mapping[str, object]]:
+    # A medical appointment with what to bring, a complaint with the date of its answer,
+    # a repair whose new estimate is set, a case escalated to a person (issue 22).
+    medical = _promise(
+        11,
+        "c-1011",
+        "medical_appointment",
+        _at("2026-11-25T09:30:00-03:00"),
+        status=PromiseStatus.OPEN,
+        attributes={
+            "reference": "TUR-48213",
+            "specialty": "Cardiología",
+            "doctor": "Dra. Laura Benítez",
+            "place": "Sede Belgrano, Av. Cabildo 2040, 3.er piso",
+            "bring": "DNI, credencial y estudios previos",
+        },
+    )
+    complaint = _promise(
+        12,
+        "c-1012",
+        "complaint",
+        _at("2026-11-27T18:00:00-03:00"),
+        status=PromiseStatus.OPEN,
+        estimate_at=_at("2026-11-30T18:00:00-03:00"),
+        attributes={
+            "reference": "RC-73104",
+            "topic": "un cobro duplicado en tu factura de octubre",
+        },
+    )
+    repair = _promise(
+        13,
+        "c-1013",
+        "device_repair",
+        _at("2026-11-23T18:00:00-03:00"),
+        estimate_at=_at("2026-11-27T18:00:00-03:00"),
+        attributes={
+            "order_id": "ST-118204",
+            "item": "celular Motorola Moto G54",
+            "place": "Service Acme, Av. Corrientes 1234, CABA",
+            "bring": "el comprobante de ingreso y tu DNI",
+        },
+    )
+    person = _promise(
+        14,
+        "c-1014",
+        "callback",
+        _at("2026-11-24T18:00:00-03:00"),  # "una persona te llama hoy antes de las 18"
+        status=PromiseStatus.OPEN,
+        attributes={"escalated": True, "reference": "CASO-55120", "reason": "cobro duplicado"},
+    )
+    return {
+        "person": _context(_customer("c-1014", "Sofía Castro"), person),
+        "medical": _context(_customer("c-1011", "Valentina Gómez Ibarra", locale="es-AR"), medical),
+        "complaint": _context(_customer("c-1012", "Martín Herrera"), complaint),
+        "repair": _context(_customer("c-1013", "Ana Clara Duarte Ribeiro", locale="pt-BR"), repair),
     }
 
 

@@ -21,6 +21,33 @@ from notifier.templates.diagnostics import TWILIO_MAX_CHARS
 ROOT = Path(__file__).resolve().parents[2] / "templates"
 MAX_SEGMENTS = 2  # NOTIFIER_MAX_SMS_SEGMENTS default
 LOCALES = ("es", "es-AR", "en", "pt-BR")
+# Issue 22, helper B: medical appointment, complaint, repair, technician no-show, a person
+# calls. The good news among them (a reminder, a resolution, a repair ready) owes no apology.
+MOMENTS_B = (
+    "medical_moved",
+    "medical_cancelled",
+    "medical_reminder",
+    "complaint_received",
+    "complaint_late",
+    "complaint_resolved",
+    "repair_late",
+    "repair_ready",
+    "technician_no_show",
+    "callback_person",
+)
+GOOD_NEWS_B = ("medical_reminder", "complaint_resolved", "repair_ready")
+KINDS_B = {
+    "medical_moved": ("medical_appointment",),
+    "medical_cancelled": ("medical_appointment",),
+    "medical_reminder": ("medical_appointment",),
+    "complaint_received": ("complaint",),
+    "complaint_late": ("complaint",),
+    "complaint_resolved": ("complaint",),
+    "repair_late": ("device_repair",),
+    "repair_ready": ("device_repair",),
+    "technician_no_show": ("appointment", "repair"),
+    "callback_person": ("callback",),
+}
 CUSTOMER_MESSAGES = (
     "delivery_at_risk",
     "delivery_late",
@@ -31,8 +58,11 @@ CUSTOMER_MESSAGES = (
     "several_late",
     "still_late",
     "late_person",
+    *MOMENTS_B,
 )
-SOMETHING_WENT_WRONG = tuple(m for m in CUSTOMER_MESSAGES if m != "promise_kept")
+SOMETHING_WENT_WRONG = tuple(
+    m for m in CUSTOMER_MESSAGES if m != "promise_kept" and m not in GOOD_NEWS_B
+)
 MESSAGES = (*CUSTOMER_MESSAGES, "escalation")
 APOLOGY = {
     "es": re.compile(r"perd[oó]n|disculp|lamentamos", re.I),
@@ -59,6 +89,7 @@ KINDS = {
     "still_late": ("delivery", "refund"),
     "late_person": ("delivery", "refund"),
     "promise_kept": ("delivery", "refund"),
+    **KINDS_B,
 }
 # One register per locale: es-AR is voseo everywhere, es is tú.
 NOT_IN = {

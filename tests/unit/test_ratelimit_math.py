@@ -150,6 +150,15 @@ def test_departures_within_the_fence_of_slots_at_the_margin_hold_the_rate_plus_o
         assert _worst_window(left) <= rate + max(c for _, c in left) + 1e-6
 
 
+@pytest.mark.parametrize(
+    ("rate", "granted"),
+    [(0.5, 0.5), (10.0, 10.0), (50.0, 50.0), (100.0, 99.0196), (1000.0, 981.3725)],
+)
+def test_the_margin_is_what_whole_messages_leave_of_the_fence(rate: float, granted: float) -> None:
+    assert spaced(rate) == pytest.approx(granted, abs=1e-3)
+    assert spaced(rate) <= rate
+
+
 def test_without_the_margin_late_departures_would_exceed_the_rate_plus_one() -> None:
     """The same lateness with slots spaced at the rate itself: 102 in a second at 100/s."""
     rate = 100.0

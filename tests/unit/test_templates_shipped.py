@@ -32,7 +32,14 @@ CUSTOMER_MESSAGES = (
     "still_late",
     "late_person",
 )
-SOMETHING_WENT_WRONG = tuple(m for m in CUSTOMER_MESSAGES if m != "promise_kept")
+# Issue 22, helper A: bills, payments, a late card, an order we cancelled.
+MOMENTS_A = ("bill_late", "bill_wrong", "bill_corrected")
+CLOSING_A = ("bill_corrected",)  # thanks that close the loop, like promise_kept
+ASKS_THE_CUSTOMER: tuple[str, ...] = ()  # say what to do instead of "nothing to do"
+CUSTOMER_MESSAGES = (*CUSTOMER_MESSAGES, *MOMENTS_A)
+SOMETHING_WENT_WRONG = tuple(
+    m for m in CUSTOMER_MESSAGES if m != "promise_kept" and m not in CLOSING_A
+)
 MESSAGES = (*CUSTOMER_MESSAGES, "escalation")
 APOLOGY = {
     "es": re.compile(r"perd[oó]n|disculp|lamentamos", re.I),
@@ -60,6 +67,13 @@ KINDS = {
     "late_person": ("delivery", "refund"),
     "promise_kept": ("delivery", "refund"),
 }
+KINDS.update(  # issue 22, helper A
+    {
+        "bill_late": ("bill",),
+        "bill_wrong": ("bill",),
+        "bill_corrected": ("bill",),
+    }
+)
 # One register per locale: es-AR is voseo everywhere, es is tú.
 NOT_IN = {
     "es-AR": re.compile(
@@ -131,7 +145,12 @@ def test_renders_cleanly(
         assert APOLOGY[language].search(visible), visible
     # An SMS has room for the apology, the facts and the link: the reassurance that
     # nothing is asked of the customer is on every other channel.
-    if message in SOMETHING_WENT_WRONG and channel != "sms" and message != "late_person":
+    if (
+        message in SOMETHING_WENT_WRONG
+        and channel != "sms"
+        and message != "late_person"
+        and message not in ASKS_THE_CUSTOMER
+    ):
         assert NOTHING_TO_DO[language].search(visible), visible
 
 
@@ -303,3 +322,71 @@ def test_a_forwarded_reply_quotes_the_text_and_the_timeline(renderer: Renderer) 
     assert "Customer c-1001 (Lucía Fernández Aguirre), timeline, newest first:" in rendered.text
     assert "broken  Venció el plazo sin entrega" in rendered.text
     assert rendered.html is not None and "espero &amp; nadie" in rendered.html
+
+
+# Issue 22, helper A: the moments of bills, payments, a card and a cancellation by us.
+# Raw values upstream sends for them, never words for a customer.
+RAW_A = re.compile(
+    r"wrong_amount|duplicate_charge|card_expired|insufficient_funds|bank_error|out_of_stock"
+    r"|cancelled_by|\bcompany\b|(?<![\w-])2026-11(?![\w-])"
+)
+SAMPLE_OF = {"bill": "bill"}
+
+
+def _with(sample: str, **attributes: object) -> dict[str, object]:
+    """The sample's context with some of its promise's attributes changed."""
+    context = dict(SAMPLES[sample])
+    promise = dict(context["promise"])  # type: ignore[call-overload]  # a dict
+    promise["attributes"] = {**promise["attributes"], **attributes}
+    context["promise"] = promise
+    return context
+
+
+def _text_of(
+    renderer: Renderer, message: str, channel: ChannelName, locale: str, context: object
+) -> str:
+    rendered = renderer.render(message, channel, locale, context)  # type: ignore[arg-type]
+    return "\n".join(p for p in (rendered.subject, rendered.text, rendered.html) if p)
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("channel", CHANNELS)
+@pytest.mark.parametrize("message", MOMENTS_A)
+def test_moments_a_name_values_in_words(
+    renderer: Renderer, message: str, channel: ChannelName, locale: str
+) -> None:
+    for sample in sorted(SAMPLES):
+        text = _visible(renderer, message, channel, locale, sample)
+        assert not RAW_A.search(text), (sample, text)
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
+def test_a_wrong_bill_says_what_is_wrong_and_when_the_corrected_one_comes(
+    renderer: Renderer, channel: ChannelName
+) -> None:
+    text = _visible(renderer, "bill_wrong", channel, "es-AR", "bill")
+    assert "27/11" in text or "27 de noviembre" in text, text
+    if channel != "sms":
+        assert "el importe está mal" in text and "noviembre de 2026" in text, text
+    # A value no table knows gets the general wording, never the identifier.
+    odd = _text_of(renderer, "bill_wrong", channel, "es", _with("bill", bill_issue="tax_code_x9"))
+    assert "tax_code_x9" not in odd, odd
+    if channel != "sms":
+        assert "tiene un error" in odd, odd
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
+@pytest.mark.parametrize("locale", LOCALES)
+def test_the_closing_bill_says_corrected_only_for_a_wrong_one(
+    renderer: Renderer, channel: ChannelName, locale: str
+) -> None:
+    corrected = {"es": "corregida", "en": "corrected", "pt": "corrigida"}[locale.split("-")[0]]
+    fixed = _visible(renderer, "bill_corrected", channel, locale, "bill")
+    assert corrected in fixed, fixed
+    context = dict(SAMPLES["bill"])
+    promise = dict(context["promise"])  # type: ignore[call-overload]  # a dict
+    promise["attributes"] = {k: v for k, v in promise["attributes"].items() if k != "bill_issue"}
+    context["promise"] = promise
+    late = _text_of(renderer, "bill_corrected", channel, locale, context)
+    assert corrected not in late, late
+    assert APOLOGY[locale.split("-")[0]].search(late), late  # sorry again for the delay

@@ -1,0 +1,79 @@
+"""The shipped rules of issue 22's bills, payments, cards and cancellations (helper A).
+
+Each moment fires from the ledger alone: its kind, its state, the attributes upstream
+sends; a closing note only after the customer heard the bad news from us.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from notifier.domain.models import PromiseStatus
+from notifier.domain.notices import SentLedger
+from notifier.domain.rules import RuleSet, due_notices
+from notifier.engine.rulefiles.check import load_rules
+from tests.rules_fixtures import DUE, customer, promise
+
+ROOT = Path(__file__).parents[2]
+M = timedelta(minutes=1)
+H = timedelta(hours=1)
+
+
+@pytest.fixture(scope="module")
+def shipped() -> RuleSet:
+    load = load_rules(ROOT / "rules")
+    assert load.rules is not None, load.problems
+    return load.rules
+
+
+def fired(
+    shipped: RuleSet, p: object, at: object, sent: tuple[str, ...] = ()
+) -> list[tuple[str, str]]:
+    notices = due_notices(p, customer(), shipped, SentLedger(frozenset(sent)), at)  # type: ignore[arg-type]
+    return [(n.rule_id, n.message) for n in notices]
+
+
+def test_a_late_bill_gets_its_apology_after_the_grace(shipped: RuleSet) -> None:
+    bill = promise(kind="bill", status=PromiseStatus.BROKEN, changed_at=DUE, times_broken=1)
+    assert fired(shipped, bill, DUE + 2 * H) == []  # held 15 min: an issue a bit late wins
+    assert fired(shipped, bill, DUE + 2 * H + 15 * M) == [
+        ("bill-late", "bill_late"),
+        ("bill-late", "escalation"),  # a person issues it: ops hear at once
+    ]
+
+
+def test_a_wrong_bill_is_told_once_it_is_broken_with_its_issue(shipped: RuleSet) -> None:
+    wrong = promise(
+        kind="bill",
+        status=PromiseStatus.BROKEN,
+        changed_at=DUE - 3 * H,
+        times_broken=1,
+        attributes={"bill_issue": "wrong_amount"},
+    )
+    assert fired(shipped, wrong, DUE - 3 * H + 5 * M) == []
+    found = fired(shipped, wrong, DUE - 3 * H + 10 * M)
+    assert found == [("bill-wrong", "bill_wrong")]
+    # Past its deadline the wrong bill is not also called late.
+    assert "bill-late" not in [r for r, _ in fired(shipped, wrong, DUE + 3 * H)]
+
+
+CORRECTED = [("bill-corrected", "bill_corrected")]
+
+
+@pytest.mark.parametrize(
+    ("sent", "expected"),
+    [
+        pytest.param((), [], id="issued-on-time-gets-nothing"),
+        pytest.param(("bill-late:7:1:0",), CORRECTED, id="after-late"),
+        pytest.param(("bill-wrong:7:1:0",), CORRECTED, id="after-wrong"),
+        pytest.param(("bill-late:7:1:1000",), [], id="only-ops-heard"),
+    ],
+)  # fmt: skip
+def test_the_corrected_bill_closes_the_loop_only_after_bad_news(
+    shipped: RuleSet, sent: tuple[str, ...], expected: list[tuple[str, str]]
+) -> None:
+    kept = promise(kind="bill", status=PromiseStatus.KEPT, changed_at=DUE + 4 * H)
+    assert fired(shipped, kept, DUE + 4 * H + 5 * M, sent) == expected

@@ -77,3 +77,33 @@ def test_the_corrected_bill_closes_the_loop_only_after_bad_news(
 ) -> None:
     kept = promise(kind="bill", status=PromiseStatus.KEPT, changed_at=DUE + 4 * H)
     assert fired(shipped, kept, DUE + 4 * H + 5 * M, sent) == expected
+
+
+def test_a_failed_charge_is_told_with_its_reason_only(shipped: RuleSet) -> None:
+    failed = promise(
+        kind="payment",
+        status=PromiseStatus.BROKEN,
+        changed_at=DUE,
+        times_broken=1,
+        attributes={"failure_reason": "card_expired", "amount": 12999},
+    )
+    assert fired(shipped, failed, DUE + 4 * M) == []  # a retry that succeeds at once wins
+    assert fired(shipped, failed, DUE + 5 * M) == [("payment-failed", "payment_failed")]
+    # A deadline that passed with no failure reported says nothing to the customer.
+    passed = promise(kind="payment", status=PromiseStatus.BROKEN, changed_at=DUE, times_broken=1)
+    assert fired(shipped, passed, DUE + 5 * H) == []
+
+
+@pytest.mark.parametrize(
+    ("sent", "expected"),
+    [
+        pytest.param((), [], id="paid-with-no-trouble-gets-nothing"),
+        pytest.param(("payment-failed:7:1:0",), [("payment-received", "payment_received")],
+                     id="after-the-failure"),
+    ],
+)  # fmt: skip
+def test_the_payment_received_closes_the_loop_only_after_a_failure(
+    shipped: RuleSet, sent: tuple[str, ...], expected: list[tuple[str, str]]
+) -> None:
+    kept = promise(kind="payment", status=PromiseStatus.KEPT, changed_at=DUE + 4 * H)
+    assert fired(shipped, kept, DUE + 4 * H + 5 * M, sent) == expected

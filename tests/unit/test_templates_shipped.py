@@ -33,12 +33,20 @@ CUSTOMER_MESSAGES = (
     "late_person",
 )
 # Issue 22, helper A: bills, payments, a late card, an order we cancelled.
-MOMENTS_A = ("bill_late", "bill_wrong", "bill_corrected")
-CLOSING_A = ("bill_corrected",)  # thanks that close the loop, like promise_kept
-ASKS_THE_CUSTOMER: tuple[str, ...] = ()  # say what to do instead of "nothing to do"
+MOMENTS_A = (
+    "bill_late",
+    "bill_wrong",
+    "bill_corrected",
+    "payment_failed",
+    "payment_received",
+)
+CLOSING_A = ("bill_corrected", "payment_received")  # thanks that close the loop
+# Not always our failure (an expired card): an apology when it is, what to do otherwise;
+# tested on its own below.
+NOT_ALWAYS_OURS_A = ("payment_failed",)
 CUSTOMER_MESSAGES = (*CUSTOMER_MESSAGES, *MOMENTS_A)
 SOMETHING_WENT_WRONG = tuple(
-    m for m in CUSTOMER_MESSAGES if m != "promise_kept" and m not in CLOSING_A
+    m for m in CUSTOMER_MESSAGES if m != "promise_kept" and m not in CLOSING_A + NOT_ALWAYS_OURS_A
 )
 MESSAGES = (*CUSTOMER_MESSAGES, "escalation")
 APOLOGY = {
@@ -72,6 +80,8 @@ KINDS.update(  # issue 22, helper A
         "bill_late": ("bill",),
         "bill_wrong": ("bill",),
         "bill_corrected": ("bill",),
+        "payment_failed": ("payment",),
+        "payment_received": ("payment",),
     }
 )
 # One register per locale: es-AR is voseo everywhere, es is tú.
@@ -145,12 +155,7 @@ def test_renders_cleanly(
         assert APOLOGY[language].search(visible), visible
     # An SMS has room for the apology, the facts and the link: the reassurance that
     # nothing is asked of the customer is on every other channel.
-    if (
-        message in SOMETHING_WENT_WRONG
-        and channel != "sms"
-        and message != "late_person"
-        and message not in ASKS_THE_CUSTOMER
-    ):
+    if message in SOMETHING_WENT_WRONG and channel != "sms" and message != "late_person":
         assert NOTHING_TO_DO[language].search(visible), visible
 
 
@@ -390,3 +395,34 @@ def test_the_closing_bill_says_corrected_only_for_a_wrong_one(
     late = _text_of(renderer, "bill_corrected", channel, locale, context)
     assert corrected not in late, late
     assert APOLOGY[locale.split("-")[0]].search(late), late  # sorry again for the delay
+
+
+PAY_LINK = "https://acme.example/pago/K2x9"
+NO_ACTION = {  # the fault is not the customer's to mend
+    "es": re.compile(r"no (necesitas|tenés que) hacer nada(?! más)", re.I),
+    "en": re.compile(r"You don't need to do anything"),
+    "pt": re.compile(r"Você não precisa fazer nada"),
+}
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("channel", CHANNELS)
+def test_a_failed_payment_says_why_and_what_to_do(
+    renderer: Renderer, channel: ChannelName, locale: str
+) -> None:
+    language = locale.split("-")[0]
+    text = _visible(renderer, "payment_failed", channel, locale, "payment")
+    expired = {"es": "venc", "en": "expired", "pt": "venceu"}[language]
+    assert expired in text and PAY_LINK in text, text  # why, and where to mend it
+    assert not NO_ACTION[language].search(text), text
+    if channel != "sms":
+        assert "27" in text, text  # the next try, else
+        assert APOLOGY[language].search(text), text  # courtesy: "disculpá la molestia"
+    # The bank's fault or ours: an apology, the next try, and nothing asked.
+    ours = _text_of(
+        renderer, "payment_failed", channel, locale, _with("payment", failure_reason="bank_error")
+    )
+    assert APOLOGY[language].search(ours), ours
+    assert "27" in ours, ours
+    if channel != "sms":
+        assert NO_ACTION[language].search(ours), ours

@@ -107,3 +107,32 @@ def test_the_payment_received_closes_the_loop_only_after_a_failure(
 ) -> None:
     kept = promise(kind="payment", status=PromiseStatus.KEPT, changed_at=DUE + 4 * H)
     assert fired(shipped, kept, DUE + 4 * H + 5 * M, sent) == expected
+
+
+def test_a_late_card_is_apologised_for_and_ops_hear(shipped: RuleSet) -> None:
+    card = promise(kind="card", status=PromiseStatus.BROKEN, changed_at=DUE, times_broken=1)
+    assert fired(shipped, card, DUE + 2 * H) == []
+    assert fired(shipped, card, DUE + 2 * H + 15 * M) == [
+        ("card-late", "card_late"),
+        ("card-late", "escalation"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("kind", "who", "expected"),
+    [
+        pytest.param("delivery", "company", [("cancelled-by-us", "cancelled_by_us")], id="us"),
+        pytest.param("order", "company", [("cancelled-by-us", "cancelled_by_us")], id="order"),
+        pytest.param("delivery", "customer", [], id="the-customer-asked"),
+        pytest.param("delivery", None, [], id="nobody-said-who"),
+    ],
+)  # fmt: skip
+def test_only_a_cancellation_by_us_is_apologised_for(
+    shipped: RuleSet, kind: str, who: str | None, expected: list[tuple[str, str]]
+) -> None:
+    attributes = {"cancelled_by": who} if who else {}
+    gone = promise(
+        kind=kind, status=PromiseStatus.CANCELLED, changed_at=DUE - 2 * H, attributes=attributes
+    )
+    assert fired(shipped, gone, DUE - 2 * H + 4 * M) == []
+    assert fired(shipped, gone, DUE - 2 * H + 5 * M) == expected

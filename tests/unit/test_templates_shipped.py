@@ -39,6 +39,8 @@ MOMENTS_A = (
     "bill_corrected",
     "payment_failed",
     "payment_received",
+    "card_late",
+    "cancelled_by_us",
 )
 CLOSING_A = ("bill_corrected", "payment_received")  # thanks that close the loop
 # Not always our failure (an expired card): an apology when it is, what to do otherwise;
@@ -82,6 +84,8 @@ KINDS.update(  # issue 22, helper A
         "bill_corrected": ("bill",),
         "payment_failed": ("payment",),
         "payment_received": ("payment",),
+        "card_late": ("card",),
+        "cancelled_by_us": ("delivery",),
     }
 )
 # One register per locale: es-AR is voseo everywhere, es is tú.
@@ -426,3 +430,37 @@ def test_a_failed_payment_says_why_and_what_to_do(
     assert "27" in ours, ours
     if channel != "sms":
         assert NO_ACTION[language].search(ours), ours
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("channel", CHANNELS)
+def test_a_late_card_gives_the_new_date_and_the_carrier(
+    renderer: Renderer, channel: ChannelName, locale: str
+) -> None:
+    text = _visible(renderer, "card_late", channel, locale, "card")
+    assert re.search(r"27/11|11/27|27 de nov|November 27", text), text
+    assert "https://acme.example/p/7Hq2Xk9" in text, text
+    if channel != "sms":
+        assert "Andreani" in text and "TJ-000451-7789" in text, text
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("channel", CHANNELS)
+def test_a_cancellation_by_us_says_why_and_what_happens_to_the_money(
+    renderer: Renderer, channel: ChannelName, locale: str
+) -> None:
+    text = _visible(renderer, "cancelled_by_us", channel, locale, "cancelled")
+    assert re.search(r"89[.,]999", text), text  # the money back
+    assert re.search(r"1/12|12/1|1 de dez|1 de dic|December 1", text), text  # by when
+    if channel != "sms":
+        reason = {"es": "sin stock", "en": "out of stock", "pt": "acabou no estoque"}
+        assert reason[locale.split("-")[0]] in text, text
+    # Nothing to give back: no amount is invented.
+    context = dict(SAMPLES["cancelled"])
+    promise = dict(context["promise"])  # type: ignore[call-overload]  # a dict
+    promise["attributes"] = {
+        k: v for k, v in promise["attributes"].items() if k not in ("amount", "currency")
+    }
+    context["promise"] = promise
+    bare = _text_of(renderer, "cancelled_by_us", channel, locale, context)
+    assert not re.search(r"devolvemos|refund|Devolvemos", bare), bare

@@ -136,3 +136,18 @@ def test_only_a_cancellation_by_us_is_apologised_for(
     )
     assert fired(shipped, gone, DUE - 2 * H + 4 * M) == []
     assert fired(shipped, gone, DUE - 2 * H + 5 * M) == expected
+
+
+@pytest.mark.parametrize(
+    ("kind", "rule", "follow_up"),
+    [("bill", "bill-late", "bill_still_late"), ("card", "card-late", "card_still_late")],
+)
+def test_two_days_later_the_follow_up_moves_on(
+    shipped: RuleSet, kind: str, rule: str, follow_up: str
+) -> None:
+    late = promise(kind=kind, status=PromiseStatus.BROKEN, changed_at=DUE, times_broken=1)
+    first = DUE + 2 * H + 15 * M
+    told = (f"{rule}:7:1:0", f"{rule}:7:1:1000")
+    assert fired(shipped, late, first + 47 * H, told) == []
+    assert fired(shipped, late, first + 48 * H, told) == [(rule, follow_up)]
+    assert fired(shipped, late, first + 96 * H, (*told, f"{rule}:7:1:1")) == []  # no copies

@@ -9,6 +9,7 @@ voseo, es tú), and the customer's full given names.
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from notifier.domain.models import CHANNELS, ChannelName
 from notifier.domain.ops_notices import OPS_MESSAGES
 from notifier.templates import SAMPLES, Renderer, count_segments
 from notifier.templates.diagnostics import TWILIO_MAX_CHARS
+from notifier.templates.samples import SAMPLE_NOW
 
 ROOT = Path(__file__).resolve().parents[2] / "templates"
 MAX_SEGMENTS = 2  # NOTIFIER_MAX_SMS_SEGMENTS default
@@ -35,11 +37,13 @@ CUSTOMER_MESSAGES = (
 # Issue 22, helper A: bills, payments, a late card, an order we cancelled.
 MOMENTS_A = (
     "bill_late",
+    "bill_still_late",
     "bill_wrong",
     "bill_corrected",
     "payment_failed",
     "payment_received",
     "card_late",
+    "card_still_late",
     "cancelled_by_us",
 )
 CLOSING_A = ("bill_corrected", "payment_received")  # thanks that close the loop
@@ -80,11 +84,13 @@ KINDS = {
 KINDS.update(  # issue 22, helper A
     {
         "bill_late": ("bill",),
+        "bill_still_late": ("bill",),
         "bill_wrong": ("bill",),
         "bill_corrected": ("bill",),
         "payment_failed": ("payment",),
         "payment_received": ("payment",),
         "card_late": ("card",),
+        "card_still_late": ("card",),
         "cancelled_by_us": ("delivery",),
     }
 )
@@ -464,3 +470,34 @@ def test_a_cancellation_by_us_says_why_and_what_happens_to_the_money(
     context["promise"] = promise
     bare = _text_of(renderer, "cancelled_by_us", channel, locale, context)
     assert not re.search(r"devolvemos|refund|Devolvemos", bare), bare
+
+
+PERSON = {
+    "es": re.compile(r"una persona"),
+    "en": re.compile(r"a person"),
+    "pt": re.compile(r"uma pessoa"),
+}
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("channel", CHANNELS)
+@pytest.mark.parametrize(
+    ("message", "sample"), [("bill_still_late", "bill"), ("card_still_late", "card")]
+)
+def test_a_follow_up_moves_on_to_a_person_and_says_a_missed_date_plainly(
+    renderer: Renderer, message: str, sample: str, channel: ChannelName, locale: str
+) -> None:
+    language = locale.split("-")[0]
+    first = _visible(renderer, message.replace("_still", ""), channel, locale, sample)
+    text = _visible(renderer, message, channel, locale, sample)
+    assert PERSON[language].search(text) and not PERSON[language].search(first), text
+    assert text != first
+    # The new date passed too: never promised again, said plainly.
+    context = dict(SAMPLES[sample])
+    promise = dict(context["promise"])  # type: ignore[call-overload]  # a dict
+    promise["estimate_at"] = SAMPLE_NOW - timedelta(days=1)  # Monday 23rd
+    context["promise"] = promise
+    missed = _text_of(renderer, message, channel, locale, context)
+    assert not re.search(r"27/11|11/27|27 de nov|November 27", missed), missed
+    if channel != "sms":
+        assert re.search(r"23", missed) and re.search(r"Tampoco|too|Também", missed), missed

@@ -151,3 +151,12 @@ def test_two_days_later_the_follow_up_moves_on(
     assert fired(shipped, late, first + 47 * H, told) == []
     assert fired(shipped, late, first + 48 * H, told) == [(rule, follow_up)]
     assert fired(shipped, late, first + 96 * H, (*told, f"{rule}:7:1:1")) == []  # no copies
+
+
+def test_a_bill_issue_reported_days_after_the_break_still_speaks(shipped: RuleSet) -> None:
+    issue = {"bill_issue": "duplicate_charge"}
+    wrong = promise(
+        kind="bill", status=PromiseStatus.BROKEN, changed_at=DUE, times_broken=1, attributes=issue
+    )
+    assert fired(shipped, wrong, DUE + 6 * 24 * H) == [("bill-wrong", "bill_wrong")]
+    assert fired(shipped, wrong, DUE + 8 * 24 * H) == []  # past its backfill: too old to say

@@ -185,3 +185,17 @@ def test_a_follow_up_moves_on_to_a_person_and_says_a_missed_date_plainly(
     assert not re.search(r"27/11|11/27|27 de nov|November 27", missed), missed
     if channel != "sms":
         assert re.search(r"23", missed) and re.search(r"Tampoco|too|Também", missed), missed
+
+
+@pytest.mark.parametrize("locale", ["es", "es-AR", "pt-BR"])
+@pytest.mark.parametrize("channel", CHANNELS)
+@pytest.mark.parametrize("sample", ["bill", "payment", "card"])
+def test_the_escalation_names_the_new_kinds_in_the_language(
+    renderer: Renderer, sample: str, channel: ChannelName, locale: str
+) -> None:
+    text = _visible(renderer, "escalation", channel, locale, sample)
+    assert not re.search(r"\b(bill|payment|card)\b", text), text
+    word = {"bill": "fatura", "payment": "pagamento", "card": "cartão"}
+    if locale.startswith("es"):
+        word = {"bill": "factura", "payment": "pago", "card": "tarjeta"}
+    assert word[sample] in text, text

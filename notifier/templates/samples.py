@@ -209,6 +209,7 @@ def _samples() -> dict[str, Mapping[str, object]]:
             _customer("c-1008", "Juan Pablo Martínez Sosa", locale="es-AR"), slipped
         ),
         **moments_b,
+        **_moments_a(),
     }
 
 
@@ -305,6 +306,74 @@ def _context(
             ops=_ops(customer, timeline),
         )
     )
+
+
+def _moments_a() -> dict[str, Mapping[str, object]]:
+    # Issue 22 (helper A): a wrong bill, a failed payment, a late card, an order we cancelled.
+    bill = _promise(
+        21,
+        "c-1021",
+        "bill",
+        _at("2026-11-20T18:00:00-03:00"),
+        estimate_at=_at("2026-11-27T18:00:00-03:00"),  # the corrected bill
+        attributes={
+            "reference": "FC-B-0004-00012345",
+            "period": "2026-11",
+            "amount": 48250.5,
+            "currency": "ARS",
+            "bill_issue": "wrong_amount",
+            "tracking_url": "https://acme.example/f/Qm3v",
+        },
+    )
+    payment = _promise(
+        22,
+        "c-1022",
+        "payment",
+        _at("2026-11-23T12:00:00-03:00"),
+        estimate_at=_at("2026-11-27T12:00:00-03:00"),  # the next try
+        attributes={
+            "reference": "PG-2026-11-000088172-ARS",
+            "amount": 12999.0,
+            "currency": "ARS",
+            "failure_reason": "card_expired",
+            "tracking_url": "https://acme.example/pago/K2x9",
+        },
+    )
+    card = _promise(
+        23,
+        "c-1023",
+        "card",
+        _at("2026-11-23T21:00:00-03:00"),
+        estimate_at=_at("2026-11-27T18:00:00-03:00"),
+        attributes={
+            "reference": "TJ-000451-7789",
+            "item": "tarjeta de débito Visa",
+            "carrier": "andreani",
+            "tracking_url": LINK,
+        },
+    )
+    cancelled = _promise(
+        24,
+        "c-1024",
+        "delivery",
+        _at("2026-11-25T21:00:00-03:00"),
+        estimate_at=_at("2026-12-01T18:00:00-03:00"),  # when the money is back
+        status=PromiseStatus.CANCELLED,
+        attributes={
+            "order_id": "A-20261121-773",
+            "item": "heladera Gafa",
+            "cancelled_by": "company",
+            "cancel_reason": "out_of_stock",
+            "amount": 89999.0,
+            "currency": "ARS",
+        },
+    )
+    return {
+        "bill": _context(_customer("c-1021", "Ana Gutiérrez Ocampo", locale="es-AR"), bill),
+        "payment": _context(_customer("c-1022", None), payment),
+        "card": _context(_customer("c-1023", "Sofía Inés Benítez", locale="es-AR"), card),
+        "cancelled": _context(_customer("c-1024", "Pedro Ferreyra Díaz"), cancelled),
+    }
 
 
 SAMPLES: Mapping[str, Mapping[str, object]] = MappingProxyType(_samples())

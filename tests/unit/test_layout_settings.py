@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "notifier"
 # Packages whose modules take groups only.
 GROUPED = ("channels", "templates", "engine")
 # The engine's wiring, which hands the groups out.
-WIRING = {"engine/wiring/daemon.py", "engine/wiring/services.py"}
+WIRING = {"engine/wiring/daemon.py", "engine/wiring/jobs.py", "engine/wiring/services.py"}
 
 
 def _takes_whole_settings(path: Path) -> bool:

@@ -63,6 +63,28 @@ CUSTOMER_MESSAGES = (
 SOMETHING_WENT_WRONG = tuple(
     m for m in CUSTOMER_MESSAGES if m != "promise_kept" and m not in GOOD_NEWS_B
 )
+# Issue 22, helper A: bills, payments, a late card, an order we cancelled.
+MOMENTS_A = (
+    "bill_late",
+    "bill_still_late",
+    "bill_wrong",
+    "bill_corrected",
+    "payment_failed",
+    "payment_received",
+    "card_late",
+    "card_still_late",
+    "cancelled_by_us",
+)
+CLOSING_A = ("bill_corrected", "payment_received")  # thanks that close the loop
+# Not always our failure (an expired card): an apology when it is, what to do otherwise;
+# tested on its own below.
+NOT_ALWAYS_OURS_A = ("payment_failed",)
+CUSTOMER_MESSAGES = (*CUSTOMER_MESSAGES, *MOMENTS_A)
+SOMETHING_WENT_WRONG = tuple(
+    m
+    for m in CUSTOMER_MESSAGES
+    if m != "promise_kept" and m not in GOOD_NEWS_B + CLOSING_A + NOT_ALWAYS_OURS_A
+)
 MESSAGES = (*CUSTOMER_MESSAGES, "escalation")
 APOLOGY = {
     "es": re.compile(r"perd[oó]n|disculp|lamentamos", re.I),
@@ -91,6 +113,19 @@ KINDS = {
     "promise_kept": ("delivery", "refund"),
     **KINDS_B,
 }
+KINDS.update(  # issue 22, helper A
+    {
+        "bill_late": ("bill",),
+        "bill_still_late": ("bill",),
+        "bill_wrong": ("bill",),
+        "bill_corrected": ("bill",),
+        "payment_failed": ("payment",),
+        "payment_received": ("payment",),
+        "card_late": ("card",),
+        "card_still_late": ("card",),
+        "cancelled_by_us": ("delivery",),
+    }
+)
 # One register per locale: es-AR is voseo everywhere, es is tú.
 NOT_IN = {
     "es-AR": re.compile(

@@ -19,6 +19,7 @@ from notifier.config import RenderSettings
 from notifier.domain.errors import NotifierError
 from notifier.domain.models import CHANNELS, ChannelName
 from notifier.domain.problems import Problem
+from notifier.templates.bytecode import bytecode_cache
 from notifier.templates.context import for_locale
 from notifier.templates.diagnostics import locate, sms_problems
 from notifier.templates.filters import FILTERS
@@ -93,6 +94,7 @@ class Renderer:
         max_sms_segments: int = 3,
         transliterate: bool = False,
         limits: RenderLimits | None = None,
+        compiled_dir: Path | None = None,  # the bytecode cache's; None: Jinja2's per-user one
     ) -> None:
         self.templates_dir = Path(templates_dir)
         self.limits = limits or RenderLimits()
@@ -101,6 +103,7 @@ class Renderer:
         self.max_sms_segments = max_sms_segments
         self.transliterate = transliterate
         self._env = BoundedSandbox(_ConfinedLoader(str(self.templates_dir)))
+        self._env.bytecode_cache = bytecode_cache(compiled_dir)  # compiled once per source
         self._env.filters.update(FILTERS)
         self._files = dict(_index(self.templates_dir))
         self._resolved: dict[tuple[str, str, str], str | None] = {}

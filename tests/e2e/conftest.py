@@ -14,6 +14,7 @@ from sqlalchemy import select
 from notifier.store.convert import notification_events, notifications
 from notifier.store.store import Store
 from tests.e2e.daemon import Daemon, base_env, notifier, wait_for
+from tests.e2e.tcp_proxy import TcpProxy
 from tests.fakes.smtp_server import SmtpFake, free_port
 from tests.fakes.twilio_server import ACCOUNT_SID, AUTH_TOKEN, TwilioFake
 from tests.fakes.x_server import (
@@ -70,6 +71,14 @@ async def fakes() -> AsyncIterator[Fakes]:
     smtp.stop()
     await x.stop()
     await twilio.stop()
+
+
+@pytest.fixture
+async def proxy(postgres_url: str) -> AsyncIterator[TcpProxy]:
+    """A TCP proxy in front of the test PostgreSQL, which a test can cut or blackhole."""
+    found = await TcpProxy.in_front_of(postgres_url)
+    yield found
+    await found.stop()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -16,6 +16,8 @@ import socket
 import struct
 from typing import Literal
 
+from sqlalchemy import make_url
+
 Mode = Literal["open", "cut", "blackholed"]
 
 
@@ -30,6 +32,16 @@ class TcpProxy:
         self._writers: set[asyncio.StreamWriter] = set()
         self._server: asyncio.Server | None = None
         self.port = 0
+
+    @classmethod
+    async def in_front_of(cls, url: str) -> TcpProxy:
+        """A started proxy to the database server of ``url`` (a SQLAlchemy URL)."""
+        target = make_url(url)
+        return await cls(target.host or "127.0.0.1", target.port or 5432).start()
+
+    def through(self, url: str) -> str:
+        """``url`` with its port pointed at this proxy."""
+        return make_url(url).set(port=self.port).render_as_string(hide_password=False)
 
     async def start(self) -> TcpProxy:
         """Listen on a free port of 127.0.0.1."""

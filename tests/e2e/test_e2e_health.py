@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,18 +26,6 @@ from tests.e2e.tcp_proxy import TcpProxy
 pytestmark = pytest.mark.e2e
 PROBE_BOUND = PROBE_TIMEOUT.total_seconds()
 REFUSAL = "refused by a test trigger"
-
-
-@pytest.fixture
-async def proxy(postgres_url: str) -> AsyncIterator[TcpProxy]:
-    url = make_url(postgres_url)
-    found = await TcpProxy(url.host or "127.0.0.1", url.port or 5432).start()
-    yield found
-    await found.stop()
-
-
-def _through(url: str, proxy: TcpProxy) -> str:
-    return make_url(url).set(port=proxy.port).render_as_string(hide_password=False)
 
 
 async def _readyz(daemon: Daemon) -> tuple[int, dict[str, Any]]:
@@ -82,7 +69,7 @@ def _status_is(daemon: Daemon, url: str, code: int) -> Any:
 async def test_a_cut_database_unreadies_at_once_and_the_failing_scan_shows(
     postgres_url: str, proxy: TcpProxy, make_daemon: DaemonFactory
 ) -> None:
-    daemon = await make_daemon(_through(postgres_url, proxy)).started()
+    daemon = await make_daemon(proxy.through(postgres_url)).started()
     await wait_for(_status_is(daemon, postgres_url, 0), "status 0 on a healthy daemon")
 
     proxy.cut()
@@ -112,7 +99,7 @@ async def test_a_cut_database_unreadies_at_once_and_the_failing_scan_shows(
 async def test_a_blackholed_database_gets_a_503_within_the_bound_then_the_stuck_scan(
     postgres_url: str, proxy: TcpProxy, make_daemon: DaemonFactory
 ) -> None:
-    daemon = await make_daemon(_through(postgres_url, proxy)).started()
+    daemon = await make_daemon(proxy.through(postgres_url)).started()
     proxy.blackhole()
 
     # Without a bound this request would hang as long as the database stays silent; the

@@ -25,14 +25,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import make_url
 
 from notifier.engine.monitor import PROBE_TIMEOUT
 from tests.e2e.conftest import DaemonFactory, Fakes, rows
@@ -48,14 +47,6 @@ TWILIO_LATENCY_MS = 300
 OUTAGE = 6.0  # seconds each outage lasts at least (longer until both replicas said 503)
 PROBE_BOUND = PROBE_TIMEOUT.total_seconds()
 MARGIN = 8.0  # seconds over the probe's bound a loaded machine may add to one answer
-
-
-@pytest.fixture
-async def proxy(postgres_url: str) -> AsyncIterator[TcpProxy]:
-    url = make_url(postgres_url)
-    found = await TcpProxy(url.host or "127.0.0.1", url.port or 5432).start()
-    yield found
-    await found.stop()
 
 
 def _ledger(home: Path, now: datetime) -> list[Path]:
@@ -164,7 +155,7 @@ async def _settled(url: str) -> list[dict[str, Any]]:
 async def test_two_replicas_ride_out_a_cut_and_a_blackhole_mid_dispatch_and_send_once(
     postgres_url: str, proxy: TcpProxy, make_daemon: DaemonFactory, fakes: Fakes
 ) -> None:
-    through = make_url(postgres_url).set(port=proxy.port).render_as_string(hide_password=False)
+    through = proxy.through(postgres_url)
     settings = {**RATES, "NOTIFIER_LEASE": "15s", "NOTIFIER_LOG_LEVEL": "WARNING"}
     replicas = [make_daemon(through, **settings) for _ in range(2)]
     home, env = replicas[0].home, {**replicas[0].env, "NOTIFIER_DATABASE_URL": postgres_url}

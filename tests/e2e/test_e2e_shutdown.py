@@ -7,11 +7,9 @@ timing targets themselves live in bench/.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import make_url
 
 from tests.e2e.conftest import DaemonFactory, Fakes, rows
 from tests.e2e.daemon import Daemon, daytime_zone, wait_for
@@ -20,14 +18,6 @@ from tests.e2e.tcp_proxy import TcpProxy
 pytestmark = pytest.mark.e2e
 GRACE = 2.0
 MARGIN = 5.0  # start-up of nothing, teardown of the process: never a tight bound
-
-
-@pytest.fixture
-async def proxy(postgres_url: str) -> AsyncIterator[TcpProxy]:
-    url = make_url(postgres_url)
-    found = await TcpProxy(url.host or "127.0.0.1", url.port or 5432).start()
-    yield found
-    await found.stop()
 
 
 async def _promises(daemon: Daemon, count: int, prefix: str) -> list[str]:
@@ -71,7 +61,7 @@ async def test_sigterm_with_the_database_gone_still_exits_within_the_grace(
     postgres_url: str, proxy: TcpProxy, make_daemon: DaemonFactory, fakes: Fakes
 ) -> None:
     fakes.twilio.latency_ms = 1_000
-    through = make_url(postgres_url).set(port=proxy.port).render_as_string(hide_password=False)
+    through = proxy.through(postgres_url)
     daemon = await make_daemon(
         through, NOTIFIER_SHUTDOWN_GRACE=f"{GRACE:g}s", NOTIFIER_LEASE="3s"
     ).started()
@@ -102,7 +92,7 @@ async def test_sigterm_with_a_silent_database_still_exits_within_the_grace(
     postgres_url: str, proxy: TcpProxy, make_daemon: DaemonFactory, fakes: Fakes
 ) -> None:
     fakes.twilio.latency_ms = 1_000
-    through = make_url(postgres_url).set(port=proxy.port).render_as_string(hide_password=False)
+    through = proxy.through(postgres_url)
     daemon = await make_daemon(through, NOTIFIER_SHUTDOWN_GRACE=f"{GRACE:g}s").started()
     await _promises(daemon, 3, "3")
     await wait_for(lambda: len(fakes.twilio.requests) == 3, "every send in flight")

@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import make_url
 
 from tests.e2e.conftest import DaemonFactory, Fakes, rows
 from tests.e2e.daemon import Daemon, daytime_zone, notifier, wait_for
@@ -112,19 +110,11 @@ async def test_a_change_through_one_replica_wakes_the_other(
     assert await second.stop() == 0
 
 
-@pytest.fixture
-async def proxy(postgres_url: str) -> AsyncIterator[TcpProxy]:
-    url = make_url(postgres_url)
-    found = await TcpProxy(url.host or "127.0.0.1", url.port or 5432).start()
-    yield found
-    await found.stop()
-
-
 @pytest.mark.postgres
 async def test_the_listener_survives_a_database_cut(
     postgres_url: str, proxy: TcpProxy, make_daemon: DaemonFactory, fakes: Fakes
 ) -> None:
-    through = make_url(postgres_url).set(port=proxy.port).render_as_string(hide_password=False)
+    through = proxy.through(postgres_url)
     daemon = await make_daemon(through, **HOURLY).started()
     await _customer(daemon)
     await wait_for(lambda: daemon.stderr().count("wake.listening") == 1, "the first LISTEN")

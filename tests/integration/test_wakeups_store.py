@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import make_url, update
+from sqlalchemy import update
 
 from notifier.domain.ingest import CustomerData, PromiseData
 from notifier.domain.models import CustomerId, Source
@@ -137,9 +137,8 @@ async def test_only_a_change_is_announced(postgres_url: str, follow: Follow) -> 
 @pytest.mark.postgres
 @pytest.mark.parametrize("fault", ["cut", "blackholed"])
 async def test_listening_survives_an_outage(postgres_url: str, follow: Follow, fault: str) -> None:
-    url = make_url(postgres_url)
-    proxy = await TcpProxy(url.host or "127.0.0.1", url.port or 5432).start()
-    through = Store.open(url.set(port=proxy.port).render_as_string(hide_password=False))
+    proxy = await TcpProxy.in_front_of(postgres_url)
+    through = Store.open(proxy.through(postgres_url))
     writer = Store.open(postgres_url)
     try:
         heard = follow(through)

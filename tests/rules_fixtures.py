@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import cache
+from pathlib import Path
 
 from notifier.domain.models import Customer, CustomerId, Promise, PromiseId, PromiseStatus
+from notifier.domain.notices import SentLedger
+from notifier.domain.rules import due_notices
 from notifier.domain.rules.model import RuleDefaults, RuleSet
 from notifier.domain.rules.rule_file import parse_rule_file
+from notifier.engine.rulefiles.check import load_rules
 from notifier.engine.rulefiles.loader import read_yaml
 
 DUE = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)  # a Tuesday, 12:00 in Buenos Aires
@@ -70,3 +75,20 @@ rules:
     when: {{overdue: 1h}}
     notify: {{message: m}}
 """)
+
+
+SHIPPED_RULES = Path(__file__).parents[1] / "rules"
+
+
+@cache
+def shipped_rules() -> RuleSet:
+    """The rules in ``rules/``, as the daemon loads them (once per test process)."""
+    load = load_rules(SHIPPED_RULES)
+    assert load.rules is not None, load.problems
+    return load.rules
+
+
+def fired(p: Promise, rules: RuleSet, now: datetime, *sent: str) -> list[tuple[str, str]]:
+    """The (rule, message) of each notice ``rules`` give ``p`` at ``now``; ``sent``: keys told."""
+    found = due_notices(p, customer(), rules, SentLedger(frozenset(sent)), now)
+    return [(n.rule_id, n.message) for n in found]

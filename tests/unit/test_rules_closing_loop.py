@@ -3,31 +3,22 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from notifier.domain.models import PromiseStatus
 from notifier.domain.notices import SentLedger
-from notifier.domain.rules import RuleSet, due_notices, next_check_at
-from notifier.engine.rulefiles.check import load_rules
-from tests.rules_fixtures import DUE, customer, promise, ruleset
+from notifier.domain.rules import due_notices, next_check_at
+from tests.rules_fixtures import DUE, customer, promise, ruleset, shipped_rules
 
-ROOT = Path(__file__).parents[2]
 M = timedelta(minutes=1)
-
-
-def shipped() -> RuleSet:
-    load = load_rules(ROOT / "rules")
-    assert load.rules is not None, load.problems
-    return load.rules
 
 
 def kept_keys(
     sent: tuple[str, ...], changed: datetime, now: datetime, version: int = 1
 ) -> list[str]:
     p = promise(status=PromiseStatus.KEPT, changed_at=changed, version=version)
-    found = due_notices(p, customer(), shipped(), SentLedger(frozenset(sent)), now)
+    found = due_notices(p, customer(), shipped_rules(), SentLedger(frozenset(sent)), now)
     return [n.dedupe_key for n in found]
 
 
@@ -61,9 +52,9 @@ def test_an_apology_cancelled_as_moot_told_nobody() -> None:
     p = promise(status=PromiseStatus.KEPT, changed_at=KEPT)
     late = "delivery-late:7:1:0"
     waited = SentLedger(frozenset({late}), went_out=frozenset())  # kept before it went out
-    assert due_notices(p, customer(), shipped(), waited, KEPT + 5 * M) == []
+    assert due_notices(p, customer(), shipped_rules(), waited, KEPT + 5 * M) == []
     went = SentLedger(frozenset({late}), went_out=frozenset({late}))
-    assert [n.rule_id for n in due_notices(p, customer(), shipped(), went, KEPT + 5 * M)] == [
+    assert [n.rule_id for n in due_notices(p, customer(), shipped_rules(), went, KEPT + 5 * M)] == [
         "promise-kept"
     ]
 
@@ -75,7 +66,7 @@ def test_a_kept_promise_at_night_waits_until_morning() -> None:
     assert kept_keys(sent, night, night + 5 * M) == []
     p = promise(status=PromiseStatus.KEPT, changed_at=night)
     ledger = SentLedger(frozenset(sent))
-    assert next_check_at(p, customer(), shipped(), ledger, night + 5 * M) == morning
+    assert next_check_at(p, customer(), shipped_rules(), ledger, night + 5 * M) == morning
     assert kept_keys(sent, night, morning - M) == []
     assert kept_keys(sent, night, morning) == ["promise-kept:7:1:0"]
 
@@ -119,7 +110,7 @@ REFUND_DUE = datetime(2026, 7, 8, 20, 0, tzinfo=UTC)
 def test_refunds_count_the_customers_own_holidays(who: dict[str, str], late_at: datetime) -> None:
     p = promise(kind="refund", due_at=REFUND_DUE, attributes={"amount": 120})
     c = customer(**who)
-    rules = shipped()
+    rules = shipped_rules()
     assert next_check_at(p, c, rules, SentLedger(), REFUND_DUE + M) == late_at
     [notice] = due_notices(p, c, rules, SentLedger(), late_at)
     assert (notice.rule_id, notice.channel, notice.fallback) == (

@@ -8,35 +8,25 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from notifier.domain.models import Promise, PromiseStatus
-from notifier.domain.notices import Notice, SentLedger
-from notifier.domain.rules import RuleSet, due_notices, next_check_at
-from notifier.engine.rulefiles.check import load_rules
-from tests.rules_fixtures import DUE, customer, promise
+from notifier.domain.notices import SentLedger
+from notifier.domain.rules import RuleSet, next_check_at
+from tests.rules_fixtures import DUE, customer, fired, promise, shipped_rules
 
-ROOT = Path(__file__).parents[2]
 M = timedelta(minutes=1)
 H = timedelta(hours=1)
 
 
 @pytest.fixture(scope="module")
 def rules() -> RuleSet:
-    load = load_rules(ROOT / "rules")
-    assert load.rules is not None, load.problems
-    return load.rules
+    return shipped_rules()
 
 
 def made_at(p: Promise, at: datetime) -> Promise:
     return replace(p, created_at=at, updated_at=at, status_changed_at=at)
-
-
-def fired(p: Promise, rules: RuleSet, now: datetime, *sent: str) -> list[tuple[str, str]]:
-    found: list[Notice] = due_notices(p, customer(), rules, SentLedger(frozenset(sent)), now)
-    return [(n.rule_id, n.message) for n in found]
 
 
 def test_every_moment_reaches_a_customer_with_no_channel_used_yet(rules: RuleSet) -> None:

@@ -7,39 +7,26 @@ sends; a closing note only after the customer heard the bad news from us.
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
 from notifier.domain.models import PromiseStatus
-from notifier.domain.notices import SentLedger
-from notifier.domain.rules import RuleSet, due_notices
-from notifier.engine.rulefiles.check import load_rules
-from tests.rules_fixtures import DUE, customer, promise
+from notifier.domain.rules import RuleSet
+from tests.rules_fixtures import DUE, fired, promise, shipped_rules
 
-ROOT = Path(__file__).parents[2]
 M = timedelta(minutes=1)
 H = timedelta(hours=1)
 
 
 @pytest.fixture(scope="module")
 def shipped() -> RuleSet:
-    load = load_rules(ROOT / "rules")
-    assert load.rules is not None, load.problems
-    return load.rules
-
-
-def fired(
-    shipped: RuleSet, p: object, at: object, sent: tuple[str, ...] = ()
-) -> list[tuple[str, str]]:
-    notices = due_notices(p, customer(), shipped, SentLedger(frozenset(sent)), at)  # type: ignore[arg-type]
-    return [(n.rule_id, n.message) for n in notices]
+    return shipped_rules()
 
 
 def test_a_late_bill_gets_its_apology_after_the_grace(shipped: RuleSet) -> None:
     bill = promise(kind="bill", status=PromiseStatus.BROKEN, changed_at=DUE, times_broken=1)
-    assert fired(shipped, bill, DUE + 2 * H) == []  # held 15 min: an issue a bit late wins
-    assert fired(shipped, bill, DUE + 2 * H + 15 * M) == [
+    assert fired(bill, shipped, DUE + 2 * H) == []  # held 15 min: an issue a bit late wins
+    assert fired(bill, shipped, DUE + 2 * H + 15 * M) == [
         ("bill-late", "bill_late"),
         ("bill-late", "escalation"),  # a person issues it: ops hear at once
     ]
@@ -53,11 +40,11 @@ def test_a_wrong_bill_is_told_once_it_is_broken_with_its_issue(shipped: RuleSet)
         times_broken=1,
         attributes={"bill_issue": "wrong_amount"},
     )
-    assert fired(shipped, wrong, DUE - 3 * H + 5 * M) == []
-    found = fired(shipped, wrong, DUE - 3 * H + 10 * M)
+    assert fired(wrong, shipped, DUE - 3 * H + 5 * M) == []
+    found = fired(wrong, shipped, DUE - 3 * H + 10 * M)
     assert found == [("bill-wrong", "bill_wrong")]
     # Past its deadline the wrong bill is not also called late.
-    assert "bill-late" not in [r for r, _ in fired(shipped, wrong, DUE + 3 * H)]
+    assert "bill-late" not in [r for r, _ in fired(wrong, shipped, DUE + 3 * H)]
 
 
 CORRECTED = [("bill-corrected", "bill_corrected")]
@@ -76,7 +63,7 @@ def test_the_corrected_bill_closes_the_loop_only_after_bad_news(
     shipped: RuleSet, sent: tuple[str, ...], expected: list[tuple[str, str]]
 ) -> None:
     kept = promise(kind="bill", status=PromiseStatus.KEPT, changed_at=DUE + 4 * H)
-    assert fired(shipped, kept, DUE + 4 * H + 5 * M, sent) == expected
+    assert fired(kept, shipped, DUE + 4 * H + 5 * M, *sent) == expected
 
 
 def test_a_failed_charge_is_told_with_its_reason_only(shipped: RuleSet) -> None:
@@ -87,11 +74,11 @@ def test_a_failed_charge_is_told_with_its_reason_only(shipped: RuleSet) -> None:
         times_broken=1,
         attributes={"failure_reason": "card_expired", "amount": 12999},
     )
-    assert fired(shipped, failed, DUE + 4 * M) == []  # a retry that succeeds at once wins
-    assert fired(shipped, failed, DUE + 5 * M) == [("payment-failed", "payment_failed")]
+    assert fired(failed, shipped, DUE + 4 * M) == []  # a retry that succeeds at once wins
+    assert fired(failed, shipped, DUE + 5 * M) == [("payment-failed", "payment_failed")]
     # A deadline that passed with no failure reported says nothing to the customer.
     passed = promise(kind="payment", status=PromiseStatus.BROKEN, changed_at=DUE, times_broken=1)
-    assert fired(shipped, passed, DUE + 5 * H) == []
+    assert fired(passed, shipped, DUE + 5 * H) == []
 
 
 @pytest.mark.parametrize(
@@ -106,13 +93,13 @@ def test_the_payment_received_closes_the_loop_only_after_a_failure(
     shipped: RuleSet, sent: tuple[str, ...], expected: list[tuple[str, str]]
 ) -> None:
     kept = promise(kind="payment", status=PromiseStatus.KEPT, changed_at=DUE + 4 * H)
-    assert fired(shipped, kept, DUE + 4 * H + 5 * M, sent) == expected
+    assert fired(kept, shipped, DUE + 4 * H + 5 * M, *sent) == expected
 
 
 def test_a_late_card_is_apologised_for_and_ops_hear(shipped: RuleSet) -> None:
     card = promise(kind="card", status=PromiseStatus.BROKEN, changed_at=DUE, times_broken=1)
-    assert fired(shipped, card, DUE + 2 * H) == []
-    assert fired(shipped, card, DUE + 2 * H + 15 * M) == [
+    assert fired(card, shipped, DUE + 2 * H) == []
+    assert fired(card, shipped, DUE + 2 * H + 15 * M) == [
         ("card-late", "card_late"),
         ("card-late", "escalation"),
     ]
@@ -134,8 +121,8 @@ def test_only_a_cancellation_by_us_is_apologised_for(
     gone = promise(
         kind=kind, status=PromiseStatus.CANCELLED, changed_at=DUE - 2 * H, attributes=attributes
     )
-    assert fired(shipped, gone, DUE - 2 * H + 4 * M) == []
-    assert fired(shipped, gone, DUE - 2 * H + 5 * M) == expected
+    assert fired(gone, shipped, DUE - 2 * H + 4 * M) == []
+    assert fired(gone, shipped, DUE - 2 * H + 5 * M) == expected
 
 
 @pytest.mark.parametrize(
@@ -148,9 +135,9 @@ def test_two_days_later_the_follow_up_moves_on(
     late = promise(kind=kind, status=PromiseStatus.BROKEN, changed_at=DUE, times_broken=1)
     first = DUE + 2 * H + 15 * M
     told = (f"{rule}:7:1:0", f"{rule}:7:1:1000")
-    assert fired(shipped, late, first + 47 * H, told) == []
-    assert fired(shipped, late, first + 48 * H, told) == [(rule, follow_up)]
-    assert fired(shipped, late, first + 96 * H, (*told, f"{rule}:7:1:1")) == []  # no copies
+    assert fired(late, shipped, first + 47 * H, *told) == []
+    assert fired(late, shipped, first + 48 * H, *told) == [(rule, follow_up)]
+    assert fired(late, shipped, first + 96 * H, *(*told, f"{rule}:7:1:1")) == []  # no copies
 
 
 def test_a_bill_issue_reported_days_after_the_break_still_speaks(shipped: RuleSet) -> None:
@@ -158,5 +145,5 @@ def test_a_bill_issue_reported_days_after_the_break_still_speaks(shipped: RuleSe
     wrong = promise(
         kind="bill", status=PromiseStatus.BROKEN, changed_at=DUE, times_broken=1, attributes=issue
     )
-    assert fired(shipped, wrong, DUE + 6 * 24 * H) == [("bill-wrong", "bill_wrong")]
-    assert fired(shipped, wrong, DUE + 8 * 24 * H) == []  # past its backfill: too old to say
+    assert fired(wrong, shipped, DUE + 6 * 24 * H) == [("bill-wrong", "bill_wrong")]
+    assert fired(wrong, shipped, DUE + 8 * 24 * H) == []  # past its backfill: too old to say

@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from notifier.domain.models import Customer, CustomerId, Promise
 from notifier.domain.notices import SentLedger
 from notifier.domain.rules import due_notices
-from notifier.engine.rulefiles.check import load_rules
-from tests.rules_fixtures import DUE, customer, matching, promise
+from tests.rules_fixtures import DUE, customer, matching, promise, shipped_rules
 
-ROOT = Path(__file__).parents[2]
 H = timedelta(hours=1)
 
 
@@ -24,9 +21,7 @@ def delivery(estimate: datetime | None = None, **attributes: object) -> Promise:
 
 
 def at_risk_keys(p: Promise, now: datetime, c: Customer | None = None) -> list[str]:
-    load = load_rules(ROOT / "rules")
-    assert load.rules is not None, load.problems
-    found = due_notices(p, c or customer(), load.rules, SentLedger(), now)
+    found = due_notices(p, c or customer(), shipped_rules(), SentLedger(), now)
     return [n.dedupe_key for n in found if n.rule_id == "delivery-at-risk"]
 
 

@@ -7,16 +7,12 @@ and raw identifiers; here, the facts each moment exists to give.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from pathlib import Path
 
 import pytest
 
 from notifier.domain.models import CHANNELS, ChannelName
 from notifier.templates import SAMPLES, Renderer
-
-ROOT = Path(__file__).resolve().parents[2] / "templates"
-LOCALES = ("es", "es-AR", "en", "pt-BR")
+from tests.unit.test_templates_shipped import LOCALES, ROOT, _visible
 
 
 @pytest.fixture(scope="module")
@@ -24,18 +20,12 @@ def renderer() -> Renderer:
     return Renderer(ROOT, default_locale="es", max_sms_segments=2)
 
 
-def _visible(renderer: Renderer, message: str, channel: ChannelName, locale: str,
-             context: Mapping[str, object]) -> str:  # fmt: skip
-    r = renderer.render(message, channel, locale, context)
-    return "\n".join(p for p in (r.subject, r.text, r.html) if p)
-
-
 @pytest.mark.parametrize("locale", LOCALES)
 @pytest.mark.parametrize("channel", CHANNELS)
 def test_the_reminder_says_when_where_and_what_to_bring(
     renderer: Renderer, channel: ChannelName, locale: str
 ) -> None:
-    text = _visible(renderer, "medical_reminder", channel, locale, SAMPLES["medical"])
+    text = _visible(renderer, "medical_reminder", channel, locale, "medical")
     assert re.search(r"9:30", text), text
     assert "DNI, credencial y estudios previos" in text, text  # short enough for an SMS too
     if channel != "sms":
@@ -47,9 +37,9 @@ def test_the_reminder_says_when_where_and_what_to_bring(
 def test_the_complaint_is_answered_by_a_date(
     renderer: Renderer, channel: ChannelName, locale: str
 ) -> None:
-    received = _visible(renderer, "complaint_received", channel, locale, SAMPLES["complaint"])
+    received = _visible(renderer, "complaint_received", channel, locale, "complaint")
     assert "RC-73104" in received and re.search(r"27|November 27", received), received
-    late = _visible(renderer, "complaint_late", channel, locale, SAMPLES["complaint"])
+    late = _visible(renderer, "complaint_late", channel, locale, "complaint")
     assert re.search(r"30", late), late  # the new date we answer by
 
 
@@ -76,5 +66,5 @@ def test_a_second_slip_of_a_repair_says_so(
 @pytest.mark.parametrize("locale", LOCALES)
 @pytest.mark.parametrize("channel", CHANNELS)
 def test_a_person_calls_by_an_hour(renderer: Renderer, channel: ChannelName, locale: str) -> None:
-    text = _visible(renderer, "callback_person", channel, locale, SAMPLES["person"])
+    text = _visible(renderer, "callback_person", channel, locale, "person")
     assert re.search(r"antes de las 18:00|by 6:00 PM|até as 18:00", text), text

@@ -9,6 +9,7 @@ voseo, es tú), and the customer's full given names.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -141,9 +142,15 @@ def renderer() -> Renderer:
 
 
 def _visible(
-    renderer: Renderer, message: str, channel: ChannelName, locale: str, sample: str
+    renderer: Renderer,
+    message: str,
+    channel: ChannelName,
+    locale: str,
+    sample: str | Mapping[str, object],
 ) -> str:
-    rendered = renderer.render(message, channel, locale, SAMPLES[sample])
+    """What the customer sees: ``sample`` is a sample's name, or a context of its own."""
+    context = SAMPLES[sample] if isinstance(sample, str) else sample
+    rendered = renderer.render(message, channel, locale, context)
     return "\n".join(p for p in (rendered.subject, rendered.text, rendered.html) if p)
 
 

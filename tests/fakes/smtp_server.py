@@ -25,6 +25,7 @@ from typing import Any, Literal
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
+ARRIVALS = "arrivals.tsv"  # in a spool: one line per mail, number, instant and recipients
 # recipient -> the SMTP answer to RCPT TO
 RECIPIENTS: dict[str, str] = {
     "nobody@example.com": "550 5.1.1 <nobody@example.com>: Recipient address rejected",
@@ -40,7 +41,9 @@ class Received:
     rcpt_tos: list[str]
     raw: bytes
     encrypted: bool = False  # the message came over a TLS connection
-    arrived: float = field(default_factory=time.monotonic)  # when its DATA ended
+    # When its transaction began (time.monotonic() at MAIL FROM, the first command a
+    # pooled connection sends for it; the end of DATA if the client skipped the hook).
+    arrived: float = field(default_factory=time.monotonic)
 
     def parsed(self) -> EmailMessage:
         """Return the message parsed with the modern email policy."""
@@ -76,6 +79,17 @@ class SmtpFake:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # aiosmtpd calls these hooks by name.
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        # Stamped here rather than at the end of DATA: a relay counts a message when its
+        # transaction starts, and three more round trips through this busy process's
+        # thread would add their delays to the instant.
+        envelope.began = time.monotonic()
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
+
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
     ) -> str:
@@ -95,12 +109,15 @@ class SmtpFake:
         raw = content if isinstance(content, bytes) else content.encode()
         encrypted = server.transport.get_extra_info("ssl_object") is not None
         message = Received(envelope.mail_from, list(envelope.rcpt_tos), raw, encrypted)
+        message.arrived = getattr(envelope, "began", message.arrived)
         with self._lock:
             self.received.append(message)
             number = len(self.received)
         if self.spool is not None:
             self.spool.mkdir(parents=True, exist_ok=True)
             (self.spool / f"{number:06d}.eml").write_bytes(raw)
+            with (self.spool / ARRIVALS).open("a") as log:  # after the .eml: read_spool
+                log.write(f"{number:06d}\t{message.arrived!r}\t{','.join(message.rcpt_tos)}\n")
         return "250 2.0.0 Message accepted for delivery"
 
     async def handle_EHLO(
@@ -164,6 +181,30 @@ class SmtpFake:
             self.received.clear()
             self.logins = 0
             self.connections = 0
+
+
+def read_spool(spool: Path) -> list[Received]:
+    """The mails a fake spooled to ``spool``, in arrival order, with their instants.
+
+    A standalone fake (``--spool``) in its own process stamps its arrivals free of the
+    test process's event loop and GIL; ``arrived`` is its ``time.monotonic()``, the same
+    clock as this process's on Linux.
+    """
+    log = spool / ARRIVALS
+    if not log.exists():
+        return []
+    found = []
+    for line in log.read_text().splitlines():
+        number, arrived, rcpts = line.split("\t")
+        raw = (spool / f"{number}.eml").read_bytes()
+        found.append(Received("", rcpts.split(","), raw, arrived=float(arrived)))
+    return found
+
+
+def spooled(spool: Path) -> int:
+    """How many mails a fake has spooled to ``spool`` so far (cheap: for polling)."""
+    log = spool / ARRIVALS
+    return log.read_bytes().count(b"\n") if log.exists() else 0
 
 
 def free_port() -> int:

@@ -11,6 +11,7 @@ from notifier.domain.models import CHANNELS, ChannelName, is_channel
 from notifier.domain.ops_notices import OPS_PREFIX
 from notifier.engine.delivery.compose import OPS_LOCALE
 from notifier.templates import SAMPLES, Company, Rendered, Renderer, RenderLimits
+from notifier.templates.samples import sample_for
 
 messages_app = typer.Typer(
     help="Preview the messages in the templates folder.", no_args_is_help=True
@@ -52,7 +53,10 @@ def preview(
     wanted = locale or config.default_locale
     # The sample's customer and promise, but the company as configured: what customers see.
     # The renderer picks each per-locale company text for the locale it renders.
-    context = {**SAMPLES[sample], "company": Company.from_settings(config.messages).as_context()}
+    context = {
+        **sample_for(message, SAMPLES[sample]),
+        "company": Company.from_settings(config.messages).as_context(),
+    }
     rendered = [renderer.render(message, c, _locale(renderer, message, c, wanted), context)
                 for c in channels]  # fmt: skip
     if as_json:

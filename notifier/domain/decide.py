@@ -12,15 +12,17 @@ What follows a send's outcome is decided in ``domain/consequences.py``.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+from notifier.domain.crisis import CrisisGo, CrisisView, after_route, before_route, crisis_context
 from notifier.domain.dispatch import capped_until, moot_reason
 from notifier.domain.errors import one_line
 from notifier.domain.models import (
     ChannelName,
     Customer,
     JSONValue,
+    NotificationId,
     NotificationStatus,
     Promise,
 )
@@ -30,6 +32,7 @@ from notifier.domain.outbox import (
     UNREADABLE_ROW,
     Change,
     Event,
+    Muted,
     Notification,
     back_in_outbox,
     failed,
@@ -43,17 +46,9 @@ HOLD = timedelta(hours=1)  # a paused channel's notices wait; resume brings them
 SETTLE = timedelta(seconds=2)  # the cap waits this long for a send in flight to settle
 
 
-@dataclass(frozen=True, slots=True)
-class Muted:
-    """A notice a mute holds back: until ``until``, or for good when it is None."""
-
-    reason: str
-    until: datetime | None = None
-
-
-# A mute looks at one notification (and its customer) and says whether to hold it back:
-# the seam for a crisis whose incident messages stand in for individual notices.
-Mute = Callable[[Notification, Customer | None, datetime], Muted | None]
+# A mute looks at one notification (its customer and promise) and says whether to hold
+# it back: an open incident's messages stand in for its promises' notices (crisis.py).
+Mute = Callable[[Notification, Customer | None, Promise | None, datetime], Muted | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +73,8 @@ class Claim:
     in_flight: Mapping[str, int] = field(default_factory=dict)  # sends not settled yet
     unreadable: Mapping[str, str] = field(default_factory=dict)  # customer id: why
     unreadable_promises: Mapping[int, str] = field(default_factory=dict)
+    # Per (incident, customer) of the incident rows claimed: their thread and promises.
+    crises: Mapping[tuple[int, str], CrisisView] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +106,7 @@ class Decision:
     changes: list[Change] = field(default_factory=list)  # rows decided without a send
     goes: list[Go] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
+    crises: dict[NotificationId, CrisisGo] = field(default_factory=dict)  # what each says
 
 
 def decide(claim: Claim, situation: Situation, now: datetime) -> Decision:
@@ -119,6 +117,7 @@ def decide(claim: Claim, situation: Situation, now: datetime) -> Decision:
     """
     out = Decision()
     groups: dict[str, list[tuple[Notification, Send]]] = {}
+    claimed = frozenset(n.id for n in claim.rows)
     for n in claim.rows:
         why = (claim.unreadable.get(n.customer_id) if n.customer_id is not None else None) or (
             claim.unreadable_promises.get(n.promise_id) if n.promise_id is not None else None
@@ -128,7 +127,10 @@ def decide(claim: Claim, situation: Situation, now: datetime) -> Decision:
             out.changes.append(failed(n.id, UNREADABLE_ROW, why, None))
             continue
         try:
-            verdict = route_one(n, claim, situation, now)
+            if n.incident_id is not None:
+                verdict, n = route_crisis(n, claim, situation, claimed, now, out)
+            else:
+                verdict = route_one(n, claim, situation, now)
         except Exception as exc:  # one row's values must not stop the others
             verdict = _fault(out, n, exc)
         if isinstance(verdict, Change):
@@ -161,13 +163,52 @@ def route_one(n: Notification, claim: Claim, s: Situation, now: datetime) -> Cha
     if moot is not None:
         return final(n, NotificationStatus.CANCELLED, "cancelled", moot)
     for mute in s.mutes:
-        muted = mute(n, customer, now)
+        muted = mute(n, customer, promise, now)
         if muted is not None:
             return _muted(n, muted)
     if n.audience == "ops":
         return route_ops(n, s)
     if customer is None:
         return final(n, NotificationStatus.CANCELLED, "cancelled", CUSTOMER_GONE)
+    return route_customer(n, customer, s, now)
+
+
+def route_crisis(
+    n: Notification,
+    claim: Claim,
+    s: Situation,
+    claimed: frozenset[NotificationId],
+    now: datetime,
+    out: Decision,
+) -> tuple[Change | Send, Notification]:
+    """Route an incident row (``domain/crisis.py``): the row back with its message set."""
+    view = (
+        claim.crises.get((n.incident_id, n.customer_id))
+        if n.incident_id and n.customer_id
+        else None
+    )
+    first = before_route(n, view, claimed, now)
+    if isinstance(first, Change):
+        return first, n
+    assert view is not None
+    customer = claim.customers.get(n.customer_id) if n.customer_id is not None else None
+    if customer is None:
+        return final(n, NotificationStatus.CANCELLED, "cancelled", CUSTOMER_GONE), n
+    n = replace(n, message=first)
+    routed = route_customer(n, customer, s, now)
+    if isinstance(routed, Change):
+        return routed, n
+    left_out = after_route(n, view, first, routed.channel)
+    if left_out is not None:
+        return left_out, n
+    out.crises[n.id] = CrisisGo(first, view.affected, crisis_context(n, view, first))
+    return routed, n
+
+
+def route_customer(
+    n: Notification, customer: Customer, s: Situation, now: datetime
+) -> Change | Send:
+    """Return where a customer's row goes now: consent, addresses, quiet hours, pauses."""
     decision = route(customer, n.channel_choice, n.fallback, s.available, n.failed_channels,
                      now, n.quiet_hours)  # fmt: skip
     skipped: dict[str, JSONValue] = {k.channel: str(k.reason) for k in decision.skipped}
@@ -213,7 +254,9 @@ def plan_group(
     """
     primary, send = group[0]
     cid = primary.customer_id
-    if primary.audience == "customer" and primary.priority != "critical" and cid is not None:
+    # Crisis messages are not capped, nor counted (the cap ledger leaves them out).
+    capped = primary.priority != "critical" and primary.incident_id is None
+    if primary.audience == "customer" and capped and cid is not None:
         until, reason = cap_hold(sent.get(cid, []), in_flight.get(cid, 0), cap, now)
         if until is not None:
             for n, _ in group:
@@ -250,7 +293,7 @@ def final(n: Notification, status: NotificationStatus, kind: str, reason: str) -
 def _muted(n: Notification, muted: Muted) -> Change:
     if muted.until is None:
         return Change(n.id, Event("muted", muted.reason), NotificationStatus.SUPPRESSED,
-                      error=muted.reason, release=True)  # fmt: skip
+                      error=muted.reason, error_code=muted.code, release=True)  # fmt: skip
     event = Event("muted", muted.reason, detail={"until": muted.until.isoformat()})
     return back_in_outbox(n.id, muted.until, event)
 

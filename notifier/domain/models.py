@@ -72,6 +72,7 @@ class IncidentStatus(StrEnum):
     IDENTIFIED = "identified"
     MONITORING = "monitoring"
     RESOLVED = "resolved"
+    DISMISSED = "dismissed"  # proposed, and a person said it is no incident
 
 
 def is_channel(value: str) -> bool:

@@ -105,24 +105,6 @@ class StandaloneNotice:
         return None
 
 
-def incident_update_notice(
-    incident_id: int,
-    customer_id: CustomerId,
-    update: int,
-    message: str,
-    now: datetime,
-    channel: ChannelName | Literal["last_used"] = "last_used",
-    fallback: tuple[ChannelName, ...] = (),
-) -> StandaloneNotice:
-    """Return the ``update``-th notice of an incident to one of the customers it touches."""
-    return StandaloneNotice(
-        dedupe_key=incident_update_key(incident_id, customer_id, update), message=message,
-        audience="customer", channel=channel, not_before=now,
-        reason=f"update {update} of incident {incident_id}", stage="incident",
-        customer_id=customer_id, incident_id=incident_id, fallback=fallback, step=update,
-    )  # fmt: skip
-
-
 AnyNotice = Notice | StandaloneNotice
 
 

@@ -66,6 +66,16 @@ class Notification:
     members: tuple[NotificationId, ...] = ()  # others folded into this one (several_late)
     folded_into: NotificationId | None = None  # this one goes out inside that one
     data: Mapping[str, JSONValue] = field(default_factory=dict)  # what ``ops`` templates read
+    incident_id: int | None = None  # a crisis message (domain/crisis.py decides it)
+
+
+@dataclass(frozen=True, slots=True)
+class Muted:
+    """A notice a mute holds back: until ``until``, or for good when it is None."""
+
+    reason: str
+    until: datetime | None = None
+    code: str | None = None  # the row's error_code (``muted_by_incident``)
 
 
 @dataclass(frozen=True, slots=True)

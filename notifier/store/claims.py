@@ -75,6 +75,7 @@ def to_notification(row: Any) -> Notification:
         members=tuple(NotificationId(m) for m in payload.get("members", [])),
         folded_into=payload.get("folded_into"),
         data=payload.get("data") or {},
+        incident_id=row.get("incident_id"),
     )
 
 
@@ -92,7 +93,7 @@ _CLAIMED = [
     for name in ("id", "dedupe_key", "customer_id", "promise_id", "rule_id", "message", "stage",
                  "step", "priority", "payload", "channel_choice", "fallback", "failed_channels",
                  "status", "not_before", "attempts", "created_at", "channel", "address",
-                 "subject", "body", "provider_id", "attempted_at")
+                 "subject", "body", "provider_id", "attempted_at", "incident_id")
 ]  # fmt: skip
 
 

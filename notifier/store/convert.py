@@ -27,6 +27,9 @@ from notifier.store.tables import (
     CustomerRow,
     EventOutboxRow,
     EventSequenceRow,
+    IncidentCustomerRow,
+    IncidentRow,
+    IncidentUpdateRow,
     InteractionRow,
     NotificationEventRow,
     NotificationRow,
@@ -36,6 +39,9 @@ from notifier.store.tables import (
 
 customers = cast(Table, CustomerRow.__table__)  # type: ignore[attr-defined]
 interactions = cast(Table, InteractionRow.__table__)  # type: ignore[attr-defined]
+incidents = cast(Table, IncidentRow.__table__)  # type: ignore[attr-defined]
+incident_updates = cast(Table, IncidentUpdateRow.__table__)  # type: ignore[attr-defined]
+incident_customers = cast(Table, IncidentCustomerRow.__table__)  # type: ignore[attr-defined]
 promises = cast(Table, PromiseRow.__table__)  # type: ignore[attr-defined]
 promise_events = cast(Table, PromiseEventRow.__table__)  # type: ignore[attr-defined]
 notifications = cast(Table, NotificationRow.__table__)  # type: ignore[attr-defined]

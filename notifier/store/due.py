@@ -10,6 +10,7 @@ import structlog
 from sqlalchemy import Row, Select, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from notifier.domain.crisis import MUTED_BY_INCIDENT
 from notifier.domain.models import Customer, NotificationStatus, PromiseEventType, Source
 from notifier.domain.notices import SentLedger
 from notifier.domain.outbox import DuePromise
@@ -154,14 +155,18 @@ async def _due(
 async def _sent_keys(conn: AsyncConnection, promise_ids: list[int]) -> dict[int, SentLedger]:
     rows = await conn.execute(
         select(
-            notifications.c.promise_id, notifications.c.dedupe_key, notifications.c.status
+            notifications.c.promise_id,
+            notifications.c.dedupe_key,
+            notifications.c.status,
+            notifications.c.error_code,
         ).where(among(conn, notifications.c.promise_id, promise_ids))
     )
     keys: dict[int, set[str]] = {}
     went_out: dict[int, set[str]] = {}
-    for pid, key, status in rows:
+    for pid, key, status, code in rows:
         keys.setdefault(pid, set()).add(key)
-        if status in _WENT_OUT:
+        # A notice an open incident held back was said by the incident's own messages.
+        if status in _WENT_OUT or code == MUTED_BY_INCIDENT:
             went_out.setdefault(pid, set()).add(key)
     return {
         pid: SentLedger(frozenset(k), frozenset(went_out.get(pid, ()))) for pid, k in keys.items()

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.domain.models import NotificationStatus
 from notifier.store.base import StoreBase
-from notifier.store.convert import notifications, promises
+from notifier.store.convert import incidents, notifications, promises
 from notifier.store.dialects import dialect_of
 
 CHECK = "check"  # the kind of change announced: a promise's check moved earlier
@@ -27,12 +27,16 @@ SEND = "send"  # a pending notification's send moved earlier
 
 class EarliestQueries(StoreBase):
     async def earliest_check(self) -> datetime | None:
-        """The earliest ``next_check_at`` of any promise; None when no promise waits for one."""
-        column = promises.c.next_check_at
-        query = select(column).where(column.is_not(None)).order_by(column).limit(1)
+        """The earliest ``next_check_at`` of any promise or ``plan_at`` of any incident (the
+        scan plans both); None when nothing waits for one."""
+        found: list[datetime] = []
         async with self.reading() as conn:
-            found: datetime | None = await conn.scalar(query)
-        return found
+            for column in (promises.c.next_check_at, incidents.c.plan_at):
+                query = select(column).where(column.is_not(None)).order_by(column).limit(1)
+                at: datetime | None = await conn.scalar(query)
+                if at is not None:
+                    found.append(at)
+        return min(found, default=None)
 
     async def earliest_send(self) -> datetime | None:
         """The earliest ``not_before`` of a pending notification; None when none is pending."""

@@ -64,6 +64,7 @@ class ReportQueries(StoreBase):
                     among(conn, notifications.c.customer_id, set(customer_ids)),
                     notifications.c.status.in_(_SENT),
                     notifications.c.sent_at >= since,
+                    notifications.c.incident_id.is_(None),  # crisis messages are not capped
                 )
             )
             found: dict[str, list[datetime]] = {}

@@ -11,6 +11,8 @@ from notifier.store.due import DueQueries
 from notifier.store.earliest import EarliestQueries
 from notifier.store.event_relay import EventRelayQueries
 from notifier.store.event_writes import enable_events
+from notifier.store.incident_plans import IncidentPlanQueries
+from notifier.store.incidents import IncidentQueries
 from notifier.store.listing import ListingQueries
 from notifier.store.outbox import ScanQueries
 from notifier.store.promises import PromiseQueries
@@ -37,6 +39,8 @@ class Store(
     RetentionQueries,
     EventRelayQueries,
     EarliestQueries,
+    IncidentQueries,
+    IncidentPlanQueries,
 ):
     """The ledger and the outbox over one async engine (SQLite or PostgreSQL)."""
 

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     Double,
     ForeignKey,
@@ -161,25 +162,63 @@ class PromiseEventRow(SQLModel, table=True):
 
 
 class IncidentRow(SQLModel, table=True):
+    """A crisis (domain/incidents.py): its segment, texts, state and fan-out bookkeeping."""
+
     __tablename__ = "incidents"
 
     id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True))
-    title: str = Field(max_length=200)
+    title: str = Field(max_length=200)  # the default locale's, for lists
+    titles: dict[str, str] = _json(dict)  # locale: title
     status: str = Field(max_length=16)
-    selector: dict[str, Any] = _json(dict)
+    severity: str = Field(default="major", max_length=16)
+    selector: dict[str, Any] = _json(dict)  # the segment, as given
+    opened_by: str = Field(default="", max_length=128)
+    through_quiet_hours: bool = Field(default=False, sa_column=Column(Boolean, nullable=False))
+    updates_on: list[str] = _json(list)  # channels that get every update
+    paused_at: datetime | None = _at(nullable=True)
+    detected: bool = Field(default=False, sa_column=Column(Boolean, nullable=False))
+    awaiting_confirmation: bool = Field(default=False, sa_column=Column(Boolean, nullable=False))
+    step: int = 0  # the newest published customer-facing step
+    # When the planner looks at it next (its fan-out, newly affected customers); NULL: never.
+    plan_at: datetime | None = _at(nullable=True, index=True)
     created_at: datetime = _at()
     updated_at: datetime = _at()
     resolved_at: datetime | None = _at(nullable=True)
 
 
 class IncidentUpdateRow(SQLModel, table=True):
+    """One line of an incident's history; a customer-facing step has its ``step`` number."""
+
     __tablename__ = "incident_updates"
 
     id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True))
     incident_id: int = _fk("incidents.id")
+    kind: str = Field(default="update", max_length=16)  # opened, update, resolved, paused ...
+    step: int | None = None
     status: str = Field(max_length=16)
-    body: str = Field(sa_column=Column(Text, nullable=False))
+    body: str = Field(sa_column=Column(Text, nullable=False))  # the default locale's text
+    messages: dict[str, str] = _json(dict)  # locale: text
+    estimate_at: datetime | None = _at(nullable=True)  # the estimate in force after it
+    by: str = Field(default="", max_length=128)
     at: datetime = _at()
+
+
+class IncidentCustomerRow(SQLModel, table=True):
+    """A customer an incident touches, and the newest step planned for them."""
+
+    __tablename__ = "incident_customers"
+    __table_args__ = (Index("ix_incident_customers_planned", "incident_id", "planned"),)
+
+    incident_id: int = Field(
+        sa_column=Column(BigId, ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True)
+    )
+    customer_id: str = Field(
+        sa_column=Column(
+            String(128), ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True
+        )
+    )
+    joined_at: datetime = _at()
+    planned: int = -1  # the newest step with a row for them; -1 none yet
 
 
 class NotificationRow(SQLModel, table=True):

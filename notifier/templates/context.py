@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -46,12 +46,14 @@ def build_context(
     currency: str = "USD",
     timeline: Sequence[TimelineEntry] = (),
     ops: Mapping[str, object] | None = None,
+    incident: Mapping[str, object] | None = None,
 ) -> dict[str, object]:
     """Return the context of a message: plain dicts and lists, so templates read ``a.b``.
 
     ``customer`` is None in a message to ops about no one customer; ``ops`` holds what
     an ops message reads (see ``ops_context``), empty in a customer's. ``link`` is
     ``link_for(promise)``: what a real send and ``messages preview`` both carry.
+    ``incident`` is what a crisis message reads (see ``incident_context``), None in others.
     """
     return {
         "customer": customer_context(customer) if customer is not None else None,
@@ -63,6 +65,7 @@ def build_context(
         "currency": _currency(promise, currency),
         "timeline": _timeline(timeline),
         "ops": dict(ops or {}),
+        "incident": dict(incident) if incident is not None else None,
     }
 
 
@@ -83,6 +86,60 @@ def for_locale(company: object, locale: str, default_locale: str) -> object:
         k: text_for(v, locale, default_locale) if isinstance(v, Mapping) else v
         for k, v in company.items()
     }
+
+
+def incident_for_locale(incident: object, locale: str) -> object:
+    """The ``incident`` variable as ``locale`` reads it: ``title`` and ``message`` are the
+    texts written in that language (its tag, else its language), or None.
+
+    Never another language's text: a customer whose language has none reads the
+    template's own wording instead.
+    """
+    if not isinstance(incident, Mapping):
+        return incident
+    titles, messages = incident.get("titles"), incident.get("messages")
+    return Variables(
+        {
+            **incident,
+            "title": own_language(titles, locale) if isinstance(titles, Mapping) else None,
+            "message": own_language(messages, locale) if isinstance(messages, Mapping) else None,
+        }
+    )
+
+
+class Variables(Mapping[str, object]):
+    """A read-only mapping whose keys templates read as attributes, ``update`` included
+    (on a dict, ``incident.update`` would be the dict's method)."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: Mapping[str, object]) -> None:
+        self._values = dict(values)
+
+    def __getitem__(self, key: str) -> object:
+        return self._values[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+
+def own_language(texts: Mapping[str, object], locale: str) -> str | None:
+    """Return the text of ``locale``'s tag, else of its language (es for es-AR, es-AR for
+    es), else None; an empty text counts as none."""
+    tag = locale.replace("_", "-").lower()
+    language = tag.split("-")[0]
+    by_tag = {str(k).replace("_", "-").lower(): v for k, v in texts.items()}
+    for key in (tag, language):
+        found = by_tag.get(key)
+        if isinstance(found, str) and found.strip():
+            return found
+    for key, found in sorted(by_tag.items()):
+        if key.split("-")[0] == language and isinstance(found, str) and found.strip():
+            return found
+    return None
 
 
 def _timeline(entries: Sequence[TimelineEntry]) -> list[dict[str, object]]:

@@ -20,12 +20,12 @@ from notifier.domain.errors import NotifierError
 from notifier.domain.models import CHANNELS, ChannelName
 from notifier.domain.problems import Problem
 from notifier.templates.bytecode import bytecode_cache
-from notifier.templates.context import for_locale
+from notifier.templates.context import for_locale, incident_for_locale
 from notifier.templates.diagnostics import locate, sms_problems
 from notifier.templates.filters import FILTERS
 from notifier.templates.parts import render_parts
 from notifier.templates.render_limits import LimitExceeded, RenderLimits, render_budget
-from notifier.templates.samples import SAMPLES
+from notifier.templates.samples import SAMPLES, sample_for
 from notifier.templates.sandbox import BoundedSandbox
 from notifier.templates.segments import SegmentInfo, count_segments, transliterate
 from notifier.templates.workers import RenderPool
@@ -174,6 +174,8 @@ class Renderer:
         locale_used = wanted if wanted.split("-")[0] == used.split("-")[0] else used
         company = for_locale(context.get("company"), locale_used, self.default_locale)
         variables = {**context, "locale": locale_used, "company": company}
+        if context.get("incident") is not None:
+            variables["incident"] = incident_for_locale(context["incident"], locale_used)
         try:
             with render_budget(self.limits):
                 parts = render_parts(template, variables, channel == "email", self.limits)
@@ -234,7 +236,7 @@ class Renderer:
         problems: dict[str, Problem] = {}
         for sample, context in SAMPLES.items():
             try:
-                rendered = self.render(message, channel, locale, context)
+                rendered = self.render(message, channel, locale, sample_for(message, context))
                 found = (
                     sms_problems(
                         rendered.text, rendered.sms, rendered.path, sample, self.max_sms_segments

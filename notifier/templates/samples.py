@@ -5,7 +5,11 @@ what varies: a late delivery with a long reference, an item, a raw carrier value
 tracking link, a time window, a consolidated list, a customer far from UTC, a
 40-character name with accents and an apostrophe, a refund with an amount and its
 currency, a missed callback, and a delivery whose new estimate slipped too. Each also
-carries what the ``ops_*`` messages read (a channel found down, the sample customer's reply).
+carries what the ``ops_*`` messages read (a channel found down, the sample customer's reply)
+and what the ``crisis_*`` messages read: an incident with texts in Spanish and English only
+(so Portuguese reads the templates' own wording) and a new estimate; ``crisis`` is a
+customer with two promises in a later update, ``crisis_plain`` an incident with no text of
+its own and no estimate.
 """
 
 from __future__ import annotations
@@ -210,6 +214,48 @@ def _samples() -> dict[str, Mapping[str, object]]:
         ),
         **moments_b,
         **_moments_a(),
+        **_crisis(),
+    }
+
+
+def _crisis() -> dict[str, Mapping[str, object]]:
+    # Two deliveries held up by the strike, told again at update 2 with a later estimate;
+    # and an incident whose operator wrote no text (only a Spanish title) and no estimate.
+    strike = [
+        _promise(
+            31,
+            "c-1031",
+            "delivery",
+            _at("2026-11-24T18:00:00-03:00"),
+            status=PromiseStatus.OPEN,
+            attributes={"order_id": "A-30117", "carrier": "andreani", "item": "un monitor LG"},
+        ),
+        _promise(
+            32,
+            "c-1031",
+            "delivery",
+            _at("2026-11-23T18:00:00-03:00"),
+            attributes={"order_id": "A-30342", "carrier": "andreani"},
+        ),
+    ]
+    later = _incident(2, estimate_at=_at("2026-11-27T12:00:00-03:00"), changed=True)
+    plain = _promise(
+        33,
+        "c-1032",
+        "refund",
+        _at("2026-11-23T18:00:00-03:00"),
+        attributes={"order_id": "RF-30400", "amount": 8200.0, "currency": "ARS"},
+    )
+    return {
+        "crisis": _context(
+            _customer("c-1031", "Valentina Sosa", locale="es-AR"),
+            strike[0],
+            others=strike[1:],
+            incident=later,
+        ),
+        "crisis_plain": _context(
+            _customer("c-1032", "Mateo Herrera"), plain, incident=_incident(texts=False)
+        ),
     }
 
 
@@ -288,12 +334,45 @@ def _ops(customer: Customer, timeline: Sequence[TimelineEntry]) -> dict[str, obj
     return ops_context(data, {customer.id: timeline})
 
 
+def _incident(
+    update: int = 0,
+    *,
+    texts: bool = True,
+    estimate_at: datetime | None = None,
+    changed: bool = False,
+) -> dict[str, object]:
+    # What domain.crisis.incident_variable gives a crisis message; the renderer then picks
+    # ``title`` and ``message`` in the rendered locale's own language.
+    titles = {"es": "Paro de transportistas en AMBA", "en": "Carrier strike in Buenos Aires"}
+    messages = {
+        "es": "Un paro de transportistas frena los envíos en AMBA.",
+        "en": "A carrier strike is holding up deliveries in Buenos Aires.",
+    }
+    return {
+        "id": 7,
+        "update": update,
+        "titles": titles if texts else {"es": "Falla en el sistema de pagos"},
+        "messages": messages if texts else {},
+        "status": "identified" if update else "investigating",
+        "severity": "major",
+        "estimate_at": estimate_at,
+        "estimate_changed": changed,
+        "updates_on": ["email", "x"],
+        "opened_at": SAMPLE_NOW - timedelta(hours=2),
+        "resolved_at": None,
+    }
+
+
+SAMPLE_INCIDENT = _incident(estimate_at=_at("2026-11-26T18:00:00-03:00"))
+
+
 def _context(
     customer: Customer,
     promise: Promise,
     *,
     others: Sequence[Promise] = (),
     timeline: Sequence[TimelineEntry] = (),
+    incident: Mapping[str, object] = SAMPLE_INCIDENT,
 ) -> Mapping[str, object]:
     return MappingProxyType(
         build_context(
@@ -304,6 +383,7 @@ def _context(
             now=SAMPLE_NOW,
             timeline=timeline,
             ops=_ops(customer, timeline),
+            incident=incident,
         )
     )
 
@@ -377,3 +457,29 @@ def _moments_a() -> dict[str, Mapping[str, object]]:
 
 
 SAMPLES: Mapping[str, Mapping[str, object]] = MappingProxyType(_samples())
+
+_RESOLUTION = {
+    "es": "El paro terminó y los envíos volvieron a salir.",
+    "en": "The strike is over and deliveries are moving again.",
+}
+
+
+def sample_for(message: str, context: Mapping[str, object]) -> Mapping[str, object]:
+    """``context`` as ``message`` would see it: a crisis update reads a later step, a
+    resolution the resolved incident with the resolution's own texts; others as they are."""
+    incident = context.get("incident")
+    if not isinstance(incident, Mapping) or message not in ("crisis_update", "crisis_resolved"):
+        return context
+    changed: dict[str, object]
+    if message == "crisis_update":
+        changed = {"update": max(1, int(str(incident.get("update") or 0)))}
+    else:
+        changed = {
+            "update": int(str(incident.get("update") or 0)) + 1,
+            "status": "resolved",
+            "messages": _RESOLUTION if incident.get("messages") else {},
+            "estimate_at": None,
+            "estimate_changed": False,
+            "resolved_at": SAMPLE_NOW,
+        }
+    return MappingProxyType({**context, "incident": {**incident, **changed}})

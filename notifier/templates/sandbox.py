@@ -14,7 +14,9 @@ time (``limits.py`` holds the bounds), so on top of it this environment:
   accumulate across loop iterations) and ``pprint``, and forbids changing lists and
   dicts (``ImmutableSandboxedEnvironment``);
 - turns autoescape on inside a block named ``html`` only, so a subject or a plain
-  text part never shows ``&amp;``.
+  text part never shows ``&amp;``; a macro escapes what it prints when it is called from
+  there (a shared macro imported "with context" would otherwise hand the html part its
+  values unescaped, marked safe).
 
 The renderer caps the rendered message at NOTIFIER_RENDER_MAX_OUTPUT.
 """
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Iterator
+from contextvars import ContextVar
 from functools import update_wrapper
 from string import Formatter
 from typing import Any
@@ -30,7 +33,7 @@ from typing import Any
 from jinja2 import BaseLoader, StrictUndefined, TemplateSyntaxError, nodes, pass_context
 from jinja2.exceptions import SecurityError
 from jinja2.nodes import EvalContext
-from jinja2.runtime import Context, markup_join, str_join
+from jinja2.runtime import Context, Macro, markup_join, str_join
 from jinja2.sandbox import (
     ImmutableSandboxedEnvironment,
     SandboxedEscapeFormatter,
@@ -106,11 +109,26 @@ def _concat(eval_ctx: EvalContext, *values: Any) -> str:
     return checked(budget, join(values), "~")  # type: ignore[no-any-return]  # a str
 
 
+# Whether the block calling the running macro escapes (None outside any macro call): an
+# imported macro runs in its own module's evaluation context, which never escapes.
+_CALLER_ESCAPES: ContextVar[bool | None] = ContextVar("caller_escapes", default=None)
+
+
+@pass_eval_context
+def _autoescape_now(eval_ctx: EvalContext) -> bool:
+    """Whether the caller escapes: a macro's body escapes as the block that calls it."""
+    escapes = _CALLER_ESCAPES.get()
+    return bool(eval_ctx.autoescape if escapes is None else escapes)
+
+
 @pass_context
 def _literal(context: Context, value: Any) -> Any:
     budget = current()
     budget.value(budget.size(value), "[...]")
     return value
+
+
+_AUTOESCAPE_NOW = "_notifier_autoescape_now"  # a global no template name can clash with
 
 
 class BoundedSandbox(ImmutableSandboxedEnvironment):
@@ -133,6 +151,7 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         self.globals.pop("lipsum", None)
         self.globals.pop("namespace", None)
         self.globals["range"] = _bounded_range
+        self.globals[_AUTOESCAPE_NOW] = _autoescape_now
         for name in _DROPPED_FILTERS:
             self.filters.pop(name, None)
         self.filters["sum"] = bounded_sum
@@ -183,7 +202,14 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         owner = getattr(__obj, "__self__", None)
         if owner is not None:
             args = check_method(budget, owner, name, args, kwargs)
-        result = super().call(__context, __obj, *args, **kwargs)
+        if isinstance(__obj, Macro):
+            token = _CALLER_ESCAPES.set(bool(__context.eval_ctx.autoescape))
+            try:
+                result = super().call(__context, __obj, *args, **kwargs)
+            finally:
+                _CALLER_ESCAPES.reset(token)
+        else:
+            result = super().call(__context, __obj, *args, **kwargs)
         return checked(budget, result, f"{name}()")
 
     def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
@@ -214,6 +240,10 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
                 )
         tree = _Bounding().visit(tree)
         tree.set_environment(self)
+        for macro in tree.find_all(nodes.Macro):
+            now = nodes.Call(nodes.Name(_AUTOESCAPE_NOW, "load"), [], [], None, None)
+            on = nodes.Keyword("autoescape", now, lineno=macro.lineno)
+            macro.body = [nodes.ScopedEvalContextModifier([on], macro.body, lineno=macro.lineno)]
         for block in tree.find_all(nodes.Block):
             if block.name == "html":
                 on = nodes.Keyword("autoescape", nodes.Const(True), lineno=block.lineno)

@@ -102,7 +102,9 @@ def _kept() -> dict[int, Promise]:
 
 
 def _mute(until: datetime | None) -> Situation:
-    def crisis(n: Notification, c: Customer | None, now: datetime) -> Muted | None:
+    def crisis(
+        n: Notification, c: Customer | None, p: Promise | None, now: datetime
+    ) -> Muted | None:
         return Muted("incident 3 tells them", until) if n.audience == "customer" else None
 
     return Situation(BOTH, ops_address="ops@acme.example", mutes=(crisis,))
@@ -258,7 +260,9 @@ def test_the_cap_and_quiet_waits_say_until_when() -> None:
 
 
 def test_a_row_a_mute_rule_raises_on_fails_alone() -> None:
-    def fragile(n: Notification, c: Customer | None, now: datetime) -> Muted | None:
+    def fragile(
+        n: Notification, c: Customer | None, p: Promise | None, now: datetime
+    ) -> Muted | None:
         if c is not None and c.id == "c-2":
             raise KeyError("region")  # a rule reading an attribute this customer lacks
         return None

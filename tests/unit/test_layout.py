@@ -65,9 +65,11 @@ def test_no_sqlalchemy_outside_store() -> None:
 _ONE_CONCERN = {
     "app": "the API's FastAPI app and the CLI's Typer app",
     "base": "each adapter package's own base (the Channel protocol, StoreBase)",
+    "crisis": "the decide step's crisis stage (domain) and the crisis engine stage (engine)",
     "channels": "the channel adapters (package) and the `notifier channels` command (cli)",
     "daemon": "the daemon (engine/wiring) and its command (cli)",
     "health": "the health verdict (domain) and its route (api)",
+    "incidents": "incidents' values (domain), their rows (store), their commands (cli)",
     "ingest": "validated ledger input (domain) and its routes (api)",
     "ledger": "the ledger's rules (domain) and its commands (cli)",
     "outbox": "the outbox's values (domain) and its writes (store)",

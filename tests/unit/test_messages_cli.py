@@ -74,3 +74,14 @@ def test_unknown_names_fail_with_one_line(
     assert main(["messages", "preview", *args]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and error in err
+
+
+def test_preview_a_crisis_message_with_the_sample_incident(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["messages", "preview", "crisis_resolved", "-c", "email", "-s", "crisis"]) == 0
+    out = capsys.readouterr().out
+    # The resolution reads the resolved incident and its own text, not the opening's.
+    assert "Subject: Resuelto: Paro de transportistas en AMBA" in out
+    assert "El paro terminó y los envíos volvieron a salir." in out
+    assert "frena los envíos" not in out

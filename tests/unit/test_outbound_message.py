@@ -10,7 +10,7 @@ from pydantic import SecretStr
 
 from notifier.config import Settings
 from notifier.domain.models import ChannelName, Customer, CustomerId
-from notifier.domain.notices import incident_update_notice
+from notifier.domain.notices import incident_update_key
 from notifier.domain.ops_notices import channel_down_notice, inbound_reply_notice
 from notifier.domain.outbox import outbox_payload
 from notifier.engine.delivery.compose import TO_OPS, Recipient, customer_recipient, outbound_message
@@ -80,9 +80,7 @@ def test_a_test_send_links_its_address() -> None:
 
 
 def test_notice_keys_and_payloads() -> None:
-    update = incident_update_notice(7, CustomerId("c-1"), 2, "incident_update", NOW)
-    assert update.dedupe_key == "incident:7:customer:c-1:update:2"
-    assert (update.promise_id, update.deadline_version, update.incident_id) == (None, None, 7)
+    assert incident_update_key(7, CustomerId("c-1"), 2) == "incident:7:customer:c-1:update:2"
     down = channel_down_notice("sms", "HTTP 401", NOW, NOW + timedelta(minutes=5))
     assert down.dedupe_key == "ops:channel-down:sms:20261124T150000"
     assert (down.customer_id, down.audience, down.channel) == (None, "ops", "email")

@@ -101,6 +101,7 @@ class Draft:
     customer: Customer | None  # None: an ops notice about no one customer
     promise: Promise | None
     others: Sequence[Promise]
+    incident: Mapping[str, object] | None = None  # a crisis message's ``incident``
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +122,7 @@ class Composer:
         now: datetime,
         timeline: Sequence[TimelineEntry] = (),
         ops: Mapping[str, object] | None = None,
+        incident: Mapping[str, object] | None = None,
     ) -> Rendered:
         """Render ``message`` for ``channel`` in the customer's locale (ops: the default).
 
@@ -128,7 +130,7 @@ class Composer:
         template reads. The render runs in the renderer's worker threads, off the event
         loop, bounded in time; any failure comes back as a TemplateError.
         """
-        context = self.context(customer, promise, others, now, timeline, ops)
+        context = self.context(customer, promise, others, now, timeline, ops, incident)
         return await self.renderer.render_async(
             message, channel, self._locale(n, message, channel, customer), context
         )
@@ -141,6 +143,7 @@ class Composer:
         now: datetime,
         timeline: Sequence[TimelineEntry] = (),
         ops: Mapping[str, object] | None = None,
+        incident: Mapping[str, object] | None = None,
     ) -> Mapping[str, object]:
         """Return what a template reads for this message."""
         return build_context(
@@ -152,6 +155,7 @@ class Composer:
             currency=self.messages.default_currency,
             timeline=timeline,
             ops=ops,
+            incident=incident,
         )
 
     async def render_many(
@@ -167,7 +171,7 @@ class Composer:
         places: list[int | None] = []
         for d in items:
             try:
-                context = self.context(d.customer, d.promise, d.others, now)
+                context = self.context(d.customer, d.promise, d.others, now, (), None, d.incident)
             except Exception:  # this item's values: ``render`` will say what is wrong
                 places.append(None)
                 continue

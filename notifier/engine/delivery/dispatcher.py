@@ -14,6 +14,7 @@ import structlog
 from notifier.channels.registry import Channels
 from notifier.clock import Clock
 from notifier.config import DispatchSettings, ScanSettings
+from notifier.domain.crisis import IncidentMute
 from notifier.domain.decide import (
     Claim,
     Mute,
@@ -135,7 +136,7 @@ class Dispatcher:
             self.metrics, self.health,
         )  # fmt: skip
         self.render_stage = RenderStage(self.store, composer, self.metrics)
-        self.mutes = mutes  # what holds individual notices back (a crisis, later)
+        self.mutes = mutes  # what else holds notices back (an open incident's is built in)
         self.wakeup = asyncio.Event()
         self.sender.on_written = self.wake  # a retry written for later: the wait may change
         self._idle_until: datetime | None = None  # the end of the idle wait under way
@@ -300,6 +301,12 @@ class Dispatcher:
         promise_ids = [n.promise_id for n in claimed if n.promise_id is not None]
         unreadable: dict[str, str] = {}
         unreadable_promises: dict[int, str] = {}
+        # The incidents under way hold back their promises' notices (the inhibition).
+        inhibiting = (
+            [i for i in await self.store.list_incidents(open_only=True) if i.inhibits]
+            if promise_ids
+            else []
+        )
         return ClaimedBatch(
             claimed,
             await self.store.get_customers(customer_ids, unreadable),
@@ -307,22 +314,28 @@ class Dispatcher:
             await self.store.sent_since(customer_ids, now - DAY),
             unreadable,
             unreadable_promises,
+            views=await self.store.crisis_views(claimed),
+            inhibiting=inhibiting,
         )
 
     def _decide(self, batch: ClaimedBatch, now: datetime) -> None:
         """Run the decide step on the batch; log and count the rows that failed in it."""
         claim = Claim(
             batch.claimed, batch.customers, batch.promises, batch.sent,
-            self.sender.unsettled, batch.unreadable, batch.unreadable_promises,
+            self.sender.unsettled, batch.unreadable, batch.unreadable_promises, batch.views,
         )  # fmt: skip
+        mutes: tuple[Mute, ...] = self.mutes
+        if batch.inhibiting:
+            mutes = (*mutes, IncidentMute(batch.inhibiting))
         situation = Situation(
             available=self.channels.available() - self.pauses.down,
             paused=self.pauses.channels,
             ops_address=self.dispatch.ops_email,
             cap=self.dispatch.frequency_cap,
-            mutes=self.mutes,
+            mutes=mutes,
         )
         decision = decide(claim, situation, now)
+        batch.crises.update(decision.crises)
         for fault in decision.faults:
             if fault.reason == ROUTE_ERROR:
                 n = fault.notification

@@ -12,6 +12,8 @@ from datetime import datetime, timedelta
 from typing import Protocol, Self
 
 from notifier.domain.consequences import CustomerEffect
+from notifier.domain.crisis import CrisisView
+from notifier.domain.incidents import Incident
 from notifier.domain.ingest import TimelineEntry
 from notifier.domain.models import ChannelName, Customer, Promise
 from notifier.domain.outbox import Change, Notification, Scheduled
@@ -141,5 +143,15 @@ class ClaimStore(Protocol):
     ) -> dict[str, list[datetime]]: ...
 
 
-class DispatchStore(ClaimStore, PauseStore, OutcomeStore, TimelineReader, Protocol):
+class CrisisReader(Protocol):
+    """What the decide step's crisis stage and the inhibition read (domain/crisis.py)."""
+
+    async def crisis_views(
+        self, rows: Sequence[Notification]
+    ) -> dict[tuple[int, str], CrisisView]: ...
+
+    async def list_incidents(self, *, open_only: bool = False) -> list[Incident]: ...
+
+
+class DispatchStore(ClaimStore, PauseStore, OutcomeStore, TimelineReader, CrisisReader, Protocol):
     """What the dispatcher is handed: its own calls and those of the parts it builds."""

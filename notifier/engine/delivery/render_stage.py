@@ -13,8 +13,10 @@ from datetime import datetime
 
 import structlog
 
+from notifier.domain.crisis import CrisisGo, CrisisView
 from notifier.domain.decide import CONSOLIDATED, CUSTOMER_GONE, final
 from notifier.domain.errors import one_line
+from notifier.domain.incidents import Incident
 from notifier.domain.ingest import TimelineEntry
 from notifier.domain.models import (
     ChannelName,
@@ -55,6 +57,10 @@ class ClaimedBatch:
     sent: dict[str, list[datetime]]
     unreadable: dict[str, str] = field(default_factory=dict)  # customer id: why
     unreadable_promises: dict[int, str] = field(default_factory=dict)  # promise id: why
+    # The incident rows' threads (domain/crisis.py) and the incidents inhibiting notices.
+    views: dict[tuple[int, str], CrisisView] = field(default_factory=dict)
+    inhibiting: list[Incident] = field(default_factory=list)
+    crises: dict[NotificationId, CrisisGo] = field(default_factory=dict)  # what each says
     changes: list[Change] = field(default_factory=list)
     attempts: list[Attempt] = field(default_factory=list)
 
@@ -115,6 +121,7 @@ class RenderStage:
                 draft.others,
                 draft.message,
             )
+            incident = draft.incident
             if customer is None and n.customer_id is not None:  # erased meanwhile (escalation)
                 unfold_unwritten(batch.changes, a, now)
                 batch.changes.append(
@@ -136,7 +143,16 @@ class RenderStage:
                 if isinstance(early, TemplateError):
                     raise early  # the batch's render of this row failed: the same error
                 rendered = early or await self.composer.render(
-                    n, message, send.channel, customer, promise, others, now, timeline, ops
+                    n,
+                    message,
+                    send.channel,
+                    customer,
+                    promise,
+                    others,
+                    now,
+                    timeline,
+                    ops,
+                    incident,
                 )
             except Exception as exc:
                 if isinstance(exc, TemplateError) and template is None:
@@ -196,6 +212,11 @@ def _draft(a: Attempt, batch: ClaimedBatch) -> Draft:
     """Return what rendering ``a`` takes from the batch: its customer, promises, message."""
     n = a.notification
     customer = batch.customers.get(n.customer_id) if n.customer_id is not None else None
+    crisis = batch.crises.get(n.id)
+    if crisis is not None:  # a crisis message lists the customer's promises it covers
+        first = crisis.affected[0] if crisis.affected else None
+        return Draft(n, crisis.message, a.route.channel, customer, first,
+                     list(crisis.affected[1:]), crisis.context)  # fmt: skip
     promise = batch.promises.get(n.promise_id) if n.promise_id is not None else None
     others = [batch.promises[m.promise_id] for m in a.members
               if m.promise_id is not None and m.promise_id in batch.promises]  # fmt: skip

@@ -12,7 +12,7 @@ update those rows. ``store/dialects/postgres_cluster.py`` says why in full.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -121,19 +121,25 @@ async def scan(
     consolidation_window: timedelta = timedelta(minutes=10),
     max_batches: int = 1000,
     in_flight: int | None = None,
+    then: Callable[[], Awaitable[int]] | None = None,
 ) -> ScanReport:
     """Look at every promise due at ``now``, ``batch_size`` at a time, up to ``max_batches``.
 
     Each batch is written in its own transaction while the next ones are read and planned:
     the database works while Python evaluates rules. Up to ``in_flight`` writes run at
     once: two on PostgreSQL (the batches touch different rows), one on SQLite (one writer).
-    When another replica is scanning, return at once, ``skipped``.
+    When another replica is scanning, return at once, ``skipped``. ``then`` runs in the
+    same turn once the promises are planned (the crisis fan-out); what it returns counts
+    as scheduled.
     """
     async with store.scan_turn() as ours:
         if not ours:
             return ScanReport(skipped=True)
-        return await _scan(store, rules, now, batch_size, consolidation_window, max_batches,
-                           in_flight)  # fmt: skip
+        report = await _scan(store, rules, now, batch_size, consolidation_window, max_batches,
+                             in_flight)  # fmt: skip
+        if then is not None:
+            report += ScanReport(scheduled=await then())
+        return report
 
 
 async def _scan(

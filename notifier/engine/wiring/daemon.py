@@ -20,6 +20,7 @@ from notifier.domain.errors import NotifierError
 from notifier.domain.published import RulesState, ScanFigures
 from notifier.domain.rules.model import RuleSet
 from notifier.domain.waking import next_scan_at, not_sooner
+from notifier.engine.crisis.planner import Sweeps, plan_incidents
 from notifier.engine.delivery.compose import Composer
 from notifier.engine.delivery.dispatcher import WRAP_UP, Dispatcher
 from notifier.engine.ingest.ledger_service import Ledger, LedgerDefaults
@@ -72,6 +73,7 @@ class Daemon:
     def __post_init__(self) -> None:
         self.clock = system_clock(self.settings.clock)
         self._scan_lock = asyncio.Lock()
+        self._sweeps = Sweeps()  # what the crisis planner last read of each open incident
         self._rescan = False
         self._woken = False  # a wake-up not yet followed by a scan of this process's
         self.health = Health.from_settings(self.settings.scan, self.metrics)
@@ -128,6 +130,7 @@ class Daemon:
             s, self.store, self.clock, ledger, problems=self.reloader.problems,
             wake_dispatcher=self.dispatcher.wake,
             advance_clock=self._advance if s.test_mode else None, health=self.health,
+            renderer=self.reloader.renderer,
         )  # fmt: skip
         self.services = services
         # The server takes its port first: a port in use stops start-up before any work.
@@ -250,6 +253,7 @@ class Daemon:
         self.dispatcher.composer = Composer(
             renderer, Company.from_settings(s.messages), s.messages, s.links
         )
+        self.services.renderer = renderer  # the API measures incident texts with it
 
     def _signals(self) -> None:
         loop = asyncio.get_running_loop()
@@ -279,6 +283,9 @@ class Daemon:
                 report = await scan(
                     self.store, self.rules, now, batch_size=self.settings.scan_batch_size,
                     consolidation_window=self.settings.consolidation_window,
+                    then=lambda: plan_incidents(
+                        self.store, now, self.rules.defaults.quiet_hours, self._sweeps
+                    ),
                 )  # fmt: skip
             except Exception as exc:
                 log.exception("scan.error", failures=self.health.scan.failures + 1)

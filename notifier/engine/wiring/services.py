@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from notifier.clock import Clock
 from notifier.config import Settings
+from notifier.engine.crisis.commands import Incidents
 from notifier.engine.ingest.consent import Consent
 from notifier.engine.ingest.inbound import Inbound
 from notifier.engine.ingest.ledger_service import Ledger
@@ -19,6 +20,7 @@ from notifier.engine.monitor import Health
 from notifier.engine.reporting.service import Reporting
 from notifier.engine.wiring.readiness import Readiness, check_readiness
 from notifier.store.store import Store
+from notifier.templates import Renderer
 
 
 @dataclass
@@ -38,6 +40,9 @@ class Services:
     advance_clock: Callable[[timedelta], None] | None = None
     # The daemon's failure streaks; None without a daemon (the API alone, in tests).
     health: Health | None = None
+    # The templates in force: an incident's texts are measured with them (their SMS
+    # segments). None: not measured. The daemon hands over each reloaded set.
+    renderer: Renderer | None = None
     # Status, notifications, pause and resume.
     reporting: Reporting = field(init=False)
 
@@ -50,6 +55,18 @@ class Services:
         # Late-bound: whoever sets wake_dispatcher afterwards is still the one woken.
         wake = lambda: self.wake_dispatcher()  # noqa: E731
         return Inbound(self.store, self.ledger, self.clock, self.settings.messages, wake)
+
+    @property
+    def incidents(self) -> Incidents:
+        """The incident commands the CLI runs; a change wakes this process's scan and sends."""
+        s = self.settings
+        return Incidents(self.store, self.clock, self.renderer, s.default_locale,
+                         s.max_sms_segments, on_change=self._incident_changed)  # fmt: skip
+
+    def _incident_changed(self) -> None:
+        # Late-bound, as for inbound: the daemon sets both hooks after building the services.
+        self.ledger.on_change()  # the scan plans the incident's fan-out
+        self.wake_dispatcher()  # a resume or a confirmation freed held rows
 
     @property
     def consent(self) -> Consent:

@@ -78,6 +78,14 @@ class Dialect(Protocol):
         """``column IN values``, as this database plans best."""
         ...
 
+    def json_text(self, column: ColumnElement[Any], path: Sequence[str]) -> ColumnElement[Any]:
+        """The JSON value at ``path`` in ``column``: a string as its text, NULL when absent.
+
+        Numbers, booleans and objects come out in each database's own form: compare only
+        strings with it exactly (``store/incident_segments.py`` says which values those are).
+        """
+        ...
+
     def epoch_now(self) -> ColumnElement[float]:
         """The database's clock in seconds since the epoch, one value per statement."""
         ...

@@ -81,6 +81,9 @@ class Postgres:
     def skip_locked(self, query: Select[Any]) -> Select[Any]:
         return query.with_for_update(skip_locked=True)
 
+    def json_text(self, column: ColumnElement[Any], path: Sequence[str]) -> ColumnElement[Any]:
+        return func.json_extract_path_text(column, *path)
+
     def among(self, column: ColumnElement[Any], values: Iterable[Any]) -> ColumnElement[bool]:
         # One array parameter, not one placeholder a value: a thousand placeholders cost
         # SQLAlchemy their expansion on every execution and PostgreSQL a new statement to

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Select,
     Table,
     bindparam,
+    case,
     cast,
     event,
     func,
@@ -98,6 +99,13 @@ class Sqlite:
 
     def among(self, column: ColumnElement[Any], values: Iterable[Any]) -> ColumnElement[bool]:
         return column.in_(list(values))
+
+    def json_text(self, column: ColumnElement[Any], path: Sequence[str]) -> ColumnElement[Any]:
+        quoted = "".join('."' + part.replace('"', '""') + '"' for part in path)
+        # json_extract raises on text that is not JSON, and one such row would fail the
+        # whole statement: that row reads as absent instead (PostgreSQL refuses it on write).
+        valid = case((func.json_valid(column) == 1, column), else_=None)
+        return func.json_extract(valid, "$" + quoted)
 
     async def insert_events(
         self, conn: AsyncConnection, events: Sequence[dict[str, Any]], now: datetime

@@ -1,4 +1,4 @@
-"""Ops alerts, forwarded replies and incident updates are outbox rows like any other.
+"""Ops alerts and forwarded replies are outbox rows like any other (incidents: test_crisis_flow).
 
 They have a history, go out through the dispatcher (by email for ops), are retried when
 the provider fails for a moment, and land once per dedupe key.
@@ -8,24 +8,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
-from pathlib import Path
 
-import pytest
-from pydantic import SecretStr
-from sqlalchemy import insert
-from structlog.testing import capture_logs
-
-from notifier.channels.registry import build_channels
-from notifier.domain.models import CustomerId, NotificationStatus
-from notifier.domain.notices import incident_update_notice
+from notifier.domain.models import NotificationStatus
 from notifier.domain.ops_notices import channel_down_notice, inbound_reply_notice
 from notifier.domain.outbox import Scheduled
 from notifier.domain.reports import NotificationRecord
-from notifier.engine.delivery.compose import Composer
-from notifier.engine.delivery.dispatcher import Dispatcher
-from notifier.store.tables import IncidentRow
-from notifier.templates import Company, Renderer
-from tests.fakes.smtp_server import SmtpFake
 from tests.integration.rig import Rig
 
 OPS = "ops@acme.example"
@@ -138,80 +125,6 @@ async def test_a_reply_shows_each_matching_customers_timeline(rig: Rig) -> None:
     text = _plain(rig, OPS)
     assert "Customer c-1 (Ana Pérez), timeline, newest first:" in text
     assert "interaction  inbound whatsapp" in text
-
-
-async def test_an_incident_update_for_a_customer_goes_out_like_any_notice(
-    rig: Rig, tmp_path: Path
-) -> None:
-    # Incidents come later: their update message is a template like any other.
-    folder = tmp_path / "templates" / "incident_update"
-    folder.mkdir(parents=True)
-    (folder / "sms.es.j2").write_text("Hola {{ customer.first_name }}: hay demoras en tu zona.")
-    renderer = Renderer(tmp_path / "templates", default_locale="es")
-    composer = Composer(
-        renderer,
-        Company.from_settings(rig.settings.messages),
-        rig.settings.messages,
-        rig.settings.links,
-    )
-    dispatcher = Dispatcher(
-        rig.store,
-        rig.dispatcher.channels,
-        composer,
-        rig.clock,
-        rig.settings.dispatch,
-        rig.settings.scan,
-    )
-    await rig.customer("c-1", last_used="sms")
-    now = rig.clock.now()
-    async with rig.store.transaction() as conn:
-        await conn.execute(
-            insert(IncidentRow.__table__),  # type: ignore[attr-defined]  # SQLModel's table
-            [{"id": 7, "title": "Demoras en AMBA", "status": "open", "selector": {},
-              "created_at": now, "updated_at": now}],
-        )  # fmt: skip
-    notice = incident_update_notice(7, CustomerId("c-1"), 2, "incident_update", now)
-    assert notice.dedupe_key == "incident:7:customer:c-1:update:2"
-    assert await dispatcher.store.enqueue([Scheduled(notice, now)], now) == 1
-
-    await dispatcher.dispatch_until_idle()
-
-    (row,) = await rig.store.list_notifications(customer_id="c-1")
-    n = row.notification
-    assert (n.promise_id, n.status, n.channel, n.audience) == (
-        None, NotificationStatus.SENT, "sms", "customer",
-    )  # fmt: skip
-    assert n.body == "Hola Ana: hay demoras en tu zona."
-    assert [m["body"] for m in rig.twilio.messages] == ["Hola Ana: hay demoras en tu zona."]
-
-
-@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
-async def test_when_email_itself_is_down_no_alert_is_queued(rig: Rig) -> None:
-    # The alert would wait for the very channel it is about: it is logged instead.
-    guarded = SmtpFake(username="notifier", password="s3cret")
-    guarded.start()
-    settings = rig.settings.model_copy(
-        update={"smtp_port": guarded.port, "smtp_username": "notifier",
-                "smtp_password": SecretStr("wrong")}
-    )  # fmt: skip
-    channels = build_channels(settings.providers, demo=False)
-    dispatcher = Dispatcher(
-        rig.store, channels, rig.dispatcher.composer, rig.clock, settings.dispatch, settings.scan
-    )
-    try:
-        await rig.customer("c-1", last_used="email")
-        await rig.promise("c-1", "order-1", timedelta(hours=-2))
-        await rig.scan()
-        with capture_logs() as logs:
-            await dispatcher.dispatch_until_idle()
-    finally:
-        await channels.aclose()
-        guarded.stop()
-
-    pauses = await rig.store.pauses(rig.clock.now())
-    assert [(p.kind, p.target) for p in pauses] == [("down", "email")]
-    assert await _ops_rows(rig) == []
-    assert "channel.down_alert_skipped" in {e["event"] for e in logs}
 
 
 async def test_an_ops_row_whose_own_values_are_spoilt_fails_alone(rig: Rig) -> None:

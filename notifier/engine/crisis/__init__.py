@@ -1,0 +1,1 @@
+"""The crisis playbook's engine: incident commands and the fan-out planner (docs/crisis.md)."""

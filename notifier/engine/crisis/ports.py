@@ -1,0 +1,70 @@
+"""What the crisis stage asks of the store (the concrete Store satisfies it)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from datetime import datetime
+from typing import Protocol
+
+from notifier.domain.incident_counts import Counts
+from notifier.domain.incidents import HistoryEntry, Incident, NewIncident
+from notifier.domain.models import IncidentStatus
+from notifier.domain.quiet_hours import QuietHours
+
+
+class IncidentPlanStore(Protocol):
+    """The planner: incidents due a look, who they touch, one row per step each."""
+
+    async def incidents_to_plan(self, now: datetime) -> list[Incident]: ...
+
+    async def newest_promise_id(self) -> int: ...
+
+    def join_affected(
+        self, incident: Incident, now: datetime, after_id: int = 0
+    ) -> AsyncIterator[int]: ...
+
+    async def plan_step(
+        self,
+        incident: Incident,
+        quiet: QuietHours | None,
+        now: datetime,
+        next_at: datetime | None,
+        *,
+        final: bool = True,
+    ) -> int: ...
+
+
+class IncidentStore(Protocol):
+    """The commands and reads of `notifier incident ...` (and, later, the API)."""
+
+    async def open_incident(self, new: NewIncident, now: datetime) -> int: ...
+
+    async def publish_step(
+        self,
+        incident_id: int,
+        *,
+        resolve: bool,
+        status: IncidentStatus | None,
+        messages: Mapping[str, str],
+        estimate_at: datetime | None,
+        keep_estimate: bool,
+        by: str,
+        now: datetime,
+        default_locale: str,
+    ) -> int: ...
+
+    async def pause_incident(
+        self, incident_id: int, paused: bool, by: str, now: datetime
+    ) -> None: ...
+
+    async def confirm_incident(self, incident_id: int, by: str, now: datetime) -> None: ...
+
+    async def dismiss_incident(self, incident_id: int, by: str, now: datetime) -> None: ...
+
+    async def incident(self, incident_id: int) -> Incident: ...
+
+    async def list_incidents(self, *, open_only: bool = False) -> list[Incident]: ...
+
+    async def incident_history(self, incident_id: int) -> list[HistoryEntry]: ...
+
+    async def incident_counts(self, incident_id: int, now: datetime) -> Counts: ...

@@ -1,0 +1,326 @@
+"""The crisis fan-out: who an incident touches, one row per step for each, and the views
+the dispatcher decides with (``domain/crisis.py``).
+
+The affected set is found a span of promise ids at a time, never loaded whole: one
+``INSERT ... SELECT`` per span into ``incident_customers`` (once per customer) when SQL
+decides the segment alone (``store/incident_segments.py``), else rows narrowed by SQL and tested
+with the rules' matcher. Each span's newly joined customers are planned before the next
+span is read, so the first apologies leave while the rest is still being found. Planning
+a step is one ``INSERT ... SELECT`` over the joined customers whose newest planned step
+is older, with the unique dedupe key ``incident:<id>:customer:<id>:update:<n>``: a second
+run, a crash or a second replica plans nothing twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON as SAJSON
+from sqlalchemy import String, bindparam, case, cast, func, literal, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import ColumnElement
+
+from notifier.domain.crisis import CrisisView, ThreadRow
+from notifier.domain.incident_counts import Counts, ThreadFacts, tally
+from notifier.domain.incidents import (
+    CRISIS_FALLBACK,
+    OPENED,
+    SEVERITY_PRIORITY,
+    UNSETTLED,
+    Incident,
+)
+from notifier.domain.models import Customer, CustomerId, NotificationStatus, Promise
+from notifier.domain.notices import incident_update_key
+from notifier.domain.outbox import Notification, quiet_to_json
+from notifier.domain.quiet_hours import QuietHours
+from notifier.store.base import StoreBase, among
+from notifier.store.convert import (
+    customers,
+    incident_customers,
+    incidents,
+    notifications,
+    promises,
+    to_customer,
+    to_promise,
+)
+from notifier.store.earliest import SEND, announce
+from notifier.store.event_writes import report_notifications
+from notifier.store.incident_segments import segment_sql
+from notifier.store.incidents import with_steps
+
+# Promise ids per set-based join statement (an exact segment), and per batch read and
+# tested here (any other): the first span's customers are planned, and their apologies on
+# their way, before the next span is read.
+JOIN_SPAN = 50_000
+JOIN_FIRST = 2_000  # the first span of an exact segment; each next one twice as wide
+JOIN_BATCH = 2000
+_PROMISE_NAMES = tuple(c.name for c in promises.c)
+_CUSTOMER_NAMES = tuple(c.name for c in customers.c)
+
+
+class IncidentPlanQueries(StoreBase):
+    async def incidents_to_plan(self, now: datetime) -> list[Incident]:
+        """Return the incidents whose planner look is due (``plan_at`` passed)."""
+        i = incidents.c
+        async with self.reading() as conn:
+            rows = (
+                await conn.execute(
+                    select(incidents).where(i.plan_at.is_not(None), i.plan_at <= now)
+                    .order_by(i.plan_at).limit(100)
+                )
+            ).mappings().all()  # fmt: skip
+            found = await with_steps(conn, rows)
+        return [found[r["id"]] for r in rows if r["id"] in found]
+
+    async def earliest_incident_plan(self) -> datetime | None:
+        """The earliest ``plan_at`` of any incident; None when none waits for the planner."""
+        column = incidents.c.plan_at
+        query = select(column).where(column.is_not(None)).order_by(column).limit(1)
+        async with self.reading() as conn:
+            found: datetime | None = await conn.scalar(query)
+        return found
+
+    async def newest_promise_id(self) -> int:
+        """The highest promise id there is (0 with none): where a later sweep starts."""
+        async with self.reading() as conn:
+            found = await conn.scalar(select(func.max(promises.c.id)))
+        return int(found or 0)
+
+    async def join_affected(
+        self, incident: Incident, now: datetime, after_id: int = 0
+    ) -> AsyncIterator[int]:
+        """Record every customer with an unsettled promise in the segment (of the promises
+        with an id above ``after_id``), a span of promise ids at a time; yield how many each
+        span joined anew (the caller plans them then).
+
+        An exact segment (``store/incident_segments.py``) is one ``INSERT ... SELECT`` per span; any
+        other is read ``JOIN_BATCH`` ids at a time, narrowed by what SQL can decide, and
+        tested with the rules' matcher.
+        """
+        sql = segment_sql(incident.segment, self.dialect, promises, customers)
+        p = promises.c
+        async with self.reading() as conn:
+            low, high = (await conn.execute(select(func.min(p.id), func.max(p.id)))).one()
+        if low is None or high <= after_id:
+            return
+        low = max(int(low), after_id + 1)
+        # An exact segment's spans start small and double: the first apologies wait only
+        # for the first few thousand promises to be read and planned.
+        span = JOIN_FIRST if sql.exact else JOIN_BATCH
+        start = low
+        while start <= int(high):
+            ids = (p.id >= start, p.id < start + span)
+            start += span
+            if sql.exact:
+                span = min(2 * span, JOIN_SPAN)
+                yield await self._join_where(incident.id, (*ids, *sql.where), now)
+                continue
+            query = (
+                select(*promises.c, *(c.label(f"c_{c.name}") for c in customers.c))
+                .select_from(promises.join(customers, customers.c.id == p.customer_id))
+                .where(*ids, *sql.where)
+            )
+            async with self.reading() as conn:
+                rows = (await conn.execute(query)).all()
+            found = sorted(set(_covered(incident, rows)))
+            yield await self._join(incident.id, found, now) if found else 0
+
+    async def _join_where(
+        self, incident_id: int, where: Sequence[ColumnElement[bool]], now: datetime
+    ) -> int:
+        ic = incident_customers.c
+        source = (
+            select(
+                literal(incident_id).label("incident_id"),
+                promises.c.customer_id,
+                bindparam("joined", now, type_=ic.joined_at.type).label("joined_at"),
+                literal(-1).label("planned"),
+            )
+            .select_from(promises.join(customers, customers.c.id == promises.c.customer_id))
+            .where(*where)
+            .distinct()
+        )
+        async with self.transaction() as conn:
+            result = await conn.execute(
+                self.dialect.insert(incident_customers)
+                .from_select(["incident_id", "customer_id", "joined_at", "planned"], source)
+                .on_conflict_do_nothing(index_elements=["incident_id", "customer_id"])
+                .returning(ic.customer_id)
+            )
+            return len(result.all())
+
+    async def _join(self, incident_id: int, customer_ids: list[str], now: datetime) -> int:
+        rows = [
+            {"incident_id": incident_id, "customer_id": cid, "joined_at": now, "planned": -1}
+            for cid in customer_ids
+        ]
+        async with self.transaction() as conn:
+            result = await conn.execute(
+                self.dialect.insert(incident_customers)
+                .on_conflict_do_nothing(index_elements=["incident_id", "customer_id"])
+                .returning(incident_customers.c.customer_id),
+                rows,
+            )
+            return len(result.all())
+
+    async def plan_step(
+        self,
+        incident: Incident,
+        quiet: QuietHours | None,
+        now: datetime,
+        next_at: datetime | None,
+        *,
+        final: bool = True,
+    ) -> int:
+        """Write step ``incident.latest`` for every joined customer who lacks it; return rows.
+
+        A resolution goes to customers some step was planned for (the decide step sends
+        it only to those told); the others have nothing to close. ``plan_at`` becomes
+        ``next_at`` unless a newer step was published meanwhile, or stays (``final`` False:
+        more customers are being joined).
+        """
+        step = incident.latest
+        ic = incident_customers.c
+        who = [ic.incident_id == incident.id, ic.planned < step.number]
+        if step.kind == "resolved":
+            who.append(ic.planned >= 0)
+        prefix, suffix = incident_update_key(incident.id, CustomerId("\0"), step.number).split("\0")
+        payload = {"audience": "customer", "quiet_hours": quiet_to_json(quiet),
+                   "reason": f"update {step.number} of incident {incident.id}"}  # fmt: skip
+        message = case((ic.planned < 0, literal(OPENED)), else_=literal(step.message))
+        columns = {
+            "dedupe_key": literal(prefix) + ic.customer_id + literal(suffix),
+            "customer_id": ic.customer_id,
+            "incident_id": literal(incident.id),
+            "message": cast(message, String),
+            "stage": literal("incident"),
+            "step": literal(step.number),
+            "priority": literal(SEVERITY_PRIORITY[incident.severity.value]),
+            "channel_choice": literal("last_used"),
+            "fallback": bindparam("fallback", list(CRISIS_FALLBACK), type_=SAJSON),
+            "failed_channels": bindparam("failed", [], type_=SAJSON),
+            "status": literal(NotificationStatus.PENDING.value),
+            "not_before": bindparam("now", now, type_=notifications.c.not_before.type),
+            "attempts": literal(0),
+            "payload": bindparam("payload", payload, type_=SAJSON),
+            "created_at": bindparam("created", now, type_=notifications.c.created_at.type),
+            "updated_at": bindparam("updated", now, type_=notifications.c.updated_at.type),
+        }
+        source = select(*(v.label(k) for k, v in columns.items())).where(*who)
+        async with self.transaction() as conn:
+            inserted = await conn.execute(
+                self.dialect.insert(notifications)
+                .from_select(list(columns), source)
+                .on_conflict_do_nothing(index_elements=["dedupe_key"])
+                .returning(notifications.c.id)
+            )
+            ids = [r[0] for r in inserted]
+            await conn.execute(update(incident_customers).where(*who).values(planned=step.number))
+            i = incidents.c
+            if final:
+                await conn.execute(
+                    update(incidents)
+                    .where(i.id == incident.id, i.step == step.number)
+                    .values(plan_at=next_at)
+                )
+            if ids:
+                await report_notifications(conn, ids, now)
+                await announce(conn, SEND)
+        return len(ids)
+
+    async def crisis_views(self, rows: Sequence[Notification]) -> dict[tuple[int, str], CrisisView]:
+        """Return, per (incident, customer) of the incident rows, their thread and promises."""
+        pairs = {(n.incident_id, n.customer_id) for n in rows
+                 if n.incident_id is not None and n.customer_id is not None}  # fmt: skip
+        if not pairs:
+            return {}
+        iids = sorted({i for i, _ in pairs})
+        cids = sorted({str(c) for _, c in pairs})
+        async with self.reading() as conn:
+            query = select(incidents).where(among(conn, incidents.c.id, iids))
+            found = await with_steps(conn, (await conn.execute(query)).mappings().all())
+            threads = await _threads(conn, iids, cids)
+            unsettled = await _unsettled(conn, cids)
+        views: dict[tuple[int, str], CrisisView] = {}
+        for iid, cid in pairs:
+            inc = found.get(iid)
+            if inc is None:
+                continue
+            affected = tuple(p for p, c in unsettled.get(cid, ()) if inc.segment.covers(p, c))
+            views[(iid, cid)] = CrisisView(inc, tuple(threads.get((iid, cid), ())), affected)
+        return views
+
+    async def incident_counts(self, incident_id: int, now: datetime) -> Counts:
+        """Return how the incident's fan-out stands: affected, told, pending ... by channel."""
+        n = notifications.c
+        async with self.reading() as conn:
+            affected = await conn.scalar(
+                select(func.count()).select_from(incident_customers)
+                .where(incident_customers.c.incident_id == incident_id)
+            )  # fmt: skip
+            rows = await conn.execute(
+                select(n.customer_id, n.step, n.message, n.status, n.channel, n.error_code,
+                       n.not_before, n.attempted_at)
+                .where(n.incident_id == incident_id)
+            )  # fmt: skip
+            facts = [ThreadFacts(*r) for r in rows]
+        return tally(int(affected or 0), facts, now)
+
+
+def _covered(incident: Incident, rows: Sequence[Any]) -> list[str]:
+    split = len(_PROMISE_NAMES)
+    out = []
+    for r in rows:
+        values = tuple(r)
+        try:
+            promise = to_promise(dict(zip(_PROMISE_NAMES, values[:split], strict=True)))
+            customer = to_customer(dict(zip(_CUSTOMER_NAMES, values[split:], strict=True)))
+            if incident.segment.covers(promise, customer):
+                out.append(str(customer.id))
+        except Exception:  # a row that cannot be read is the scan's to report: skip it here
+            continue
+    return out
+
+
+async def _threads(
+    conn: AsyncConnection, iids: list[int], cids: list[str]
+) -> dict[tuple[int, str], list[ThreadRow]]:
+    n = notifications.c
+    rows = await conn.execute(
+        select(n.id, n.incident_id, n.customer_id, n.step, n.message, n.status, n.attempted_at,
+               n.lease_owner)
+        .where(among(conn, n.incident_id, iids), among(conn, n.customer_id, cids))
+    )  # fmt: skip
+    out: dict[tuple[int, str], list[ThreadRow]] = {}
+    for r in rows:
+        out.setdefault((r[1], r[2]), []).append(
+            ThreadRow(
+                r[0], r[3], r[4], NotificationStatus(r[5]), r[6] is not None, r[7] is not None
+            )
+        )
+    return out
+
+
+async def _unsettled(
+    conn: AsyncConnection, cids: list[str]
+) -> dict[str, list[tuple[Promise, Customer]]]:
+    p = promises.c
+    rows = await conn.execute(
+        select(*promises.c, *(c.label(f"c_{c.name}") for c in customers.c))
+        .select_from(promises.join(customers, customers.c.id == p.customer_id))
+        .where(among(conn, p.customer_id, cids), p.status.in_(list(UNSETTLED)))
+        .order_by(p.due_at, p.id)
+    )  # fmt: skip
+    split = len(_PROMISE_NAMES)
+    out: dict[str, list[tuple[Promise, Customer]]] = {}
+    for r in rows:
+        values = tuple(r)
+        try:
+            promise = to_promise(dict(zip(_PROMISE_NAMES, values[:split], strict=True)))
+            customer = to_customer(dict(zip(_CUSTOMER_NAMES, values[split:], strict=True)))
+        except Exception:  # an unreadable row lists nothing; the scan reports it
+            continue
+        out.setdefault(str(customer.id), []).append((promise, customer))
+    return out

@@ -7,7 +7,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from notifier import __version__
-from notifier.api import health, ingest, notifications, runtime, unsubscribe, webhooks
+from notifier.api import (
+    health,
+    incidents,
+    ingest,
+    notifications,
+    runtime,
+    unsubscribe,
+    webhooks,
+)
 from notifier.api.body_limit import BodyLimit
 from notifier.api.deps import Services
 from notifier.api.failures import FailureBoundary
@@ -25,6 +33,7 @@ def create_app(svc: Services) -> FastAPI:
     app.include_router(health.router)
     app.include_router(ingest.router)
     app.include_router(notifications.router)
+    app.include_router(incidents.router)
     app.include_router(webhooks.router)
     app.include_router(unsubscribe.router)
     app.include_router(unsubscribe.admin)

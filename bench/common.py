@@ -185,6 +185,11 @@ class Server:
         found: dict[str, float] = self._get("/__arrivals")["arrivals"]
         return found
 
+    def costs(self) -> dict[str, float]:
+        """Return each recipient's first message's cost (SMS: its segments)."""
+        found: dict[str, float] = self._get("/__costs")["costs"]
+        return found
+
     def reset(self) -> None:
         """Forget what was accepted."""
         req = urllib.request.Request(self.control + "/__bench_reset", method="POST", data=b"")

@@ -149,7 +149,7 @@ def one_run(
                     "now": now}  # fmt: skip
             results = _run_replicas(replicas, args)
             arrivals = server.arrivals()
-            costs: dict[str, float] = server._get("/__costs")["costs"]
+            costs = server.costs()
     finally:
         db.__exit__(None, None, None)
     for result in results:

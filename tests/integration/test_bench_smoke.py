@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench import baseline, dispatch_bench, purge_bench, scan_bench, wake_bench
+from bench import baseline, crisis_bench, dispatch_bench, purge_bench, scan_bench, wake_bench
 from bench.common import bench_now
 from bench.generate import Ledger, customer_rows, phone, promise_rows
 
@@ -47,3 +47,10 @@ def test_wake_bench_measures_each_due_promise_from_its_instant() -> None:
     p50, p99 = wake_bench.run("sqlite", 4, 0.5, 20, lead=6.0)
     assert p99.note.startswith("4 of 4 arrived") and "0 before the instant" in p99.note
     assert 0 <= p50.value <= p99.value
+
+
+def test_crisis_bench_plans_one_apology_per_affected_customer_and_sends_them() -> None:
+    plan, rss, first, rate = crisis_bench.run("sqlite", 30, 300, 10, window=2.0)
+    assert plan.note.startswith("30 apologies planned for 30 affected"), plan.note
+    assert rss.value > 0 and -1 < first.value < 60  # the id is printed just after commit
+    assert rate.value > 0 and "apologies in 2 s" in rate.note

@@ -3,26 +3,30 @@ the dispatcher decides with (``domain/crisis.py``).
 
 The affected set is found a span of promise ids at a time, never loaded whole: one
 ``INSERT ... SELECT`` per span into ``incident_customers`` (once per customer) when SQL
-decides the segment alone (``store/incident_segments.py``), else rows narrowed by SQL and tested
-with the rules' matcher. Each span's newly joined customers are planned before the next
-span is read, so the first apologies leave while the rest is still being found. Planning
-a step is one ``INSERT ... SELECT`` over the joined customers whose newest planned step
-is older, with the unique dedupe key ``incident:<id>:customer:<id>:update:<n>``: a second
-run, a crash or a second replica plans nothing twice.
+decides the segment alone (``store/incident_segments.py``), else rows narrowed by SQL and
+tested with the rules' matcher. A span's newly joined customers get the newest step in the
+same transaction, so the first apologies leave while the rest is still being found.
+Planning a step for the others is one ``INSERT ... SELECT`` over the joined customers whose
+newest planned step is older. The unique dedupe key ``incident:<id>:customer:<id>:update:<n>``
+means a second run, a crash or a second replica plans nothing twice.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON as SAJSON
-from sqlalchemy import String, bindparam, case, cast, func, literal, select, update
+from sqlalchemy import Select, String, bindparam, case, cast, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.util import find_tables
 
 from notifier.domain.crisis import CrisisView, ThreadRow
+from notifier.domain.fanout import Joined
 from notifier.domain.incident_counts import Counts, ThreadFacts, tally
 from notifier.domain.incidents import (
     CRISIS_FALLBACK,
@@ -45,6 +49,7 @@ from notifier.store.convert import (
     to_customer,
     to_promise,
 )
+from notifier.store.dialects import Dialect
 from notifier.store.earliest import SEND, announce
 from notifier.store.event_writes import report_notifications
 from notifier.store.incident_segments import segment_sql
@@ -56,6 +61,7 @@ from notifier.store.incidents import with_steps
 JOIN_SPAN = 50_000
 JOIN_FIRST = 2_000  # the first span of an exact segment; each next one twice as wide
 JOIN_BATCH = 2000
+JOINING = -2  # ``planned`` of a customer joined in a transaction not yet committed
 _PROMISE_NAMES = tuple(c.name for c in promises.c)
 _CUSTOMER_NAMES = tuple(c.name for c in customers.c)
 
@@ -89,15 +95,19 @@ class IncidentPlanQueries(StoreBase):
         return int(found or 0)
 
     async def join_affected(
-        self, incident: Incident, now: datetime, after_id: int = 0
-    ) -> AsyncIterator[int]:
+        self, incident: Incident, quiet: QuietHours | None, now: datetime, after_id: int = 0
+    ) -> AsyncIterator[Joined]:
         """Record every customer with an unsettled promise in the segment (of the promises
-        with an id above ``after_id``), a span of promise ids at a time; yield how many each
-        span joined anew (the caller plans them then).
+        with an id above ``after_id``), a span of promise ids at a time, and plan the
+        newest step for each one joined anew, in the same transaction; yield per span.
 
-        An exact segment (``store/incident_segments.py``) is one ``INSERT ... SELECT`` per span; any
-        other is read ``JOIN_BATCH`` ids at a time, narrowed by what SQL can decide, and
-        tested with the rules' matcher.
+        An exact segment (``store/incident_segments.py``) is one ``INSERT ... SELECT`` per
+        span, ``scan_writes_in_flight`` spans at once (PostgreSQL: two; spans hold other
+        promises, and a customer in two of them is joined by whichever commits first, the
+        other waiting on that key: both insert in customer order, so neither waits for a
+        key the other waits on);
+        any other is read ``JOIN_BATCH`` ids at a time, narrowed by what SQL can decide,
+        and tested with the rules' matcher.
         """
         sql = segment_sql(incident.segment, self.dialect, promises, customers)
         p = promises.c
@@ -105,65 +115,71 @@ class IncidentPlanQueries(StoreBase):
             low, high = (await conn.execute(select(func.min(p.id), func.max(p.id)))).one()
         if low is None or high <= after_id:
             return
-        low = max(int(low), after_id + 1)
-        # An exact segment's spans start small and double: the first apologies wait only
-        # for the first few thousand promises to be read and planned.
-        span = JOIN_FIRST if sql.exact else JOIN_BATCH
-        start = low
-        while start <= int(high):
-            ids = (p.id >= start, p.id < start + span)
-            start += span
-            if sql.exact:
-                span = min(2 * span, JOIN_SPAN)
-                yield await self._join_where(incident.id, (*ids, *sql.where), now)
-                continue
-            query = (
-                select(*promises.c, *(c.label(f"c_{c.name}") for c in customers.c))
-                .select_from(promises.join(customers, customers.c.id == p.customer_id))
-                .where(*ids, *sql.where)
-            )
-            async with self.reading() as conn:
-                rows = (await conn.execute(query)).all()
-            found = sorted(set(_covered(incident, rows)))
-            yield await self._join(incident.id, found, now) if found else 0
+        spans = _spans(max(int(low), after_id + 1), int(high), sql.exact)
+        if not sql.exact:
+            for first, last in spans:
+                query = (
+                    select(*promises.c, *(c.label(f"c_{c.name}") for c in customers.c))
+                    .select_from(promises.join(customers, customers.c.id == p.customer_id))
+                    .where(p.id >= first, p.id < last, *sql.where)
+                )
+                async with self.reading() as conn:
+                    rows = (await conn.execute(query)).all()
+                found = sorted(set(_covered(incident, rows)))
+                listed = select(*_joiner(incident.id, now), customers.c.id.label("customer_id"))
+                listed = listed.where(self.dialect.among(customers.c.id, found))
+                yield await self._join(incident, quiet, now, listed) if found else Joined(0, 0)
+            return
+        with_customers = any(customers in find_tables(w, check_columns=True) for w in sql.where)
+        joined = promises.join(customers, customers.c.id == p.customer_id)
+        in_flight: deque[asyncio.Task[Joined]] = deque()
+        try:
+            for first, last in spans:
+                where = (p.id >= first, p.id < last, *sql.where)
+                source = (
+                    select(*_joiner(incident.id, now), p.customer_id)
+                    .select_from(joined if with_customers else promises)
+                    .where(*where)
+                    .distinct()
+                    .order_by(p.customer_id)  # two spans at once take their keys in one order
+                )
+                in_flight.append(asyncio.create_task(self._join(incident, quiet, now, source)))
+                if len(in_flight) >= self.dialect.scan_writes_in_flight:
+                    yield await in_flight.popleft()
+            while in_flight:
+                yield await in_flight.popleft()
+        finally:
+            for task in in_flight:
+                task.cancel()
+            await asyncio.gather(*in_flight, return_exceptions=True)
 
-    async def _join_where(
-        self, incident_id: int, where: Sequence[ColumnElement[bool]], now: datetime
-    ) -> int:
+    async def _join(
+        self, incident: Incident, quiet: QuietHours | None, now: datetime, source: Select[Any]
+    ) -> Joined:
+        """Join ``source``'s customers (``incident_id, joined_at, planned, customer_id``)
+        and plan the newest step for those joined anew, in one transaction.
+
+        They are inserted as ``JOINING``, which no other transaction ever sees: the step
+        is planned for exactly this transaction's joiners, then marked planned.
+        """
         ic = incident_customers.c
-        source = (
-            select(
-                literal(incident_id).label("incident_id"),
-                promises.c.customer_id,
-                bindparam("joined", now, type_=ic.joined_at.type).label("joined_at"),
-                literal(-1).label("planned"),
-            )
-            .select_from(promises.join(customers, customers.c.id == promises.c.customer_id))
-            .where(*where)
-            .distinct()
-        )
+        step = incident.latest.number
         async with self.transaction() as conn:
-            result = await conn.execute(
+            joined = await conn.execute(
                 self.dialect.insert(incident_customers)
-                .from_select(["incident_id", "customer_id", "joined_at", "planned"], source)
+                .from_select(["incident_id", "joined_at", "planned", "customer_id"], source)
                 .on_conflict_do_nothing(index_elements=["incident_id", "customer_id"])
-                .returning(ic.customer_id)
             )
-            return len(result.all())
-
-    async def _join(self, incident_id: int, customer_ids: list[str], now: datetime) -> int:
-        rows = [
-            {"incident_id": incident_id, "customer_id": cid, "joined_at": now, "planned": -1}
-            for cid in customer_ids
-        ]
-        async with self.transaction() as conn:
-            result = await conn.execute(
-                self.dialect.insert(incident_customers)
-                .on_conflict_do_nothing(index_elements=["incident_id", "customer_id"])
-                .returning(incident_customers.c.customer_id),
-                rows,
-            )
-            return len(result.all())
+            count = max(joined.rowcount, 0)
+            if not count:
+                return Joined(0, 0)
+            who = (ic.incident_id == incident.id, ic.planned == JOINING)
+            ids = await _insert_step(conn, self.dialect, incident, quiet, now, who)
+            await conn.execute(update(incident_customers).where(*who).values(planned=step))
+            if ids:
+                await report_notifications(conn, ids, now)
+                await announce(conn, SEND)
+        return Joined(count, len(ids))
 
     async def plan_step(
         self,
@@ -171,60 +187,27 @@ class IncidentPlanQueries(StoreBase):
         quiet: QuietHours | None,
         now: datetime,
         next_at: datetime | None,
-        *,
-        final: bool = True,
     ) -> int:
         """Write step ``incident.latest`` for every joined customer who lacks it; return rows.
 
         A resolution goes to customers some step was planned for (the decide step sends
         it only to those told); the others have nothing to close. ``plan_at`` becomes
-        ``next_at`` unless a newer step was published meanwhile, or stays (``final`` False:
-        more customers are being joined).
+        ``next_at`` unless a newer step was published meanwhile.
         """
         step = incident.latest
         ic = incident_customers.c
-        who = [ic.incident_id == incident.id, ic.planned < step.number]
+        who = [ic.incident_id == incident.id, ic.planned < step.number, ic.planned != JOINING]
         if step.kind == "resolved":
             who.append(ic.planned >= 0)
-        prefix, suffix = incident_update_key(incident.id, CustomerId("\0"), step.number).split("\0")
-        payload = {"audience": "customer", "quiet_hours": quiet_to_json(quiet),
-                   "reason": f"update {step.number} of incident {incident.id}"}  # fmt: skip
-        message = case((ic.planned < 0, literal(OPENED)), else_=literal(step.message))
-        columns = {
-            "dedupe_key": literal(prefix) + ic.customer_id + literal(suffix),
-            "customer_id": ic.customer_id,
-            "incident_id": literal(incident.id),
-            "message": cast(message, String),
-            "stage": literal("incident"),
-            "step": literal(step.number),
-            "priority": literal(SEVERITY_PRIORITY[incident.severity.value]),
-            "channel_choice": literal("last_used"),
-            "fallback": bindparam("fallback", list(CRISIS_FALLBACK), type_=SAJSON),
-            "failed_channels": bindparam("failed", [], type_=SAJSON),
-            "status": literal(NotificationStatus.PENDING.value),
-            "not_before": bindparam("now", now, type_=notifications.c.not_before.type),
-            "attempts": literal(0),
-            "payload": bindparam("payload", payload, type_=SAJSON),
-            "created_at": bindparam("created", now, type_=notifications.c.created_at.type),
-            "updated_at": bindparam("updated", now, type_=notifications.c.updated_at.type),
-        }
-        source = select(*(v.label(k) for k, v in columns.items())).where(*who)
         async with self.transaction() as conn:
-            inserted = await conn.execute(
-                self.dialect.insert(notifications)
-                .from_select(list(columns), source)
-                .on_conflict_do_nothing(index_elements=["dedupe_key"])
-                .returning(notifications.c.id)
-            )
-            ids = [r[0] for r in inserted]
+            ids = await _insert_step(conn, self.dialect, incident, quiet, now, who)
             await conn.execute(update(incident_customers).where(*who).values(planned=step.number))
             i = incidents.c
-            if final:
-                await conn.execute(
-                    update(incidents)
-                    .where(i.id == incident.id, i.step == step.number)
-                    .values(plan_at=next_at)
-                )
+            await conn.execute(
+                update(incidents)
+                .where(i.id == incident.id, i.step == step.number)
+                .values(plan_at=next_at)
+            )
             if ids:
                 await report_notifications(conn, ids, now)
                 await announce(conn, SEND)
@@ -267,6 +250,72 @@ class IncidentPlanQueries(StoreBase):
             )  # fmt: skip
             facts = [ThreadFacts(*r) for r in rows]
         return tally(int(affected or 0), facts, now)
+
+
+def _spans(low: int, high: int, exact: bool) -> list[tuple[int, int]]:
+    """Half-open ranges of promise ids covering ``[low, high]``: an exact segment's start
+    at ``JOIN_FIRST`` and double up to ``JOIN_SPAN`` (the first apologies wait only for
+    the first few thousand promises), any other's are ``JOIN_BATCH`` wide."""
+    out, start, span = [], low, JOIN_FIRST if exact else JOIN_BATCH
+    while start <= high:
+        out.append((start, start + span))
+        start += span
+        if exact:
+            span = min(2 * span, JOIN_SPAN)
+    return out
+
+
+def _joiner(incident_id: int, now: datetime) -> tuple[ColumnElement[Any], ...]:
+    ic = incident_customers.c
+    return (
+        literal(incident_id).label("incident_id"),
+        bindparam("joined", now, type_=ic.joined_at.type).label("joined_at"),
+        literal(JOINING).label("planned"),
+    )
+
+
+async def _insert_step(
+    conn: AsyncConnection,
+    dialect: Dialect,
+    incident: Incident,
+    quiet: QuietHours | None,
+    now: datetime,
+    who: Sequence[ColumnElement[bool]],
+) -> list[int]:
+    """Insert step ``incident.latest`` for the joined customers ``who`` selects (the
+    opening for one never planned before); return the new rows' ids."""
+    step = incident.latest
+    ic = incident_customers.c
+    prefix, suffix = incident_update_key(incident.id, CustomerId("\0"), step.number).split("\0")
+    payload = {"audience": "customer", "quiet_hours": quiet_to_json(quiet),
+               "reason": f"update {step.number} of incident {incident.id}"}  # fmt: skip
+    message = case((ic.planned < 0, literal(OPENED)), else_=literal(step.message))
+    columns = {
+        "dedupe_key": literal(prefix) + ic.customer_id + literal(suffix),
+        "customer_id": ic.customer_id,
+        "incident_id": literal(incident.id),
+        "message": cast(message, String),
+        "stage": literal("incident"),
+        "step": literal(step.number),
+        "priority": literal(SEVERITY_PRIORITY[incident.severity.value]),
+        "channel_choice": literal("last_used"),
+        "fallback": bindparam("fallback", list(CRISIS_FALLBACK), type_=SAJSON),
+        "failed_channels": bindparam("failed", [], type_=SAJSON),
+        "status": literal(NotificationStatus.PENDING.value),
+        "not_before": bindparam("now", now, type_=notifications.c.not_before.type),
+        "attempts": literal(0),
+        "payload": bindparam("payload", payload, type_=SAJSON),
+        "created_at": bindparam("created", now, type_=notifications.c.created_at.type),
+        "updated_at": bindparam("updated", now, type_=notifications.c.updated_at.type),
+    }
+    source = select(*(v.label(k) for k, v in columns.items())).where(*who)
+    inserted = await conn.execute(
+        dialect.insert(notifications)
+        .from_select(list(columns), source)
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(notifications.c.id)
+    )
+    return [r[0] for r in inserted]
 
 
 def _covered(incident: Incident, rows: Sequence[Any]) -> list[str]:

@@ -64,13 +64,11 @@ async def plan_incidents(
         try:
             joined, rows = 0, 0
             quiet_for = None if incident.through_quiet_hours else deferring
-            if incident.is_open:  # each span's newly affected are planned at once
+            if incident.is_open:  # each span's newly affected are planned as they join
                 after = 0 if sweeps is None else sweeps.after(incident.id, now)
                 newest = await store.newest_promise_id()
-                async for found in store.join_affected(incident, now, after):
-                    joined += found
-                    if found:
-                        rows += await store.plan_step(incident, quiet_for, now, None, final=False)
+                async for span in store.join_affected(incident, quiet_for, now, after):
+                    joined, rows = joined + span.customers, rows + span.rows
                 if sweeps is not None:
                     sweeps.swept(incident.id, newest, after, now)
             elif sweeps is not None:

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
 from typing import Protocol
 
+from notifier.domain.fanout import Joined
 from notifier.domain.incident_counts import Counts
 from notifier.domain.incidents import HistoryEntry, Incident, NewIncident
 from notifier.domain.models import IncidentStatus
@@ -20,17 +21,11 @@ class IncidentPlanStore(Protocol):
     async def newest_promise_id(self) -> int: ...
 
     def join_affected(
-        self, incident: Incident, now: datetime, after_id: int = 0
-    ) -> AsyncIterator[int]: ...
+        self, incident: Incident, quiet: QuietHours | None, now: datetime, after_id: int = 0
+    ) -> AsyncIterator[Joined]: ...
 
     async def plan_step(
-        self,
-        incident: Incident,
-        quiet: QuietHours | None,
-        now: datetime,
-        next_at: datetime | None,
-        *,
-        final: bool = True,
+        self, incident: Incident, quiet: QuietHours | None, now: datetime, next_at: datetime | None
     ) -> int: ...
 
 

@@ -22,7 +22,14 @@ from notifier.domain.models import CustomerId, Source
 from notifier.engine.crisis.commands import Incidents, Texts
 from notifier.engine.crisis.planner import FULL_SWEEP, SWEEP, Sweeps, plan_incidents
 from notifier.store import incident_plans
-from notifier.store.convert import customers, incident_customers, promises, to_customer, to_promise
+from notifier.store.convert import (
+    customers,
+    incident_customers,
+    notifications,
+    promises,
+    to_customer,
+    to_promise,
+)
 from notifier.store.incident_segments import segment_sql
 from tests.integration.rig import Rig
 
@@ -127,12 +134,15 @@ async def test_sql_joins_whom_the_matcher_covers(rig: Rig, monkeypatch: pytest.M
             match=match, estimate=None, by="test",
         )  # fmt: skip
         incident = await rig.store.incident(iid)
-        joined = [n async for n in rig.store.join_affected(incident, rig.clock.now())]
+        joined = [n async for n in rig.store.join_affected(incident, None, rig.clock.now())]
         expected = await _covered(rig, match)
         assert await _joined(rig, iid) == expected, match
-        assert sum(joined) == len(expected), match
-        again = [n async for n in rig.store.join_affected(incident, rig.clock.now())]
-        assert sum(again) == 0, match  # a second look joins nobody twice
+        assert sum(n.customers for n in joined) == len(expected), match
+        assert sum(n.rows for n in joined) == len(expected), match  # planned as they joined
+        again = [n async for n in rig.store.join_affected(incident, None, rig.clock.now())]
+        assert sum(n.customers + n.rows for n in again) == 0, (
+            match
+        )  # a second look joins nobody twice
         exact = segment_sql(incident.segment, rig.store.dialect, promises, customers).exact
         seen_exact.add(exact)
     assert seen_exact == {True, False}  # both paths were taken
@@ -189,3 +199,39 @@ async def test_a_promise_whose_attributes_are_not_json_is_left_out_and_the_other
     await plan_incidents(rig.store, rig.clock.now(), None)
     expected = {"c-1"} if rig.store.dialect.name == "sqlite" else {"c-1", "c-2"}
     assert await _joined(rig, iid) == expected
+
+
+async def test_spans_at_once_over_shared_customers_join_and_plan_each_once(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Spans of 2 then 4 ids, two at once on PostgreSQL; each customer has a promise near
+    # the start and one near the end, in opposite orders, so spans in flight together
+    # share customers and would take their keys crosswise if not in customer order.
+    monkeypatch.setattr(incident_plans, "JOIN_FIRST", 2)
+    monkeypatch.setattr(incident_plans, "JOIN_SPAN", 4)
+    count = 24
+    for i in range(count):
+        await rig.customer(f"c-{i:02d}", phone=f"+54911555501{i:02d}")
+    for i in list(range(count)) + list(reversed(range(count))):
+        await rig.promise(f"c-{i:02d}", f"A-{i}-{rig.clock.now().microsecond}", timedelta(hours=5),
+                          carrier="andreani")  # fmt: skip
+        rig.clock.advance(timedelta(microseconds=1))
+    service = Incidents(rig.store, rig.clock, None, "es", 2)
+    iid = await service.open(
+        titles=Texts("Paro", (), "--title"), messages=Texts(None), severity=Severity.MAJOR,
+        match=["attributes.carrier=andreani"], estimate=None, by="test",
+    )  # fmt: skip
+    incident = await rig.store.incident(iid)
+    spans = [n async for n in rig.store.join_affected(incident, None, rig.clock.now())]
+    assert len(spans) > 4  # several spans were read
+    assert (sum(s.customers for s in spans), sum(s.rows for s in spans)) == (count, count)
+    n, ic = notifications.c, incident_customers.c
+    async with rig.store.reading() as conn:
+        keys = [r[0] for r in await conn.execute(select(n.dedupe_key).where(n.incident_id == iid))]
+        planned = {
+            r[0] for r in await conn.execute(select(ic.planned).where(ic.incident_id == iid))
+        }
+    assert sorted(keys) == sorted(
+        f"incident:{iid}:customer:c-{i:02d}:update:0" for i in range(count)
+    )
+    assert planned == {0}  # no one left joining

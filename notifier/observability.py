@@ -189,6 +189,11 @@ class Metrics:
             "notifier_scan_duration_seconds", "Time one scan took.", registry=r
         )
         self.scanned = Counter("notifier_scanned_promises_total", "Promises scanned.", registry=r)
+        self.lost_slots = Counter(
+            "notifier_rate_slots_lost_total",
+            "Rate-limit slots given up: the send woke past its slot's fence (a loaded machine).",
+            ["channel"], registry=r,
+        )  # fmt: skip
         self.dispatch_seconds = Histogram(
             "notifier_dispatch_duration_seconds", "Time one claim batch took to decide.",
             registry=r,

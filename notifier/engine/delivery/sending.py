@@ -287,6 +287,7 @@ class Sender:
             return AfterSend(tuple(self._released(a, reason, STORE_RETRY)))
         while not await self._fence(granted, cost):
             self.lost_slots += 1
+            self.metrics.lost_slots.labels(channel_name).inc()
             granted = await self._grant(a, cost)
             if not isinstance(granted, Departure):
                 self._poised.discard(n.id)

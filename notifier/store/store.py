@@ -14,6 +14,7 @@ from notifier.store.event_writes import enable_events
 from notifier.store.incident_plans import IncidentPlanQueries
 from notifier.store.incidents import IncidentQueries
 from notifier.store.listing import ListingQueries
+from notifier.store.maintenance_incidents import MaintenanceQueries
 from notifier.store.outbox import ScanQueries
 from notifier.store.promises import PromiseQueries
 from notifier.store.rate_buckets import RateBucketQueries
@@ -41,6 +42,7 @@ class Store(
     EarliestQueries,
     IncidentQueries,
     IncidentPlanQueries,
+    MaintenanceQueries,
 ):
     """The ledger and the outbox over one async engine (SQLite or PostgreSQL)."""
 

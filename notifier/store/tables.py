@@ -167,6 +167,8 @@ class IncidentRow(SQLModel, table=True):
     __tablename__ = "incidents"
 
     id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True))
+    # What opened it, when that may happen once only (``maintenance:<id>``); NULL: a person.
+    source: str | None = Field(default=None, max_length=128, unique=True, index=True)
     title: str = Field(max_length=200)  # the default locale's, for lists
     titles: dict[str, str] = _json(dict)  # locale: title
     status: str = Field(max_length=16)

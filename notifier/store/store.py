@@ -12,6 +12,7 @@ from notifier.store.earliest import EarliestQueries
 from notifier.store.event_relay import EventRelayQueries
 from notifier.store.event_writes import enable_events
 from notifier.store.incident_plans import IncidentPlanQueries
+from notifier.store.incident_replies import IncidentReplyQueries
 from notifier.store.incidents import IncidentQueries
 from notifier.store.listing import ListingQueries
 from notifier.store.maintenance_incidents import MaintenanceQueries
@@ -43,6 +44,7 @@ class Store(
     IncidentQueries,
     IncidentPlanQueries,
     MaintenanceQueries,
+    IncidentReplyQueries,
 ):
     """The ledger and the outbox over one async engine (SQLite or PostgreSQL)."""
 

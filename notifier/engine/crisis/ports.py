@@ -6,11 +6,13 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
+from notifier.domain.crisis_replies import PendingReplies
 from notifier.domain.fanout import Joined
 from notifier.domain.incident_counts import Counts
 from notifier.domain.incidents import HistoryEntry, Incident, NewIncident
 from notifier.domain.maintenance import Opened
 from notifier.domain.models import IncidentStatus
+from notifier.domain.notices import StandaloneNotice
 from notifier.domain.quiet_hours import QuietHours
 
 
@@ -86,3 +88,15 @@ class MaintenanceStore(Protocol):
         now: datetime,
         default_locale: str,
     ) -> int: ...
+
+
+class ReplyDigestStore(Protocol):
+    """The digest job: incidents with new replies, those replies, the digest's write."""
+
+    async def incidents_with_new_replies(self) -> list[int]: ...
+
+    async def new_replies(self, incident_id: int, listed: int) -> PendingReplies | None: ...
+
+    async def write_digest(
+        self, pending: PendingReplies, notice: StandaloneNotice, now: datetime
+    ) -> bool: ...

@@ -12,9 +12,9 @@ from notifier.engine.rulefiles.check import (
     MessageCatalog,
     RuleLoad,
     defaults_from_settings,
-    display_path,
     load_rules,
 )
+from notifier.engine.rulefiles.loader import display_path
 from notifier.templates import Renderer, RenderLimits
 
 rules_app = typer.Typer(help="Rule files: check them.", no_args_is_help=True)
@@ -55,7 +55,11 @@ def rules_check(
             typer.echo(str(problem), err=True)
         if not failed:
             count = len(load.rules.rules) if load.rules else 0
-            typer.echo(f"ok: {count} rules in {len(load.files)} files")
+            windows = ""
+            if load.maintenance_files:
+                windows = (f"; {len(load.maintenance)} planned maintenance in "
+                           f"{len(load.maintenance_files)} files")  # fmt: skip
+            typer.echo(f"ok: {count} rules in {len(load.files)} files{windows}")
     if failed:
         raise typer.Exit(1)
 
@@ -65,6 +69,8 @@ def _as_json(load: RuleLoad, problems: list[Problem], failed: bool) -> dict[str,
         "ok": not failed,
         "files": list(load.files),
         "rules": [r.id for r in load.rules.rules] if load.rules else [],
+        "maintenance_files": list(load.maintenance_files),
+        "maintenance": [m.id for m in load.maintenance],
         "problems": [
             {
                 "file": p.file,

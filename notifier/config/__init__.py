@@ -8,6 +8,7 @@ only the part it needs. fields.py holds the value types (durations, ports, rates
 
 from notifier.config.groups import (
     ClockSettings,
+    DigestSettings,
     DispatchSettings,
     EmailSettings,
     HttpSettings,
@@ -41,6 +42,7 @@ __all__ = [
     "LOG_LEVELS",
     "ClockSettings",
     "Count",
+    "DigestSettings",
     "DispatchSettings",
     "Duration",
     "EmailSettings",

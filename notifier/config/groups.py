@@ -113,6 +113,14 @@ class PurgeSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class DigestSettings:
+    """The digest of customers' replies to crisis messages: how often, in which zone."""
+
+    crisis_digest_every: timedelta
+    default_timezone: str
+
+
+@dataclass(frozen=True, slots=True)
 class RateSettings:
     """Each channel's sender rate, per second, and X's daily quota."""
 

@@ -26,6 +26,7 @@ from pydantic_settings import SettingsError as SourceError
 
 from notifier.config.groups import (
     ClockSettings,
+    DigestSettings,
     DispatchSettings,
     EmailSettings,
     EventSettings,
@@ -191,6 +192,8 @@ class Settings(BaseSettings):
     ready_max_scan_failures: Count = 3  # failed ticks in a row un-ready it
     # Bodies and history older than this are purged (store/retention.py); off keeps all.
     retention: Retention = timedelta(days=90)
+    # Customers' replies to an incident's messages reach ops as one email this often.
+    crisis_digest_every: PositiveDuration = timedelta(minutes=5)
 
     # Sender rate limits (docs/operations.md gives the providers' figures behind them).
     rate_sms: Rate = 10.0  # SMS segments per second, as carriers count them
@@ -236,6 +239,10 @@ class Settings(BaseSettings):
     @property
     def purge(self) -> PurgeSettings:
         return pick(PurgeSettings, self)
+
+    @property
+    def digest(self) -> DigestSettings:
+        return pick(DigestSettings, self)
 
     @property
     def rates(self) -> RateSettings:

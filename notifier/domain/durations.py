@@ -95,15 +95,23 @@ def parse_instant(text: str, now: datetime) -> datetime:
             return (now + delta if sign == "+" else now - delta).astimezone(UTC)
         except OverflowError:  # before year 1 or after year 9999
             raise DurationError(f"invalid time {text!r}: out of range") from None
+    return _written_instant(text, "(2026-11-24T09:00:00-03:00) or now+2h / now-30m")
+
+
+def parse_written_instant(text: str) -> datetime:
+    """Return the aware UTC instant for ISO 8601 with an offset: no ``now``, as in a file
+    that is read again long after it was written."""
+    return _written_instant(text, "(2026-11-24T09:00:00-03:00), not now+2h")
+
+
+def _written_instant(text: str, usage: str) -> datetime:
+    raw = text.strip()
     try:
         if not looks_like_iso_instant(raw):
             raise ValueError(raw)
         value = datetime.fromisoformat(raw.replace("Z", "+00:00") if raw.endswith("Z") else raw)
     except ValueError:
-        raise DurationError(
-            f"invalid time {text!r}: use ISO 8601 with an offset "
-            "(2026-11-24T09:00:00-03:00) or now+2h / now-30m"
-        ) from None
+        raise DurationError(f"invalid time {text!r}: use ISO 8601 with an offset {usage}") from None
     if value.tzinfo is None:
         raise DurationError(
             f"invalid time {text!r}: it has no UTC offset; add one, e.g. {raw}-03:00"

@@ -29,6 +29,7 @@ from notifier.domain.models import (
 )
 from notifier.domain.rules.match import CUSTOMER_FIELDS, holds
 from notifier.domain.rules.model import Condition, Operator
+from notifier.domain.rules.spelling import did_you_mean
 
 
 class Severity(StrEnum):
@@ -82,6 +83,9 @@ StepKind = Literal["opened", "update", "resolved"]
 HistoryKind = Literal["opened", "update", "resolved", "paused", "resumed", "confirmed", "dismissed"]
 # The fields a segment may select on: the promise's own, its attributes, its customer's.
 SEGMENT_FIELDS = ("kind", "status", "due_at", "external_ref")
+SEGMENT_FIELD_NAMES = (*SEGMENT_FIELDS, "attributes.<name>", "customer.<field>")
+# What a misspelt field is compared with for a did-you-mean.
+_FIELD_HINTS = (*SEGMENT_FIELDS, *(f"customer.{f}" for f in CUSTOMER_FIELDS), "attributes.")
 UNSETTLED = (PromiseStatus.OPEN.value, PromiseStatus.BROKEN.value)
 SEVERITY_PRIORITY = {"minor": "normal", "major": "high", "critical": "critical"}
 
@@ -203,8 +207,8 @@ def field_problem(name: str) -> str | None:
         return None
     if name in SEGMENT_FIELDS:
         return None
-    allowed = ", ".join([*SEGMENT_FIELDS, "attributes.<name>", "customer.<field>"])
-    return f"unknown field {name!r}; use one of {allowed}"
+    hint = "" if name in _FIELD_HINTS else did_you_mean(name, _FIELD_HINTS)
+    return f"unknown field {name!r}{hint}; use one of {', '.join(SEGMENT_FIELD_NAMES)}"
 
 
 def check_field(name: str, item: str) -> None:
@@ -339,7 +343,8 @@ def check_channels(names: Sequence[str]) -> tuple[ChannelName, ...]:
     for name in names:
         found = next((c for c in CHANNELS if c == name), None)
         if found is None:
-            raise IncidentError(f"unknown channel {name!r}: use {', '.join(CHANNELS)}")
+            hint = did_you_mean(name, CHANNELS)
+            raise IncidentError(f"unknown channel {name!r}{hint}: use {', '.join(CHANNELS)}")
         out.append(found)
     return tuple(dict.fromkeys(out))
 
@@ -357,3 +362,4 @@ class NewIncident:
     default_locale: str = "es"
     detected: bool = False
     awaiting_confirmation: bool = False
+    source: str | None = None  # what opened it, once only (``maintenance:<id>``)

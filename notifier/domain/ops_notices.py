@@ -1,4 +1,5 @@
-"""Notices to ops about no one customer: a channel found down, a customer's reply forwarded.
+"""Notices to ops about no one customer: a channel found down, a customer's reply forwarded,
+the digest of the replies to an incident's messages (``crisis_replies.py``).
 
 They go through the outbox like any other notice (routed to NOTIFIER_OPS_EMAIL,
 rendered from the ``ops_*`` templates, rate-limited, retried, in the history); their
@@ -17,10 +18,12 @@ OPS_PREFIX = "ops_"  # a template folder named so holds a message to ops
 CHANNEL_DOWN = "ops_channel_down"
 INBOUND_REPLY = "ops_inbound_reply"
 LOOKUP_GAVE_UP = "ops_lookup_failed"
+CRISIS_REPLIES = "ops_crisis_replies"
 OPS_MESSAGES = (
     CHANNEL_DOWN,
     INBOUND_REPLY,
     LOOKUP_GAVE_UP,
+    CRISIS_REPLIES,
 )  # every one must have an email template
 
 

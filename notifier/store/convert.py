@@ -28,6 +28,7 @@ from notifier.store.tables import (
     EventOutboxRow,
     EventSequenceRow,
     IncidentCustomerRow,
+    IncidentReplyRow,
     IncidentRow,
     IncidentUpdateRow,
     InteractionRow,
@@ -42,6 +43,7 @@ interactions = cast(Table, InteractionRow.__table__)  # type: ignore[attr-define
 incidents = cast(Table, IncidentRow.__table__)  # type: ignore[attr-defined]
 incident_updates = cast(Table, IncidentUpdateRow.__table__)  # type: ignore[attr-defined]
 incident_customers = cast(Table, IncidentCustomerRow.__table__)  # type: ignore[attr-defined]
+incident_replies = cast(Table, IncidentReplyRow.__table__)  # type: ignore[attr-defined]
 promises = cast(Table, PromiseRow.__table__)  # type: ignore[attr-defined]
 promise_events = cast(Table, PromiseEventRow.__table__)  # type: ignore[attr-defined]
 notifications = cast(Table, NotificationRow.__table__)  # type: ignore[attr-defined]

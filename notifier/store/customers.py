@@ -24,6 +24,7 @@ from notifier.store.convert import (
 )
 from notifier.store.dialects import dialect_of
 from notifier.store.event_writes import report_notifications
+from notifier.store.incident_replies import forget_replies
 from notifier.store.ops_mentions import erase_ops_mentions
 from notifier.store.revisions import customer_changes, customer_row
 
@@ -145,6 +146,7 @@ class CustomerQueries(StoreBase):
             )
             await report_notifications(conn, [r[0] for r in cancelled], now)
             n_notifications += await erase_ops_mentions(conn, customer_id, now)
+            await forget_replies(conn, customer_id)
         return ForgetReport(CustomerId(customer_id), n_interactions, n_promises, n_notifications)
 
     async def known_touchpoints(

@@ -36,16 +36,28 @@ from notifier.store.earliest import CHECK, SEND, announce
 
 class IncidentQueries(StoreBase):
     async def open_incident(self, new: NewIncident, now: datetime) -> int:
-        """Write a new incident and its opening (step 0); return its id."""
+        """Write a new incident and its opening (step 0); return its id.
+
+        With a ``source``, only the first: a second raises IncidentConflictError.
+        """
         segment_of(new.segment)  # refuses a segment the matcher cannot read
         check_channels(new.updates_on)
         title = _default_text(new.titles, new.default_locale)
         async with self.transaction() as conn:
+            if new.source is not None:  # the unique index backs this; here it is worded
+                found = await conn.scalar(
+                    select(incidents.c.id).where(incidents.c.source == new.source)
+                )
+                if found is not None:
+                    raise IncidentConflictError(
+                        f"incident {found} was opened for {new.source} already"
+                    )
             iid = await conn.scalar(
                 incidents.insert()
                 .values(
-                    title=title[:200], titles=dict(new.titles), status="investigating",
-                    severity=new.severity.value, selector=dict(new.segment), opened_by=new.by,
+                    source=new.source, title=title[:200], titles=dict(new.titles),
+                    status="investigating", severity=new.severity.value,
+                    selector=dict(new.segment), opened_by=new.by,
                     through_quiet_hours=new.through_quiet_hours,
                     updates_on=list(new.updates_on), paused_at=None, detected=new.detected,
                     awaiting_confirmation=new.awaiting_confirmation, step=0,

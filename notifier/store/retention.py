@@ -19,7 +19,8 @@ keys, and a late apology for a date long past). So:
   second uniqueness check; the emptied row keeps both as they are.
 - An ops notice (no promise, no incident) is deleted: it is planned from an event
   (a webhook, whose receipt dedupes replays; a channel found down), never re-planned.
-- Promise history older than the cutoff is deleted, and touchpoints' texts erased.
+- Promise history older than the cutoff is deleted, and touchpoints' texts erased, the
+  copies of them crisis replies keep too once a digest took them (counted as touchpoints).
 
 Nothing in flight (pending, sending) is touched. Each batch is one short transaction of
 about ``batch`` rows (a tenth as many promises, each with its rows; a quarter as many
@@ -43,6 +44,7 @@ from notifier.domain.models import NotificationStatus, PromiseStatus
 from notifier.domain.published import PurgeFigures
 from notifier.store.base import StoreBase, among
 from notifier.store.convert import (
+    incident_replies,
     interactions,
     notification_events,
     notifications,
@@ -216,6 +218,25 @@ async def _touchpoint_texts(
     return PurgeFigures(interactions=len(ids)), len(ids)
 
 
+async def _reply_texts(
+    conn: AsyncConnection, before: datetime, now: datetime, limit: int
+) -> tuple[PurgeFigures, int]:
+    r = incident_replies.c
+    query = (
+        select(r.id)
+        .where(r.body.is_not(None), r.at < before, r.digest.is_not(None))
+        .order_by(r.at)
+        .limit(limit)
+    )
+    ids = [int(row[0]) for row in await conn.execute(query)]
+    if not ids:
+        return PurgeFigures(), 0
+    await conn.execute(
+        update(incident_replies).where(among(conn, r.id, ids)).values(body=None, sender="")
+    )
+    return PurgeFigures(interactions=len(ids)), len(ids)
+
+
 async def _count(conn: AsyncConnection, statement: Delete) -> int:
     return int((await conn.execute(statement)).rowcount or 0)
 
@@ -225,5 +246,5 @@ async def _count(conn: AsyncConnection, statement: Delete) -> int:
 # their history and its own (about ten rows), so a batch holds about ``batch`` rows.
 _STEPS: tuple[tuple[Step, int], ...] = (
     (_settled_promises, 10), (_old_notifications, 4), (_promise_history, 1),
-    (_touchpoint_texts, 1),
+    (_touchpoint_texts, 1), (_reply_texts, 1),
 )  # fmt: skip

@@ -12,8 +12,10 @@ from notifier.store.earliest import EarliestQueries
 from notifier.store.event_relay import EventRelayQueries
 from notifier.store.event_writes import enable_events
 from notifier.store.incident_plans import IncidentPlanQueries
+from notifier.store.incident_replies import IncidentReplyQueries
 from notifier.store.incidents import IncidentQueries
 from notifier.store.listing import ListingQueries
+from notifier.store.maintenance_incidents import MaintenanceQueries
 from notifier.store.outbox import ScanQueries
 from notifier.store.promises import PromiseQueries
 from notifier.store.rate_buckets import RateBucketQueries
@@ -41,6 +43,8 @@ class Store(
     EarliestQueries,
     IncidentQueries,
     IncidentPlanQueries,
+    MaintenanceQueries,
+    IncidentReplyQueries,
 ):
     """The ledger and the outbox over one async engine (SQLite or PostgreSQL)."""
 

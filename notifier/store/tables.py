@@ -167,6 +167,8 @@ class IncidentRow(SQLModel, table=True):
     __tablename__ = "incidents"
 
     id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True))
+    # What opened it, when that may happen once only (``maintenance:<id>``); NULL: a person.
+    source: str | None = Field(default=None, max_length=128, unique=True, index=True)
     title: str = Field(max_length=200)  # the default locale's, for lists
     titles: dict[str, str] = _json(dict)  # locale: title
     status: str = Field(max_length=16)
@@ -219,6 +221,43 @@ class IncidentCustomerRow(SQLModel, table=True):
     )
     joined_at: datetime = _at()
     planned: int = -1  # the newest step with a row for them; -1 none yet
+
+
+class IncidentReplyRow(SQLModel, table=True):
+    """A customer's reply to an incident's message, and the digest that took it to ops."""
+
+    __tablename__ = "incident_replies"
+    __table_args__ = (
+        # One webhook request is one reply per customer, however often it is replayed.
+        UniqueConstraint("source", "customer_id", name="uq_incident_replies_source"),
+        # The newest digest of an incident (its next number) and the replies it took.
+        Index("ix_incident_replies_digest", "incident_id", "digest"),
+        # The replies no digest took yet: what the digest job reads.
+        Index(
+            "ix_incident_replies_pending",
+            "incident_id",
+            "id",
+            sqlite_where=text("digest IS NULL"),
+            postgresql_where=text("digest IS NULL"),
+        ),
+        # Replies whose text the retention purge has yet to erase, oldest first.
+        Index(
+            "ix_incident_replies_with_body",
+            "at",
+            sqlite_where=text("body IS NOT NULL"),
+            postgresql_where=text("body IS NOT NULL"),
+        ),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True))
+    incident_id: int = _fk("incidents.id", index=False)
+    customer_id: str = _fk("customers.id")
+    channel: str = Field(max_length=16)
+    sender: str = Field(max_length=32)  # the number, masked as the digest shows it
+    body: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    source: str = Field(max_length=200)  # the webhook request (twilio-inbound:<MessageSid>)
+    at: datetime = _at()
+    digest: int | None = None  # the digest that listed or counted it; NULL: none yet
 
 
 class NotificationRow(SQLModel, table=True):

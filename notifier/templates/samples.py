@@ -5,7 +5,8 @@ what varies: a late delivery with a long reference, an item, a raw carrier value
 tracking link, a time window, a consolidated list, a customer far from UTC, a
 40-character name with accents and an apostrophe, a refund with an amount and its
 currency, a missed callback, and a delivery whose new estimate slipped too. Each also
-carries what the ``ops_*`` messages read (a channel found down, the sample customer's reply)
+carries what the ``ops_*`` messages read (a channel found down, the sample customer's reply,
+a digest of three replies to an incident's messages)
 and what the ``crisis_*`` messages read: an incident with texts in Spanish and English only
 (so Portuguese reads the templates' own wording) and a new estimate; ``crisis`` is a
 customer with two promises in a later update, ``crisis_plain`` an incident with no text of
@@ -17,11 +18,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
+from zoneinfo import ZoneInfo
 
+from notifier.domain.crisis_replies import CrisisReply, PendingReplies, digest_notice
 from notifier.domain.models import (
     Attributes,
+    ChannelName,
     Customer,
     CustomerId,
+    IncidentStatus,
     JSONValue,
     Promise,
     PromiseId,
@@ -330,8 +335,29 @@ def _ops(customer: Customer, timeline: Sequence[TimelineEntry]) -> dict[str, obj
         "ids": [1042, 1043],
         "tries": 6,
         "error": "no answer from Twilio in time",
+        **_digest(customer),
     }
     return ops_context(data, {customer.id: timeline})
+
+
+def _digest(customer: Customer) -> Mapping[str, JSONValue]:
+    # A digest of three replies to incident 7's messages, this customer's among them.
+    texts: list[tuple[CustomerId, ChannelName, str]] = [
+        (customer.id, "whatsapp", "¿Dónde está mi pedido?\nHace 3 días que espero & nadie avisa"),
+        (CustomerId("c-2002"), "sms", "ok gracias por avisar"),
+        (CustomerId("c-2003"), "sms", "Necesito el pedido para el viernes <urgente>, " * 8),
+    ]
+    replies = tuple(
+        CrisisReply(7, cid, channel, "+54911****0101", text, f"twilio-inbound:SM{i}",
+                    SAMPLE_NOW + timedelta(minutes=i))
+        for i, (cid, channel, text) in enumerate(texts)
+    )  # fmt: skip
+    pending = PendingReplies(
+        7, "Paro de transportistas en AMBA", IncidentStatus.IDENTIFIED, 2, 4, 104,
+        replies[0].at, SAMPLE_NOW + timedelta(minutes=4), replies,
+    )  # fmt: skip
+    notice = digest_notice(pending, SAMPLE_NOW, ZoneInfo("America/Argentina/Buenos_Aires"))
+    return notice.data
 
 
 def _incident(

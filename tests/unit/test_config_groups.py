@@ -12,7 +12,7 @@ from notifier.config.groups import ProviderSettings
 
 GROUPS = (
     "http", "links", "clock", "messages", "render", "rules", "scan", "rates", "dispatch",
-    "email", "twilio", "x", "providers", "purge", "events",
+    "email", "twilio", "x", "providers", "purge", "events", "digest",
 )  # fmt: skip
 # Read by the process wiring itself (the store, the logs, demo mode), not by a group's consumer.
 WIRING_ONLY = {"database_url", "demo", "log_level", "log_format"}

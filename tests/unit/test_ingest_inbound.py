@@ -9,8 +9,15 @@ from datetime import datetime
 import pytest
 
 from notifier.config import Settings
+from notifier.domain.crisis_replies import CrisisReply, LastMessage
 from notifier.domain.ingest import InteractionData, RowError
-from notifier.domain.models import ChannelName, Customer, CustomerId, NotificationId
+from notifier.domain.models import (
+    ChannelName,
+    Customer,
+    CustomerId,
+    IncidentStatus,
+    NotificationId,
+)
 from notifier.domain.outbox import Scheduled
 from notifier.domain.outcomes import DeliveryOutcome, Outcome
 from notifier.engine.ingest.inbound import Inbound, InboundText, twiml_reply
@@ -30,6 +37,8 @@ class FakeStore:
     reports: list[Outcome] = field(default_factory=list)
     outcome: DeliveryOutcome = field(default_factory=DeliveryOutcome)
     failing: set[str] = field(default_factory=set)
+    last: list[LastMessage] = field(default_factory=list)  # each customer's newest message
+    replies: list[CrisisReply] = field(default_factory=list)
 
     def _maybe_fail(self, name: str) -> None:
         if name in self.failing:
@@ -62,6 +71,13 @@ class FakeStore:
     async def enqueue(self, scheduled: Sequence[Scheduled], now: datetime) -> int:
         self.queued.extend(scheduled)
         return len(scheduled)
+
+    async def last_messages(self, customer_ids: Sequence[str]) -> list[LastMessage]:
+        return [m for m in self.last if m.customer_id in customer_ids]
+
+    async def record_replies(self, replies: Sequence[CrisisReply]) -> int:
+        self.replies.extend(replies)
+        return len(replies)
 
 
 @dataclass
@@ -123,6 +139,29 @@ async def test_help_answers_in_the_customers_locale_else_the_default(rig: Rig) -
 async def test_other_text_goes_to_ops_and_wakes_the_dispatcher(rig: Rig) -> None:
     assert await rig.inbound.text(sms("¿cuándo llega?")) is None
     assert len(rig.store.queued) == 1 and rig.wakes == [1]
+
+
+async def test_a_reply_to_a_crisis_message_is_recorded_for_the_digest(rig: Rig) -> None:
+    rig.store.last = [LastMessage(ANA.id, 7, IncidentStatus.IDENTIFIED, None)]
+    assert await rig.inbound.text(sms("¿cuándo llega?")) is None
+    assert rig.store.queued == [] and rig.wakes == []
+    [reply] = rig.store.replies
+    assert (reply.incident_id, reply.customer_id, reply.channel) == (7, "c-1", "sms")
+    assert reply.text == "¿cuándo llega?" and reply.sender == "+54911****0101"
+    assert reply.source == "twilio-inbound:SM1"
+    assert len(rig.ledger.added) == 1  # still the customer's interaction
+
+
+async def test_a_shared_number_splits_between_the_digest_and_a_forward(rig: Rig) -> None:
+    other = Customer(CustomerId("c-2"), "es", "America/Argentina/Buenos_Aires",
+                     phone=ANA.phone)  # fmt: skip
+    rig.store.customers.append(other)
+    rig.store.last = [LastMessage(ANA.id, 7, IncidentStatus.INVESTIGATING, None),
+                      LastMessage(other.id, None, None, None)]  # fmt: skip
+    await rig.inbound.text(sms("hola"))
+    assert [r.customer_id for r in rig.store.replies] == ["c-1"]
+    [forward] = rig.store.queued
+    assert forward.notice.data["customers"] == [{"id": "c-2", "name": None}]
 
 
 async def test_a_failure_drops_the_receipt_so_the_retry_is_acted_on(rig: Rig) -> None:

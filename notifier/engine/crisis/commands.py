@@ -7,16 +7,15 @@ count is shown). The writes themselves are one transaction each (``store/inciden
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from notifier.clock import Clock
-from notifier.domain.crisis import incident_variable
 from notifier.domain.durations import DurationError, parse_instant
 from notifier.domain.incident_counts import Counts
 from notifier.domain.incident_match import match_spec
+from notifier.domain.incident_texts import NOT_A_LOCALE, clean_text, locale_tag
 from notifier.domain.incidents import (
     OPENED,
     RESOLVED,
@@ -27,9 +26,7 @@ from notifier.domain.incidents import (
     Incident,
     IncidentError,
     NewIncident,
-    Segment,
     Severity,
-    Step,
     check_channels,
     parse_match,
     segment_of,
@@ -37,12 +34,7 @@ from notifier.domain.incidents import (
 from notifier.domain.models import ChannelName, IncidentStatus, JSONValue
 from notifier.engine.crisis.ports import IncidentStore
 from notifier.templates import Renderer
-from notifier.templates.render import TemplateError
-from notifier.templates.samples import SAMPLES
-
-_TAG = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})*")
-MAX_TEXT = 1000  # characters of one ops text: a headline or an update, not an essay
-SAMPLE = "delivery"  # the sample a text's SMS is measured with: long name, reference, link
+from notifier.templates.incident_sms import sms_overflows
 
 
 class TextError(IncidentError):
@@ -70,41 +62,31 @@ class Texts:
         for item in self.per_locale:
             locale, sep, text = item.partition("=")
             option = f"{self.option}-locale {item[:30]!r}"
-            tag = locale.strip().replace("_", "-").lower()
-            if not sep or not _TAG.fullmatch(tag):
+            tag = locale_tag(locale)
+            if not sep or tag is None:
                 raise TextError(option, "use LOCALE=TEXT, e.g. en='Carrier strike'", locale)
-            out[_canonical(tag)] = _text(option, text, locale)
+            out[tag] = _text(option, text, locale)
         for locale, text in self.locales.items():
             option = f"{self.option}-locale {locale[:30]!r}"
-            if not _TAG.fullmatch(locale.strip().replace("_", "-").lower()):
-                raise TextError(option, "not a locale: use a tag such as en, es-AR, pt-BR", locale)
-            out[_locale(locale)] = _text(option, text, locale)
+            tag = locale_tag(locale)
+            if tag is None:
+                raise TextError(option, NOT_A_LOCALE, locale)
+            out[tag] = _text(option, text, locale)
         return out
 
     def where(self, locale: str, default_locale: str) -> tuple[str, str | None]:
         """Return the option (and the key within it) that gave the text of ``locale``."""
-        given = next((k for k in self.locales if _locale(k) == locale), None)
+        given = next((k for k in self.locales if locale_tag(k) == locale), None)
         if given is None and locale == default_locale:
             return self.option, None
         return f"{self.option}-locale {locale}", given or locale  # a locale's text wins
 
 
-def _locale(key: str) -> str:
-    return _canonical(key.strip().replace("_", "-").lower())
-
-
-def _canonical(tag: str) -> str:
-    language, *rest = tag.split("-")
-    return "-".join([language.lower(), *(r.upper() if len(r) == 2 else r for r in rest)])
-
-
 def _text(option: str, text: str, key: str | None = None) -> str:
-    found = " ".join(text.split())
-    if not found:
-        raise TextError(option, "empty text", key)
-    if len(found) > MAX_TEXT:
-        raise TextError(option, f"{len(found)} characters; at most {MAX_TEXT}", key)
-    return found
+    try:
+        return clean_text(text)
+    except ValueError as exc:
+        raise TextError(option, str(exc), key) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,27 +241,13 @@ class Incidents:
         """Refuse a text whose SMS takes more segments than allowed, showing the count."""
         if self.renderer is None:
             return
-        now = self.clock.now()
-        step = Step(0, "opened", IncidentStatus.INVESTIGATING, dict(texts), estimate_at, now)
-        variable = incident_variable(_sample(titles, now), step, True)
-        for locale in sorted({*titles, *texts} or {self.default_locale}):
-            context = dict(SAMPLES[SAMPLE])
-            context["incident"] = variable
-            customer = context.get("customer")
-            if isinstance(customer, Mapping):  # the text's own locale reads it
-                context["customer"] = {**customer, "locale": locale}
-            try:
-                rendered = self.renderer.render(message, "sms", locale, context)
-            except TemplateError:  # no SMS template for it: nothing to measure
-                continue
-            if rendered.sms is not None and rendered.sms.segments > self.max_sms_segments:
-                option, key = source.where(locale, self.default_locale)
-                raise TextError(
-                    option,
-                    f"the {message} SMS in {locale} takes {rendered.sms.segments} segments "
-                    f"(NOTIFIER_MAX_SMS_SEGMENTS is {self.max_sms_segments}): shorten it",
-                    key,
-                )
+        found = sms_overflows(
+            self.renderer, message, titles, texts, estimate_at, self.clock.now(),
+            default_locale=self.default_locale, max_segments=self.max_sms_segments,
+        )  # fmt: skip
+        if found:  # the first locale in order: one refusal, as for any other option
+            option, key = source.where(found[0].locale, self.default_locale)
+            raise TextError(option, found[0].describe(message, self.max_sms_segments), key)
 
 
 def _channels(names: Sequence[str]) -> tuple[ChannelName, ...]:
@@ -287,10 +255,3 @@ def _channels(names: Sequence[str]) -> tuple[ChannelName, ...]:
         return check_channels(names)
     except IncidentError as exc:
         raise IncidentError(str(exc), "--updates-on") from None
-
-
-def _sample(titles: Mapping[str, str], now: datetime) -> Incident:
-    return Incident(
-        id=1, titles=dict(titles), severity=Severity.MAJOR, segment=Segment({}, ()),
-        status=IncidentStatus.INVESTIGATING, opened_at=now, opened_by="", steps=(),
-    )  # fmt: skip

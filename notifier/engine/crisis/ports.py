@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
+from notifier.domain.crisis_replies import PendingReplies
 from notifier.domain.fanout import Joined
 from notifier.domain.incident_counts import Counts
 from notifier.domain.incidents import HistoryEntry, Incident, NewIncident
+from notifier.domain.maintenance import Opened
 from notifier.domain.models import IncidentStatus
+from notifier.domain.notices import StandaloneNotice
 from notifier.domain.quiet_hours import QuietHours
 
 
@@ -63,3 +66,37 @@ class IncidentStore(Protocol):
     async def incident_history(self, incident_id: int) -> list[HistoryEntry]: ...
 
     async def incident_counts(self, incident_id: int, now: datetime) -> Counts: ...
+
+
+class MaintenanceStore(Protocol):
+    """Planned maintenance: the incidents the windows opened; opening and resolving them."""
+
+    async def maintenance_incidents(self, sources: Sequence[str]) -> list[Opened]: ...
+
+    async def open_incident(self, new: NewIncident, now: datetime) -> int: ...
+
+    async def publish_step(
+        self,
+        incident_id: int,
+        *,
+        resolve: bool,
+        status: IncidentStatus | None,
+        messages: Mapping[str, str],
+        estimate_at: datetime | None,
+        keep_estimate: bool,
+        by: str,
+        now: datetime,
+        default_locale: str,
+    ) -> int: ...
+
+
+class ReplyDigestStore(Protocol):
+    """The digest job: incidents with new replies, those replies, the digest's write."""
+
+    async def incidents_with_new_replies(self) -> list[int]: ...
+
+    async def new_replies(self, incident_id: int, listed: int) -> PendingReplies | None: ...
+
+    async def write_digest(
+        self, pending: PendingReplies, notice: StandaloneNotice, now: datetime
+    ) -> bool: ...

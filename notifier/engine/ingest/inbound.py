@@ -3,7 +3,9 @@
 Each request is acted on once: its receipt (the provider's message id) is recorded first,
 so a replay changes nothing, and dropped again when handling fails, so the provider's
 retry is acted on. A text is recorded as the customer's interaction; STOP and START set
-consent, HELP is answered in the sender's locale, anything else goes to ops by email.
+consent, HELP is answered in the sender's locale, anything else goes to ops by email:
+alone, or, from a customer whose newest message from us is a crisis message, in the
+incident's next digest (``domain/crisis_replies.py``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from notifier.channels.twilio_api import report_outcome
 from notifier.channels.twilio_webhook import twiml_reply
 from notifier.clock import Clock
 from notifier.config import MessageSettings
+from notifier.domain.crisis_replies import CrisisReply, answered_incident
 from notifier.domain.ingest import InteractionData
 from notifier.domain.local_text import text_for
 from notifier.domain.models import ChannelName, Customer, Direction
@@ -113,7 +116,9 @@ class Inbound:
                 for customer in found:
                     await self.store.set_consent(customer.id, msg.channel, kind == "start", now)
             elif kind == "other":  # a person answers: ops get it by email through the outbox
-                await self._forward_to_ops(msg, found)
+                alone = await self._record_crisis_replies(msg, found, key)
+                if alone or not found:
+                    await self._forward_to_ops(msg, alone)
         log.info(
             "webhooks.inbound",
             channel=msg.channel,
@@ -128,6 +133,34 @@ class Inbound:
         s = self.messages
         locale = found[0].locale if found else s.default_locale
         return text_for(s.help_text, locale, s.default_locale)
+
+    async def _record_crisis_replies(
+        self, msg: InboundText, found: list[Customer], key: str
+    ) -> list[Customer]:
+        """Record the text against the incident each sender's newest message is from;
+        return the customers it is no crisis reply of (their text is forwarded alone)."""
+        if not found:
+            return []
+        now = self.clock.now()
+        last = {m.customer_id: m for m in await self.store.last_messages([c.id for c in found])}
+        sender = mask_phone(msg.number)
+        # Without a MessageSid nothing tells a replay apart: the sender and instant do.
+        source = key if msg.sid else f"twilio-inbound:{sender}:{now:%Y%m%dT%H%M%S.%f}"
+        replies: list[CrisisReply] = []
+        alone: list[Customer] = []
+        for customer in found:
+            incident_id = answered_incident(last.get(customer.id), now)
+            if incident_id is None:
+                alone.append(customer)
+            else:
+                replies.append(CrisisReply(incident_id, customer.id, msg.channel, sender,
+                                           msg.body, source, now))  # fmt: skip
+        if replies:
+            added = await self.store.record_replies(replies)
+            log.info("webhooks.crisis_reply", provider_id=msg.sid or None,
+                     incidents=sorted({r.incident_id for r in replies}),
+                     customers=[r.customer_id for r in replies], recorded=added)  # fmt: skip
+        return alone
 
     async def _forward_to_ops(self, msg: InboundText, found: list[Customer]) -> None:
         """Put the text in the outbox for ops, and wake the dispatcher: it sends the email.

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
+from notifier.domain.crisis_replies import CrisisReply, LastMessage
 from notifier.domain.ingest import (
     CustomerData,
     ForgetReport,
@@ -116,6 +117,10 @@ class InboundStore(Receipts, Consents, Protocol):
     async def customers_by_number(self, channel: ChannelName, number: str) -> list[Customer]: ...
 
     async def enqueue(self, scheduled: Sequence[Scheduled], now: datetime) -> int: ...
+
+    async def last_messages(self, customer_ids: Sequence[str]) -> list[LastMessage]: ...
+
+    async def record_replies(self, replies: Sequence[CrisisReply]) -> int: ...
 
 
 class ConsentStore(Consents, Protocol):

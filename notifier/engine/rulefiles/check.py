@@ -1,7 +1,8 @@
 """The one rule checker: ``rules check``, start-up and reload all load rules here.
 
 Every problem is reported at once, as ``path:line:column: message``: YAML, schema,
-duplicate ids across files, and the templates each rule can reach. A set with any
+duplicate ids across files, the templates each rule can reach, and the planned
+maintenance files of ``rules/incidents/`` (``maintenance_files.py``). A set with any
 error is never returned, so a broken file is never half-loaded. Whatever a file
 holds, the checker returns problems and never raises: an exception in reading a
 file, checking a rule or rendering a template becomes a problem at that file.
@@ -18,6 +19,7 @@ from typing import Protocol
 
 from notifier.config import RuleSettings
 from notifier.domain.errors import NotifierError
+from notifier.domain.maintenance import Maintenance
 from notifier.domain.models import CHANNELS, ChannelName
 from notifier.domain.ops_notices import OPS_PREFIX
 from notifier.domain.problems import Problem, has_errors
@@ -26,10 +28,18 @@ from notifier.domain.rules.fields import time_of_day
 from notifier.domain.rules.model import Rule, RuleDefaults, RuleSet
 from notifier.domain.rules.rule_file import parse_rule_file
 from notifier.domain.rules.spelling import did_you_mean
-from notifier.engine.rulefiles.loader import YamlDocument, YamlPath, read_yaml, rule_files
+from notifier.engine.rulefiles.loader import (
+    YamlDocument,
+    YamlPath,
+    describe_failure,
+    display_path,
+    read_yaml,
+    rule_files,
+)
+from notifier.engine.rulefiles.maintenance_files import TextMeasure, load_maintenance
 
 
-class MessageCatalog(Protocol):
+class MessageCatalog(TextMeasure, Protocol):
     """What the checker needs from the templates renderer (``notifier.templates.Renderer``)."""
 
     def locales(self) -> list[str]: ...
@@ -43,6 +53,9 @@ class RuleLoad:
     rules: RuleSet | None  # None when any problem is an error
     problems: tuple[Problem, ...]
     files: tuple[str, ...]
+    # The planned maintenance windows of rules/incidents/, in force with the rules.
+    maintenance: tuple[Maintenance, ...] = ()
+    maintenance_files: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -76,15 +89,6 @@ def load_rules(
         return RuleLoad(None, (failed,), ())
 
 
-def describe_failure(what: str, exc: BaseException) -> str:
-    """Return ``what: Type: message`` on one line, cut to a readable length."""
-    text = " ".join(f"{what}: {type(exc).__name__}: {exc}".split())
-    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 3] + "..."
-
-
-MAX_MESSAGE = 300
-
-
 def _load_rules(
     rules_dir: Path, renderer: MessageCatalog | None, defaults: RuleDefaults
 ) -> RuleLoad:
@@ -97,23 +101,17 @@ def _load_rules(
     for path in files:
         placed.extend(_load_file(path, defaults, problems))
     problems.extend(_duplicate_ids(placed))
+    windows = load_maintenance(rules_dir, renderer)
+    problems.extend(windows.problems)
     if renderer is not None:
         problems.extend(_template_problems(placed, renderer))
         problems.extend(_ops_template_problems(renderer))
     ordered = tuple(sorted(set(problems), key=lambda p: (p.file, p.line, p.column, p.message)))
     names = tuple(display_path(p) for p in files)
     if has_errors(list(ordered)):
-        return RuleLoad(None, ordered, names)
+        return RuleLoad(None, ordered, names, maintenance_files=windows.files)
     rules = tuple(p.rule for p in placed if p.rule is not None)
-    return RuleLoad(RuleSet(rules, defaults), ordered, names)
-
-
-def display_path(path: Path) -> str:
-    """Return ``path`` relative to the current directory when it lies under it."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except (ValueError, OSError):
-        return str(path)
+    return RuleLoad(RuleSet(rules, defaults), ordered, names, windows.windows, windows.files)
 
 
 def _load_file(path: Path, defaults: RuleDefaults, problems: list[Problem]) -> list[_Placed]:

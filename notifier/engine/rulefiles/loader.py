@@ -60,6 +60,23 @@ def rule_files(rules_dir: Path) -> list[Path]:
     return sorted(p for p in rules_dir.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
 
 
+def display_path(path: Path) -> str:
+    """Return ``path`` relative to the current directory when it lies under it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except (ValueError, OSError):
+        return str(path)
+
+
+def describe_failure(what: str, exc: BaseException) -> str:
+    """Return ``what: Type: message`` on one line, cut to a readable length."""
+    text = " ".join(f"{what}: {type(exc).__name__}: {exc}".split())
+    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 3] + "..."
+
+
+MAX_MESSAGE = 300
+
+
 def read_yaml(raw: bytes, file: str) -> tuple[YamlDocument | None, list[Problem]]:
     """Return the plain data of one YAML file with its marks, or every problem found."""
     if len(raw) > MAX_BYTES:

@@ -1,4 +1,5 @@
-"""Rules and templates, reloaded on SIGHUP or a file change through the one checker.
+"""Rules, maintenance files and templates, reloaded on SIGHUP or a file change through the
+one checker.
 
 A set with problems is never loaded: the problems are logged as path:line:column,
 shown on /readyz and counted, and the last good set keeps serving. Nothing a file
@@ -19,16 +20,12 @@ from watchfiles import awatch
 
 from notifier.clock import Clock
 from notifier.config import RenderSettings, RuleSettings
+from notifier.domain.maintenance import Maintenance
 from notifier.domain.problems import Problem
 from notifier.domain.published import RulesState
 from notifier.domain.rules.model import RuleSet
-from notifier.engine.rulefiles.check import (
-    RuleLoad,
-    defaults_from_settings,
-    describe_failure,
-    display_path,
-    load_rules,
-)
+from notifier.engine.rulefiles.check import RuleLoad, defaults_from_settings, load_rules
+from notifier.engine.rulefiles.loader import describe_failure, display_path
 from notifier.engine.rulefiles.ports import ReloadStore
 from notifier.observability import Metrics
 from notifier.templates import Renderer
@@ -54,6 +51,7 @@ class Reloader:
         self.clock = clock
         self.metrics = metrics
         self.rules: RuleSet | None = None
+        self.maintenance: tuple[Maintenance, ...] = ()  # in force with the rules
         self.renderer: Renderer | None = None  # the set in force, once one loaded
         self.problems: list[str] = []
         self.on_reload: Callable[[Renderer], None] = lambda _: None
@@ -95,7 +93,7 @@ class Reloader:
             self.problems[:] = errors  # the same list /readyz shows
             self.metrics.rules_reload.labels("refused").inc()
             return result
-        self.rules, self.renderer = result.rules, renderer
+        self.rules, self.renderer, self.maintenance = result.rules, renderer, result.maintenance
         self.problems.clear()
         self.metrics.rules_reload.labels("loaded").inc()
         return result

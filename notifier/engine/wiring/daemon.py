@@ -17,9 +17,11 @@ from notifier.channels.registry import build_channels
 from notifier.clock import SystemClock, system_clock
 from notifier.config import Settings
 from notifier.domain.errors import NotifierError
+from notifier.domain.maintenance import next_maintenance_at
 from notifier.domain.published import RulesState, ScanFigures
 from notifier.domain.rules.model import RuleSet
 from notifier.domain.waking import next_scan_at, not_sooner
+from notifier.engine.crisis.maintenance_windows import MaintenanceRunner
 from notifier.engine.crisis.planner import Sweeps, plan_incidents
 from notifier.engine.delivery.compose import Composer
 from notifier.engine.delivery.dispatcher import WRAP_UP, Dispatcher
@@ -98,6 +100,7 @@ class Daemon:
     async def _run(self) -> None:
         s = self.settings
         self.reloader = Reloader(s.rules, s.render, self.store, self.clock, self.metrics)
+        self.maintenance = MaintenanceRunner(self.store, s.default_locale)
         first = self.reloader.load()
         if first.rules is None:
             raise StartupError(
@@ -239,6 +242,9 @@ class Daemon:
             return
         done = self.clock.now()
         self._scanned = (began, done)
+        # A maintenance's start and end are in its file, not the store: the scan wakes for them.
+        window = next_maintenance_at(self.reloader.maintenance, began)
+        earliest = min((t for t in (earliest, window) if t is not None), default=None)
         at = next_scan_at(earliest, began, done, skipped=self._scan_skipped)
         if at is not None:
             self.scan_at(at)
@@ -254,6 +260,9 @@ class Daemon:
             renderer, Company.from_settings(s.messages), s.messages, s.links
         )
         self.services.renderer = renderer  # the API measures incident texts with it
+        # The maintenance windows may have changed: a scan now opens one already begun,
+        # resolves one gone, and sets the timer for the next start or end.
+        self.scan_at(self.clock.now())
 
     def _signals(self) -> None:
         loop = asyncio.get_running_loop()
@@ -283,9 +292,7 @@ class Daemon:
                 report = await scan(
                     self.store, self.rules, now, batch_size=self.settings.scan_batch_size,
                     consolidation_window=self.settings.consolidation_window,
-                    then=lambda: plan_incidents(
-                        self.store, now, self.rules.defaults.quiet_hours, self._sweeps
-                    ),
+                    then=lambda: self._crisis(now),
                 )  # fmt: skip
             except Exception as exc:
                 log.exception("scan.error", failures=self.health.scan.failures + 1)
@@ -316,6 +323,11 @@ class Daemon:
                 log.info("scan.done", **figures.view())
         if self._rescan:  # a promise changed while this scan ran: look again now
             self.wake_scan()
+
+    async def _crisis(self, now: datetime) -> int:
+        """The scan turn's crisis part: planned maintenance first, then the fan-out."""
+        await self.maintenance.run(self.reloader.maintenance, now)
+        return await plan_incidents(self.store, now, self.rules.defaults.quiet_hours, self._sweeps)
 
     async def _publish_scan(self, now: datetime) -> None:
         """Publish the last good scan's figures with the failure streaks, for ``status``."""

@@ -1,8 +1,10 @@
-"""The daemon's periodic jobs beside the scan: health, lease renewal, housekeeping, purge.
+"""The daemon's periodic jobs beside the scan: health, lease renewal, housekeeping, purge,
+the digest of crisis replies.
 
 Each runs on the daemon's APScheduler at its own pace and never raises (a failure is
-logged; the next run tries again). Housekeeping and the purge are the cluster's: the
-replica that takes the tick (``Store.claim_tick``) runs them, the others skip it.
+logged; the next run tries again). Housekeeping, the purge and the digest are the
+cluster's: the replica that takes the tick (``Store.claim_tick``) runs them, the others
+skip it.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from notifier.channels.registry import Channels
 from notifier.clock import SystemClock
 from notifier.config import Settings
 from notifier.domain.published import PURGED_KINDS, RetentionState
+from notifier.engine.crisis.replies import send_digests
 from notifier.engine.delivery.dispatcher import Dispatcher
 from notifier.engine.delivery.recovery import recover
 from notifier.engine.monitor import PROBE_TIMEOUT, Health, bounded, describe
@@ -52,6 +55,7 @@ class Jobs:
             "housekeeping": (self.housekeeping, HOUSEKEEPING_EVERY),
             "health": (self.check_health, HEALTH_EVERY),
             "purge": (self.purge, PURGE_EVERY),
+            "crisis_digest": (self.crisis_digest, self.settings.crisis_digest_every),
         }
         for name, (job, period) in every.items():
             scheduler.add_job(
@@ -164,6 +168,25 @@ class Jobs:
                 log.info("retention.purged", **state.view())
         except Exception:
             log.exception("retention.error")
+
+    async def crisis_digest(self) -> None:
+        """Once a tick across the cluster: email ops one digest per incident with new replies.
+
+        A reply is in exactly one digest, even when two replicas' ticks meet (a clock
+        off by a period): the write itself is exactly-once (``store/incident_replies.py``).
+        """
+        if self.stopping.is_set():
+            return
+        digest = self.settings.digest
+        try:
+            every = digest.crisis_digest_every
+            tick = tick_start(datetime.now(UTC), every)  # wall clock: as scheduled
+            if not await self.store.claim_tick("crisis_digest", tick, every, self.dispatcher.owner):
+                return
+            if await send_digests(self.store, self.clock.now(), digest):
+                self.dispatcher.wake()
+        except Exception:
+            log.exception("crisis.digest_error")
 
 
 def renew_every(lease: timedelta) -> timedelta:

@@ -52,7 +52,7 @@ async def _insert_notifications(
 ) -> int:
     if not scheduled:
         return 0
-    rows = [_row(s, now) for s in scheduled]
+    rows = [outbox_row(s, now) for s in scheduled]
     result = await conn.execute(
         sqlite_insert(notifications)
         .on_conflict_do_nothing(index_elements=["dedupe_key"])
@@ -71,7 +71,8 @@ async def _insert_notifications(
     return len(ids)
 
 
-def _row(s: Scheduled, now: datetime) -> dict[str, Any]:
+def outbox_row(s: Scheduled, now: datetime) -> dict[str, Any]:
+    """Return the new outbox row of ``s``, every column given (Core inserts on any dialect)."""
     n = s.notice
     return {
         "dedupe_key": n.dedupe_key,

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import JSON as SAJSON
 from sqlalchemy import String, bindparam, case, cast, func, literal, select, update
@@ -23,7 +22,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
 from notifier.domain.crisis import CrisisView, ThreadRow
-from notifier.domain.incident_counts import Counts, ThreadFacts, tally
 from notifier.domain.incidents import (
     CRISIS_FALLBACK,
     OPENED,
@@ -35,15 +33,14 @@ from notifier.domain.models import Customer, CustomerId, NotificationStatus, Pro
 from notifier.domain.notices import incident_update_key
 from notifier.domain.outbox import Notification, quiet_to_json
 from notifier.domain.quiet_hours import QuietHours
-from notifier.store.base import StoreBase, among
+from notifier.store.affected import AffectedQueries, id_spans, to_affected
+from notifier.store.base import among
 from notifier.store.convert import (
     customers,
     incident_customers,
     incidents,
     notifications,
     promises,
-    to_customer,
-    to_promise,
 )
 from notifier.store.earliest import SEND, announce
 from notifier.store.event_writes import report_notifications
@@ -56,11 +53,9 @@ from notifier.store.incidents import with_steps
 JOIN_SPAN = 50_000
 JOIN_FIRST = 2_000  # the first span of an exact segment; each next one twice as wide
 JOIN_BATCH = 2000
-_PROMISE_NAMES = tuple(c.name for c in promises.c)
-_CUSTOMER_NAMES = tuple(c.name for c in customers.c)
 
 
-class IncidentPlanQueries(StoreBase):
+class IncidentPlanQueries(AffectedQueries):
     async def incidents_to_plan(self, now: datetime) -> list[Incident]:
         """Return the incidents whose planner look is due (``plan_at`` passed)."""
         i = incidents.c
@@ -95,37 +90,26 @@ class IncidentPlanQueries(StoreBase):
         with an id above ``after_id``), a span of promise ids at a time; yield how many each
         span joined anew (the caller plans them then).
 
-        An exact segment (``store/incident_segments.py``) is one ``INSERT ... SELECT`` per span; any
-        other is read ``JOIN_BATCH`` ids at a time, narrowed by what SQL can decide, and
-        tested with the rules' matcher.
+        An exact segment (``store/incident_segments.py``) is one ``INSERT ... SELECT`` per
+        span; any other is read ``JOIN_BATCH`` ids at a time (``store/affected.py``),
+        narrowed by what SQL can decide, and tested with the rules' matcher.
         """
         sql = segment_sql(incident.segment, self.dialect, promises, customers)
-        p = promises.c
-        async with self.reading() as conn:
-            low, high = (await conn.execute(select(func.min(p.id), func.max(p.id)))).one()
-        if low is None or high <= after_id:
+        if not sql.exact:
+            async for batch in self.segment_rows(
+                incident.segment, after_id=after_id, span=JOIN_BATCH
+            ):
+                found = sorted({str(c.id) for _, c in batch})
+                yield await self._join(incident.id, found, now) if found else 0
             return
-        low = max(int(low), after_id + 1)
+        ids = await self.promise_id_range(after_id)
+        if ids is None:
+            return
         # An exact segment's spans start small and double: the first apologies wait only
         # for the first few thousand promises to be read and planned.
-        span = JOIN_FIRST if sql.exact else JOIN_BATCH
-        start = low
-        while start <= int(high):
-            ids = (p.id >= start, p.id < start + span)
-            start += span
-            if sql.exact:
-                span = min(2 * span, JOIN_SPAN)
-                yield await self._join_where(incident.id, (*ids, *sql.where), now)
-                continue
-            query = (
-                select(*promises.c, *(c.label(f"c_{c.name}") for c in customers.c))
-                .select_from(promises.join(customers, customers.c.id == p.customer_id))
-                .where(*ids, *sql.where)
-            )
-            async with self.reading() as conn:
-                rows = (await conn.execute(query)).all()
-            found = sorted(set(_covered(incident, rows)))
-            yield await self._join(incident.id, found, now) if found else 0
+        p = promises.c
+        for start, end in id_spans(*ids, JOIN_FIRST, JOIN_SPAN):
+            yield await self._join_where(incident.id, (p.id >= start, p.id < end, *sql.where), now)
 
     async def _join_where(
         self, incident_id: int, where: Sequence[ColumnElement[bool]], now: datetime
@@ -252,37 +236,6 @@ class IncidentPlanQueries(StoreBase):
             views[(iid, cid)] = CrisisView(inc, tuple(threads.get((iid, cid), ())), affected)
         return views
 
-    async def incident_counts(self, incident_id: int, now: datetime) -> Counts:
-        """Return how the incident's fan-out stands: affected, told, pending ... by channel."""
-        n = notifications.c
-        async with self.reading() as conn:
-            affected = await conn.scalar(
-                select(func.count()).select_from(incident_customers)
-                .where(incident_customers.c.incident_id == incident_id)
-            )  # fmt: skip
-            rows = await conn.execute(
-                select(n.customer_id, n.step, n.message, n.status, n.channel, n.error_code,
-                       n.not_before, n.attempted_at)
-                .where(n.incident_id == incident_id)
-            )  # fmt: skip
-            facts = [ThreadFacts(*r) for r in rows]
-        return tally(int(affected or 0), facts, now)
-
-
-def _covered(incident: Incident, rows: Sequence[Any]) -> list[str]:
-    split = len(_PROMISE_NAMES)
-    out = []
-    for r in rows:
-        values = tuple(r)
-        try:
-            promise = to_promise(dict(zip(_PROMISE_NAMES, values[:split], strict=True)))
-            customer = to_customer(dict(zip(_CUSTOMER_NAMES, values[split:], strict=True)))
-            if incident.segment.covers(promise, customer):
-                out.append(str(customer.id))
-        except Exception:  # a row that cannot be read is the scan's to report: skip it here
-            continue
-    return out
-
 
 async def _threads(
     conn: AsyncConnection, iids: list[int], cids: list[str]
@@ -313,14 +266,7 @@ async def _unsettled(
         .where(among(conn, p.customer_id, cids), p.status.in_(list(UNSETTLED)))
         .order_by(p.due_at, p.id)
     )  # fmt: skip
-    split = len(_PROMISE_NAMES)
     out: dict[str, list[tuple[Promise, Customer]]] = {}
-    for r in rows:
-        values = tuple(r)
-        try:
-            promise = to_promise(dict(zip(_PROMISE_NAMES, values[:split], strict=True)))
-            customer = to_customer(dict(zip(_CUSTOMER_NAMES, values[split:], strict=True)))
-        except Exception:  # an unreadable row lists nothing; the scan reports it
-            continue
+    for promise, customer in to_affected(rows.all()):
         out.setdefault(str(customer.id), []).append((promise, customer))
     return out

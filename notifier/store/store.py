@@ -11,6 +11,7 @@ from notifier.store.due import DueQueries
 from notifier.store.earliest import EarliestQueries
 from notifier.store.event_relay import EventRelayQueries
 from notifier.store.event_writes import enable_events
+from notifier.store.incident_counts import IncidentCountQueries
 from notifier.store.incident_plans import IncidentPlanQueries
 from notifier.store.incidents import IncidentQueries
 from notifier.store.listing import ListingQueries
@@ -41,6 +42,7 @@ class Store(
     EarliestQueries,
     IncidentQueries,
     IncidentPlanQueries,
+    IncidentCountQueries,
 ):
     """The ledger and the outbox over one async engine (SQLite or PostgreSQL)."""
 

@@ -69,6 +69,7 @@ _ONE_CONCERN = {
     "channels": "the channel adapters (package) and the `notifier channels` command (cli)",
     "daemon": "the daemon (engine/wiring) and its command (cli)",
     "health": "the health verdict (domain) and its route (api)",
+    "incident_counts": "a fan-out's counts: their states (domain) and their GROUP BY (store)",
     "incidents": "incidents' values (domain), their rows (store), their commands (cli)",
     "ingest": "validated ledger input (domain) and its routes (api)",
     "ledger": "the ledger's rules (domain) and its commands (cli)",

@@ -75,6 +75,7 @@ _ONE_CONCERN = {
     "ledger": "the ledger's rules (domain) and its commands (cli)",
     "outbox": "the outbox's values (domain) and its writes (store)",
     "ports": "each engine stage's own protocols over the store",
+    "preflight": "an incident's pre-flight: its counts (domain) and its read (engine/crisis)",
     "reports": "what ops read back (domain) and its queries (store)",
     "rules": "the rules (the domain/rules package) and their commands (cli)",
     "store": "the Store class (store/store.py) in its package",

@@ -7,8 +7,8 @@ from datetime import datetime
 from typing import Protocol
 
 from notifier.domain.incident_counts import Counts
-from notifier.domain.incidents import HistoryEntry, Incident, NewIncident
-from notifier.domain.models import IncidentStatus
+from notifier.domain.incidents import HistoryEntry, Incident, NewIncident, Segment
+from notifier.domain.models import Customer, IncidentStatus, Promise
 from notifier.domain.quiet_hours import QuietHours
 
 
@@ -34,7 +34,15 @@ class IncidentPlanStore(Protocol):
     ) -> int: ...
 
 
-class IncidentStore(Protocol):
+class AffectedReader(Protocol):
+    """The affected set as the planner joins it, streamed in batches (the pre-flight)."""
+
+    def preview_affected(
+        self, segment: Segment
+    ) -> AsyncIterator[list[tuple[Promise, Customer]]]: ...
+
+
+class IncidentStore(AffectedReader, Protocol):
     """The commands and reads of `notifier incident ...` (and, later, the API)."""
 
     async def open_incident(self, new: NewIncident, now: datetime) -> int: ...

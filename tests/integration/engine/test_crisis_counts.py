@@ -14,7 +14,8 @@ from typing import Any
 from notifier.domain.crisis import PAUSED, WAITING
 from notifier.domain.incident_counts import NO_CHANNEL, STATES
 from notifier.domain.incidents import OPENED, RESOLVED, UPDATED, Severity
-from notifier.engine.crisis.commands import Incidents, Texts
+from notifier.engine.crisis.commands import Incidents
+from notifier.engine.crisis.texts import Texts
 from notifier.store.convert import incident_customers, notifications
 from tests.integration.rig import Rig
 

@@ -109,8 +109,9 @@ def fill(url: str, affected: int, open_promises: int, now: datetime) -> None:
 async def _plan_child(url: str, now: datetime) -> dict[str, object]:
     from notifier.clock import SystemClock
     from notifier.domain.incidents import Severity
-    from notifier.engine.crisis.commands import Incidents, Texts
+    from notifier.engine.crisis.commands import Incidents
     from notifier.engine.crisis.planner import plan_incidents
+    from notifier.engine.crisis.texts import Texts
     from notifier.process import tune_gc
     from notifier.store.store import Store
 

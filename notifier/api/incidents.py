@@ -16,7 +16,8 @@ from notifier.api.deps import ServicesDep, require_token
 from notifier.domain.errors import InvalidInputError
 from notifier.domain.incidents import IncidentConflictError, IncidentError
 from notifier.domain.limits import MAX_ID
-from notifier.engine.crisis.commands import Incidents, Texts
+from notifier.engine.crisis.commands import Incidents
+from notifier.engine.crisis.texts import Texts
 from notifier.incident_schemas import (
     IncidentActionIn,
     IncidentIn,

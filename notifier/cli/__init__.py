@@ -14,6 +14,7 @@ from notifier.cli import (  # noqa: F401
     daemon,
     db,
     imports,
+    incident_open,
     incidents,
     ledger,
     messages,

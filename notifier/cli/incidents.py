@@ -1,24 +1,33 @@
-"""`notifier incident ...`: open, update, pause and resolve a crisis (docs/crisis.md)."""
+"""`notifier incident ...`: preview, open, update, pause and resolve a crisis, and watch its
+fan-out (docs/crisis.md)."""
 
 from __future__ import annotations
 
 import getpass
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 
+from notifier.channels.registry import build_channels
 from notifier.cli.app import JsonOption, app, bad_value, emit_json, fail, run_async, settings
+from notifier.cli.incident_watch import watch
 from notifier.clock import system_clock
+from notifier.config import Settings
 from notifier.domain.errors import NotifierError
-from notifier.domain.incidents import UPDATE_STATUSES, UPDATES_ON, IncidentError, Severity
+from notifier.domain.incidents import UPDATE_STATUSES, IncidentError
 from notifier.domain.limits import MAX_ID
-from notifier.engine.crisis.commands import Incidents, Texts
+from notifier.engine.crisis.commands import Incidents
+from notifier.engine.crisis.preflight import Reachability, channel_rates
+from notifier.engine.crisis.texts import Texts
+from notifier.engine.rulefiles.check import defaults_from_settings
 from notifier.incident_views import incident_lines, incident_view
 from notifier.store.store import Store
-from notifier.templates import Renderer, RenderLimits
+from notifier.templates import Company, Renderer, RenderLimits
 
 incident_app = typer.Typer(
     help="Incidents: tell every affected customer once, keep them informed, close the loop.",
@@ -54,24 +63,38 @@ def _renderer() -> Renderer | None:
     )  # fmt: skip
 
 
+def _reachability(s: Settings) -> Reachability:
+    """What the daemon would send a fan-out with, from the same settings it reads."""
+    return Reachability(
+        available=build_channels(s.providers, demo=s.demo).available(),
+        rates=channel_rates(s.rates), company=Company.from_settings(s.messages),
+        content_sids=dict(s.twilio.whatsapp_content_sids),
+        quiet=defaults_from_settings(s.rules).quiet_hours, currency=s.default_currency,
+    )  # fmt: skip
+
+
 @asynccontextmanager
-async def _incidents(renderer: Renderer | None) -> AsyncIterator[Incidents]:
+async def _incidents(renderer: Renderer | None, preflight: bool) -> AsyncIterator[Incidents]:
     s = settings()
+    reach = _reachability(s) if preflight else None
     store = Store.open(s.database_url, events=s.events_url is not None)
     try:
         yield Incidents(store, system_clock(s.clock), renderer, s.default_locale,
-                        s.max_sms_segments)  # fmt: skip
+                        s.max_sms_segments, reach)  # fmt: skip
     finally:
         await store.close()
 
 
-def _run(work: Callable[[Incidents], Awaitable[T]]) -> T:
-    """Run ``work`` on the incidents service; a refused text is a usage error (exit 2)."""
+def run_on_incidents(work: Callable[[Incidents], Awaitable[T]], *, preflight: bool = False) -> T:
+    """Run ``work`` on the incidents service; a refused text is a usage error (exit 2).
+
+    ``preflight`` hands the service what a preview routes with (channels, rates).
+    """
 
     renderer = _renderer()
 
     async def go() -> T:
-        async with _incidents(renderer) as incidents:
+        async with _incidents(renderer, preflight) as incidents:
             return await work(incidents)
 
     try:
@@ -84,66 +107,13 @@ def _run(work: Callable[[Incidents], Awaitable[T]]) -> T:
         fail(str(exc))
 
 
-def _by(by: str | None) -> str:
+def by_name(by: str | None) -> str:
     if by is not None and by.strip():
         return by.strip()[:128]
     try:
         return getpass.getuser()
     except Exception:  # no user name in this environment (a container without one)
         return "unknown"
-
-
-@incident_app.command("open")
-def incident_open(
-    title: Annotated[str, typer.Option("--title", help="The headline, in the default locale.")],
-    title_locale: Annotated[
-        list[str] | None,
-        typer.Option("--title-locale", metavar="LOCALE=TEXT", help="The headline in a locale."),
-    ] = None,
-    severity: Annotated[Severity, typer.Option("--severity")] = Severity.MAJOR,
-    match: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--match",
-            metavar="FIELD=VALUE",
-            help="Which promises: kind=delivery, attributes.carrier=a,b, due_at<TIME. "
-            "Several are ANDed.",
-        ),
-    ] = None,
-    message: MessageOption = None,
-    message_locale: MessageLocales = None,
-    estimate: EstimateOption = None,
-    by: ByOption = None,
-    through_quiet_hours: Annotated[
-        bool | None,
-        typer.Option(
-            "--through-quiet-hours/--respect-quiet-hours",
-            help="Send in the customers' quiet hours (default: only when critical).",
-        ),
-    ] = None,
-    updates_on: Annotated[
-        str,
-        typer.Option(
-            "--updates-on",
-            metavar="CHANNEL,...",
-            help="Channels that get every update; the others get the opening, a new "
-            "estimate and the resolution.",
-        ),
-    ] = ",".join(UPDATES_ON),
-) -> None:
-    """Open an incident: every affected customer is told once, at once. Prints its id."""
-    if not match:
-        bad_value("--match", "give at least one --match: an incident needs a segment")
-    channels = [c.strip() for c in updates_on.split(",") if c.strip()]
-    titles = Texts(title, title_locale or (), "--title")
-    messages = Texts(message, message_locale or (), "--message")
-    found = _run(
-        lambda i: i.open(
-            titles=titles, messages=messages, severity=severity, match=match, estimate=estimate,
-            by=_by(by), through_quiet_hours=through_quiet_hours, updates_on=channels,
-        )
-    )  # fmt: skip
-    typer.echo(found)
 
 
 @incident_app.command("update")
@@ -159,9 +129,9 @@ def incident_update(
 ) -> None:
     """Publish an update: customers not told the last one get only this one."""
     messages = Texts(message, message_locale or (), "--message")
-    step = _run(
+    step = run_on_incidents(
         lambda i: i.update(
-            incident_id, messages=messages, status=status, estimate=estimate, by=_by(by)
+            incident_id, messages=messages, status=status, estimate=estimate, by=by_name(by)
         )
     )
     typer.echo(f"incident {incident_id}: update {step} published")
@@ -176,13 +146,13 @@ def incident_resolve(
 ) -> None:
     """Resolve: everyone who was told gets the resolution; the rules take over again."""
     messages = Texts(message, message_locale or (), "--message")
-    _run(lambda i: i.resolve(incident_id, messages=messages, by=_by(by)))
+    run_on_incidents(lambda i: i.resolve(incident_id, messages=messages, by=by_name(by)))
     typer.echo(f"incident {incident_id}: resolved")
 
 
 def _simple(name: str, verb: str, done: str) -> None:
     def command(incident_id: IdArgument, by: ByOption = None) -> None:
-        _run(lambda i: getattr(i, verb)(incident_id, _by(by)))
+        run_on_incidents(lambda i: getattr(i, verb)(incident_id, by_name(by)))
         typer.echo(f"incident {incident_id}: {done}")
 
     command.__doc__ = {
@@ -202,7 +172,7 @@ for _name, _done in (("confirm", "confirmed"), ("dismiss", "dismissed"), ("pause
 @incident_app.command("list")
 def incident_list(as_json: bool = JsonOption) -> None:
     """List incidents: those waiting for confirmation first, then the newest."""
-    shown = _run(lambda i: i.list())
+    shown = run_on_incidents(lambda i: i.list())
     views: list[dict[str, Any]] = [incident_view(s.incident, s.counts) for s in shown]
     if as_json:
         emit_json(views)
@@ -220,9 +190,25 @@ def incident_list(as_json: bool = JsonOption) -> None:
 
 
 @incident_app.command("show")
-def incident_show(incident_id: IdArgument, as_json: bool = JsonOption) -> None:
+def incident_show(
+    incident_id: IdArgument,
+    as_json: bool = JsonOption,
+    watch_it: Annotated[
+        bool, typer.Option("--watch", help="Redraw the counts every second until settled.")
+    ] = False,
+    every: Annotated[float, typer.Option("--every", hidden=True, min=0.01, max=60)] = 1.0,
+) -> None:
     """Show an incident: affected, told, pending, deferred, failed, skipped; its history."""
-    shown = _run(lambda i: i.show(incident_id))
+    if watch_it:
+        if as_json:
+            bad_value("--watch", "--watch redraws for people; --json prints once: use one")
+        out, pause = sys.stdout, timedelta(seconds=every)
+        try:
+            run_on_incidents(lambda i: watch(i, incident_id, out, tty=out.isatty(), every=pause))
+        except KeyboardInterrupt:  # Ctrl-C ends the watch, not the fan-out
+            typer.echo("")
+        return
+    shown = run_on_incidents(lambda i: i.show(incident_id))
     view = incident_view(shown.incident, shown.counts, shown.history)
     if as_json:
         emit_json(view)

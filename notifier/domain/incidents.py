@@ -102,8 +102,13 @@ class Segment:
     conditions: tuple[Condition, ...]
 
     def covers(self, promise: Promise, customer: Customer) -> bool:
-        """True when ``promise`` is unsettled and every condition holds for it."""
-        if promise.status.value not in UNSETTLED or customer.forgotten:
+        """True when ``promise`` is unsettled, every condition holds for it, and its customer
+        was not forgotten (nobody tells them anything)."""
+        return not customer.forgotten and self.selects(promise, customer)
+
+    def selects(self, promise: Promise, customer: Customer) -> bool:
+        """True when ``promise`` is unsettled and every condition holds, forgotten or not."""
+        if promise.status.value not in UNSETTLED:
             return False
         return all(holds(c, promise, customer) for c in self.conditions)
 
@@ -311,6 +316,8 @@ class Incident:
     detected: bool = False  # proposed by a crisis rule (the detection issue)
     awaiting_confirmation: bool = False  # nobody is told until `incident confirm`
     resolved_at: datetime | None = None
+    plan_at: datetime | None = None  # when the planner looks next; None: nothing to plan
+    changed_at: datetime | None = None  # by the last command (the planner moves plan_at only)
 
     @property
     def is_open(self) -> bool:
@@ -335,6 +342,16 @@ class Incident:
     def step(self, number: int) -> Step | None:
         """Return step ``number``, or None when there is none."""
         return self.steps[number] if 0 <= number < len(self.steps) else None
+
+    @property
+    def awaits_planner(self) -> bool:
+        """True while the planner has yet to take the look the last command asked for:
+        opening, an update, a confirmation set ``plan_at`` to their own instant, and the
+        planner, once it wrote the rows, moves it on (a sweep later) or clears it. Read off
+        the rows alone, so a reader's clock (another host's, a test's) plays no part."""
+        if self.plan_at is None:
+            return False
+        return self.changed_at is None or self.plan_at <= self.changed_at
 
 
 def check_channels(names: Sequence[str]) -> tuple[ChannelName, ...]:

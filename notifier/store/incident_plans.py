@@ -23,11 +23,9 @@ from sqlalchemy import JSON as SAJSON
 from sqlalchemy import Select, String, bindparam, case, cast, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
-from sqlalchemy.sql.util import find_tables
 
 from notifier.domain.crisis import CrisisView, ThreadRow
 from notifier.domain.fanout import Joined
-from notifier.domain.incident_counts import Counts, ThreadFacts, tally
 from notifier.domain.incidents import (
     CRISIS_FALLBACK,
     OPENED,
@@ -39,15 +37,14 @@ from notifier.domain.models import Customer, CustomerId, NotificationStatus, Pro
 from notifier.domain.notices import incident_update_key
 from notifier.domain.outbox import Notification, quiet_to_json
 from notifier.domain.quiet_hours import QuietHours
-from notifier.store.base import StoreBase, among
+from notifier.store.affected import AffectedQueries, id_spans, to_affected
+from notifier.store.base import among
 from notifier.store.convert import (
     customers,
     incident_customers,
     incidents,
     notifications,
     promises,
-    to_customer,
-    to_promise,
 )
 from notifier.store.dialects import Dialect
 from notifier.store.earliest import SEND, announce
@@ -62,11 +59,9 @@ JOIN_SPAN = 50_000
 JOIN_FIRST = 2_000  # the first span of an exact segment; each next one twice as wide
 JOIN_BATCH = 2000
 JOINING = -2  # ``planned`` of a customer joined in a transaction not yet committed
-_PROMISE_NAMES = tuple(c.name for c in promises.c)
-_CUSTOMER_NAMES = tuple(c.name for c in customers.c)
 
 
-class IncidentPlanQueries(StoreBase):
+class IncidentPlanQueries(AffectedQueries):
     async def incidents_to_plan(self, now: datetime) -> list[Incident]:
         """Return the incidents whose planner look is due (``plan_at`` passed)."""
         i = incidents.c
@@ -105,41 +100,37 @@ class IncidentPlanQueries(StoreBase):
         span, ``scan_writes_in_flight`` spans at once (PostgreSQL: two; spans hold other
         promises, and a customer in two of them is joined by whichever commits first, the
         other waiting on that key: both insert in customer order, so neither waits for a
-        key the other waits on);
-        any other is read ``JOIN_BATCH`` ids at a time, narrowed by what SQL can decide,
-        and tested with the rules' matcher.
+        key the other waits on); any other is read ``JOIN_BATCH`` ids at a time
+        (``store/affected.py``), narrowed by what SQL can decide, and tested with the rules'
+        matcher.
         """
         sql = segment_sql(incident.segment, self.dialect, promises, customers)
-        p = promises.c
-        async with self.reading() as conn:
-            low, high = (await conn.execute(select(func.min(p.id), func.max(p.id)))).one()
-        if low is None or high <= after_id:
-            return
-        spans = _spans(max(int(low), after_id + 1), int(high), sql.exact)
         if not sql.exact:
-            for first, last in spans:
-                query = (
-                    select(*promises.c, *(c.label(f"c_{c.name}") for c in customers.c))
-                    .select_from(promises.join(customers, customers.c.id == p.customer_id))
-                    .where(p.id >= first, p.id < last, *sql.where)
-                )
-                async with self.reading() as conn:
-                    rows = (await conn.execute(query)).all()
-                found = sorted(set(_covered(incident, rows)))
+            async for batch in self.segment_rows(
+                incident.segment, after_id=after_id, span=JOIN_BATCH
+            ):
+                found = sorted({str(c.id) for _, c in batch})
+                if not found:
+                    yield Joined(0, 0)
+                    continue
                 listed = select(*_joiner(incident.id, now), customers.c.id.label("customer_id"))
                 listed = listed.where(self.dialect.among(customers.c.id, found))
-                yield await self._join(incident, quiet, now, listed) if found else Joined(0, 0)
+                yield await self._join(incident, quiet, now, listed)
             return
-        with_customers = any(customers in find_tables(w, check_columns=True) for w in sql.where)
+        ids = await self.promise_id_range(after_id)
+        if ids is None:
+            return
+        p = promises.c
         joined = promises.join(customers, customers.c.id == p.customer_id)
         in_flight: deque[asyncio.Task[Joined]] = deque()
         try:
-            for first, last in spans:
-                where = (p.id >= first, p.id < last, *sql.where)
+            # An exact segment's spans start small and double: the first apologies wait
+            # only for the first few thousand promises to be read and planned.
+            for start, end in id_spans(*ids, JOIN_FIRST, JOIN_SPAN):
                 source = (
                     select(*_joiner(incident.id, now), p.customer_id)
-                    .select_from(joined if with_customers else promises)
-                    .where(*where)
+                    .select_from(joined)
+                    .where(p.id >= start, p.id < end, *sql.where)
                     .distinct()
                     .order_by(p.customer_id)  # two spans at once take their keys in one order
                 )
@@ -235,35 +226,6 @@ class IncidentPlanQueries(StoreBase):
             views[(iid, cid)] = CrisisView(inc, tuple(threads.get((iid, cid), ())), affected)
         return views
 
-    async def incident_counts(self, incident_id: int, now: datetime) -> Counts:
-        """Return how the incident's fan-out stands: affected, told, pending ... by channel."""
-        n = notifications.c
-        async with self.reading() as conn:
-            affected = await conn.scalar(
-                select(func.count()).select_from(incident_customers)
-                .where(incident_customers.c.incident_id == incident_id)
-            )  # fmt: skip
-            rows = await conn.execute(
-                select(n.customer_id, n.step, n.message, n.status, n.channel, n.error_code,
-                       n.not_before, n.attempted_at)
-                .where(n.incident_id == incident_id)
-            )  # fmt: skip
-            facts = [ThreadFacts(*r) for r in rows]
-        return tally(int(affected or 0), facts, now)
-
-
-def _spans(low: int, high: int, exact: bool) -> list[tuple[int, int]]:
-    """Half-open ranges of promise ids covering ``[low, high]``: an exact segment's start
-    at ``JOIN_FIRST`` and double up to ``JOIN_SPAN`` (the first apologies wait only for
-    the first few thousand promises), any other's are ``JOIN_BATCH`` wide."""
-    out, start, span = [], low, JOIN_FIRST if exact else JOIN_BATCH
-    while start <= high:
-        out.append((start, start + span))
-        start += span
-        if exact:
-            span = min(2 * span, JOIN_SPAN)
-    return out
-
 
 def _joiner(incident_id: int, now: datetime) -> tuple[ColumnElement[Any], ...]:
     ic = incident_customers.c
@@ -318,21 +280,6 @@ async def _insert_step(
     return [r[0] for r in inserted]
 
 
-def _covered(incident: Incident, rows: Sequence[Any]) -> list[str]:
-    split = len(_PROMISE_NAMES)
-    out = []
-    for r in rows:
-        values = tuple(r)
-        try:
-            promise = to_promise(dict(zip(_PROMISE_NAMES, values[:split], strict=True)))
-            customer = to_customer(dict(zip(_CUSTOMER_NAMES, values[split:], strict=True)))
-            if incident.segment.covers(promise, customer):
-                out.append(str(customer.id))
-        except Exception:  # a row that cannot be read is the scan's to report: skip it here
-            continue
-    return out
-
-
 async def _threads(
     conn: AsyncConnection, iids: list[int], cids: list[str]
 ) -> dict[tuple[int, str], list[ThreadRow]]:
@@ -362,14 +309,7 @@ async def _unsettled(
         .where(among(conn, p.customer_id, cids), p.status.in_(list(UNSETTLED)))
         .order_by(p.due_at, p.id)
     )  # fmt: skip
-    split = len(_PROMISE_NAMES)
     out: dict[str, list[tuple[Promise, Customer]]] = {}
-    for r in rows:
-        values = tuple(r)
-        try:
-            promise = to_promise(dict(zip(_PROMISE_NAMES, values[:split], strict=True)))
-            customer = to_customer(dict(zip(_CUSTOMER_NAMES, values[split:], strict=True)))
-        except Exception:  # an unreadable row lists nothing; the scan reports it
-            continue
+    for promise, customer in to_affected(rows.all()):
         out.setdefault(str(customer.id), []).append((promise, customer))
     return out

@@ -13,7 +13,7 @@ a WHERE clause the database evaluates the same way, when there is one:
 
 A condition with no exact clause (``customer.country``, read off the phone number too;
 such values) is left out of the SQL, which then selects a superset: ``exact`` is False and
-the caller tests each row it returns with ``Segment.covers``.
+the caller tests each row it returns with ``Segment.covers`` (``store/affected.py``).
 """
 
 from __future__ import annotations
@@ -46,12 +46,20 @@ class SegmentSql:
 
 
 def segment_sql(
-    segment: Segment, dialect: Dialect, promises: Table, customers: Table
+    segment: Segment,
+    dialect: Dialect,
+    promises: Table,
+    customers: Table,
+    *,
+    forgotten: bool = False,
 ) -> SegmentSql:
-    """Return the clauses selecting the unsettled promises ``segment`` covers (see above)."""
+    """Return the clauses selecting the unsettled promises ``segment`` covers (see above);
+    with ``forgotten``, those of forgotten customers too (``Segment.selects``)."""
     p, c = promises.c, customers.c
     statuses = [s for s in segment.statuses if s in UNSETTLED]
-    where: list[ColumnElement[bool]] = [p.status.in_(statuses), c.forgotten_at.is_(None)]
+    where: list[ColumnElement[bool]] = [p.status.in_(statuses)]
+    if not forgotten:
+        where.append(c.forgotten_at.is_(None))
     exact = True
     for condition in segment.conditions:
         clause = _clause(condition, dialect, promises, customers)

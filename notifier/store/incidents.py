@@ -286,5 +286,5 @@ def to_incident(r: Any, steps: tuple[Step, ...]) -> Incident:
         through_quiet_hours=bool(r["through_quiet_hours"]),
         updates_on=check_channels(r["updates_on"] or []), paused=r["paused_at"] is not None,
         detected=bool(r["detected"]), awaiting_confirmation=bool(r["awaiting_confirmation"]),
-        resolved_at=r["resolved_at"],
+        resolved_at=r["resolved_at"], plan_at=r["plan_at"], changed_at=r["updated_at"],
     )  # fmt: skip

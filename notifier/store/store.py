@@ -11,6 +11,7 @@ from notifier.store.due import DueQueries
 from notifier.store.earliest import EarliestQueries
 from notifier.store.event_relay import EventRelayQueries
 from notifier.store.event_writes import enable_events
+from notifier.store.incident_counts import IncidentCountQueries
 from notifier.store.incident_plans import IncidentPlanQueries
 from notifier.store.incident_replies import IncidentReplyQueries
 from notifier.store.incidents import IncidentQueries
@@ -45,6 +46,7 @@ class Store(
     IncidentPlanQueries,
     MaintenanceQueries,
     IncidentReplyQueries,
+    IncidentCountQueries,
 ):
     """The ledger and the outbox over one async engine (SQLite or PostgreSQL)."""
 

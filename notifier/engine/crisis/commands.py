@@ -1,8 +1,9 @@
 """Incident commands: what `notifier incident ...` and the API (``/v1/incidents``) call.
 
 Every text is checked before anything is written: a locale tag that is none, an empty
-text, a message whose SMS would take more than NOTIFIER_MAX_SMS_SEGMENTS segments (the
-count is shown). The writes themselves are one transaction each (``store/incidents.py``).
+text (``texts.py``), a message whose SMS would take more than NOTIFIER_MAX_SMS_SEGMENTS
+segments (the count is shown). The writes themselves are one transaction each
+(``store/incidents.py``).
 """
 
 from __future__ import annotations
@@ -13,9 +14,8 @@ from datetime import datetime
 
 from notifier.clock import Clock
 from notifier.domain.durations import DurationError, parse_instant
-from notifier.domain.incident_counts import Counts
+from notifier.domain.incident_counts import Counts, is_settled
 from notifier.domain.incident_match import match_spec
-from notifier.domain.incident_texts import NOT_A_LOCALE, clean_text, locale_tag
 from notifier.domain.incidents import (
     OPENED,
     RESOLVED,
@@ -32,61 +32,12 @@ from notifier.domain.incidents import (
     segment_of,
 )
 from notifier.domain.models import ChannelName, IncidentStatus, JSONValue
+from notifier.domain.preflight import Preview
 from notifier.engine.crisis.ports import IncidentStore
+from notifier.engine.crisis.preflight import Reachability, preview
+from notifier.engine.crisis.texts import TextError, Texts
 from notifier.templates import Renderer
 from notifier.templates.incident_sms import sms_overflows
-
-
-class TextError(IncidentError):
-    """An ops text refused (which option, and why): a usage error on the command line."""
-
-    def __init__(self, option: str, message: str, key: str | None = None) -> None:
-        super().__init__(f"{option}: {message}", option.split(" ")[0], key=key, reason=message)
-
-
-@dataclass(frozen=True, slots=True)
-class Texts:
-    """One text in the default locale and others per locale, as the options gave them
-    (``per_locale``) or as JSON did (``locales``: a ``=`` in a locale is no separator)."""
-
-    default: str | None = None
-    per_locale: Sequence[str] = ()  # "LOCALE=TEXT"
-    option: str = "--message"
-    locales: Mapping[str, str] = field(default_factory=dict)  # {LOCALE: TEXT}
-
-    def parsed(self, default_locale: str) -> dict[str, str]:
-        """Return {locale: text}; raises TextError naming the option at fault."""
-        out: dict[str, str] = {}
-        if self.default is not None:
-            out[default_locale] = _text(self.option, self.default)
-        for item in self.per_locale:
-            locale, sep, text = item.partition("=")
-            option = f"{self.option}-locale {item[:30]!r}"
-            tag = locale_tag(locale)
-            if not sep or tag is None:
-                raise TextError(option, "use LOCALE=TEXT, e.g. en='Carrier strike'", locale)
-            out[tag] = _text(option, text, locale)
-        for locale, text in self.locales.items():
-            option = f"{self.option}-locale {locale[:30]!r}"
-            tag = locale_tag(locale)
-            if tag is None:
-                raise TextError(option, NOT_A_LOCALE, locale)
-            out[tag] = _text(option, text, locale)
-        return out
-
-    def where(self, locale: str, default_locale: str) -> tuple[str, str | None]:
-        """Return the option (and the key within it) that gave the text of ``locale``."""
-        given = next((k for k in self.locales if locale_tag(k) == locale), None)
-        if given is None and locale == default_locale:
-            return self.option, None
-        return f"{self.option}-locale {locale}", given or locale  # a locale's text wins
-
-
-def _text(option: str, text: str, key: str | None = None) -> str:
-    try:
-        return clean_text(text)
-    except ValueError as exc:
-        raise TextError(option, str(exc), key) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +49,15 @@ class Shown:
     history: list[HistoryEntry] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """An incident's counts as ``show --watch`` polls them, and whether it may stop."""
+
+    incident: Incident
+    counts: Counts
+    settled: bool
+
+
 @dataclass
 class Incidents:
     store: IncidentStore
@@ -105,6 +65,7 @@ class Incidents:
     renderer: Renderer | None  # None: texts are not measured (no templates folder)
     default_locale: str = "es"
     max_sms_segments: int = 2
+    reach: Reachability | None = None  # what a preview routes with; None: no preview
     # Wakes this process's scan and dispatcher after a change customers are to hear of (the
     # API in the daemon's process); other processes hear of it from the store's announce.
     on_change: Callable[[], None] = lambda: None
@@ -124,9 +85,56 @@ class Incidents:
         """Open an incident over the ``match`` segment (``--match`` items, or the API's
         {field: value or [values]}); its customers are told at once."""
         now = self.clock.now()
+        new = self._new(now, titles=titles, messages=messages, severity=severity, match=match,
+                        estimate=estimate, by=by, through_quiet_hours=through_quiet_hours,
+                        updates_on=updates_on)  # fmt: skip
+        found = await self.store.open_incident(new, now)
+        self.on_change()
+        return found
+
+    async def preview(
+        self,
+        *,
+        titles: Texts,
+        messages: Texts,
+        severity: Severity,
+        match: Sequence[str] | Mapping[str, JSONValue],
+        estimate: str | None,
+        by: str,
+        through_quiet_hours: bool | None = None,
+        updates_on: Sequence[str] = UPDATES_ON,
+    ) -> Preview:
+        """Return what ``open`` with the same options would do now, before anyone is told;
+        checks them as ``open`` does and writes nothing."""
+        if self.reach is None:
+            raise IncidentError("a preview needs the channels' settings")
+        now = self.clock.now()
+        new = self._new(now, titled=False, titles=titles, messages=messages, severity=severity,
+                        match=match, estimate=estimate, by=by,
+                        through_quiet_hours=through_quiet_hours, updates_on=updates_on)  # fmt: skip
+        return await preview(self.store, new, self.reach, self.renderer, now)
+
+    def _new(
+        self,
+        now: datetime,
+        *,
+        titled: bool = True,
+        titles: Texts,
+        messages: Texts,
+        severity: Severity,
+        match: Sequence[str] | Mapping[str, JSONValue],
+        estimate: str | None,
+        by: str,
+        through_quiet_hours: bool | None,
+        updates_on: Sequence[str],
+    ) -> NewIncident:
+        """Return the incident the options describe; raises IncidentError naming one.
+
+        A preview may go without a title (``titled=False``): its samples then read none.
+        """
         channels = _channels(updates_on)
         title_texts = titles.parsed(self.default_locale)
-        if not title_texts:
+        if titled and not title_texts:
             raise TextError("--title", "an incident needs a title")
         spec = match_spec(match, now) if isinstance(match, Mapping) else parse_match(match, now)
         if not spec:
@@ -141,11 +149,8 @@ class Incidents:
         through = (
             severity is Severity.CRITICAL if through_quiet_hours is None else through_quiet_hours
         )
-        new = NewIncident(title_texts, severity, spec, texts, estimate_at, by, through,
-                          channels, self.default_locale)  # fmt: skip
-        found = await self.store.open_incident(new, now)
-        self.on_change()
-        return found
+        return NewIncident(title_texts, severity, spec, texts, estimate_at, by, through,
+                           channels, self.default_locale)  # fmt: skip
 
     async def update(
         self,
@@ -211,6 +216,13 @@ class Incidents:
         incident = await self.store.incident(incident_id)
         counts = await self.store.incident_counts(incident_id, self.clock.now())
         return Shown(incident, counts, await self.store.incident_history(incident_id))
+
+    async def progress(self, incident_id: int) -> Progress:
+        """The incident, its counts and whether its fan-out settled (``show --watch``)."""
+        now = self.clock.now()
+        incident = await self.store.incident(incident_id)
+        counts = await self.store.incident_counts(incident_id, now)
+        return Progress(incident, counts, is_settled(incident, counts))
 
     async def list(self) -> list[Shown]:
         """Every incident, those waiting for a person's confirmation first, then newest."""

@@ -58,12 +58,11 @@ async def plan_incidents(
     them out (never dropped) unless the incident passes them (critical, by default).
     ``sweeps`` (the daemon's) lets a sweep read only newer promises; without, all.
     """
-    deferring = None if quiet is None else QuietHours(quiet.start, quiet.end, QuietAction.DEFER)
     written = 0
     for incident in await store.incidents_to_plan(now):
         try:
             joined, rows = 0, 0
-            quiet_for = None if incident.through_quiet_hours else deferring
+            quiet_for = crisis_quiet_hours(quiet, incident.through_quiet_hours)
             if incident.is_open:  # each span's newly affected are planned as they join
                 after = 0 if sweeps is None else sweeps.after(incident.id, now)
                 newest = await store.newest_promise_id()
@@ -83,3 +82,11 @@ async def plan_incidents(
             log.info("crisis.planned", incident_id=incident.id, step=incident.latest.number,
                      joined=joined, rows=rows)  # fmt: skip
     return written
+
+
+def crisis_quiet_hours(quiet: QuietHours | None, through: bool) -> QuietHours | None:
+    """Return the quiet hours an incident's messages keep: they wait them out (never
+    dropped), or none when the incident passes them (``through``)."""
+    if quiet is None or through:
+        return None
+    return QuietHours(quiet.start, quiet.end, QuietAction.DEFER)

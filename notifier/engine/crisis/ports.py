@@ -9,9 +9,9 @@ from typing import Protocol
 from notifier.domain.crisis_replies import PendingReplies
 from notifier.domain.fanout import Joined
 from notifier.domain.incident_counts import Counts
-from notifier.domain.incidents import HistoryEntry, Incident, NewIncident
+from notifier.domain.incidents import HistoryEntry, Incident, NewIncident, Segment
 from notifier.domain.maintenance import Opened
-from notifier.domain.models import IncidentStatus
+from notifier.domain.models import Customer, IncidentStatus, Promise
 from notifier.domain.notices import StandaloneNotice
 from notifier.domain.quiet_hours import QuietHours
 
@@ -32,7 +32,15 @@ class IncidentPlanStore(Protocol):
     ) -> int: ...
 
 
-class IncidentStore(Protocol):
+class AffectedReader(Protocol):
+    """The affected set as the planner joins it, streamed in batches (the pre-flight)."""
+
+    def preview_affected(
+        self, segment: Segment
+    ) -> AsyncIterator[list[tuple[Promise, Customer]]]: ...
+
+
+class IncidentStore(AffectedReader, Protocol):
     """The commands and reads of `notifier incident ...` (and, later, the API)."""
 
     async def open_incident(self, new: NewIncident, now: datetime) -> int: ...

@@ -12,8 +12,9 @@ from datetime import timedelta
 import pytest
 
 from notifier.domain.incidents import Severity
-from notifier.engine.crisis.commands import Incidents, Texts
+from notifier.engine.crisis.commands import Incidents
 from notifier.engine.crisis.planner import plan_incidents
+from notifier.engine.crisis.texts import Texts
 from notifier.store.store import Store
 from tests.integration.poison import notification_rows
 from tests.integration.rig import Rig

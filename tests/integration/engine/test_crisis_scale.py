@@ -17,8 +17,9 @@ from sqlalchemy import func, select
 from notifier.domain.incidents import Severity
 from notifier.domain.ingest import CustomerData, InteractionData, PromiseData
 from notifier.domain.models import CustomerId, Direction, Source
-from notifier.engine.crisis.commands import Incidents, Texts
+from notifier.engine.crisis.commands import Incidents
 from notifier.engine.crisis.planner import plan_incidents
+from notifier.engine.crisis.texts import Texts
 from notifier.store.convert import notifications
 from tests.integration.rig import Rig
 

@@ -19,8 +19,9 @@ from sqlalchemy import literal, select, update
 from notifier.domain.incidents import UNSETTLED, Severity, parse_match, segment_of
 from notifier.domain.ingest import PromiseData
 from notifier.domain.models import CustomerId, Source
-from notifier.engine.crisis.commands import Incidents, Texts
+from notifier.engine.crisis.commands import Incidents
 from notifier.engine.crisis.planner import FULL_SWEEP, SWEEP, Sweeps, plan_incidents
+from notifier.engine.crisis.texts import Texts
 from notifier.store import incident_plans
 from notifier.store.convert import (
     customers,

@@ -38,4 +38,4 @@ bench-quick: $(STAMP)
 	$(BIN)/python -m bench --quick
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache notifier.db notifier.db-wal notifier.db-shm
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache notifier.db notifier.db-wal notifier.db-shm notifier.db.lock

@@ -26,6 +26,11 @@ from notifier.domain.rules.fields import time_of_day
 from notifier.domain.rules.model import Rule, RuleDefaults, RuleSet
 from notifier.domain.rules.rule_file import parse_rule_file
 from notifier.domain.rules.spelling import did_you_mean
+from notifier.engine.rulefiles.crisis_check import (
+    PlacedCrisis,
+    crisis_in,
+    duplicate_crisis_ids,
+)
 from notifier.engine.rulefiles.loader import YamlDocument, YamlPath, read_yaml, rule_files
 
 
@@ -93,10 +98,12 @@ def _load_rules(
         return RuleLoad(None, (Problem(shown, 1, 1, "rules directory not found"),), ())
     problems: list[Problem] = []
     placed: list[_Placed] = []
+    crisis: list[PlacedCrisis] = []
     files = rule_files(rules_dir)
     for path in files:
-        placed.extend(_load_file(path, defaults, problems))
+        placed.extend(_load_file(path, defaults, problems, crisis))
     problems.extend(_duplicate_ids(placed))
+    problems.extend(duplicate_crisis_ids(crisis))
     if renderer is not None:
         problems.extend(_template_problems(placed, renderer))
         problems.extend(_ops_template_problems(renderer))
@@ -105,7 +112,8 @@ def _load_rules(
     if has_errors(list(ordered)):
         return RuleLoad(None, ordered, names)
     rules = tuple(p.rule for p in placed if p.rule is not None)
-    return RuleLoad(RuleSet(rules, defaults), ordered, names)
+    detecting = tuple(c.rule for c in crisis if c.rule is not None)
+    return RuleLoad(RuleSet(rules, defaults, detecting), ordered, names)
 
 
 def display_path(path: Path) -> str:
@@ -116,7 +124,9 @@ def display_path(path: Path) -> str:
         return str(path)
 
 
-def _load_file(path: Path, defaults: RuleDefaults, problems: list[Problem]) -> list[_Placed]:
+def _load_file(
+    path: Path, defaults: RuleDefaults, problems: list[Problem], crisis: list[PlacedCrisis]
+) -> list[_Placed]:
     shown = display_path(path)
     try:
         raw = path.read_bytes()
@@ -129,6 +139,7 @@ def _load_file(path: Path, defaults: RuleDefaults, problems: list[Problem]) -> l
         if doc is None:
             return []
         rules, errors = parse_rule_file(doc.data, defaults)
+        crisis.extend(crisis_in(doc, shown, problems))
     except Exception as exc:  # the file is refused; the other files are still checked
         problems.append(Problem(shown, 1, 1, describe_failure("cannot check this file", exc)))
         return []

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
-from notifier.domain.incidents import Severity
+from notifier.domain.incidents import NewIncident, Severity
 from notifier.domain.models import JSONValue
 
 CountKind = Literal["broken", "at_risk"]
@@ -166,3 +166,67 @@ def is_rearmed(false_since: datetime | None, window: timedelta, now: datetime) -
 def describe_share(share: float) -> str:
     """Return a share as ops read it: ``35%``."""
     return f"{share * 100:.0f}%"
+
+
+DetectionKind = Literal["proposed", "attached"]
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    """A promise that counted: its id and the upstream reference ops know it by."""
+
+    id: int
+    ref: str
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """What a crisis rule found for an incident: the one it proposed, or one it attached to."""
+
+    id: int
+    incident_id: int
+    rule_id: str
+    group: Mapping[str, str]  # group_by field: value
+    kind: DetectionKind
+    segment: Mapping[str, JSONValue]
+    numbers: Numbers
+    examples: tuple[Example, ...]
+    at: datetime
+    no_longer_holds_since: datetime | None = None
+
+    def describe_group(self) -> str:
+        """One line: ``attributes.carrier=andreani attributes.region=AMBA``."""
+        return " ".join(f"{k}={v}" for k, v in self.group.items())
+
+
+@dataclass(frozen=True, slots=True)
+class Fired:
+    """What firing a group did: proposed incident ``incident_id``, or attached to it."""
+
+    incident_id: int
+    attached: bool
+
+
+def numbers_from_json(data: Mapping[str, JSONValue]) -> Numbers:
+    """Return the numbers stored by ``Numbers.to_json`` (missing ones as 0)."""
+
+    def number(key: str) -> float:
+        value = data.get(key)
+        return float(value) if isinstance(value, int | float) else 0.0
+
+    return Numbers(int(number("broken")), int(number("due")), number("share"), number("baseline"))
+
+
+def proposal(rule: CrisisRule, values: Sequence[str], default_locale: str) -> NewIncident:
+    """Return the incident a crisis rule proposes for a group: detected, in investigating.
+
+    With ``notify_customers: confirm`` it waits for ``notifier incident confirm``; with
+    ``immediately`` the playbook starts at once. Its texts are the templates' own.
+    """
+    return NewIncident(
+        titles=titles_for(rule, values), severity=rule.severity,
+        segment=segment_spec(rule, values), messages={}, estimate_at=None,
+        by=f"crisis rule {rule.id}", through_quiet_hours=rule.severity is Severity.CRITICAL,
+        default_locale=default_locale, detected=True,
+        awaiting_confirmation=rule.notify_customers == "confirm",
+    )  # fmt: skip

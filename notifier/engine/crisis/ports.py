@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
+from notifier.domain.detection import CrisisRule, Detection, Example, Fired, GroupCount, Numbers
 from notifier.domain.fanout import Joined
 from notifier.domain.incident_counts import Counts
 from notifier.domain.incidents import HistoryEntry, Incident, NewIncident
 from notifier.domain.models import IncidentStatus
+from notifier.domain.outbox import Scheduled
 from notifier.domain.quiet_hours import QuietHours
 
 
@@ -63,3 +65,34 @@ class IncidentStore(Protocol):
     async def incident_history(self, incident_id: int) -> list[HistoryEntry]: ...
 
     async def incident_counts(self, incident_id: int, now: datetime) -> Counts: ...
+
+
+class DetectionStore(Protocol):
+    """Crisis detection: counts per group, the state per group, firing once, telling ops."""
+
+    async def crisis_counts(self, rule: CrisisRule, now: datetime) -> list[GroupCount]: ...
+
+    async def crisis_examples(
+        self, rule: CrisisRule, values: Sequence[str], now: datetime
+    ) -> list[Example]: ...
+
+    async def step_detections(
+        self, rule: CrisisRule, held: Mapping[tuple[str, ...], Numbers], now: datetime
+    ) -> list[tuple[str, ...]]: ...
+
+    async def fire_detection(
+        self,
+        rule: CrisisRule,
+        values: Sequence[str],
+        examples: Sequence[Example],
+        new: NewIncident,
+        now: datetime,
+    ) -> Fired | None: ...
+
+    async def detections_untold(self) -> list[Detection]: ...
+
+    async def mark_told(self, ids: Sequence[int]) -> None: ...
+
+    async def incidents_by_id(self, ids: Sequence[int]) -> dict[int, Incident]: ...
+
+    async def enqueue(self, scheduled: Sequence[Scheduled], now: datetime) -> int: ...

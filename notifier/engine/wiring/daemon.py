@@ -20,6 +20,7 @@ from notifier.domain.errors import NotifierError
 from notifier.domain.published import RulesState, ScanFigures
 from notifier.domain.rules.model import RuleSet
 from notifier.domain.waking import next_scan_at, not_sooner
+from notifier.engine.crisis.detector import detect
 from notifier.engine.crisis.planner import Sweeps, plan_incidents
 from notifier.engine.delivery.compose import Composer
 from notifier.engine.delivery.dispatcher import WRAP_UP, Dispatcher
@@ -283,9 +284,7 @@ class Daemon:
                 report = await scan(
                     self.store, self.rules, now, batch_size=self.settings.scan_batch_size,
                     consolidation_window=self.settings.consolidation_window,
-                    then=lambda: plan_incidents(
-                        self.store, now, self.rules.defaults.quiet_hours, self._sweeps
-                    ),
+                    then=lambda: self._crisis_turn(now),
                 )  # fmt: skip
             except Exception as exc:
                 log.exception("scan.error", failures=self.health.scan.failures + 1)
@@ -316,6 +315,13 @@ class Daemon:
                 log.info("scan.done", **figures.view())
         if self._rescan:  # a promise changed while this scan ran: look again now
             self.wake_scan()
+
+    async def _crisis_turn(self, now: datetime) -> int:
+        """In the scan's turn: crisis detection first, so that an incident it starts at once
+        is fanned out in the same turn, then the fan-out."""
+        rules = self.rules
+        await detect(self.store, rules.crisis, now, self.settings.default_locale)
+        return await plan_incidents(self.store, now, rules.defaults.quiet_hours, self._sweeps)
 
     async def _publish_scan(self, now: datetime) -> None:
         """Publish the last good scan's figures with the failure streaks, for ``status``."""

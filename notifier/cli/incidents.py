@@ -223,7 +223,7 @@ def incident_list(as_json: bool = JsonOption) -> None:
 def incident_show(incident_id: IdArgument, as_json: bool = JsonOption) -> None:
     """Show an incident: affected, told, pending, deferred, failed, skipped; its history."""
     shown = _run(lambda i: i.show(incident_id))
-    view = incident_view(shown.incident, shown.counts, shown.history)
+    view = incident_view(shown.incident, shown.counts, shown.history, shown.detections)
     if as_json:
         emit_json(view)
         return

@@ -66,6 +66,8 @@ class IncidentStore(Protocol):
 
     async def incident_counts(self, incident_id: int, now: datetime) -> Counts: ...
 
+    async def incident_detections(self, incident_id: int) -> list[Detection]: ...
+
 
 class DetectionStore(Protocol):
     """Crisis detection: counts per group, the state per group, firing once, telling ops."""

@@ -138,6 +138,8 @@ def _field(name: object, where: Path, errors: list[SchemaError], what: str) -> s
     problem = field_problem(name)
     if problem is None and name in _COUNTED:
         problem = f"not {name}: the rule counts by status and due time itself"
+    if problem is None and name == "customer.country":  # the matcher reads the phone too
+        problem = "not customer.country: the database cannot tell it from the phone number"
     if problem is not None:
         errors.append(SchemaError(where, f"{what}: {problem}"))
         return None

@@ -9,6 +9,7 @@ confirm starts the fan-out and dismiss tells nobody.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import timedelta
 
 from notifier.domain.detection import CrisisRule, Thresholds
@@ -241,3 +242,13 @@ async def test_a_detection_an_open_incident_covers_attaches_to_it(rig: Rig) -> N
 
 def _texts(text: str | None) -> Texts:
     return Texts(text, (), "--title")
+
+
+async def test_notify_customers_immediately_starts_the_playbook_at_once(rig: Rig) -> None:
+    await _burst(rig)
+    now = replace(RULE, notify_customers="immediately", hold=timedelta(0))
+    assert await _detect(rig.store, rig, now) == 1
+    [incident] = await rig.store.list_incidents()
+    assert incident.detected and not incident.awaiting_confirmation
+    await _round(rig)
+    assert await _crisis_sent(rig.store) == list(CUSTOMERS)

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from notifier.domain.detection import Detection
 from notifier.domain.incident_counts import STATES, Counts
 from notifier.domain.incidents import HistoryEntry, Incident
 from notifier.domain.preflight import Preview, Sample
@@ -17,9 +18,12 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def incident_view(
-    incident: Incident, counts: Counts, history: Sequence[HistoryEntry] | None = None
+    incident: Incident,
+    counts: Counts,
+    history: Sequence[HistoryEntry] | None = None,
+    detections: Sequence[Detection] = (),
 ) -> dict[str, Any]:
-    """Return the incident with its counts (and its history, when given)."""
+    """Return the incident with its counts (and its history and detections, when given)."""
     latest = incident.latest if incident.steps else None
     view: dict[str, Any] = {
         "id": incident.id,
@@ -41,6 +45,8 @@ def incident_view(
         "resolved_at": _iso(incident.resolved_at),
         "counts": counts.to_json(),
     }
+    if detections:
+        view["detections"] = [_detection_view(d) for d in detections]
     if history is not None:
         view["history"] = [
             {"at": _iso(h.at), "kind": h.kind, "by": h.by, "update": h.step, "status": h.status,
@@ -48,6 +54,36 @@ def incident_view(
             for h in history
         ]  # fmt: skip
     return view
+
+
+def _detection_view(d: Detection) -> dict[str, Any]:
+    return {
+        "rule": d.rule_id, "kind": d.kind, "group": dict(d.group), "at": _iso(d.at),
+        "numbers": d.numbers.to_json(),
+        "examples": [{"id": e.id, "ref": e.ref} for e in d.examples],
+        "no_longer_holds_since": _iso(d.no_longer_holds_since),
+    }  # fmt: skip
+
+
+def _detection_lines(view: dict[str, Any]) -> list[str]:
+    lines = []
+    for d in view.get("detections", []):
+        n = d["numbers"]
+        group = " ".join(f"{k}={v}" for k, v in d["group"].items())
+        verb = "proposed" if d["kind"] == "proposed" else "attached"
+        lines.append(
+            f"  detected: crisis rule {d['rule']} {verb} {d['at']} for {group}: "
+            f"{n['broken']} broken of {n['due']} due ({n['share'] * 100:.0f}%), "
+            f"baseline {n['baseline']:g} a window"
+        )
+        if d["examples"]:
+            lines.append("    examples: " + ", ".join(e["ref"] for e in d["examples"]))
+        if d["no_longer_holds_since"]:
+            lines.append(f"    no longer holds since {d['no_longer_holds_since']}")
+    if view["awaiting_confirmation"] and view["status"] != "dismissed":
+        lines.append(f"  confirm: notifier incident confirm {view['id']}  "
+                     f"(or dismiss: notifier incident dismiss {view['id']})")  # fmt: skip
+    return lines
 
 
 def incident_lines(view: dict[str, Any]) -> list[str]:
@@ -66,6 +102,7 @@ def incident_lines(view: dict[str, Any]) -> list[str]:
         "  customers: "
         + ", ".join(f"{name} {c[name]}" for name in ("affected", *STATES, "resolved")),
     ]
+    lines.extend(_detection_lines(view))
     for channel, per in sorted(c["by_channel"].items()):
         shown = ", ".join(f"{k} {v}" for k, v in per.items() if v)
         lines.append(f"    {channel}: {shown or '-'}")

@@ -55,7 +55,7 @@ async def _checked(call: Awaitable[T]) -> T:
 
 async def _view(incidents: Incidents, incident_id: int) -> dict[str, Any]:
     shown = await incidents.show(incident_id)
-    return incident_view(shown.incident, shown.counts, shown.history)
+    return incident_view(shown.incident, shown.counts, shown.history, shown.detections)
 
 
 def _texts(default: str | None, locales: dict[str, str], option: str) -> Texts:

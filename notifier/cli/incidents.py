@@ -209,7 +209,7 @@ def incident_show(
             typer.echo("")
         return
     shown = run_on_incidents(lambda i: i.show(incident_id))
-    view = incident_view(shown.incident, shown.counts, shown.history)
+    view = incident_view(shown.incident, shown.counts, shown.history, shown.detections)
     if as_json:
         emit_json(view)
         return

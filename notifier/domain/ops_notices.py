@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
+from notifier.domain.detection import Detection, describe_share
 from notifier.domain.models import ChannelName, Customer, JSONValue
 from notifier.domain.notices import StandaloneNotice
 
@@ -19,11 +20,13 @@ CHANNEL_DOWN = "ops_channel_down"
 INBOUND_REPLY = "ops_inbound_reply"
 LOOKUP_GAVE_UP = "ops_lookup_failed"
 CRISIS_REPLIES = "ops_crisis_replies"
+CRISIS_DETECTED = "ops_crisis_detected"
 OPS_MESSAGES = (
     CHANNEL_DOWN,
     INBOUND_REPLY,
     LOOKUP_GAVE_UP,
     CRISIS_REPLIES,
+    CRISIS_DETECTED,
 )  # every one must have an email template
 
 
@@ -91,3 +94,26 @@ def lookup_failed_notice(
     key = f"ops:lookup-failed:{channel}:{now:%Y%m%dT%H%M%S}:{min(ids)}"
     why = f"{len(ids)} {channel} notification(s) unknown: the lookup failed {tries} times"
     return ops_notice(LOOKUP_GAVE_UP, key, now, why, data)
+
+
+def crisis_detected_notice(
+    detection: Detection, title: str, awaiting: bool, now: datetime
+) -> StandaloneNotice:
+    """Return the email telling ops a crisis rule proposed an incident, with its numbers.
+
+    It names the command that confirms it: nobody is told until then (unless the rule
+    says ``notify_customers: immediately``, and then it says the playbook has started).
+    """
+    n = detection.numbers
+    iid = detection.incident_id
+    data: dict[str, JSONValue] = {
+        "incident_id": iid, "title": title, "rule": detection.rule_id,
+        "group": detection.describe_group(), "broken": n.broken, "due": n.due,
+        "share": describe_share(n.share), "baseline": round(n.baseline, 1),
+        "examples": [e.ref for e in detection.examples], "awaiting": awaiting,
+        "confirm": f"notifier incident confirm {iid}",
+        "dismiss": f"notifier incident dismiss {iid}",
+    }  # fmt: skip
+    why = f"crisis rule '{detection.rule_id}' proposed incident {iid}"
+    key = f"ops:crisis-detected:{iid}:{detection.id}"
+    return ops_notice(CRISIS_DETECTED, key, now, why, data)

@@ -24,10 +24,12 @@ from notifier.domain.models import (
 )
 from notifier.domain.outbox import PromiseChange
 from notifier.store.tables import (
+    CrisisDetectionRow,
     CustomerRow,
     EventOutboxRow,
     EventSequenceRow,
     IncidentCustomerRow,
+    IncidentDetectionRow,
     IncidentReplyRow,
     IncidentRow,
     IncidentUpdateRow,
@@ -50,6 +52,8 @@ notifications = cast(Table, NotificationRow.__table__)  # type: ignore[attr-defi
 notification_events = cast(Table, NotificationEventRow.__table__)  # type: ignore[attr-defined]
 event_outbox = cast(Table, EventOutboxRow.__table__)  # type: ignore[attr-defined]
 event_sequences = cast(Table, EventSequenceRow.__table__)  # type: ignore[attr-defined]
+crisis_detections = cast(Table, CrisisDetectionRow.__table__)  # type: ignore[attr-defined]
+incident_detections = cast(Table, IncidentDetectionRow.__table__)  # type: ignore[attr-defined]
 
 
 log = structlog.get_logger("notifier.store")

@@ -36,41 +36,9 @@ from notifier.store.earliest import CHECK, SEND, announce
 
 class IncidentQueries(StoreBase):
     async def open_incident(self, new: NewIncident, now: datetime) -> int:
-        """Write a new incident and its opening (step 0); return its id.
-
-        With a ``source``, only the first: a second raises IncidentConflictError.
-        """
-        segment_of(new.segment)  # refuses a segment the matcher cannot read
-        check_channels(new.updates_on)
-        title = _default_text(new.titles, new.default_locale)
+        """Write a new incident and its opening (step 0); return its id."""
         async with self.transaction() as conn:
-            if new.source is not None:  # the unique index backs this; here it is worded
-                found = await conn.scalar(
-                    select(incidents.c.id).where(incidents.c.source == new.source)
-                )
-                if found is not None:
-                    raise IncidentConflictError(
-                        f"incident {found} was opened for {new.source} already"
-                    )
-            iid = await conn.scalar(
-                incidents.insert()
-                .values(
-                    source=new.source, title=title[:200], titles=dict(new.titles),
-                    status="investigating", severity=new.severity.value,
-                    selector=dict(new.segment), opened_by=new.by,
-                    through_quiet_hours=new.through_quiet_hours,
-                    updates_on=list(new.updates_on), paused_at=None, detected=new.detected,
-                    awaiting_confirmation=new.awaiting_confirmation, step=0,
-                    plan_at=None if new.awaiting_confirmation else now,
-                    created_at=now, updated_at=now, resolved_at=None,
-                )
-                .returning(incidents.c.id)
-            )  # fmt: skip
-            assert iid is not None
-            await _history(conn, iid, "opened", 0, "investigating", new.messages,
-                           new.estimate_at, new.by, now, new.default_locale)  # fmt: skip
-            await announce(conn, CHECK)
-        return int(iid)
+            return await insert_incident(conn, new, now)
 
     async def publish_step(
         self,
@@ -200,6 +168,38 @@ class IncidentQueries(StoreBase):
                              dict(r["messages"] or {}), r["estimate_at"])
                 for r in rows.mappings()
             ]  # fmt: skip
+
+
+async def insert_incident(conn: AsyncConnection, new: NewIncident, now: datetime) -> int:
+    """Write a new incident and its opening (step 0) in ``conn``'s transaction; return its id.
+
+    With a ``source``, only the first: a second raises IncidentConflictError.
+    """
+    segment_of(new.segment)  # refuses a segment the matcher cannot read
+    check_channels(new.updates_on)
+    title = _default_text(new.titles, new.default_locale)
+    if new.source is not None:  # the unique index backs this; here it is worded
+        found = await conn.scalar(select(incidents.c.id).where(incidents.c.source == new.source))
+        if found is not None:
+            raise IncidentConflictError(f"incident {found} was opened for {new.source} already")
+    iid = await conn.scalar(
+        incidents.insert()
+        .values(
+            source=new.source, title=title[:200], titles=dict(new.titles), status="investigating",
+            severity=new.severity.value, selector=dict(new.segment), opened_by=new.by,
+            through_quiet_hours=new.through_quiet_hours,
+            updates_on=list(new.updates_on), paused_at=None, detected=new.detected,
+            awaiting_confirmation=new.awaiting_confirmation, step=0,
+            plan_at=None if new.awaiting_confirmation else now,
+            created_at=now, updated_at=now, resolved_at=None,
+        )
+        .returning(incidents.c.id)
+    )  # fmt: skip
+    assert iid is not None
+    await _history(conn, iid, "opened", 0, "investigating", new.messages,
+                   new.estimate_at, new.by, now, new.default_locale)  # fmt: skip
+    await announce(conn, CHECK)
+    return int(iid)
 
 
 def _default_text(texts: Mapping[str, str], locale: str) -> str:

@@ -119,6 +119,8 @@ class PromiseRow(SQLModel, table=True):
             sqlite_where=text("plan_errors > 0"),
             postgresql_where=text("plan_errors > 0"),
         ),
+        # Crisis detection counts the promises due in a window (store/detections.py).
+        Index("ix_promises_due_at", "due_at"),
     )
 
     id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True))
@@ -150,7 +152,16 @@ class PromiseRow(SQLModel, table=True):
 class PromiseEventRow(SQLModel, table=True):
     __tablename__ = "promise_events"
     # The retention purge takes the oldest first.
-    __table_args__ = (Index("ix_promise_events_at", "at"),)
+    __table_args__ = (
+        Index("ix_promise_events_at", "at"),
+        # Crisis detection counts the breaks of a window and of the week before it.
+        Index(
+            "ix_promise_events_breaks",
+            "at",
+            sqlite_where=text("type IN ('broken', 'rescheduled')"),
+            postgresql_where=text("type IN ('broken', 'rescheduled')"),
+        ),
+    )
 
     id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True))
     promise_id: int = _fk("promises.id")
@@ -455,6 +466,49 @@ class EventSequenceRow(SQLModel, table=True):
 
     stream: str = Field(sa_column=Column(String(160), primary_key=True))
     last: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class CrisisDetectionRow(SQLModel, table=True):
+    """A crisis rule's state for one group (domain/detection.py): since when its condition
+    holds or has been false, whether it may fire again, and the incident it last fired."""
+
+    __tablename__ = "crisis_detections"
+
+    rule_id: str = Field(sa_column=Column(String(100), primary_key=True))
+    group_key: str = Field(sa_column=Column(String(1000), primary_key=True))
+    group_values: list[str] = _json(list)
+    holding_since: datetime | None = _at(nullable=True)
+    false_since: datetime | None = _at(nullable=True)
+    armed: bool = Field(default=True, sa_column=Column(Boolean, nullable=False))
+    episode: int = 0  # how many times it fired (or attached)
+    incident_id: int | None = Field(
+        default=None,
+        sa_column=Column(BigId, ForeignKey("incidents.id", ondelete="SET NULL"), nullable=True),
+    )
+    numbers: dict[str, Any] = _json(dict)  # the latest, while it holds
+    updated_at: datetime = _at()
+
+
+class IncidentDetectionRow(SQLModel, table=True):
+    """What a crisis rule found for an incident: the one it proposed, or one it attached to."""
+
+    __tablename__ = "incident_detections"
+    __table_args__ = (
+        UniqueConstraint("rule_id", "group_key", "episode", name="uq_incident_detections_episode"),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True))
+    incident_id: int = _fk("incidents.id")
+    rule_id: str = Field(max_length=100)
+    group_key: str = Field(max_length=1000)
+    episode: int
+    kind: str = Field(max_length=16)  # proposed, attached
+    segment: dict[str, Any] = _json(dict)
+    numbers: dict[str, Any] = _json(dict)
+    examples: list[Any] = _json(list)  # up to 10 {id, ref}
+    at: datetime = _at()
+    no_longer_holds_since: datetime | None = _at(nullable=True)
+    told_ops: bool = Field(default=False, sa_column=Column(Boolean, nullable=False))
 
 
 metadata = SQLModel.metadata

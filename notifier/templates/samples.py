@@ -336,6 +336,19 @@ def _ops(customer: Customer, timeline: Sequence[TimelineEntry]) -> dict[str, obj
         "tries": 6,
         "error": "no answer from Twilio in time",
         **_digest(customer),
+        # A crisis rule's proposal (ops_crisis_detected).
+        "incident_id": 7,
+        "title": "Demoras con andreani en AMBA",
+        "rule": "carrier-breakdown",
+        "group": "attributes.carrier=andreani attributes.region=AMBA",
+        "broken": 31,
+        "due": 96,
+        "share": "32%",
+        "baseline": 2.5,
+        "examples": ["A-30117", "A-30342"],
+        "awaiting": True,
+        "confirm": "notifier incident confirm 7",
+        "dismiss": "notifier incident dismiss 7",
     }
     return ops_context(data, {customer.id: timeline})
 

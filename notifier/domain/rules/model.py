@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
-from typing import Literal, TypeAlias
+from typing import TYPE_CHECKING, Literal, TypeAlias
 
 from notifier.domain.calendars import BusinessDuration, Calendar
 from notifier.domain.models import ChannelName
 from notifier.domain.notices import Priority
 from notifier.domain.quiet_hours import QuietHours
 from notifier.domain.rules.regex import Regex
+
+if TYPE_CHECKING:  # detection imports incidents, which import the rules
+    from notifier.domain.detection import CrisisRule
 
 Operator = Literal["eq", "ne", "in", "not_in", "regex", "exists", "gt", "gte", "lt", "lte"]
 OPERATORS: tuple[Operator, ...] = (
@@ -136,6 +139,7 @@ class RuleDefaults:
 class RuleSet:
     rules: tuple[Rule, ...] = ()
     defaults: RuleDefaults = field(default_factory=RuleDefaults)
+    crisis: tuple[CrisisRule, ...] = ()  # the files' ``crisis:`` lists (domain/detection.py)
 
     # kind -> the rules whose ``kind`` condition lets it through, filled as kinds are met.
     _by_kind: dict[str, tuple[Rule, ...]] = field(

@@ -27,6 +27,8 @@ from notifier.domain.rules.schema import CalendarModel, NotifyModel, RuleModel, 
 from notifier.domain.rules.spelling import did_you_mean, one_of
 
 _ONCE = ("kept", "cancelled", "rescheduled")
+# A file holds customer rules, crisis rules (``crisis:``, parsed by crisis_file.py), or both.
+_TOP = ("rules", "crisis")
 
 
 def parse_rule_file(
@@ -38,12 +40,14 @@ def parse_rule_file(
     if not isinstance(data, dict):
         return [], [SchemaError((), "the file must be a mapping with a 'rules:' list")]
     errors = [
-        SchemaError((key,), f"unknown key '{key}'{did_you_mean(str(key), ['rules'])}", True)
+        SchemaError((key,), f"unknown key '{key}'{did_you_mean(str(key), _TOP)}", True)
         for key in data
-        if key != "rules"
+        if key not in _TOP
     ]
     raw_rules = data.get("rules")
     if "rules" not in data:
+        if "crisis" in data:  # a file of crisis rules only (domain/rules/crisis_file.py)
+            return [], errors
         return [], [*errors, SchemaError((), "missing required key 'rules'")]
     if not isinstance(raw_rules, list):
         return [], [*errors, SchemaError(("rules",), "'rules' must be a list of rules")]

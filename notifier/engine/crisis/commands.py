@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from notifier.clock import Clock
+from notifier.domain.detection import Detection
 from notifier.domain.durations import DurationError, parse_instant
 from notifier.domain.incident_counts import Counts, is_settled
 from notifier.domain.incident_match import match_spec
@@ -47,6 +48,7 @@ class Shown:
     incident: Incident
     counts: Counts
     history: list[HistoryEntry] = field(default_factory=list)
+    detections: list[Detection] = field(default_factory=list)  # what crisis rules found
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,7 +217,8 @@ class Incidents:
     async def show(self, incident_id: int) -> Shown:
         incident = await self.store.incident(incident_id)
         counts = await self.store.incident_counts(incident_id, self.clock.now())
-        return Shown(incident, counts, await self.store.incident_history(incident_id))
+        history = await self.store.incident_history(incident_id)
+        return Shown(incident, counts, history, await self.store.incident_detections(incident_id))
 
     async def progress(self, incident_id: int) -> Progress:
         """The incident, its counts and whether its fan-out settled (``show --watch``)."""

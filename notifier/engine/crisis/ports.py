@@ -7,12 +7,14 @@ from datetime import datetime
 from typing import Protocol
 
 from notifier.domain.crisis_replies import PendingReplies
+from notifier.domain.detection import CrisisRule, Detection, Example, Fired, GroupCount, Numbers
 from notifier.domain.fanout import Joined
 from notifier.domain.incident_counts import Counts
 from notifier.domain.incidents import HistoryEntry, Incident, NewIncident, Segment
 from notifier.domain.maintenance import Opened
 from notifier.domain.models import Customer, IncidentStatus, Promise
 from notifier.domain.notices import StandaloneNotice
+from notifier.domain.outbox import Scheduled
 from notifier.domain.quiet_hours import QuietHours
 
 
@@ -75,6 +77,8 @@ class IncidentStore(AffectedReader, Protocol):
 
     async def incident_counts(self, incident_id: int, now: datetime) -> Counts: ...
 
+    async def incident_detections(self, incident_id: int) -> list[Detection]: ...
+
 
 class MaintenanceStore(Protocol):
     """Planned maintenance: the incidents the windows opened; opening and resolving them."""
@@ -108,3 +112,34 @@ class ReplyDigestStore(Protocol):
     async def write_digest(
         self, pending: PendingReplies, notice: StandaloneNotice, now: datetime
     ) -> bool: ...
+
+
+class DetectionStore(Protocol):
+    """Crisis detection: counts per group, the state per group, firing once, telling ops."""
+
+    async def crisis_counts(self, rule: CrisisRule, now: datetime) -> list[GroupCount]: ...
+
+    async def crisis_examples(
+        self, rule: CrisisRule, values: Sequence[str], now: datetime
+    ) -> list[Example]: ...
+
+    async def step_detections(
+        self, rule: CrisisRule, held: Mapping[tuple[str, ...], Numbers], now: datetime
+    ) -> list[tuple[str, ...]]: ...
+
+    async def fire_detection(
+        self,
+        rule: CrisisRule,
+        values: Sequence[str],
+        examples: Sequence[Example],
+        new: NewIncident,
+        now: datetime,
+    ) -> Fired | None: ...
+
+    async def detections_untold(self) -> list[Detection]: ...
+
+    async def mark_told(self, ids: Sequence[int]) -> None: ...
+
+    async def incidents_by_id(self, ids: Sequence[int]) -> dict[int, Incident]: ...
+
+    async def enqueue(self, scheduled: Sequence[Scheduled], now: datetime) -> int: ...

@@ -28,6 +28,11 @@ from notifier.domain.rules.fields import time_of_day
 from notifier.domain.rules.model import Rule, RuleDefaults, RuleSet
 from notifier.domain.rules.rule_file import parse_rule_file
 from notifier.domain.rules.spelling import did_you_mean
+from notifier.engine.rulefiles.crisis_check import (
+    PlacedCrisis,
+    crisis_in,
+    duplicate_crisis_ids,
+)
 from notifier.engine.rulefiles.loader import (
     YamlDocument,
     YamlPath,
@@ -97,12 +102,14 @@ def _load_rules(
         return RuleLoad(None, (Problem(shown, 1, 1, "rules directory not found"),), ())
     problems: list[Problem] = []
     placed: list[_Placed] = []
+    crisis: list[PlacedCrisis] = []
     files = rule_files(rules_dir)
     for path in files:
-        placed.extend(_load_file(path, defaults, problems))
+        placed.extend(_load_file(path, defaults, problems, crisis))
     problems.extend(_duplicate_ids(placed))
     windows = load_maintenance(rules_dir, renderer)
     problems.extend(windows.problems)
+    problems.extend(duplicate_crisis_ids(crisis))
     if renderer is not None:
         problems.extend(_template_problems(placed, renderer))
         problems.extend(_ops_template_problems(renderer))
@@ -111,10 +118,15 @@ def _load_rules(
     if has_errors(list(ordered)):
         return RuleLoad(None, ordered, names, maintenance_files=windows.files)
     rules = tuple(p.rule for p in placed if p.rule is not None)
-    return RuleLoad(RuleSet(rules, defaults), ordered, names, windows.windows, windows.files)
+    detecting = tuple(c.rule for c in crisis if c.rule is not None)
+    return RuleLoad(
+        RuleSet(rules, defaults, detecting), ordered, names, windows.windows, windows.files
+    )
 
 
-def _load_file(path: Path, defaults: RuleDefaults, problems: list[Problem]) -> list[_Placed]:
+def _load_file(
+    path: Path, defaults: RuleDefaults, problems: list[Problem], crisis: list[PlacedCrisis]
+) -> list[_Placed]:
     shown = display_path(path)
     try:
         raw = path.read_bytes()
@@ -127,6 +139,7 @@ def _load_file(path: Path, defaults: RuleDefaults, problems: list[Problem]) -> l
         if doc is None:
             return []
         rules, errors = parse_rule_file(doc.data, defaults)
+        crisis.extend(crisis_in(doc, shown, problems))
     except Exception as exc:  # the file is refused; the other files are still checked
         problems.append(Problem(shown, 1, 1, describe_failure("cannot check this file", exc)))
         return []

@@ -21,6 +21,7 @@ from notifier.domain.maintenance import next_maintenance_at
 from notifier.domain.published import RulesState, ScanFigures
 from notifier.domain.rules.model import RuleSet
 from notifier.domain.waking import next_scan_at, not_sooner
+from notifier.engine.crisis.detector import detect
 from notifier.engine.crisis.maintenance_windows import MaintenanceRunner
 from notifier.engine.crisis.planner import Sweeps, plan_incidents
 from notifier.engine.delivery.compose import Composer
@@ -292,7 +293,7 @@ class Daemon:
                 report = await scan(
                     self.store, self.rules, now, batch_size=self.settings.scan_batch_size,
                     consolidation_window=self.settings.consolidation_window,
-                    then=lambda: self._crisis(now),
+                    then=lambda: self._crisis_turn(now),
                 )  # fmt: skip
             except Exception as exc:
                 log.exception("scan.error", failures=self.health.scan.failures + 1)
@@ -324,10 +325,13 @@ class Daemon:
         if self._rescan:  # a promise changed while this scan ran: look again now
             self.wake_scan()
 
-    async def _crisis(self, now: datetime) -> int:
-        """The scan turn's crisis part: planned maintenance first, then the fan-out."""
+    async def _crisis_turn(self, now: datetime) -> int:
+        """In the scan's turn: planned maintenance, then crisis detection (an incident it
+        starts at once is fanned out in the same turn), then the fan-out."""
+        rules = self.rules
         await self.maintenance.run(self.reloader.maintenance, now)
-        return await plan_incidents(self.store, now, self.rules.defaults.quiet_hours, self._sweeps)
+        await detect(self.store, rules.crisis, now, self.settings.default_locale)
+        return await plan_incidents(self.store, now, rules.defaults.quiet_hours, self._sweeps)
 
     async def _publish_scan(self, now: datetime) -> None:
         """Publish the last good scan's figures with the failure streaks, for ``status``."""

@@ -1,0 +1,90 @@
+"""Crisis detection, run in the scan's turn before the fan-out (``planner.py``).
+
+For each crisis rule the store counts every group with something counted in the window
+(set-based); the domain decides which hold; the store records it (``crisis_detections``)
+and returns the groups that have held for ``for`` and may fire. Each is proposed as a
+detected incident (or attached to an open incident covering it) under a lock on its
+row, so a second replica or a restart neither loses nor repeats one. Ops are told of each
+proposal by email; one the daemon could not write yet is written on the next turn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import structlog
+
+from notifier.domain.detection import CrisisRule, Numbers, holds, numbers_of, proposal
+from notifier.domain.errors import one_line
+from notifier.domain.ops_notices import crisis_detected_notice
+from notifier.domain.outbox import Scheduled
+from notifier.engine.crisis.ports import DetectionStore
+
+log = structlog.get_logger("notifier.crisis")
+
+
+async def detect(
+    store: DetectionStore, rules: Sequence[CrisisRule], now: datetime, default_locale: str
+) -> int:
+    """Evaluate every crisis rule; return how many incidents were proposed or attached to.
+
+    A rule that fails is logged and left alone: the others still run, and it runs again
+    on the next scan.
+    """
+    fired = 0
+    for rule in rules:
+        try:
+            fired += await _detect_one(store, rule, now, default_locale)
+        except Exception as exc:
+            log.error("crisis.detect_failed", rule=rule.id, error=one_line(exc))
+    try:
+        await tell_ops(store, now)
+    except Exception as exc:  # the detections stay untold: the next turn tells them
+        log.error("crisis.detect_tell_failed", error=one_line(exc))
+    return fired
+
+
+async def _detect_one(
+    store: DetectionStore, rule: CrisisRule, now: datetime, default_locale: str
+) -> int:
+    held: dict[tuple[str, ...], Numbers] = {}
+    for count in await store.crisis_counts(rule, now):
+        numbers = numbers_of(count, rule.window)
+        if holds(rule, numbers):
+            held[count.values] = numbers
+    fired = 0
+    for values in await store.step_detections(rule, held, now):
+        examples = await store.crisis_examples(rule, values, now)
+        new = proposal(rule, values, default_locale)
+        result = await store.fire_detection(rule, values, examples, new, now)
+        if result is None:  # another replica fired it, or it stopped holding
+            continue
+        fired += 1
+        seen = held.get(values)
+        log.warning(
+            "crisis.detected", rule=rule.id, incident_id=result.incident_id,
+            attached=result.attached, group=list(values),
+            broken=seen.broken if seen else None, due=seen.due if seen else None,
+        )  # fmt: skip
+    return fired
+
+
+async def tell_ops(store: DetectionStore, now: datetime) -> int:
+    """Put one email to ops in the outbox for each proposal not told yet; return how many."""
+    untold = await store.detections_untold()
+    if not untold:
+        return 0
+    found = await store.incidents_by_id(sorted({d.incident_id for d in untold}))
+    scheduled = []
+    for d in untold:
+        incident = found.get(d.incident_id)
+        if d.kind != "proposed" or incident is None:
+            continue  # an attachment is shown on its incident; nobody is emailed
+        title = next(iter(incident.titles.values()), "")
+        notice = crisis_detected_notice(d, title, incident.awaiting_confirmation, now)
+        scheduled.append(Scheduled(notice, now))
+    if scheduled:
+        await store.enqueue(scheduled, now)  # once per key: a repeat writes nothing
+    await store.mark_told([d.id for d in untold])
+    return len(scheduled)

@@ -1,0 +1,164 @@
+"""Crisis rules (issue 20): parsed from ``crisis:`` lists, and the decisions over counts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from notifier.domain.detection import (
+    CrisisRule,
+    GroupCount,
+    Thresholds,
+    baseline,
+    covers,
+    holds,
+    is_rearmed,
+    numbers_of,
+    segment_spec,
+    titles_for,
+)
+from notifier.domain.incidents import Severity
+from notifier.engine.rulefiles.check import load_rules
+
+ISSUE_RULE = """\
+crisis:
+  - id: carrier-breakdown
+    match: {kind: delivery}
+    group_by: [attributes.carrier, attributes.region]
+    window: 2h
+    when:
+      broken_at_least: 25
+      share_at_least: 20%
+      above_baseline: 3x
+    count: [broken, at_risk]
+    for: 10m
+    notify_customers: confirm
+    incident:
+      title: {es: "Demoras con {{ group.carrier }} en {{ group.region }}",
+              en: "Delays with {{group.carrier}} in {{group.region}}"}
+      severity: major
+"""
+
+
+def _load(tmp_path: Path, text: str) -> CrisisRule:
+    (tmp_path / "crisis.yaml").write_text(text)
+    load = load_rules(tmp_path)
+    assert load.rules is not None, [str(p) for p in load.problems]
+    [rule] = load.rules.crisis
+    return rule
+
+
+def test_the_issue_rule_loads_with_every_key(tmp_path: Path) -> None:
+    rule = _load(tmp_path, ISSUE_RULE)
+    assert rule.id == "carrier-breakdown"
+    assert rule.match == {"kind": ("delivery",)}
+    assert rule.group_by == ("attributes.carrier", "attributes.region")
+    assert rule.window == timedelta(hours=2)
+    assert rule.when == Thresholds(25, 0.2, 3.0)
+    assert rule.count == frozenset({"broken", "at_risk"})
+    assert rule.hold == timedelta(minutes=10)
+    assert rule.notify_customers == "confirm"
+    assert rule.severity is Severity.MAJOR
+    assert titles_for(rule, ("andreani", "AMBA")) == {
+        "es": "Demoras con andreani en AMBA",
+        "en": "Delays with andreani in AMBA",
+    }
+
+
+def test_defaults_when_optional_keys_are_left_out(tmp_path: Path) -> None:
+    rule = _load(
+        tmp_path,
+        "crisis:\n  - id: r\n    group_by: [attributes.carrier]\n    window: 1h\n"
+        "    when: {share_at_least: 50%}\n    incident: {title: {es: Demoras}}\n",
+    )
+    assert rule.count == frozenset({"broken"})
+    assert rule.hold == timedelta(0)
+    assert rule.notify_customers == "confirm"
+    assert rule.when == Thresholds(None, 0.5, None)
+
+
+def test_crisis_beside_rules_in_one_file(tmp_path: Path) -> None:
+    text = "rules:\n  - id: a\n    when: {overdue: 1h}\n    notify: {message: m}\n" + ISSUE_RULE
+    (tmp_path / "both.yaml").write_text(text)
+    load = load_rules(tmp_path)
+    assert load.rules is not None
+    assert [r.id for r in load.rules.rules] == ["a"]
+    assert [r.id for r in load.rules.crisis] == ["carrier-breakdown"]
+
+
+def test_a_broken_crisis_rule_refuses_the_whole_set(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text(ISSUE_RULE.replace("20%", "20"))
+    load = load_rules(tmp_path)
+    assert load.rules is None
+    assert [f"{p.line}:{p.column}: {p.message}" for p in load.problems] == [
+        "8:23: invalid percentage 20: use a share above 0% and at most 100%, e.g. 20%"
+    ]
+
+
+def test_duplicate_crisis_ids_across_files(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text(ISSUE_RULE)
+    (tmp_path / "b.yaml").write_text("# again\n" + ISSUE_RULE)
+    load = load_rules(tmp_path)
+    assert load.rules is None
+    [problem] = load.problems
+    assert (problem.file, problem.line, problem.column) == (str(tmp_path / "b.yaml"), 3, 9)
+    assert problem.message.startswith("duplicate crisis rule id 'carrier-breakdown' (first at ")
+
+
+RULE = CrisisRule(
+    "r", {"kind": ("delivery",)}, ("attributes.carrier",), timedelta(hours=2),
+    Thresholds(25, 0.2, 3.0),
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("broken", "due", "history", "held"),
+    [
+        pytest.param(30, 100, 0, True, id="burst-of-a-calm-group"),
+        pytest.param(24, 100, 0, False, id="too-few"),
+        pytest.param(30, 200, 0, False, id="too-small-a-share"),
+        pytest.param(30, 100, 84 * 12, False, id="usual-for-this-group"),  # 12 a window
+        pytest.param(36, 100, 84 * 12, True, id="three-times-the-usual"),
+        pytest.param(0, 0, 0, False, id="empty-window"),
+    ],
+)
+def test_conditions(broken: int, due: int, history: int, held: bool) -> None:
+    numbers = numbers_of(GroupCount(("andreani",), broken, due, history), RULE.window)
+    assert holds(RULE, numbers) is held
+
+
+def test_nothing_counted_never_holds_even_without_thresholds() -> None:
+    rule = CrisisRule("r", {}, ("kind",), timedelta(hours=1), Thresholds(above_baseline=1.0))
+    assert not holds(rule, numbers_of(GroupCount(("x",), 0, 0, 0), rule.window))
+    assert holds(rule, numbers_of(GroupCount(("x",), 1, 0, 0), rule.window))
+
+
+def test_baseline_is_the_mean_per_window_over_seven_days_with_a_floor() -> None:
+    assert baseline(0, timedelta(hours=2)) == 1.0  # no history: at least above_baseline breaks
+    assert baseline(168, timedelta(hours=1)) == 1.0
+    assert baseline(840, timedelta(hours=2)) == 10.0
+
+
+def test_share_never_exceeds_one_when_more_are_counted_than_due() -> None:
+    numbers = numbers_of(GroupCount(("x",), 10, 4, 0), timedelta(hours=1))
+    assert (numbers.due, numbers.share) == (10, 1.0)
+
+
+def test_segment_and_coverage() -> None:
+    spec = segment_spec(RULE, ("andreani",))
+    assert spec == {"kind": ["delivery"], "attributes.carrier": ["andreani"]}
+    assert covers({"attributes.carrier": ["andreani", "oca"]}, spec)
+    assert covers({"kind": ["delivery"], "attributes.carrier": ["andreani"]}, spec)
+    assert not covers({"attributes.carrier": ["oca"]}, spec)
+    assert not covers({"attributes.region": ["AMBA"]}, spec)  # narrower on another field
+    assert not covers({"due_at": {"before": "2026-12-04T00:00:00+00:00"}}, spec)
+    assert not covers({"status": ["broken"]}, spec)
+
+
+def test_rearmed_only_after_a_whole_window_false() -> None:
+    now = datetime(2026, 12, 3, 12, tzinfo=UTC)
+    assert not is_rearmed(None, timedelta(hours=2), now)
+    assert not is_rearmed(now - timedelta(minutes=119), timedelta(hours=2), now)
+    assert is_rearmed(now - timedelta(hours=2), timedelta(hours=2), now)

@@ -20,7 +20,7 @@ from notifier.channels.email_message import is_mailbox
 from notifier.domain.email_replies import InboundEmail, html_text, reply_text
 from notifier.domain.errors import InvalidInputError
 
-_IDS = re.compile(r"<[^<>\s]+>")
+_IDS = re.compile(r"<[^<>\s\x00]+>")
 _PARSER = BytesParser(policy=policy.default)
 # A message whose structure the parser had to guess at cannot be trusted to say who wrote it.
 _FATAL = ("StartBoundaryNotFoundDefect", "MultipartInvariantViolationDefect")

@@ -50,6 +50,8 @@ _OUTLOOK = re.compile(
 def reply_text(body: str) -> str:
     """Return the customer's own words in ``body``: quoted lines, the attribution line
     before them, a quoted block Outlook-style and the signature after ``-- `` removed."""
+    # PostgreSQL text cannot hold U+0000: it is kept as U+FFFD, as in a Twilio form.
+    body = body.replace("\x00", "\ufffd")
     lines = body.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     kept: list[str] = []
     for i, line in enumerate(lines):

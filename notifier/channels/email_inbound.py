@@ -2,7 +2,8 @@
 
 Mailgun ("store and notify", raw MIME), Postmark (raw) and an MTA piping through curl post
 the message itself; SendGrid Inbound Parse with "POST the raw, full MIME message" posts a
-``multipart/form-data`` form whose ``email`` field holds it. Either way the message is
+``multipart/form-data`` form whose ``email`` field holds it, and Mailgun's forward() to a
+URL ending in ``mime`` a form with it in ``body-mime``. Either way the message is
 read here into an ``InboundEmail``; what cannot be read raises InvalidInputError naming why.
 """
 
@@ -15,6 +16,7 @@ from email.errors import MessageDefect
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
 from email.utils import getaddresses
+from urllib.parse import parse_qs
 
 from notifier.channels.email_message import is_mailbox
 from notifier.domain.email_replies import InboundEmail, html_text, reply_text
@@ -26,12 +28,24 @@ _PARSER = BytesParser(policy=policy.default)
 _FATAL = ("StartBoundaryNotFoundDefect", "MultipartInvariantViolationDefect")
 
 
-def form_field(content_type: str, body: bytes, name: str) -> bytes | None:
-    """Return the bytes of form field ``name`` in a ``multipart/form-data`` body, as sent.
+FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
+# SendGrid Inbound Parse ("POST the raw, full MIME message"), Mailgun's forward() to a URL
+# ending in "mime".
+RAW_FIELDS = ("email", "body-mime")
 
-    Read with the email package rather than as text: a raw message in a charset other
-    than UTF-8 must reach the MIME parser byte for byte.
+
+def form_field(content_type: str, body: bytes, name: str) -> bytes | None:
+    """Return the bytes of form field ``name`` in a form body (multipart or urlencoded), as
+    sent, or None without one.
+
+    Read as bytes rather than as text: a raw message in a charset other than UTF-8 must
+    reach the MIME parser byte for byte.
     """
+    if content_type.split(";")[0].strip().lower() == "application/x-www-form-urlencoded":
+        # Latin-1 both ways maps every byte, escaped or not, to itself.
+        fields = parse_qs(body.decode("latin-1"), keep_blank_values=True, encoding="latin-1")
+        found = fields.get(name)
+        return found[0].encode("latin-1") if found else None
     form = _PARSER.parsebytes(b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n"
                               + body)  # fmt: skip
     if not form.is_multipart():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 from datetime import timedelta
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -154,12 +155,33 @@ async def test_sendgrids_form_carries_the_raw_message(mail: Hooks) -> None:
     assert await bodies(mail) == ["¿Llegó? Gracias, señor"]
 
 
+@pytest.mark.parametrize("multipart", [True, False], ids=["multipart", "urlencoded"])
+async def test_mailguns_mime_form_carries_it_in_body_mime(mail: Hooks, multipart: bool) -> None:
+    await mail.customer("c-1")
+    raw = reply("¿Llegó? Gracias, señor", charset="iso-8859-1")
+    if multipart:
+        body = (b'--mg\r\nContent-Disposition: form-data; name="recipient"\r\n\r\nx@y\r\n'
+                b'--mg\r\nContent-Disposition: form-data; name="body-mime"\r\n\r\n' + raw
+                + b"\r\n--mg--\r\n")  # fmt: skip
+        content_type = "multipart/form-data; boundary=mg"
+    else:
+        body = urlencode({"recipient": "x@y", "body-mime": raw}).encode()
+        content_type = "application/x-www-form-urlencoded"
+    # Mailgun needs the URL to end in "mime": an extra parameter does it.
+    answer = await mail.client.post(
+        f"{INBOUND}?token={TOKEN}&format=mime", content=body,
+        headers={"Content-Type": content_type},
+    )  # fmt: skip
+    assert answer.status_code == 200 and answer.json() == {"outcome": "forwarded"}
+    assert await bodies(mail) == ["¿Llegó? Gracias, señor"]
+
+
 async def test_a_form_without_the_email_field_is_422(mail: Hooks) -> None:
     body = b'--b\r\nContent-Disposition: form-data; name="text"\r\n\r\nhola\r\n--b--\r\n'
     answer = await post(mail, body, {**AUTH, "Content-Type": "multipart/form-data; boundary=b"})
     assert answer.status_code == 422
     assert answer.json()["detail"] == [
-        {"field": "email", "message": "missing: the form has no email field (raw MIME)"}
+        {"field": "email", "message": "missing: the form has no email or body-mime field"}
     ]
 
 

@@ -19,7 +19,7 @@ from typing import Literal
 
 import structlog
 
-from notifier.channels.email_inbound import form_field, parse_reply
+from notifier.channels.email_inbound import FORM_TYPES, RAW_FIELDS, form_field, parse_reply
 from notifier.channels.keywords import classify_inbound
 from notifier.clock import Clock
 from notifier.domain.crisis_replies import CrisisReply, LastMessage, answered_incident
@@ -41,14 +41,15 @@ _ID_CHARS = 150  # a longer Message-ID is keyed by its digest (receipt keys hold
 
 
 def raw_message(content_type: str, body: bytes) -> bytes:
-    """Return the raw message a provider posted: the body itself, or SendGrid's ``email``
-    field of a ``multipart/form-data`` form. Raises InvalidInputError without one."""
-    if content_type.split(";")[0].strip().lower() != "multipart/form-data":
+    """Return the raw message a provider posted: the body itself, or a form's ``email``
+    (SendGrid) or ``body-mime`` (Mailgun) field. Raises InvalidInputError without one."""
+    if content_type.split(";")[0].strip().lower() not in FORM_TYPES:
         return body
-    found = form_field(content_type, body, "email")
-    if found is None:
-        raise InvalidInputError("email", "missing: the form has no email field (raw MIME)")
-    return found
+    for name in RAW_FIELDS:
+        found = form_field(content_type, body, name)
+        if found is not None:
+            return found
+    raise InvalidInputError("email", "missing: the form has no email or body-mime field")
 
 
 def receipt_key(mail: InboundEmail) -> str:

@@ -69,7 +69,8 @@ def parse_reply(raw: bytes) -> InboundEmail:
     except (ValueError, TypeError, LookupError) as exc:  # the parser is lenient; not always
         raise InvalidInputError("message", f"not an RFC 5322 message ({exc})") from None
     assert isinstance(mail, EmailMessage)
-    if not mail.keys() or _has_defect(mail, "MissingHeaderBodySeparatorDefect", top=True):
+    no_headers = any(type(d).__name__ == "MissingHeaderBodySeparatorDefect" for d in mail.defects)
+    if not mail.keys() or no_headers:
         raise InvalidInputError("message", "no header section: expected an RFC 5322 message")
     for defect in _defects(mail):
         if type(defect).__name__ in _FATAL:
@@ -138,8 +139,3 @@ def _content(part: Message) -> str:
 
 def _defects(mail: Message) -> list[MessageDefect]:
     return [d for part in mail.walk() for d in part.defects]
-
-
-def _has_defect(mail: Message, name: str, *, top: bool) -> bool:
-    defects = mail.defects if top else _defects(mail)
-    return any(type(d).__name__ == name for d in defects)

@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse
 
 from notifier import __version__
 from notifier.api import (
+    email_webhooks,
     health,
     incidents,
     ingest,
@@ -35,6 +36,7 @@ def create_app(svc: Services) -> FastAPI:
     app.include_router(notifications.router)
     app.include_router(incidents.router)
     app.include_router(webhooks.router)
+    app.include_router(email_webhooks.router)
     app.include_router(unsubscribe.router)
     app.include_router(unsubscribe.admin)
     app.include_router(runtime.router)

@@ -41,4 +41,17 @@ def require_token(
         )
 
 
+def require_token_or_query(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    """As ``require_token``, the token also accepted as ``?token=``: inbound-parse
+    providers are given a URL, not a header to send."""
+    if credentials is None and "token" in request.query_params:
+        credentials = HTTPAuthorizationCredentials(
+            scheme="Bearer", credentials=request.query_params["token"]
+        )
+    require_token(request, credentials)
+
+
 ServicesDep = Annotated[Services, Depends(services)]

@@ -1,11 +1,11 @@
-"""What providers tell us after a send: delivery reports, and who wrote in from a number."""
+"""What providers tell us after a send: delivery reports, and who wrote in from an address."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.domain.consequences import (
@@ -77,6 +77,13 @@ class DeliveryQueries(StoreBase):
         async with self.reading() as conn:
             rows = (await conn.execute(select(customers).where(match))).mappings()
             return [to_customer(r) for r in rows]
+
+    async def customers_by_email(self, address: str) -> list[Customer]:
+        """Return the customers whose email is ``address``, compared case-insensitively."""
+        match = func.lower(customers.c.email) == address.lower()
+        async with self.reading() as conn:
+            rows = (await conn.execute(select(customers).where(match))).mappings()
+            return [to_customer(r) for r in rows if (r["email"] or "").lower() == address.lower()]
 
 
 async def apply_customer_effects(

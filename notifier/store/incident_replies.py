@@ -64,6 +64,27 @@ class IncidentReplyQueries(StoreBase):
                     found.append(LastMessage(CustomerId(cid), row[0], status, row[3]))
         return found
 
+    async def messages_by_provider_ids(self, provider_ids: Sequence[str]) -> list[LastMessage]:
+        """Return the emails to customers (not ops) sent under these Message-IDs, newest
+        first, each with its incident, if any: the messages an email reply answers."""
+        if not provider_ids:
+            return []
+        n, i = notifications.c, incidents.c
+        query = (
+            select(n.customer_id, n.incident_id, n.payload, i.status, i.resolved_at)
+            .select_from(notifications.outerjoin(incidents, i.id == n.incident_id))
+            .where(n.provider_id.in_(list(dict.fromkeys(provider_ids))), n.channel == "email",
+                   n.customer_id.is_not(None))
+            .order_by(n.sent_at.desc(), n.id.desc())
+        )  # fmt: skip
+        async with self.reading() as conn:
+            rows = (await conn.execute(query)).all()
+        return [
+            LastMessage(CustomerId(r[0]), r[1], IncidentStatus(r[3]) if r[3] else None, r[4])
+            for r in rows
+            if _audience(r[2]) != "ops"
+        ]
+
     async def record_replies(self, replies: Sequence[CrisisReply]) -> int:
         """Record replies against their incidents, once per webhook request; return the new."""
         if not replies:

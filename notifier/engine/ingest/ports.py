@@ -123,6 +123,20 @@ class InboundStore(Receipts, Consents, Protocol):
     async def record_replies(self, replies: Sequence[CrisisReply]) -> int: ...
 
 
+class InboundEmailStore(Receipts, Consents, Protocol):
+    """What a customer's email reply reads and writes."""
+
+    async def customers_by_email(self, address: str) -> list[Customer]: ...
+
+    async def messages_by_provider_ids(self, provider_ids: Sequence[str]) -> list[LastMessage]: ...
+
+    async def last_messages(self, customer_ids: Sequence[str]) -> list[LastMessage]: ...
+
+    async def record_replies(self, replies: Sequence[CrisisReply]) -> int: ...
+
+    async def enqueue(self, scheduled: Sequence[Scheduled], now: datetime) -> int: ...
+
+
 class ConsentStore(Consents, Protocol):
     """What an unsubscribe link reads and writes."""
 

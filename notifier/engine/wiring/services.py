@@ -15,6 +15,7 @@ from notifier.config import Settings
 from notifier.engine.crisis.commands import Incidents
 from notifier.engine.ingest.consent import Consent
 from notifier.engine.ingest.inbound import Inbound
+from notifier.engine.ingest.inbound_email import InboundEmails
 from notifier.engine.ingest.ledger_service import Ledger
 from notifier.engine.monitor import Health
 from notifier.engine.reporting.service import Reporting
@@ -55,6 +56,12 @@ class Services:
         # Late-bound: whoever sets wake_dispatcher afterwards is still the one woken.
         wake = lambda: self.wake_dispatcher()  # noqa: E731
         return Inbound(self.store, self.ledger, self.clock, self.settings.messages, wake)
+
+    @property
+    def inbound_email(self) -> InboundEmails:
+        """Customers' email replies; the dispatcher woken late-bound, as for ``inbound``."""
+        wake = lambda: self.wake_dispatcher()  # noqa: E731
+        return InboundEmails(self.store, self.ledger, self.clock, wake)
 
     @property
     def incidents(self) -> Incidents:

@@ -1,7 +1,7 @@
 """crisis detection: each crisis rule's state per group, and what it found per incident
 
 Revision ID: 0012
-Revises: 0009
+Revises: 0011
 Create Date: 2026-12-03 13:30:00.000000
 
 ``crisis_detections`` holds, per crisis rule and group, since when its condition holds

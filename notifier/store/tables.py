@@ -48,6 +48,8 @@ def _fk(target: str, *, nullable: bool = False, index: bool = True) -> Any:
 
 class CustomerRow(SQLModel, table=True):
     __tablename__ = "customers"
+    # Inbound email finds its customer by address, compared case-insensitively.
+    __table_args__ = (Index("ix_customers_email_lower", text("lower(email)")),)
 
     id: str = Field(sa_column=Column(String(128), primary_key=True))
     name: str | None = Field(default=None, max_length=200)

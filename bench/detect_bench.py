@@ -245,7 +245,8 @@ def run(kind: str, month: Month) -> list[Figure]:
     strike = [(at, g) for at, g in out.proposed if g == STRIKE and at >= month.strike_at]
     false = [(at, g) for at, g in out.proposed if (at, g) not in strike[:1]]
     bench = "crisis detection"
-    size = (f"{month.days} days + {HISTORY_DAYS} of history, {len(rows[1]):,} deliveries, "
+    days = f"{month.days} day{'s' if month.days != 1 else ''}"
+    size = (f"{days} + {HISTORY_DAYS} of history, {len(rows[1]):,} deliveries, "
             f"{breaks:,} breaks, step {month.step.total_seconds():.0f} s")  # fmt: skip
     allowed = crisis.hold + 2 * month.step
     figures = []

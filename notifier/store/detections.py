@@ -3,7 +3,9 @@
 The counts are two grouped queries per rule, each over one window's rows only: the breaks
 (``promise_events`` of type broken or rescheduled, through a partial index on ``at``) of
 the window and of the ``BASELINE_SPAN`` before it, and the promises due in the window
-(``promises.due_at``). A calm group with no break in the window returns no row from the
+(``promises.due_at``); with ``at_risk`` counted, the second reaches to the next window
+and asks each open promise for a warning of an at-risk rule (a semi-join on
+``notifications.promise_id``). A calm group with no break in the window returns no row from the
 first. The state (``crisis_detections``) has one row per rule and group that holds or has
 fired; firing locks that row, so two replicas (or a restart mid-way) propose one incident,
 and ``incident_detections`` is unique per rule, group and episode besides.
@@ -26,6 +28,7 @@ from sqlalchemy import (
     distinct,
     exists,
     func,
+    or_,
     select,
     text,
     update,
@@ -54,10 +57,12 @@ from notifier.store.convert import (
     customers,
     incident_detections,
     incidents,
+    notifications,
     promise_events,
     promises,
 )
 from notifier.store.dialects import Dialect
+from notifier.store.due import WENT_OUT
 from notifier.store.incidents import insert_incident
 
 # The same text as the partial index's, so that SQLite can use it.
@@ -72,6 +77,22 @@ def _field(name: str, dialect: Dialect) -> ColumnElement[Any]:
     if head == "customer":
         return customers.c[rest]
     return promises.c[name]
+
+
+def _warned() -> ColumnElement[bool]:
+    """True when an at-risk rule's warning about the promise's current deadline went out.
+
+    An at-risk rule is one with ``when: before_due``: its notices carry the stage
+    ``at_risk`` (its repeats follow a warning). The key ``rule:promise:version:step``
+    names the deadline version, so a warning about a deadline since rescheduled does not
+    count; nor does one still waiting, cancelled, suppressed or failed.
+    """
+    n, p = notifications.c, promises.c
+    key = n.rule_id + ":" + cast(p.id, String) + ":" + cast(p.deadline_version, String) + ":%"
+    return exists().where(
+        n.promise_id == p.id, n.stage == "at_risk", n.status.in_(sorted(WENT_OUT)),
+        n.dedupe_key.like(key),
+    )  # fmt: skip
 
 
 def _needs_customers(rule: CrisisRule) -> bool:
@@ -107,7 +128,8 @@ class DetectionQueries(StoreBase):
         )  # fmt: skip
         at_risk_asked = "at_risk" in rule.count
         p = promises.c
-        risky = and_(p.status == "open", p.estimate_at.is_not(None), p.estimate_at > p.due_at)
+        late_estimate = and_(p.estimate_at.is_not(None), p.estimate_at > p.due_at)
+        risky = and_(p.status == "open", or_(late_estimate, _warned()))
         due_now = and_(p.due_at <= now, p.status != "cancelled")
         counted_risk = func.sum(case((risky, 1), else_=0))
         due = func.sum(case((due_now, 1), (risky, 1), else_=0)) if at_risk_asked else (

@@ -166,7 +166,7 @@ async def _sent_keys(conn: AsyncConnection, promise_ids: list[int]) -> dict[int,
     for pid, key, status, code in rows:
         keys.setdefault(pid, set()).add(key)
         # A notice an open incident held back was said by the incident's own messages.
-        if status in _WENT_OUT or code == MUTED_BY_INCIDENT:
+        if status in WENT_OUT or code == MUTED_BY_INCIDENT:
             went_out.setdefault(pid, set()).add(key)
     return {
         pid: SentLedger(frozenset(k), frozenset(went_out.get(pid, ()))) for pid, k in keys.items()
@@ -175,7 +175,7 @@ async def _sent_keys(conn: AsyncConnection, promise_ids: list[int]) -> dict[int,
 
 # What a rule's ``when.told`` counts: claimed for a send or past it, whatever the carrier
 # said later; not pending (it may yet be moot), cancelled, suppressed or failed.
-_WENT_OUT = frozenset(
+WENT_OUT = frozenset(
     s.value
     for s in (
         NotificationStatus.SENDING, NotificationStatus.SENT, NotificationStatus.DELIVERED,

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from bench import baseline, crisis_bench, dispatch_bench, purge_bench, scan_bench, wake_bench
+from datetime import timedelta
+
+from bench import (
+    baseline,
+    crisis_bench,
+    detect_bench,
+    dispatch_bench,
+    purge_bench,
+    scan_bench,
+    wake_bench,
+)
 from bench.common import bench_now
 from bench.generate import Ledger, customer_rows, phone, promise_rows
 
@@ -54,3 +64,13 @@ def test_crisis_bench_plans_one_apology_per_affected_customer_and_sends_them() -
     assert plan.note.startswith("30 apologies planned for 30 affected"), plan.note
     assert rss.value > 0 and -1 < first.value < 60  # the id is printed just after commit
     assert rate.value > 0 and "apologies in 2 s" in rate.note
+
+
+def test_detect_bench_proposes_the_strike_and_nothing_on_normal_days() -> None:
+    month = detect_bench.Month(days=1, per_day=6_000, step=timedelta(minutes=10))
+    delay, held, false, mean, worst = detect_bench.run("sqlite", month)
+    assert delay.case.endswith("delay from the strike's start"), delay
+    assert 0 < delay.value < 6 * 60 and held.met, (delay, held)
+    assert held.value <= 10 + 2 * 10
+    assert false.value == 0 and false.met, false
+    assert 0 < mean.value <= worst.value and "144 scans" in mean.note

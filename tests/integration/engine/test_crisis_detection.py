@@ -3,7 +3,8 @@
 A burst of one carrier in one region proposes exactly one incident with its segment and
 numbers; the same breaks spread over many carriers propose none; a group's usual rate is
 no crisis (baseline); two stores at once, or a restart during ``for``, make one incident;
-confirm starts the fan-out and dismiss tells nobody.
+confirm starts the fan-out and dismiss tells nobody; at risk counts what an at-risk rule
+warned about.
 """
 
 from __future__ import annotations
@@ -252,3 +253,27 @@ async def test_notify_customers_immediately_starts_the_playbook_at_once(rig: Rig
     assert incident.detected and not incident.awaiting_confirmation
     await _round(rig)
     assert await _crisis_sent(rig.store) == list(CUSTOMERS)
+
+
+async def test_at_risk_counts_open_promises_an_at_risk_rule_warned_about(rig: Rig) -> None:
+    warned = replace(RULE, id="warned", count=frozenset({"broken", "at_risk"}))
+    await _customers(rig)
+    for i in range(4):  # delivery-at-risk warns about a delayed one; the others hear nothing
+        await rig.promise(CUSTOMERS[i % 3], f"late-{i}", timedelta(minutes=90),
+                          region="AMBA", carrier="andreani", carrier_status="delayed")  # fmt: skip
+        await rig.promise(CUSTOMERS[i % 3], f"calm-{i}", timedelta(minutes=90),
+                          region="AMBA", carrier="andreani")  # fmt: skip
+    await rig.scan()
+    assert await rig.store.crisis_counts(warned, rig.clock.now()) == []  # not sent yet
+    await rig.dispatcher.dispatch_until_idle()
+    sent = [r for r in await notification_rows(rig.store) if r["message"] == "delivery_at_risk"]
+    assert len(sent) == 4 and {r["status"] for r in sent} == {"sent"}
+    [count] = await rig.store.crisis_counts(warned, rig.clock.now())
+    assert (count.values, count.broken, count.due) == (("andreani", "AMBA"), 4, 4)
+    assert await rig.store.crisis_counts(RULE, rig.clock.now()) == []  # breaks only: none
+    # Rescheduled, late-0 breaks (counted once, as a break); its warning was about the old
+    # deadline, so it is not at risk too.
+    await rig.promise(CUSTOMERS[0], "late-0", timedelta(minutes=100),
+                      region="AMBA", carrier="andreani", carrier_status="delayed")  # fmt: skip
+    [count] = await rig.store.crisis_counts(warned, rig.clock.now())
+    assert (count.broken, count.due) == (4, 3)

@@ -12,11 +12,12 @@ ledger:
   history, which the detector asks for only when some group holds every other condition.
   A calm scan reads nothing older than its window.
 
-A break's group is read from its promise. On PostgreSQL that is one primary-key lookup per
-break (a ``LATERAL`` subquery behind ``OFFSET 0``): left to itself the planner prices the
-JSON extraction as nearly free and hashes the whole ``promises`` table instead, a cost
-that grows with the ledger (140 ms a scan at 90,000 promises, against 8 ms). SQLite walks
-the break rows and looks each promise up by its key on its own.
+A break's group is read from its promise. On PostgreSQL that is one primary-key lookup
+per break (a ``LATERAL`` subquery behind ``OFFSET 0``: ``Dialect.fenced_lookups``). Left
+to itself the planner prices the JSON extraction as nearly free and hashes the whole
+``promises`` table instead, a cost that grows with the ledger (140 ms a scan at 90,000
+promises, against 8 ms). SQLite walks the break rows and looks each promise up by its key
+on its own.
 """
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ def _breaks(
     """
     ev = promise_events.c
     groups = [_field(f, dialect).label(f"g{i}") for i, f in enumerate(rule.group_by)]
-    if dialect.name != "postgresql":
+    if not dialect.fenced_lookups:
         query = select(*columns, *groups).select_from(
             promise_events.join(_owners(rule), promises.c.id == ev.promise_id)
         )

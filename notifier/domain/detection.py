@@ -100,10 +100,12 @@ def numbers_of(count: GroupCount, window: timedelta) -> Numbers:
     return Numbers(count.broken, due, share, baseline(count.history, window))
 
 
-def holds(rule: CrisisRule, numbers: Numbers) -> bool:
+def holds(rule: CrisisRule, numbers: Numbers, *, baseline: bool = True) -> bool:
     """True when every condition of the rule's ``when`` holds for these numbers.
 
-    Nothing counted never holds, whatever the conditions (an empty window is calm).
+    Nothing counted never holds, whatever the conditions (an empty window is calm). With
+    ``baseline=False`` the baseline is left out: a group that fails that test cannot hold
+    whatever its history, so the detector reads the history of the others only.
     """
     w = rule.when
     if numbers.broken <= 0:
@@ -113,7 +115,9 @@ def holds(rule: CrisisRule, numbers: Numbers) -> bool:
     if w.share_at_least is not None and numbers.share < w.share_at_least:
         return False
     return not (
-        w.above_baseline is not None and numbers.broken < w.above_baseline * numbers.baseline
+        baseline
+        and w.above_baseline is not None
+        and numbers.broken < w.above_baseline * numbers.baseline
     )
 
 

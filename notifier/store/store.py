@@ -7,6 +7,7 @@ from notifier.store.cluster import ClusterQueries
 from notifier.store.connect import make_engine
 from notifier.store.customers import CustomerQueries
 from notifier.store.deliveries import DeliveryQueries
+from notifier.store.detection_counts import DetectionCountQueries
 from notifier.store.detections import DetectionQueries
 from notifier.store.due import DueQueries
 from notifier.store.earliest import EarliestQueries
@@ -48,6 +49,7 @@ class Store(
     MaintenanceQueries,
     IncidentReplyQueries,
     IncidentCountQueries,
+    DetectionCountQueries,
     DetectionQueries,
 ):
     """The ledger and the outbox over one async engine (SQLite or PostgreSQL)."""

@@ -129,6 +129,15 @@ def test_conditions(broken: int, due: int, history: int, held: bool) -> None:
     assert holds(RULE, numbers) is held
 
 
+def test_without_the_baseline_only_what_the_baseline_refused_holds() -> None:
+    # The detector reads the week's history only for groups that hold this way.
+    usual = numbers_of(GroupCount(("andreani",), 30, 100, 84 * 12), RULE.window)
+    assert not holds(RULE, usual) and holds(RULE, usual, baseline=False)
+    for broken, due in ((24, 100), (30, 200), (0, 0)):
+        numbers = numbers_of(GroupCount(("andreani",), broken, due, 0), RULE.window)
+        assert not holds(RULE, numbers, baseline=False)
+
+
 def test_nothing_counted_never_holds_even_without_thresholds() -> None:
     rule = CrisisRule("r", {}, ("kind",), timedelta(hours=1), Thresholds(above_baseline=1.0))
     assert not holds(rule, numbers_of(GroupCount(("x",), 0, 0, 0), rule.window))

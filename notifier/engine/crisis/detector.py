@@ -1,7 +1,8 @@
 """Crisis detection, run in the scan's turn before the fan-out (``planner.py``).
 
 For each crisis rule the store counts every group with something counted in the window
-(set-based); the domain decides which hold; the store records it (``crisis_detections``)
+(set-based), and the week before it for the groups the baseline alone can still refuse;
+the domain decides which hold; the store records it (``crisis_detections``)
 and returns the groups that have held for ``for`` and may fire. Each is proposed as a
 detected incident (or attached to an open incident covering it) under a lock on its
 row, so a second replica or a restart neither loses nor repeats one. Ops are told of each
@@ -11,6 +12,7 @@ proposal by email; one the daemon could not write yet is written on the next tur
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 
 import structlog
@@ -48,9 +50,14 @@ async def detect(
 async def _detect_one(
     store: DetectionStore, rule: CrisisRule, now: datetime, default_locale: str
 ) -> int:
+    counts = await store.crisis_counts(rule, now)
+    # The baseline's history (the week of breaks before the window) is read only when a
+    # group holds every other condition: a calm scan reads nothing older than its window.
+    near = [c for c in counts if holds(rule, numbers_of(c, rule.window), baseline=False)]
+    history = await store.crisis_history(rule, now) if near else {}
     held: dict[tuple[str, ...], Numbers] = {}
-    for count in await store.crisis_counts(rule, now):
-        numbers = numbers_of(count, rule.window)
+    for count in near:
+        numbers = numbers_of(replace(count, history=history.get(count.values, 0)), rule.window)
         if holds(rule, numbers):
             held[count.values] = numbers
     fired = 0

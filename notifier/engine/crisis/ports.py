@@ -119,6 +119,10 @@ class DetectionStore(Protocol):
 
     async def crisis_counts(self, rule: CrisisRule, now: datetime) -> list[GroupCount]: ...
 
+    async def crisis_history(
+        self, rule: CrisisRule, now: datetime
+    ) -> dict[tuple[str, ...], int]: ...
+
     async def crisis_examples(
         self, rule: CrisisRule, values: Sequence[str], now: datetime
     ) -> list[Example]: ...

@@ -45,6 +45,9 @@ class Dialect(Protocol):
     scan_writes_in_flight: int
     naive_timestamps: bool  # keeps no offset: timestamps are stored as naive UTC
     open_verb: str  # what failed when no connection could be made: "cannot open"...
+    # Whether a join that must look each row up by key is written as a LATERAL subquery
+    # behind OFFSET 0: PostgreSQL's planner may hash the whole looked-up table instead.
+    fenced_lookups: bool
 
     def create_engine(self, url: str, *, echo: bool, pool_size: int) -> AsyncEngine:
         """Return an engine for ``url`` tuned for this database."""

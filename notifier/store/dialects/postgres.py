@@ -38,6 +38,7 @@ class Postgres:
     scan_writes_in_flight = 2  # the scan's batches touch different rows
     naive_timestamps = False  # timestamptz
     open_verb = "cannot connect"
+    fenced_lookups = True  # see store/detection_counts.py: 140 ms a scan against 8 ms
 
     def create_engine(self, url: str, *, echo: bool, pool_size: int) -> AsyncEngine:
         # asyncpg prepares every statement; with a generic plan, `id IN (...1000 ids...)`

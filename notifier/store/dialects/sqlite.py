@@ -49,6 +49,7 @@ class Sqlite:
     scan_writes_in_flight = 1  # one writer: a second write would wait for the first
     naive_timestamps = True  # no offset kept: naive UTC, the zone put back on reading
     open_verb = "cannot open"
+    fenced_lookups = False  # SQLite walks the outer rows and looks each one up by key
 
     def create_engine(self, url: str, *, echo: bool, pool_size: int) -> AsyncEngine:
         engine = create_async_engine(

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NotRequired, TypedDict, Unpack
 
 from notifier.clock import Clock
 from notifier.domain.detection import Detection
@@ -60,6 +61,22 @@ class Progress:
     settled: bool
 
 
+class Opening(TypedDict):
+    """The options of a new incident, as ``open`` and ``preview`` take them.
+
+    One list for both, kept as keywords: the CLI, the API and the tests name each option.
+    """
+
+    titles: Texts
+    messages: Texts
+    severity: Severity
+    match: Sequence[str] | Mapping[str, JSONValue]
+    estimate: str | None
+    by: str
+    through_quiet_hours: NotRequired[bool | None]  # None or absent: only when critical
+    updates_on: NotRequired[Sequence[str]]  # absent: UPDATES_ON
+
+
 @dataclass
 class Incidents:
     store: IncidentStore
@@ -72,72 +89,33 @@ class Incidents:
     # API in the daemon's process); other processes hear of it from the store's announce.
     on_change: Callable[[], None] = lambda: None
 
-    async def open(
-        self,
-        *,
-        titles: Texts,
-        messages: Texts,
-        severity: Severity,
-        match: Sequence[str] | Mapping[str, JSONValue],
-        estimate: str | None,
-        by: str,
-        through_quiet_hours: bool | None = None,
-        updates_on: Sequence[str] = UPDATES_ON,
-    ) -> int:
+    async def open(self, **options: Unpack[Opening]) -> int:
         """Open an incident over the ``match`` segment (``--match`` items, or the API's
         {field: value or [values]}); its customers are told at once."""
         now = self.clock.now()
-        new = self._new(now, titles=titles, messages=messages, severity=severity, match=match,
-                        estimate=estimate, by=by, through_quiet_hours=through_quiet_hours,
-                        updates_on=updates_on)  # fmt: skip
-        found = await self.store.open_incident(new, now)
+        found = await self.store.open_incident(self._new(options, now), now)
         self.on_change()
         return found
 
-    async def preview(
-        self,
-        *,
-        titles: Texts,
-        messages: Texts,
-        severity: Severity,
-        match: Sequence[str] | Mapping[str, JSONValue],
-        estimate: str | None,
-        by: str,
-        through_quiet_hours: bool | None = None,
-        updates_on: Sequence[str] = UPDATES_ON,
-    ) -> Preview:
+    async def preview(self, **options: Unpack[Opening]) -> Preview:
         """Return what ``open`` with the same options would do now, before anyone is told;
         checks them as ``open`` does and writes nothing."""
         if self.reach is None:
             raise IncidentError("a preview needs the channels' settings")
         now = self.clock.now()
-        new = self._new(now, titled=False, titles=titles, messages=messages, severity=severity,
-                        match=match, estimate=estimate, by=by,
-                        through_quiet_hours=through_quiet_hours, updates_on=updates_on)  # fmt: skip
+        new = self._new(options, now, titled=False)
         return await preview(self.store, new, self.reach, self.renderer, now)
 
-    def _new(
-        self,
-        now: datetime,
-        *,
-        titled: bool = True,
-        titles: Texts,
-        messages: Texts,
-        severity: Severity,
-        match: Sequence[str] | Mapping[str, JSONValue],
-        estimate: str | None,
-        by: str,
-        through_quiet_hours: bool | None,
-        updates_on: Sequence[str],
-    ) -> NewIncident:
+    def _new(self, options: Opening, now: datetime, *, titled: bool = True) -> NewIncident:
         """Return the incident the options describe; raises IncidentError naming one.
 
         A preview may go without a title (``titled=False``): its samples then read none.
         """
-        channels = _channels(updates_on)
-        title_texts = titles.parsed(self.default_locale)
+        channels = _channels(options.get("updates_on", UPDATES_ON))
+        title_texts = options["titles"].parsed(self.default_locale)
         if titled and not title_texts:
             raise TextError("--title", "an incident needs a title")
+        match = options["match"]
         spec = match_spec(match, now) if isinstance(match, Mapping) else parse_match(match, now)
         if not spec:
             raise IncidentError(
@@ -145,14 +123,16 @@ class Incidents:
                 reason="give at least one field: an incident needs a segment",
             )  # fmt: skip
         segment_of(spec)
+        messages = options["messages"]
         texts = messages.parsed(self.default_locale)
-        estimate_at = self._estimate(estimate, now)
+        estimate_at = self._estimate(options["estimate"], now)
         self._measure(OPENED, title_texts, texts, estimate_at, messages)
-        through = (
-            severity is Severity.CRITICAL if through_quiet_hours is None else through_quiet_hours
-        )
-        return NewIncident(title_texts, severity, spec, texts, estimate_at, by, through,
-                           channels, self.default_locale)  # fmt: skip
+        severity = options["severity"]
+        through = options.get("through_quiet_hours")
+        if through is None:
+            through = severity is Severity.CRITICAL
+        return NewIncident(title_texts, severity, spec, texts, estimate_at, options["by"],
+                           through, channels, self.default_locale)  # fmt: skip
 
     async def update(
         self,

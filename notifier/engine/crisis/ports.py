@@ -42,8 +42,8 @@ class AffectedReader(Protocol):
     ) -> AsyncIterator[list[tuple[Promise, Customer]]]: ...
 
 
-class IncidentStore(AffectedReader, Protocol):
-    """The commands and reads of `notifier incident ...` (and, later, the API)."""
+class IncidentWriter(Protocol):
+    """Opening an incident and publishing its steps: ops' commands and the maintenance job."""
 
     async def open_incident(self, new: NewIncident, now: datetime) -> int: ...
 
@@ -60,6 +60,10 @@ class IncidentStore(AffectedReader, Protocol):
         now: datetime,
         default_locale: str,
     ) -> int: ...
+
+
+class IncidentStore(AffectedReader, IncidentWriter, Protocol):
+    """The commands and reads of `notifier incident ...` (and, later, the API)."""
 
     async def pause_incident(
         self, incident_id: int, paused: bool, by: str, now: datetime
@@ -80,26 +84,10 @@ class IncidentStore(AffectedReader, Protocol):
     async def incident_detections(self, incident_id: int) -> list[Detection]: ...
 
 
-class MaintenanceStore(Protocol):
+class MaintenanceStore(IncidentWriter, Protocol):
     """Planned maintenance: the incidents the windows opened; opening and resolving them."""
 
     async def maintenance_incidents(self, sources: Sequence[str]) -> list[Opened]: ...
-
-    async def open_incident(self, new: NewIncident, now: datetime) -> int: ...
-
-    async def publish_step(
-        self,
-        incident_id: int,
-        *,
-        resolve: bool,
-        status: IncidentStatus | None,
-        messages: Mapping[str, str],
-        estimate_at: datetime | None,
-        keep_estimate: bool,
-        by: str,
-        now: datetime,
-        default_locale: str,
-    ) -> int: ...
 
 
 class ReplyDigestStore(Protocol):

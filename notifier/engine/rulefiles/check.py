@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import Protocol
@@ -33,12 +34,12 @@ from notifier.engine.rulefiles.crisis_check import (
     crisis_in,
     duplicate_crisis_ids,
 )
+from notifier.engine.rulefiles.entries import Placed, duplicate_ids, placed_in, read_file
 from notifier.engine.rulefiles.loader import (
     YamlDocument,
     YamlPath,
     describe_failure,
     display_path,
-    read_yaml,
     rule_files,
 )
 from notifier.engine.rulefiles.maintenance_files import TextMeasure, load_maintenance
@@ -68,17 +69,7 @@ class RuleLoad:
         return self.rules is not None
 
 
-@dataclass(frozen=True, slots=True)
-class _Placed:
-    rule: Rule | None  # None: the rule has errors, but its id still counts for duplicates
-    rule_id: str
-    file: str
-    index: int
-    doc: YamlDocument
-
-    def at(self, *path: str | int) -> tuple[int, int]:
-        mark = self.doc.mark(("rules", self.index, *path))
-        return mark.line, mark.column
+_Placed = Placed[Rule]
 
 
 def load_rules(
@@ -104,9 +95,10 @@ def _load_rules(
     placed: list[_Placed] = []
     crisis: list[PlacedCrisis] = []
     files = rule_files(rules_dir)
+    rules_in = partial(_rules_in, defaults=defaults, crisis=crisis)
     for path in files:
-        placed.extend(_load_file(path, defaults, problems, crisis))
-    problems.extend(_duplicate_ids(placed))
+        placed.extend(read_file(path, problems, rules_in))
+    problems.extend(duplicate_ids(placed, "rule id"))
     windows = load_maintenance(rules_dir, renderer)
     problems.extend(windows.problems)
     problems.extend(duplicate_crisis_ids(crisis))
@@ -117,55 +109,27 @@ def _load_rules(
     names = tuple(display_path(p) for p in files)
     if has_errors(list(ordered)):
         return RuleLoad(None, ordered, names, maintenance_files=windows.files)
-    rules = tuple(p.rule for p in placed if p.rule is not None)
-    detecting = tuple(c.rule for c in crisis if c.rule is not None)
+    rules = tuple(p.value for p in placed if p.value is not None)
+    detecting = tuple(c.value for c in crisis if c.value is not None)
     return RuleLoad(
         RuleSet(rules, defaults, detecting), ordered, names, windows.windows, windows.files
     )
 
 
-def _load_file(
-    path: Path, defaults: RuleDefaults, problems: list[Problem], crisis: list[PlacedCrisis]
+def _rules_in(
+    doc: YamlDocument,
+    shown: str,
+    problems: list[Problem],
+    defaults: RuleDefaults,
+    crisis: list[PlacedCrisis],
 ) -> list[_Placed]:
-    shown = display_path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        problems.append(Problem(shown, 1, 1, f"cannot read: {exc.strerror or exc}"))
-        return []
-    try:
-        doc, found = read_yaml(raw, shown)
-        problems.extend(found)
-        if doc is None:
-            return []
-        rules, errors = parse_rule_file(doc.data, defaults)
-        crisis.extend(crisis_in(doc, shown, problems))
-    except Exception as exc:  # the file is refused; the other files are still checked
-        problems.append(Problem(shown, 1, 1, describe_failure("cannot check this file", exc)))
-        return []
-    for error in errors:
-        mark = doc.mark(error.path, at_key=error.at_key)
-        problems.append(Problem(shown, mark.line, mark.column, error.message, error.severity))
-    # The valid rules of a broken file are still cross-checked; load_rules returns no set.
-    valid = dict(rules)
-    items = doc.data.get("rules") if isinstance(doc.data, dict) else None
-    return [
-        _Placed(valid.get(index), item["id"], shown, index, doc)
-        for index, item in enumerate(items if isinstance(items, list) else [])
-        if isinstance(item, dict) and isinstance(item.get("id"), str)
-    ]
+    """The file's rules; its crisis rules go to ``crisis``.
 
-
-def _duplicate_ids(placed: list[_Placed]) -> Iterator[Problem]:
-    first: dict[str, _Placed] = {}
-    for p in placed:
-        seen = first.setdefault(p.rule_id, p)
-        if seen is not p:
-            line, column = seen.at("id")
-            where = f"{seen.file}:{line}:{column}"
-            yield Problem(
-                p.file, *p.at("id"), f"duplicate rule id '{p.rule_id}' (first at {where})"
-            )
+    The valid rules of a broken file are still cross-checked; load_rules returns no set.
+    """
+    parsed = parse_rule_file(doc.data, defaults)
+    crisis.extend(crisis_in(doc, shown, problems))
+    return placed_in(doc, shown, "rules", parsed, problems)
 
 
 def _reachable(rule: Rule) -> Iterator[tuple[str, tuple[ChannelName, ...], YamlPath]]:
@@ -190,9 +154,9 @@ def _template_problems(placed: list[_Placed], renderer: MessageCatalog) -> Itera
     locales = renderer.locales()
     checked: set[tuple[str, ChannelName, str]] = set()
     for p in placed:
-        if p.rule is None:
+        if p.value is None:
             continue
-        for message, channels, path in _reachable(p.rule):
+        for message, channels, path in _reachable(p.value):
             if message not in known:
                 hint = did_you_mean(message, sorted(known))
                 yield Problem(p.file, *p.at(*path), f"unknown message '{message}'{hint}: "
@@ -204,7 +168,7 @@ def _template_problems(placed: list[_Placed], renderer: MessageCatalog) -> Itera
                 ]
                 if missing:
                     yield Problem(p.file, *p.at(*path), f"no {channel} template for message "
-                                  f"'{message}' in {', '.join(missing)} (rule '{p.rule_id}' "
+                                  f"'{message}' in {', '.join(missing)} (rule '{p.id}' "
                                   f"can send on {channel})")  # fmt: skip
                 for locale in locales:
                     if locale in missing or (message, channel, locale) in checked:

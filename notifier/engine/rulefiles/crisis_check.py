@@ -7,25 +7,14 @@ files (they key the detection state: renaming one starts its groups afresh).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from notifier.domain.detection import CrisisRule
 from notifier.domain.problems import Problem
 from notifier.domain.rules.crisis_file import parse_crisis
+from notifier.engine.rulefiles.entries import Placed, duplicate_ids, placed_in
 from notifier.engine.rulefiles.loader import YamlDocument
 
-
-@dataclass(frozen=True, slots=True)
-class PlacedCrisis:
-    rule: CrisisRule | None  # None: it has errors, but its id still counts for duplicates
-    rule_id: str
-    file: str
-    index: int
-    doc: YamlDocument
-
-    def at(self, *path: str | int) -> tuple[int, int]:
-        mark = self.doc.mark(("crisis", self.index, *path))
-        return mark.line, mark.column
+PlacedCrisis = Placed[CrisisRule]
 
 
 def crisis_in(doc: YamlDocument, shown: str, problems: list[Problem]) -> list[PlacedCrisis]:
@@ -33,27 +22,9 @@ def crisis_in(doc: YamlDocument, shown: str, problems: list[Problem]) -> list[Pl
     data = doc.data
     if not isinstance(data, dict) or "crisis" not in data:
         return []
-    rules, errors = parse_crisis(data["crisis"])
-    for error in errors:
-        mark = doc.mark(error.path, at_key=error.at_key)
-        problems.append(Problem(shown, mark.line, mark.column, error.message, error.severity))
-    valid = dict(rules)
-    items = data["crisis"] if isinstance(data["crisis"], list) else []
-    return [
-        PlacedCrisis(valid.get(index), item["id"], shown, index, doc)
-        for index, item in enumerate(items)
-        if isinstance(item, dict) and isinstance(item.get("id"), str)
-    ]
+    return placed_in(doc, shown, "crisis", parse_crisis(data["crisis"]), problems)
 
 
 def duplicate_crisis_ids(placed: list[PlacedCrisis]) -> Iterator[Problem]:
     """Yield a problem for each crisis rule whose id an earlier one has."""
-    first: dict[str, PlacedCrisis] = {}
-    for p in placed:
-        seen = first.setdefault(p.rule_id, p)
-        if seen is not p:
-            line, column = seen.at("id")
-            where = f"{seen.file}:{line}:{column}"
-            yield Problem(
-                p.file, *p.at("id"), f"duplicate crisis rule id '{p.rule_id}' (first at {where})"
-            )
+    return duplicate_ids(placed, "crisis rule id")

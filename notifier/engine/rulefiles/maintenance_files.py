@@ -8,7 +8,7 @@ file, a broken maintenance file refuses the whole set: the last good one stays i
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -18,12 +18,12 @@ from notifier.domain.incidents import OPENED, RESOLVED, UPDATED
 from notifier.domain.maintenance import Maintenance
 from notifier.domain.maintenance_file import parse_maintenance_file
 from notifier.domain.problems import Problem
+from notifier.engine.rulefiles.entries import Placed, duplicate_ids, placed_in, read_file
 from notifier.engine.rulefiles.loader import (
     YamlDocument,
     YamlPath,
     describe_failure,
     display_path,
-    read_yaml,
     rule_files,
 )
 from notifier.templates.incident_sms import SmsRenderer, sms_overflows
@@ -45,18 +45,7 @@ class MaintenanceLoad:
     files: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class _Placed:
-    window: Maintenance | None  # None: it has problems, but its id still counts
-    window_id: str
-    file: str
-    index: int
-    doc: YamlDocument
-    item: Mapping[str, object]
-
-    def at(self, *path: str | int) -> tuple[int, int]:
-        mark = self.doc.mark(("maintenance", self.index, *path))
-        return mark.line, mark.column
+_Placed = Placed[Maintenance]
 
 
 def load_maintenance(rules_dir: Path, renderer: TextMeasure | None) -> MaintenanceLoad:
@@ -71,53 +60,17 @@ def load_maintenance(rules_dir: Path, renderer: TextMeasure | None) -> Maintenan
     placed: list[_Placed] = []
     files = rule_files(folder)
     for path in files:
-        placed.extend(_load_file(path, problems))
-    problems.extend(_duplicate_ids(placed))
+        placed.extend(read_file(path, problems, _windows_in))
+    problems.extend(duplicate_ids(placed, "maintenance id"))
     for p in placed:
-        if renderer is not None and p.window is not None:
-            problems.extend(_measured(p, p.window, renderer))
-    windows = tuple(p.window for p in placed if p.window is not None)
+        if renderer is not None and p.value is not None:
+            problems.extend(_measured(p, p.value, renderer))
+    windows = tuple(p.value for p in placed if p.value is not None)
     return MaintenanceLoad(windows, tuple(problems), tuple(display_path(p) for p in files))
 
 
-def _load_file(path: Path, problems: list[Problem]) -> list[_Placed]:
-    shown = display_path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        problems.append(Problem(shown, 1, 1, f"cannot read: {exc.strerror or exc}"))
-        return []
-    try:
-        doc, found = read_yaml(raw, shown)
-        problems.extend(found)
-        if doc is None:
-            return []
-        windows, errors = parse_maintenance_file(doc.data)
-    except Exception as exc:  # the file is refused; the other files are still checked
-        problems.append(Problem(shown, 1, 1, describe_failure("cannot check this file", exc)))
-        return []
-    for error in errors:
-        mark = doc.mark(error.path, at_key=error.at_key)
-        problems.append(Problem(shown, mark.line, mark.column, error.message, error.severity))
-    valid = dict(windows)
-    items = doc.data.get("maintenance") if isinstance(doc.data, dict) else None
-    return [
-        _Placed(valid.get(index), item["id"], shown, index, doc, item)
-        for index, item in enumerate(items if isinstance(items, list) else [])
-        if isinstance(item, dict) and isinstance(item.get("id"), str)
-    ]
-
-
-def _duplicate_ids(placed: list[_Placed]) -> Iterator[Problem]:
-    first: dict[str, _Placed] = {}
-    for p in placed:
-        seen = first.setdefault(p.window_id, p)
-        if seen is not p:
-            line, column = seen.at("id")
-            where = f"{seen.file}:{line}:{column}"
-            yield Problem(
-                p.file, *p.at("id"), f"duplicate maintenance id '{p.window_id}' (first at {where})"
-            )
+def _windows_in(doc: YamlDocument, shown: str, problems: list[Problem]) -> list[_Placed]:
+    return placed_in(doc, shown, "maintenance", parse_maintenance_file(doc.data), problems)
 
 
 def _measured(p: _Placed, m: Maintenance, renderer: TextMeasure) -> Iterator[Problem]:

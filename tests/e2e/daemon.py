@@ -75,6 +75,8 @@ def base_env(database_url: str, port: int, **extra: str) -> dict[str, str]:
         NOTIFIER_TEMPLATES_DIR=str(ROOT / "templates"),
         NOTIFIER_LOG_FORMAT="json",
         NOTIFIER_SHUTDOWN_GRACE="10s",
+        # A render gets 1 s by default: a loaded CI box must not fail one on time alone.
+        NOTIFIER_RENDER_TIMEOUT="30s",
         PYTHONUNBUFFERED="1",
     )
     env.update(extra)

@@ -17,6 +17,7 @@ import pytest
 from notifier.domain.models import CHANNELS, ChannelName
 from notifier.templates import SAMPLES, Renderer
 from notifier.templates.samples import SAMPLE_NOW, sample_for
+from tests.patience import PATIENT
 from tests.unit.test_templates_shipped import (
     APOLOGY,
     LEFTOVER,
@@ -45,7 +46,7 @@ DATE_CHANGES = re.compile(r"si cambia la fecha|if the date changes|se a data mud
 
 @pytest.fixture(scope="module")
 def renderer() -> Renderer:
-    return Renderer(ROOT, default_locale="es", max_sms_segments=MAX_SEGMENTS)
+    return Renderer(ROOT, default_locale="es", max_sms_segments=MAX_SEGMENTS, limits=PATIENT)
 
 
 def _context(message: str, sample: str, **incident: object) -> Mapping[str, object]:

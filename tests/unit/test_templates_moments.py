@@ -12,12 +12,13 @@ import pytest
 
 from notifier.domain.models import CHANNELS, ChannelName
 from notifier.templates import SAMPLES, Renderer
+from tests.patience import PATIENT
 from tests.unit.test_templates_shipped import LOCALES, ROOT, _visible
 
 
 @pytest.fixture(scope="module")
 def renderer() -> Renderer:
-    return Renderer(ROOT, default_locale="es", max_sms_segments=2)
+    return Renderer(ROOT, default_locale="es", max_sms_segments=2, limits=PATIENT)
 
 
 @pytest.mark.parametrize("locale", LOCALES)

@@ -15,6 +15,7 @@ import pytest
 from notifier.domain.models import CHANNELS, ChannelName
 from notifier.templates import SAMPLES, Renderer
 from notifier.templates.samples import SAMPLE_NOW
+from tests.patience import PATIENT
 from tests.unit.test_templates_shipped import APOLOGY, LOCALES, MOMENTS_A, ROOT, _visible
 
 MAX_SEGMENTS = 2
@@ -22,7 +23,7 @@ MAX_SEGMENTS = 2
 
 @pytest.fixture(scope="module")
 def renderer() -> Renderer:
-    return Renderer(ROOT, default_locale="es", max_sms_segments=MAX_SEGMENTS)
+    return Renderer(ROOT, default_locale="es", max_sms_segments=MAX_SEGMENTS, limits=PATIENT)
 
 
 # Raw values upstream sends for them, never words for a customer.

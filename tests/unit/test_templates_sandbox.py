@@ -19,8 +19,8 @@ import pytest
 from notifier.config import Settings
 from notifier.templates import SAMPLES, Renderer, TemplateError
 from notifier.templates.render_limits import RenderLimits
+from tests.patience import PATIENT
 
-PATIENT = RenderLimits(timeout=timedelta(seconds=120))
 PEAK = 40_000_000  # bytes a refused bomb may have allocated: a few 1 MB values at most
 VALUE = "1 MB limit on one value"
 TEXT = "1 MB limit on the text it writes"

@@ -18,6 +18,7 @@ from notifier.domain.models import CHANNELS, ChannelName
 from notifier.domain.ops_notices import OPS_MESSAGES
 from notifier.templates import SAMPLES, Renderer, count_segments
 from notifier.templates.diagnostics import TWILIO_MAX_CHARS
+from tests.patience import PATIENT
 
 ROOT = Path(__file__).resolve().parents[2] / "templates"
 MAX_SEGMENTS = 2  # NOTIFIER_MAX_SMS_SEGMENTS default
@@ -138,7 +139,7 @@ NOT_IN = {
 
 @pytest.fixture(scope="module")
 def renderer() -> Renderer:
-    return Renderer(ROOT, default_locale="es", max_sms_segments=MAX_SEGMENTS)
+    return Renderer(ROOT, default_locale="es", max_sms_segments=MAX_SEGMENTS, limits=PATIENT)
 
 
 def _visible(

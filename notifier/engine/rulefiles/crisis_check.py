@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from notifier.domain.detection import CrisisRule
 from notifier.domain.problems import Problem
 from notifier.domain.rules.crisis_file import parse_crisis
+from notifier.engine.rulefiles.crisis_titles import title_problems
 from notifier.engine.rulefiles.loader import YamlDocument
 
 
@@ -37,6 +38,7 @@ def crisis_in(doc: YamlDocument, shown: str, problems: list[Problem]) -> list[Pl
     for error in errors:
         mark = doc.mark(error.path, at_key=error.at_key)
         problems.append(Problem(shown, mark.line, mark.column, error.message, error.severity))
+    problems.extend(title_problems(doc, shown))  # the titles as Jinja2 (crisis_titles.py)
     valid = dict(rules)
     items = data["crisis"] if isinstance(data["crisis"], list) else []
     return [

@@ -277,3 +277,17 @@ async def test_at_risk_counts_open_promises_an_at_risk_rule_warned_about(rig: Ri
                       region="AMBA", carrier="andreani", carrier_status="delayed")  # fmt: skip
     [count] = await rig.store.crisis_counts(warned, rig.clock.now())
     assert (count.broken, count.due) == (4, 3)
+
+
+async def test_a_title_that_fails_to_render_still_proposes_the_incident(rig: Rig) -> None:
+    titles = {"es": "Demoras {{ 1 / 0 }}", "en": "Delays with {{ group.carrier | title }}"}
+    await _burst(rig)
+    await _detect(rig.store, rig, replace(RULE, titles=titles))
+    rig.clock.advance(timedelta(minutes=10))
+    assert await _detect(rig.store, rig, replace(RULE, titles=titles)) == 1
+    [incident] = await rig.store.list_incidents()
+    assert dict(incident.titles) == {
+        "es": "carrier-breakdown: andreani, AMBA",
+        "en": "Delays with Andreani",
+    }
+    assert incident.detected and incident.awaiting_confirmation

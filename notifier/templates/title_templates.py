@@ -50,7 +50,7 @@ class TitleTemplates:
         """
         try:
             tree = self._env.parse(source)
-            self._env.from_string(source)  # the code generator refuses a few things too
+            self._compile(source)  # the code generator refuses a few things too; kept
         except TemplateSyntaxError as exc:
             return [f"syntax error in the title: {exc.message}"]
         except Exception as exc:  # a parser pushed too deep: refused like a syntax error

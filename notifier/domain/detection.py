@@ -9,7 +9,6 @@ counts: whether a group's condition holds, and what the proposed incident looks 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -27,8 +26,6 @@ BASELINE_SPAN = timedelta(days=7)
 # A group with no history needs at least ``above_baseline`` counts: never "0 is more than 0".
 BASELINE_FLOOR = 1.0
 MAX_EXAMPLES = 10
-# A title may name the group's values, and nothing else: ``{{ group.carrier }}``.
-PLACEHOLDER = re.compile(r"\{\{\s*group\.([A-Za-z0-9_]+)\s*\}\}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +47,7 @@ class CrisisRule:
     count: frozenset[CountKind] = frozenset({"broken"})
     hold: timedelta = timedelta(0)  # ``for``
     notify_customers: NotifyCustomers = "confirm"
-    titles: Mapping[str, str] = field(default_factory=dict)
+    titles: Mapping[str, str] = field(default_factory=dict)  # locale: Jinja2 source
     severity: Severity = Severity.MAJOR
 
     def group_names(self) -> tuple[str, ...]:
@@ -134,13 +131,18 @@ def segment_spec(rule: CrisisRule, values: Sequence[str]) -> dict[str, JSONValue
     return spec
 
 
-def titles_for(rule: CrisisRule, values: Sequence[str]) -> dict[str, str]:
-    """Return the incident's titles per locale with the group's values put in."""
-    group = dict(zip(rule.group_names(), values, strict=True))
-    return {
-        locale: PLACEHOLDER.sub(lambda m: group.get(m.group(1), m.group(0)), text)
-        for locale, text in rule.titles.items()
-    }
+def group_values(rule: CrisisRule, values: Sequence[str]) -> dict[str, str]:
+    """Return what a title reads as ``group``: each group name with the group's value."""
+    return dict(zip(rule.group_names(), values, strict=True))
+
+
+def fallback_title(rule: CrisisRule, values: Sequence[str]) -> str:
+    """Return the title of a group whose own title could not render.
+
+    ``carrier-breakdown: andreani, AMBA``: the rule and the group, so ops can tell which
+    detection it is and fix the title before confirming.
+    """
+    return f"{rule.id}: {', '.join(values)}"
 
 
 def covers(incident_spec: Mapping[str, JSONValue], spec: Mapping[str, JSONValue]) -> bool:
@@ -221,14 +223,17 @@ def numbers_from_json(data: Mapping[str, JSONValue]) -> Numbers:
     return Numbers(int(number("broken")), int(number("due")), number("share"), number("baseline"))
 
 
-def proposal(rule: CrisisRule, values: Sequence[str], default_locale: str) -> NewIncident:
+def proposal(
+    rule: CrisisRule, values: Sequence[str], titles: Mapping[str, str], default_locale: str
+) -> NewIncident:
     """Return the incident a crisis rule proposes for a group: detected, in investigating.
 
+    ``titles`` are the rule's titles rendered for the group (the engine renders them).
     With ``notify_customers: confirm`` it waits for ``notifier incident confirm``; with
     ``immediately`` the playbook starts at once. Its texts are the templates' own.
     """
     return NewIncident(
-        titles=titles_for(rule, values), severity=rule.severity,
+        titles=dict(titles), severity=rule.severity,
         segment=segment_spec(rule, values), messages={}, estimate_at=None,
         by=f"crisis rule {rule.id}", through_quiet_hours=rule.severity is Severity.CRITICAL,
         default_locale=default_locale, detected=True,

@@ -25,10 +25,10 @@ def locate(exc: BaseException, root: Path, path: str) -> Problem:
         return _problem(where, exc.lineno or 1, source, f"syntax error: {exc.message}", exc)
     frame = _template_frame(exc.__traceback__)
     if frame is None:
-        return Problem(path, 1, 1, _describe(exc))
+        return Problem(path, 1, 1, describe(exc))
     template, lineno = frame
     where = str(root / template.name) if template.name else path
-    return _problem(where, lineno, _read(template.filename), _describe(exc), exc)
+    return _problem(where, lineno, _read(template.filename), describe(exc), exc)
 
 
 def sms_problems(
@@ -59,7 +59,8 @@ def sms_problems(
     return []
 
 
-def _describe(exc: BaseException) -> str:
+def describe(exc: BaseException) -> str:
+    """One line saying why a render failed: the limit, the undefined name, the exception."""
     if isinstance(exc, LimitExceeded):
         return str(exc)
     if isinstance(exc, UndefinedError):

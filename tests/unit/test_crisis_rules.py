@@ -17,29 +17,15 @@ from notifier.domain.detection import (
     is_rearmed,
     numbers_of,
     segment_spec,
-    titles_for,
 )
 from notifier.domain.incidents import Severity
+from notifier.engine.crisis.detector import rendered_titles
 from notifier.engine.rulefiles.check import load_rules
+from notifier.templates.title_templates import TitleTemplates
 
-ISSUE_RULE = """\
-crisis:
-  - id: carrier-breakdown
-    match: {kind: delivery}
-    group_by: [attributes.carrier, attributes.region]
-    window: 2h
-    when:
-      broken_at_least: 25
-      share_at_least: 20%
-      above_baseline: 3x
-    count: [broken, at_risk]
-    for: 10m
-    notify_customers: confirm
-    incident:
-      title: {es: "Demoras con {{ group.carrier }} en {{ group.region }}",
-              en: "Delays with {{group.carrier}} in {{group.region}}"}
-      severity: major
-"""
+# The issue's carrier-breakdown rule, as shipped.
+SHIPPED = Path(__file__).parents[2] / "rules" / "crisis.yaml"
+ISSUE_RULE = SHIPPED.read_text()
 
 
 def _load(tmp_path: Path, text: str) -> CrisisRule:
@@ -61,9 +47,10 @@ def test_the_issue_rule_loads_with_every_key(tmp_path: Path) -> None:
     assert rule.hold == timedelta(minutes=10)
     assert rule.notify_customers == "confirm"
     assert rule.severity is Severity.MAJOR
-    assert titles_for(rule, ("andreani", "AMBA")) == {
-        "es": "Demoras con andreani en AMBA",
-        "en": "Delays with andreani in AMBA",
+    assert rendered_titles(rule, ("andreani", "AMBA"), TitleTemplates()) == {
+        "es": "Demoras con Andreani en AMBA",
+        "en": "Delays with Andreani in AMBA",
+        "pt-BR": "Atrasos com Andreani em AMBA",
     }
 
 
@@ -92,8 +79,9 @@ def test_a_broken_crisis_rule_refuses_the_whole_set(tmp_path: Path) -> None:
     (tmp_path / "a.yaml").write_text(ISSUE_RULE.replace("20%", "20"))
     load = load_rules(tmp_path)
     assert load.rules is None
+    line = next(n for n, t in enumerate(ISSUE_RULE.splitlines(), 1) if "share_at_least" in t)
     assert [f"{p.line}:{p.column}: {p.message}" for p in load.problems] == [
-        "8:23: invalid percentage 20: use a share above 0% and at most 100%, e.g. 20%"
+        f"{line}:23: invalid percentage 20: use a share above 0% and at most 100%, e.g. 20%"
     ]
 
 
@@ -103,7 +91,8 @@ def test_duplicate_crisis_ids_across_files(tmp_path: Path) -> None:
     load = load_rules(tmp_path)
     assert load.rules is None
     [problem] = load.problems
-    assert (problem.file, problem.line, problem.column) == (str(tmp_path / "b.yaml"), 3, 9)
+    line = next(n for n, t in enumerate(ISSUE_RULE.splitlines(), 1) if "- id:" in t) + 1
+    assert (problem.file, problem.line, problem.column) == (str(tmp_path / "b.yaml"), line, 9)
     assert problem.message.startswith("duplicate crisis rule id 'carrier-breakdown' (first at ")
 
 

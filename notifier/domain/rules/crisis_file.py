@@ -16,12 +16,12 @@ from notifier.domain.detection import (
     BASELINE_SPAN,
     COUNT_KINDS,
     NOTIFY_CUSTOMERS,
-    PLACEHOLDER,
     CountKind,
     CrisisRule,
     NotifyCustomers,
     Thresholds,
 )
+from notifier.domain.incident_texts import MAX_TEXT
 from notifier.domain.incidents import Severity, field_problem
 from notifier.domain.rules import fields
 from notifier.domain.rules.conditions import Path, SchemaError
@@ -35,7 +35,8 @@ _INCIDENT_KEYS = ("title", "severity")
 _COUNTED = ("status", "due_at")
 _PERCENT = re.compile(r"^\s*(\d{1,3}(?:\.\d{1,4})?)\s*%\s*$")
 _TIMES = re.compile(r"^\s*(\d{1,6}(?:\.\d{1,4})?)\s*x\s*$")
-_LOCALE = re.compile(r"^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")
+# A title's locale key: es, es-AR, pt-BR (engine/rulefiles/crisis_titles.py reads it too).
+LOCALE_KEY = re.compile(r"^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")
 # Several windows must fit in the baseline's span for a mean to mean anything.
 MAX_WINDOW = timedelta(days=1)
 MAX_COUNT = 1_000_000
@@ -86,9 +87,9 @@ def _parse_one(item: object, where: Path) -> tuple[CrisisRule | None, list[Schem
         lambda v: fields.choice(v, NOTIFY_CUSTOMERS, "notify_customers value"),
         "confirm",
     )
-    written = item.get("group_by")  # a title is checked against the fields as written
-    names = tuple(str(f) for f in written if f) if isinstance(written, list) else ()
-    titles, severity = _incident(item.get("incident"), names, (*where, "incident"), errors)
+    # A title's template, and the group fields it reads, are checked in the engine
+    # (engine/rulefiles/crisis_titles.py): the domain knows no Jinja2.
+    titles, severity = _incident(item.get("incident"), (*where, "incident"), errors)
     if item.get("description") is not None and not isinstance(item["description"], str):
         errors.append(SchemaError((*where, "description"), "'description' must be text"))
     if errors or rule_id is None or group_by is None or window is None or when is None:
@@ -272,7 +273,7 @@ def _count(raw: object, where: Path, errors: list[SchemaError]) -> frozenset[Cou
 
 
 def _incident(
-    raw: object, group_by: tuple[str, ...], where: Path, errors: list[SchemaError]
+    raw: object, where: Path, errors: list[SchemaError]
 ) -> tuple[dict[str, str], Severity]:
     if raw is None:
         return {}, Severity.MAJOR
@@ -289,13 +290,10 @@ def _incident(
     if "title" not in raw:
         errors.append(SchemaError(where, "missing required key 'title'"))
         return {}, severity
-    names = tuple(f.rsplit(".", 1)[-1] for f in group_by)
-    return _titles(raw["title"], names, (*where, "title"), errors), severity
+    return _titles(raw["title"], (*where, "title"), errors), severity
 
 
-def _titles(
-    raw: object, names: tuple[str, ...], where: Path, errors: list[SchemaError]
-) -> dict[str, str]:
+def _titles(raw: object, where: Path, errors: list[SchemaError]) -> dict[str, str]:
     if not isinstance(raw, dict) or not raw:
         errors.append(SchemaError(where, "'title' must be a mapping of locale: text, e.g. "
                                   "{es: ..., en: ...}"))  # fmt: skip
@@ -303,30 +301,16 @@ def _titles(
     out: dict[str, str] = {}
     for locale, text in raw.items():
         at = (*where, locale)
-        if not isinstance(locale, str) or not _LOCALE.match(locale):
+        if not isinstance(locale, str) or not LOCALE_KEY.match(locale):
             errors.append(SchemaError(at, f"invalid locale {locale!r}: e.g. es, es-AR, pt-BR",
                                       True))  # fmt: skip
             continue
         if not isinstance(text, str) or not text.strip():
             errors.append(SchemaError(at, f"the {locale} title must be non-empty text"))
             continue
-        problem = _title_problem(text, names)
-        if problem is not None:
-            errors.append(SchemaError(at, problem))
+        if len(text) > MAX_TEXT:
+            errors.append(SchemaError(at, f"the {locale} title is {len(text)} characters; at "
+                                      f"most {MAX_TEXT}"))  # fmt: skip
             continue
         out[locale] = text.strip()
     return out
-
-
-def _title_problem(text: str, names: tuple[str, ...]) -> str | None:
-    for m in PLACEHOLDER.finditer(text):
-        if m.group(1) not in names:
-            hint = did_you_mean(m.group(1), names)
-            known = ", ".join(f"group.{n}" for n in names)
-            return f"unknown group.{m.group(1)}{hint}: a title may use {known}"
-    rest = PLACEHOLDER.sub("", text)
-    if "{{" in rest or "{%" in rest or "}}" in rest or "{#" in rest:
-        return "a title takes plain text and {{ group.<field> }} only"
-    if len(text) > 200:
-        return "a title of at most 200 characters"
-    return None

@@ -7,37 +7,57 @@ and returns the groups that have held for ``for`` and may fire. Each is proposed
 detected incident (or attached to an open incident covering it) under a lock on its
 row, so a second replica or a restart neither loses nor repeats one. Ops are told of each
 proposal by email; one the daemon could not write yet is written on the next turn.
+
+A rule's titles are sandboxed Jinja2, rendered for the group by the ``TitleRenderer`` the
+wiring passes (under the settings' render limits). A title that fails for a group (a
+``{{ 1 / 0 }}`` that compiles, a value it cannot filter) never stops the detection: that
+locale gets ``fallback_title`` (the rule id and the group's values) and a warning says why.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 
 import structlog
 
-from notifier.domain.detection import CrisisRule, Numbers, holds, numbers_of, proposal
+from notifier.domain.detection import (
+    CrisisRule,
+    Numbers,
+    fallback_title,
+    group_values,
+    holds,
+    numbers_of,
+    proposal,
+)
 from notifier.domain.errors import one_line
+from notifier.domain.incident_texts import clean_text
 from notifier.domain.ops_notices import crisis_detected_notice
 from notifier.domain.outbox import Scheduled
-from notifier.engine.crisis.ports import DetectionStore
+from notifier.engine.crisis.ports import DetectionStore, TitleRenderer
+from notifier.templates.title_templates import TitleTemplates
 
 log = structlog.get_logger("notifier.crisis")
 
 
 async def detect(
-    store: DetectionStore, rules: Sequence[CrisisRule], now: datetime, default_locale: str
+    store: DetectionStore,
+    rules: Sequence[CrisisRule],
+    now: datetime,
+    default_locale: str,
+    titles: TitleRenderer | None = None,
 ) -> int:
     """Evaluate every crisis rule; return how many incidents were proposed or attached to.
 
     A rule that fails is logged and left alone: the others still run, and it runs again
-    on the next scan.
+    on the next scan. ``titles`` None: the sandbox under the default render limits.
     """
+    renderer = titles or TitleTemplates()
     fired = 0
     for rule in rules:
         try:
-            fired += await _detect_one(store, rule, now, default_locale)
+            fired += await _detect_one(store, rule, now, default_locale, renderer)
         except Exception as exc:
             log.error("crisis.detect_failed", rule=rule.id, error=one_line(exc))
     try:
@@ -48,7 +68,11 @@ async def detect(
 
 
 async def _detect_one(
-    store: DetectionStore, rule: CrisisRule, now: datetime, default_locale: str
+    store: DetectionStore,
+    rule: CrisisRule,
+    now: datetime,
+    default_locale: str,
+    titles: TitleRenderer,
 ) -> int:
     counts = await store.crisis_counts(rule, now)
     # The baseline's history (the week of breaks before the window) is read only when a
@@ -63,7 +87,7 @@ async def _detect_one(
     fired = 0
     for values in await store.step_detections(rule, held, now):
         examples = await store.crisis_examples(rule, values, now)
-        new = proposal(rule, values, default_locale)
+        new = proposal(rule, values, rendered_titles(rule, values, titles), default_locale)
         result = await store.fire_detection(rule, values, examples, new, now)
         if result is None:  # another replica fired it, or it stopped holding
             continue
@@ -75,6 +99,28 @@ async def _detect_one(
             broken=seen.broken if seen else None, due=seen.due if seen else None,
         )  # fmt: skip
     return fired
+
+
+def rendered_titles(
+    rule: CrisisRule, values: Sequence[str], titles: TitleRenderer
+) -> dict[str, str]:
+    """Return the rule's titles for the group, per locale; one that fails gets the fallback.
+
+    A rendered title must be one line of text, as an incident title typed by ops: one
+    that comes out empty or too long falls back too.
+    """
+    group: Mapping[str, str] = group_values(rule, values)
+    out: dict[str, str] = {}
+    for locale, source in rule.titles.items():
+        try:
+            out[locale] = clean_text(titles.render(source, group))
+        except Exception as exc:  # the title's fault: the detection goes on without it
+            out[locale] = fallback_title(rule, values)
+            log.warning(
+                "crisis.title_failed", rule=rule.id, locale=locale, group=list(values),
+                reason=one_line(exc), title=out[locale],
+            )  # fmt: skip
+    return out
 
 
 async def tell_ops(store: DetectionStore, now: datetime) -> int:

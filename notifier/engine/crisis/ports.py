@@ -18,6 +18,12 @@ from notifier.domain.outbox import Scheduled
 from notifier.domain.quiet_hours import QuietHours
 
 
+class TitleRenderer(Protocol):
+    """A crisis title rendered for a group (``templates.title_templates.TitleTemplates``)."""
+
+    def render(self, source: str, group: Mapping[str, str]) -> str: ...
+
+
 class IncidentPlanStore(Protocol):
     """The planner: incidents due a look, who they touch, one row per step each."""
 

@@ -34,6 +34,7 @@ from notifier.engine.rulefiles.crisis_check import (
     crisis_in,
     duplicate_crisis_ids,
 )
+from notifier.engine.rulefiles.crisis_titles import locale_problems
 from notifier.engine.rulefiles.entries import Placed, duplicate_ids, placed_in, read_file
 from notifier.engine.rulefiles.loader import (
     YamlDocument,
@@ -105,6 +106,7 @@ def _load_rules(
     if renderer is not None:
         problems.extend(_template_problems(placed, renderer))
         problems.extend(_ops_template_problems(renderer))
+        problems.extend(locale_problems(crisis, renderer.locales()))
     ordered = tuple(sorted(set(problems), key=lambda p: (p.file, p.line, p.column, p.message)))
     names = tuple(display_path(p) for p in files)
     if has_errors(list(ordered)):

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from notifier.domain.detection import CrisisRule
 from notifier.domain.problems import Problem
 from notifier.domain.rules.crisis_file import parse_crisis
+from notifier.engine.rulefiles.crisis_titles import title_problems
 from notifier.engine.rulefiles.entries import Placed, duplicate_ids, placed_in
 from notifier.engine.rulefiles.loader import YamlDocument
 
@@ -22,7 +23,9 @@ def crisis_in(doc: YamlDocument, shown: str, problems: list[Problem]) -> list[Pl
     data = doc.data
     if not isinstance(data, dict) or "crisis" not in data:
         return []
-    return placed_in(doc, shown, "crisis", parse_crisis(data["crisis"]), problems)
+    found = placed_in(doc, shown, "crisis", parse_crisis(data["crisis"]), problems)
+    problems.extend(title_problems(doc, shown))  # the titles as Jinja2 (crisis_titles.py)
+    return found
 
 
 def duplicate_crisis_ids(placed: list[PlacedCrisis]) -> Iterator[Problem]:

@@ -38,7 +38,8 @@ from notifier.observability import Metrics
 from notifier.process import exit_after
 from notifier.store.single_writer import DaemonLock
 from notifier.store.store import Store
-from notifier.templates import Company, Renderer
+from notifier.templates import Company, Renderer, RenderLimits
+from notifier.templates.title_templates import TitleTemplates
 
 log = structlog.get_logger("notifier.daemon")
 # A woken scan that found another replica scanning tries again this much later, in seconds.
@@ -102,6 +103,8 @@ class Daemon:
         s = self.settings
         self.reloader = Reloader(s.rules, s.render, self.store, self.clock, self.metrics)
         self.maintenance = MaintenanceRunner(self.store, s.default_locale)
+        # Crisis titles render in the messages' sandbox, under the same limits.
+        self.titles = TitleTemplates(RenderLimits.from_settings(s.render))
         first = self.reloader.load()
         if first.rules is None:
             raise StartupError(
@@ -330,7 +333,7 @@ class Daemon:
         starts at once is fanned out in the same turn), then the fan-out."""
         rules = self.rules
         await self.maintenance.run(self.reloader.maintenance, now)
-        await detect(self.store, rules.crisis, now, self.settings.default_locale)
+        await detect(self.store, rules.crisis, now, self.settings.default_locale, self.titles)
         return await plan_incidents(self.store, now, rules.defaults.quiet_hours, self._sweeps)
 
     async def _publish_scan(self, now: datetime) -> None:

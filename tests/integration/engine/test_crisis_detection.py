@@ -307,3 +307,17 @@ async def test_a_rule_grouping_by_a_customer_field_counts_each_value_apart(rig: 
     rig.clock.advance(timedelta(days=1))
     history = await rig.store.crisis_history(by_country, rig.clock.now())
     assert history == {("AR", "andreani"): 8, ("UY", "andreani"): 4}
+
+
+async def test_a_title_that_fails_to_render_still_proposes_the_incident(rig: Rig) -> None:
+    titles = {"es": "Demoras {{ 1 / 0 }}", "en": "Delays with {{ group.carrier | title }}"}
+    await _burst(rig)
+    await _detect(rig.store, rig, replace(RULE, titles=titles))
+    rig.clock.advance(timedelta(minutes=10))
+    assert await _detect(rig.store, rig, replace(RULE, titles=titles)) == 1
+    [incident] = await rig.store.list_incidents()
+    assert dict(incident.titles) == {
+        "es": "carrier-breakdown: andreani, AMBA",
+        "en": "Delays with Andreani",
+    }
+    assert incident.detected and incident.awaiting_confirmation

@@ -280,33 +280,31 @@ async def test_at_risk_counts_open_promises_an_at_risk_rule_warned_about(rig: Ri
 
 
 async def test_a_rule_grouping_by_a_customer_field_counts_each_value_apart(rig: Rig) -> None:
-    by_country = CrisisRule(
-        "by-country", {"kind": ("delivery",)}, ("customer.country", "attributes.carrier"),
+    by_locale = CrisisRule(
+        "by-locale", {"kind": ("delivery",)}, ("customer.locale", "attributes.carrier"),
         timedelta(hours=2), Thresholds(broken_at_least=8, above_baseline=3.0),
-        titles={"es": "Demoras en {{ group.country }}"},
+        titles={"es": "Demoras en {{ group.locale }}"},
     )  # fmt: skip
-    await rig.customer("c-1", country="AR")
-    await rig.customer("c-2", country="AR")
-    await rig.customer("c-3", country="UY")
-    await _promises(rig, timedelta(minutes=1), ("andreani", "AMBA", 12))  # 8 AR, 4 UY
+    await rig.customer("c-1", locale="es-AR")
+    await rig.customer("c-2", locale="es-AR")
+    await rig.customer("c-3", locale="pt-BR")
+    await _promises(rig, timedelta(minutes=1), ("andreani", "AMBA", 12))  # 8 es-AR, 4 pt-BR
     rig.clock.advance(timedelta(minutes=5))
     assert (await rig.scan()).broken == 12
-    counts = {
-        c.values: c.broken for c in await rig.store.crisis_counts(by_country, rig.clock.now())
-    }
-    assert counts == {("AR", "andreani"): 8, ("UY", "andreani"): 4}
-    assert await rig.store.crisis_history(by_country, rig.clock.now()) == {}
-    assert await _detect(rig.store, rig, by_country) == 1
+    counts = {c.values: c.broken for c in await rig.store.crisis_counts(by_locale, rig.clock.now())}
+    assert counts == {("es-AR", "andreani"): 8, ("pt-BR", "andreani"): 4}
+    assert await rig.store.crisis_history(by_locale, rig.clock.now()) == {}
+    assert await _detect(rig.store, rig, by_locale) == 1
     [incident] = await rig.store.list_incidents()
     assert dict(incident.segment.spec) == {
-        "kind": ["delivery"], "customer.country": ["AR"], "attributes.carrier": ["andreani"],
+        "kind": ["delivery"], "customer.locale": ["es-AR"], "attributes.carrier": ["andreani"],
     }  # fmt: skip
     [found] = await rig.store.incident_detections(incident.id)
     assert len(found.examples) == 8
-    # A day later those breaks are history: the baseline of AR/andreani reads them.
+    # A day later those breaks are history: the baseline of es-AR/andreani reads them.
     rig.clock.advance(timedelta(days=1))
-    history = await rig.store.crisis_history(by_country, rig.clock.now())
-    assert history == {("AR", "andreani"): 8, ("UY", "andreani"): 4}
+    history = await rig.store.crisis_history(by_locale, rig.clock.now())
+    assert history == {("es-AR", "andreani"): 8, ("pt-BR", "andreani"): 4}
 
 
 async def test_a_title_that_fails_to_render_still_proposes_the_incident(rig: Rig) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -143,6 +144,17 @@ async def reasons(url: str, notification_id: int) -> list[str]:
             return [f"{kind}: {reason}" for kind, reason in found]
     finally:
         await store.close()
+
+
+async def scanned_at_or_after(url: str, at: datetime) -> bool:
+    """Whether a scan that read the clock at ``at`` or later has published its figures."""
+    store = Store.open(url)
+    try:
+        scan = (await store.published()).scan
+    finally:
+        await store.close()
+    now = scan.value.figures.now if scan is not None else None
+    return now is not None and now >= at
 
 
 async def settled_rows(url: str, count: int) -> list[dict[str, Any]]:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+import random
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from notifier.store.convert import notification_events, notifications
 from notifier.store.store import Store
@@ -58,6 +61,10 @@ class Fakes:
     def mail_to(self, address: str) -> list[Any]:
         """Mails the SMTP server accepted for ``address``."""
         return [m for m in self.smtp.received if address in m.rcpt_tos]
+
+    def received(self) -> int:
+        """How many messages the providers accepted, on every channel."""
+        return len(self.twilio.messages) + len(self.smtp.received) + len(self.x.sent)
 
 
 @pytest.fixture
@@ -145,6 +152,17 @@ async def reasons(url: str, notification_id: int) -> list[str]:
         await store.close()
 
 
+async def scanned_at_or_after(url: str, at: datetime) -> bool:
+    """Whether a scan that read the clock at ``at`` or later has published its figures."""
+    store = Store.open(url)
+    try:
+        scan = (await store.published()).scan
+    finally:
+        await store.close()
+    now = scan.value.figures.now if scan is not None else None
+    return now is not None and now >= at
+
+
 async def settled_rows(url: str, count: int) -> list[dict[str, Any]]:
     """Wait until ``count`` rows exist and none is pending or sending; return them."""
 
@@ -154,3 +172,64 @@ async def settled_rows(url: str, count: int) -> list[dict[str, Any]]:
         return found if len(found) == count and not busy else []
 
     return list(await wait_for(settled, f"{count} notifications settled"))
+
+
+# The crash tests' daemons: short leases, no rate limit in the way, warnings only.
+CRASH_SETTINGS = {
+    "NOTIFIER_LEASE": "2s", "NOTIFIER_RATE_SMS": "100000", "NOTIFIER_RATE_WHATSAPP": "100000",
+    "NOTIFIER_RATE_EMAIL": "100000", "NOTIFIER_RATE_X": "100000",
+    "NOTIFIER_X_DAILY_QUOTA": "1000000", "NOTIFIER_LOG_LEVEL": "WARNING",
+}  # fmt: skip
+
+
+def crash_daemons(make_daemon: DaemonFactory, url: str) -> list[Daemon]:
+    """Two replicas on PostgreSQL (SKIP LOCKED claims), one on SQLite (it allows one daemon)."""
+    count = 2 if url.startswith("postgresql") else 1
+    return [make_daemon(url, **CRASH_SETTINGS) for _ in range(count)]
+
+
+async def kill_repeatedly(
+    daemons: Sequence[Daemon], fakes: Fakes, *, kills: int, total: int,
+    burst: tuple[int, int], rng: random.Random,
+) -> None:  # fmt: skip
+    """kill -9 the first daemon ``kills`` times, each once a ``burst`` more messages went out.
+
+    The run is then started for good. It stops killing early once ``total`` messages
+    arrived. The other replicas join after the first kill and run on throughout: started
+    before it, on a loaded machine they could send everything while this one starts, and
+    no kill would land mid-send.
+    """
+    for kill in range(kills):
+        before = fakes.received()
+        await daemons[0].started()
+        # Kill once this run has got somewhere: a few dozen more messages out.
+        target = min(before + rng.randint(*burst), total)
+        await wait_for(partial(_reached, fakes, target), "progress before the kill")
+        daemons[0].kill()
+        if kill == 0:
+            for daemon in daemons[1:]:
+                await daemon.started()
+        if fakes.received() >= total:
+            break
+    await daemons[0].started()
+
+
+def _reached(fakes: Fakes, target: int) -> bool:
+    return fakes.received() >= target
+
+
+async def recovered(url: str) -> int:
+    """How many sends crash recovery took up (recovered, unknown, found at the provider).
+
+    Zero means no kill landed mid-send: the crash test proved nothing.
+    """
+    store = Store.open(url)
+    try:
+        async with store.reading() as conn:
+            query = select(func.count()).where(
+                notification_events.c.type.in_(["recovered", "unknown"])
+                | notification_events.c.reason.like("found at the provider%")
+            )
+            return int(await conn.scalar(query) or 0)
+    finally:
+        await store.close()

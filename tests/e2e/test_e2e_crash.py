@@ -13,17 +13,20 @@ import random
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
 
-from notifier.store.convert import notification_events
-from notifier.store.store import Store
-from tests.e2e.conftest import DaemonFactory, Fakes, rows
-from tests.e2e.daemon import Daemon, daytime_zone, notifier, wait_for, write_jsonl
+from tests.e2e.conftest import (
+    DaemonFactory,
+    Fakes,
+    crash_daemons,
+    kill_repeatedly,
+    recovered,
+    rows,
+)
+from tests.e2e.daemon import daytime_zone, notifier, wait_for, write_jsonl
 
 pytestmark = pytest.mark.e2e
 
@@ -55,27 +58,6 @@ def _ledger(home: Path, now: datetime) -> list[Path]:
     ]
 
 
-def _received(fakes: Fakes) -> int:
-    return len(fakes.twilio.messages) + len(fakes.smtp.received) + len(fakes.x.sent)
-
-
-def _reached(fakes: Fakes, target: int) -> bool:
-    return _received(fakes) >= target
-
-
-async def _recovered(url: str) -> int:
-    store = Store.open(url)
-    try:
-        async with store.reading() as conn:
-            query = select(func.count()).where(
-                notification_events.c.type.in_(["recovered", "unknown"])
-                | notification_events.c.reason.like("found at the provider%")
-            )
-            return int(await conn.scalar(query) or 0)
-    finally:
-        await store.close()
-
-
 async def _all_settled(url: str) -> list[dict[str, Any]]:
     found = await rows(url)
     busy = [r for r in found if r["status"] in ("pending", "sending")]
@@ -86,14 +68,7 @@ async def test_kill_9_during_dispatch_loses_nothing_and_sends_nothing_twice(
     e2e_db: str, make_daemon: DaemonFactory, fakes: Fakes
 ) -> None:
     now = datetime.now(UTC)
-    settings = {
-        "NOTIFIER_LEASE": "2s", "NOTIFIER_RATE_SMS": "100000", "NOTIFIER_RATE_WHATSAPP": "100000",
-        "NOTIFIER_RATE_EMAIL": "100000", "NOTIFIER_RATE_X": "100000",
-        "NOTIFIER_X_DAILY_QUOTA": "1000000", "NOTIFIER_LOG_LEVEL": "WARNING",
-    }  # fmt: skip
-    # PostgreSQL runs replicas side by side (SKIP LOCKED claims); SQLite allows one daemon.
-    count = 2 if e2e_db.startswith("postgresql") else 1
-    daemons: list[Daemon] = [make_daemon(e2e_db, **settings) for _ in range(count)]
+    daemons = crash_daemons(make_daemon, e2e_db)
     home, env = daemons[0].home, daemons[0].env
     customers, *rest = _ledger(home, now)
     imported = [notifier("import", str(customers), env=env, cwd=home)]
@@ -102,28 +77,12 @@ async def test_kill_9_during_dispatch_loses_nothing_and_sends_nothing_twice(
         imported += pool.map(lambda p: notifier("import", str(p), env=env, cwd=home), rest)
     assert [d.returncode for d in imported] == [0, 0, 0], [d.stderr for d in imported]
     fakes.twilio.latency_ms = 300  # sends take a while: kills land in the middle of some
-    rng = random.Random(7)
-
-    for kill in range(KILLS):
-        before = _received(fakes)
-        await daemons[0].started()
-        # Kill once this run has got somewhere: a few dozen more messages out.
-        target = min(before + rng.randint(20, 200), CUSTOMERS)
-        await wait_for(partial(_reached, fakes, target), "progress before the kill")
-        daemons[0].kill()
-        if kill == 0:
-            # The other replicas join after the first kill and run on throughout. Started
-            # before it, on a loaded machine they could send everything while this one
-            # starts, and no kill would land mid-send.
-            for daemon in daemons[1:]:
-                await daemon.started()
-        if _received(fakes) >= CUSTOMERS:
-            break
-
-    await daemons[0].started()
+    await kill_repeatedly(
+        daemons, fakes, kills=KILLS, total=CUSTOMERS, burst=(20, 200), rng=random.Random(7)
+    )
     found = await wait_for(lambda: _all_settled(e2e_db), "every notification settled", 180)
-    assert [await d.stop() for d in daemons] == [0] * count
-    assert await _recovered(e2e_db) > 0, "no kill landed mid-send: the test proved nothing"
+    assert [await d.stop() for d in daemons] == [0] * len(daemons)
+    assert await recovered(e2e_db) > 0, "no kill landed mid-send: the test proved nothing"
 
     by_channel: dict[str, list[dict[str, Any]]] = {c: [] for c in CHANNELS}
     for r in found:

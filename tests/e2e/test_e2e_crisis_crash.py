@@ -13,15 +13,20 @@ from __future__ import annotations
 import random
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import DaemonFactory, Fakes, rows
-from tests.e2e.daemon import Daemon, daytime_zone, notifier, wait_for, write_jsonl
-from tests.e2e.test_e2e_crash import _recovered
+from tests.e2e.conftest import (
+    DaemonFactory,
+    Fakes,
+    crash_daemons,
+    kill_repeatedly,
+    recovered,
+    rows,
+)
+from tests.e2e.daemon import daytime_zone, notifier, wait_for, write_jsonl
 
 pytestmark = pytest.mark.e2e
 
@@ -54,14 +59,6 @@ def _ledger(home: Path, now: datetime) -> list[Path]:
         write_jsonl(home / "interactions.jsonl", touches),
         write_jsonl(home / "promises.jsonl", promises),
     ]
-
-
-def _received(fakes: Fakes) -> int:
-    return len(fakes.twilio.messages) + len(fakes.smtp.received) + len(fakes.x.sent)
-
-
-def _reached(fakes: Fakes, target: int) -> bool:
-    return _received(fakes) >= target
 
 
 async def _settled(url: str, message: str) -> list[dict[str, Any]]:
@@ -104,13 +101,7 @@ async def test_kill_9_mid_fan_out_loses_and_repeats_no_apology(
     e2e_db: str, make_daemon: DaemonFactory, fakes: Fakes
 ) -> None:
     now = datetime.now(UTC)
-    settings = {
-        "NOTIFIER_LEASE": "2s", "NOTIFIER_RATE_SMS": "100000", "NOTIFIER_RATE_WHATSAPP": "100000",
-        "NOTIFIER_RATE_EMAIL": "100000", "NOTIFIER_RATE_X": "100000",
-        "NOTIFIER_X_DAILY_QUOTA": "1000000", "NOTIFIER_LOG_LEVEL": "WARNING",
-    }  # fmt: skip
-    count = 2 if e2e_db.startswith("postgresql") else 1  # SQLite allows one daemon
-    daemons: list[Daemon] = [make_daemon(e2e_db, **settings) for _ in range(count)]
+    daemons = crash_daemons(make_daemon, e2e_db)
     home, env = daemons[0].home, daemons[0].env
     for path in _ledger(home, now):
         done = notifier("import", str(path), env=env, cwd=home)
@@ -124,26 +115,15 @@ async def test_kill_9_mid_fan_out_loses_and_repeats_no_apology(
     iid = opened.stdout.strip()
     assert iid.isdigit(), opened.stdout  # the id alone, for ID=$(notifier incident open ...)
     fakes.twilio.latency_ms = 300  # sends take a while: kills land in the middle of some
-    rng = random.Random(18)
-
-    for kill in range(KILLS):
-        before = _received(fakes)
-        await daemons[0].started()
-        target = min(before + rng.randint(20, 150), CUSTOMERS)
-        await wait_for(partial(_reached, fakes, target), "progress before the kill")
-        daemons[0].kill()
-        if kill == 0:
-            for daemon in daemons[1:]:
-                await daemon.started()
-        if _received(fakes) >= CUSTOMERS:
-            break
-    await daemons[0].started()
+    await kill_repeatedly(
+        daemons, fakes, kills=KILLS, total=CUSTOMERS, burst=(20, 150), rng=random.Random(18)
+    )
     found = await wait_for(lambda: _settled(e2e_db, "crisis_opened"), "every apology", 240)
     assert len({r["customer_id"] for r in found}) == CUSTOMERS
     assert all(int(r["customer_id"][2:]) < CUSTOMERS for r in found)  # nobody outside
     assert Counter(r["channel"] for r in found) == dict.fromkeys(CHANNELS, CUSTOMERS // 4)
     _once_each(found, fakes, Counter())
-    assert await _recovered(e2e_db) > 0, "no kill landed mid-send: the test proved nothing"
+    assert await recovered(e2e_db) > 0, "no kill landed mid-send: the test proved nothing"
 
     told = _seen(fakes)
     resolved = notifier("incident", "resolve", iid, "--message", "Terminó el paro.",
@@ -151,6 +131,6 @@ async def test_kill_9_mid_fan_out_loses_and_repeats_no_apology(
     assert resolved.returncode == 0, resolved.stderr
     closing = await wait_for(lambda: _settled(e2e_db, "crisis_resolved"), "every resolution", 240)
     _once_each(closing, fakes, told)
-    assert [await d.stop() for d in daemons] == [0] * count
+    assert [await d.stop() for d in daemons] == [0] * len(daemons)
     shown = notifier("incident", "show", iid, "--json", env=env, cwd=home)
     assert shown.returncode == 0, shown.stderr

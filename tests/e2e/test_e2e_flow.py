@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 
-from notifier.store.store import Store
-from tests.e2e.conftest import DaemonFactory, Fakes, rows, settled_rows
+from tests.e2e.conftest import DaemonFactory, Fakes, rows, scanned_at_or_after, settled_rows
 from tests.e2e.daemon import Daemon, daytime_zone, wait_for
 from tests.fakes.http_server import Failure
 
@@ -17,16 +16,6 @@ pytestmark = pytest.mark.e2e
 
 PHONES = {"sms": "+5491155550101", "whatsapp": "+5491155550102", "fallback": "+15005550001",
           "retry": "+5491155550104"}  # fmt: skip
-
-
-async def _scanned_at_or_after(url: str, at: datetime) -> bool:
-    store = Store.open(url)
-    try:
-        scan = (await store.published()).scan
-    finally:
-        await store.close()
-    now = scan.value.figures.now if scan is not None else None
-    return now is not None and now >= at
 
 
 async def _customers(daemon: Daemon, zone: str) -> None:
@@ -63,7 +52,7 @@ async def test_late_promises_reach_each_customer_once_retried_or_fallen_back(
 
     # Moving on half an hour and scanning again sends nothing more.
     later = await daemon.advance("30m")
-    await wait_for(lambda: _scanned_at_or_after(e2e_db, later), "a scan after the clock moved")
+    await wait_for(lambda: scanned_at_or_after(e2e_db, later), "a scan after the clock moved")
     await daemon.advance("1m")  # and the dispatcher has looked at the outbox again since
 
     assert sorted(m["to"] for m in fakes.twilio.messages) == [

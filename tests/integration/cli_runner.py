@@ -1,4 +1,8 @@
-"""Run ``notifier`` in-process, as a script would, and keep what it printed."""
+"""Run ``notifier`` in-process, as a script would, and keep what it printed.
+
+``cli`` (a fixture, registered in ``conftest.py``) points it at the rig's database and
+instant; a module whose commands need more settings defines its own ``cli``.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from notifier.cli import main
+from tests.integration.rig import ROOT, Rig
 
 
 class Cli:
@@ -28,3 +33,16 @@ class Cli:
         code, out, err = await self(*args, "--json")
         assert code == 0, err
         return json.loads(out)
+
+
+@pytest.fixture
+def cli(
+    rig: Rig, db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Cli:
+    """The CLI on the rig's database, at the rig's instant (NOTIFIER_NOW), never the wall's."""
+    monkeypatch.setenv("NOTIFIER_DATABASE_URL", db_url)
+    monkeypatch.setenv("NOTIFIER_TEST_MODE", "1")
+    monkeypatch.setenv("NOTIFIER_NOW", rig.clock.now().isoformat())
+    monkeypatch.setenv("NOTIFIER_RULES_DIR", str(ROOT / "rules"))
+    monkeypatch.setenv("NOTIFIER_TEMPLATES_DIR", str(ROOT / "templates"))
+    return Cli(capsys)

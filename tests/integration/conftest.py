@@ -1,4 +1,4 @@
-"""Integration fixtures: an API client on a real store."""
+"""Integration fixtures: an API client on a real store, the rig, the CLI on the rig."""
 
 from __future__ import annotations
 
@@ -30,5 +30,6 @@ async def api(store: Store, clock: FakeClock) -> AsyncIterator[httpx.AsyncClient
         yield client
 
 
-# The scan-and-dispatch rig, for every integration test.
+# The scan-and-dispatch rig, for every integration test, and the CLI on its database.
+from tests.integration.cli_runner import cli  # noqa: E402, F401
 from tests.integration.rig import rig, shipped  # noqa: E402, F401

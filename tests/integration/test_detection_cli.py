@@ -5,31 +5,17 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
-
 from notifier.domain.detection import CrisisRule, Thresholds
 from notifier.domain.ingest import PromiseData
 from notifier.domain.models import CustomerId, Source
 from notifier.engine.crisis.detector import detect
 from tests.integration.cli_runner import Cli
-from tests.integration.rig import ROOT, Rig
+from tests.integration.rig import Rig
 
 RULE = CrisisRule(
     "carrier-breakdown", {"kind": ("delivery",)}, ("attributes.carrier",), timedelta(hours=1),
     Thresholds(broken_at_least=5), titles={"es": "Demoras con {{ group.carrier }}"},
 )  # fmt: skip
-
-
-@pytest.fixture
-def cli(
-    rig: Rig, db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> Cli:
-    monkeypatch.setenv("NOTIFIER_DATABASE_URL", db_url)
-    monkeypatch.setenv("NOTIFIER_TEST_MODE", "1")
-    monkeypatch.setenv("NOTIFIER_NOW", rig.clock.now().isoformat())
-    monkeypatch.setenv("NOTIFIER_RULES_DIR", str(ROOT / "rules"))
-    monkeypatch.setenv("NOTIFIER_TEMPLATES_DIR", str(ROOT / "templates"))
-    return Cli(capsys)
 
 
 async def test_list_puts_the_proposal_first_and_show_gives_its_numbers(cli: Cli, rig: Rig) -> None:

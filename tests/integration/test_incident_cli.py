@@ -8,20 +8,7 @@ import pytest
 
 from notifier.engine.crisis.planner import plan_incidents
 from tests.integration.cli_runner import Cli
-from tests.integration.rig import ROOT, Rig
-
-
-@pytest.fixture
-def cli(
-    rig: Rig, db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> Cli:
-    """The CLI on the rig's database, at the rig's instant (NOTIFIER_NOW), never the wall's."""
-    monkeypatch.setenv("NOTIFIER_DATABASE_URL", db_url)
-    monkeypatch.setenv("NOTIFIER_TEST_MODE", "1")
-    monkeypatch.setenv("NOTIFIER_NOW", rig.clock.now().isoformat())
-    monkeypatch.setenv("NOTIFIER_RULES_DIR", str(ROOT / "rules"))
-    monkeypatch.setenv("NOTIFIER_TEMPLATES_DIR", str(ROOT / "templates"))
-    return Cli(capsys)
+from tests.integration.rig import Rig
 
 
 async def _two_customers(rig: Rig) -> None:

@@ -59,7 +59,9 @@ def rules_check(
             if load.maintenance_files:
                 windows = (f"; {len(load.maintenance)} planned maintenance in "
                            f"{len(load.maintenance_files)} files")  # fmt: skip
-            typer.echo(f"ok: {count} rules in {len(load.files)} files{windows}")
+            crisis = len(load.rules.crisis) if load.rules else 0
+            watched = f", {crisis} crisis rules" if crisis else ""
+            typer.echo(f"ok: {count} rules{watched} in {len(load.files)} files{windows}")
     if failed:
         raise typer.Exit(1)
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from notifier.cli import main
 from notifier.domain.detection import (
     CrisisRule,
     GroupCount,
@@ -160,3 +161,20 @@ def test_rearmed_only_after_a_whole_window_false() -> None:
     assert not is_rearmed(None, timedelta(hours=2), now)
     assert not is_rearmed(now - timedelta(minutes=119), timedelta(hours=2), now)
     assert is_rearmed(now - timedelta(hours=2), timedelta(hours=2), now)
+
+
+def test_rules_check_counts_the_crisis_rules(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "crisis.yaml").write_text(ISSUE_RULE)
+    (tmp_path / "templates" / "m").mkdir(parents=True)
+    for locale in ("es", "en", "pt-BR"):  # the locales the titles are in
+        (tmp_path / "templates" / "m" / f"sms.{locale}.j2").write_text("Hola")
+    assert main(["rules", "check"]) == 0
+    assert capsys.readouterr().out.strip() == "ok: 0 rules, 1 crisis rules in 1 files"
+    (tmp_path / "templates" / "m" / "sms.en.j2").unlink()
+    assert main(["rules", "check"]) == 1
+    [problem] = capsys.readouterr().err.splitlines()
+    assert problem.endswith("no templates in locale 'en': the templates ship es, pt-BR")

@@ -55,7 +55,7 @@ def title_problems(doc: YamlDocument, shown: str) -> list[Problem]:
 
 def locale_problems(placed: Iterable[PlacedRule], locales: Sequence[str]) -> Iterator[Problem]:
     """Yield a problem for each title in a locale the templates do not ship, at its key."""
-    shipped = ", ".join(locales)
+    shipped = ", ".join(locales) or "none"
     for p in placed:
         items = _items(p.doc)
         item = items[p.index] if p.index < len(items) else {}

@@ -40,9 +40,14 @@ def cli(
     rig: Rig, db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> Cli:
     """The CLI on the rig's database, at the rig's instant (NOTIFIER_NOW), never the wall's."""
+    cli_env(rig, db_url, monkeypatch)
+    return Cli(capsys)
+
+
+def cli_env(rig: Rig, db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Point the CLI at the rig's database and its current instant, in test mode."""
     monkeypatch.setenv("NOTIFIER_DATABASE_URL", db_url)
     monkeypatch.setenv("NOTIFIER_TEST_MODE", "1")
     monkeypatch.setenv("NOTIFIER_NOW", rig.clock.now().isoformat())
     monkeypatch.setenv("NOTIFIER_RULES_DIR", str(ROOT / "rules"))
     monkeypatch.setenv("NOTIFIER_TEMPLATES_DIR", str(ROOT / "templates"))
-    return Cli(capsys)

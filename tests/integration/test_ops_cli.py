@@ -11,8 +11,8 @@ from notifier.domain.models import NotificationStatus
 from notifier.domain.ops_notices import channel_down_notice
 from notifier.domain.outbox import Scheduled
 from notifier.domain.published import RulesState, ScanFigures, ScanState
-from tests.integration.cli_runner import Cli
-from tests.integration.rig import ROOT, Rig
+from tests.integration.cli_runner import Cli, cli_env
+from tests.integration.rig import Rig
 
 
 @pytest.fixture
@@ -25,11 +25,7 @@ def cli(
     instant, never an offset from the wall clock.
     """
     rig.clock.advance(timedelta(days=7))  # still noon in Buenos Aires
-    monkeypatch.setenv("NOTIFIER_DATABASE_URL", db_url)
-    monkeypatch.setenv("NOTIFIER_TEST_MODE", "1")
-    monkeypatch.setenv("NOTIFIER_NOW", rig.clock.now().isoformat())
-    monkeypatch.setenv("NOTIFIER_RULES_DIR", str(ROOT / "rules"))
-    monkeypatch.setenv("NOTIFIER_TEMPLATES_DIR", str(ROOT / "templates"))
+    cli_env(rig, db_url, monkeypatch)
     return Cli(capsys)
 
 
